@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a Debian machine, if missing: MariaDB's
+# server, a JDK and Maven (for Cassandra, whose jars scripts/cassandra.sh
+# fetches from Maven Central). Go modules come from the module proxy on demand.
+set -euo pipefail
+
+need=()
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+command -v make >/dev/null 2>&1 || need+=(make)
+
+if [ ${#need[@]} -eq 0 ]; then
+	echo "install-deps.sh: everything is installed"
+	exit 0
+fi
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+	echo "install-deps.sh: missing ${need[*]}; install them (needs root and apt-get)" >&2
+	exit 1
+fi
+echo "install-deps.sh: installing ${need[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The project's test command (`make test`): starts the real backends the tests
+# need, unless the environment already names them, then runs every module's
+# tests with -race. With CI=true a backend that cannot be started fails the run;
+# elsewhere its tests skip with a message naming the script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ci=false
+case "${CI:-}" in true | 1) ci=true ;; esac
+
+# backend NAME VAR SCRIPT: run SCRIPT start and export the VAR=value it prints last.
+backend() {
+	local name=$1 var=$2 script=$3 out
+	if [ -n "${!var:-}" ]; then
+		echo "test.sh: $name from \$$var=${!var}"
+		return 0
+	fi
+	echo "test.sh: starting $name with $script start"
+	if out=$("$script" start | tail -n 1) && [[ $out == "$var="* ]]; then
+		export "${out?}"
+		echo "test.sh: $out"
+	elif $ci; then
+		echo "test.sh: $name could not be started, and CI needs it" >&2
+		exit 1
+	else
+		echo "test.sh: $name could not be started; its tests will skip" >&2
+	fi
+}
+
+backend MariaDB CONSTHASH_TEST_MYSQL_DSN scripts/mariadb.sh
+backend Cassandra CONSTHASH_TEST_CASSANDRA_HOSTS scripts/cassandra.sh
+
+status=0
+for m in $(go list -m -f '{{.Dir}}'); do
+	echo "== ${m#"$PWD"/}"
+	(cd "$m" && go test ${GOFLAGS_TEST:--race -count=1} ./...) || status=1
+done
+exit $status
