@@ -1,0 +1,246 @@
+// Package line parses the line formats consthash accepts: graphite plaintext
+// (with graphite 1.1 tags), statsd (with Etsy statsd's exact rules and
+// DogStatsD tags) and any line a user regex can pull a key from.
+//
+// Parsers work on []byte, never panic, allocate nothing per line in steady
+// state, and return an *Error naming a Reason for a bad line. Parsed results
+// alias the input buffer: copy what must outlive it.
+package line
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"strings"
+	"unsafe"
+)
+
+// Graphite is one parsed graphite plaintext line, `key value [timestamp]`.
+// Key aliases the input.
+type Graphite struct {
+	Key       []byte
+	Value     float64
+	Timestamp int64 // unix seconds; 0 when the line has no timestamp (or -1, carbon's "now")
+}
+
+var (
+	errGraphiteEmpty     = &Error{"graphite", ReasonEmpty, "empty line"}
+	errGraphiteFields    = &Error{"graphite", ReasonFields, "want 'key value [timestamp]'"}
+	errGraphiteValue     = &Error{"graphite", ReasonValue, "value is not a number"}
+	errGraphiteNonFinite = &Error{"graphite", ReasonNonFinite, "value is NaN or infinite"}
+	errGraphiteTime      = &Error{"graphite", ReasonTimestamp, "timestamp is not a non-negative number"}
+	errGraphiteTags      = &Error{"graphite", ReasonTags, "malformed tags: want name;tag=value;..."}
+	errGraphiteKey       = &Error{"graphite", ReasonKey, "empty metric name"}
+)
+
+// Timestamps at or above these magnitudes are read as milliseconds,
+// microseconds and nanoseconds: 1e11 seconds is the year 5138, so no real
+// seconds value is that large, and likewise for the others.
+const (
+	msThreshold = 1e11
+	usThreshold = 1e14
+	nsThreshold = 1e17
+)
+
+// ParseGraphite parses one graphite plaintext line (without its newline; a
+// trailing '\r' is ignored) into g. Fields are separated by runs of spaces or
+// tabs. The value is a float in any form strconv.ParseFloat reads; NaN and
+// infinities are rejected. The timestamp is optional; it may be a float, and
+// values too large to be seconds are read as milliseconds, microseconds or
+// nanoseconds by magnitude. A key with graphite 1.1 tags must be well formed
+// (see ValidTags).
+func ParseGraphite(b []byte, g *Graphite) error {
+	key, rest := nextField(b)
+	if len(key) == 0 {
+		return errGraphiteEmpty
+	}
+	val, rest := nextField(rest)
+	if len(val) == 0 {
+		return errGraphiteFields
+	}
+	ts, rest := nextField(rest)
+	if extra, _ := nextField(rest); len(extra) != 0 {
+		return errGraphiteFields
+	}
+	v, err := parseFloat(val)
+	if err != nil {
+		return errGraphiteValue
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return errGraphiteNonFinite
+	}
+	var t int64
+	if len(ts) != 0 {
+		if t, err = parseTimestamp(ts); err != nil {
+			return err
+		}
+	}
+	if i := bytes.IndexByte(key, ';'); i >= 0 {
+		if i == 0 {
+			return errGraphiteKey
+		}
+		if !ValidTags(key[i+1:]) {
+			return errGraphiteTags
+		}
+	}
+	g.Key, g.Value, g.Timestamp = key, v, t
+	return nil
+}
+
+// ValidTags reports whether b, the part of a graphite key after its first ';',
+// is a well-formed graphite 1.1 tag list: `tag=value` pairs separated by ';',
+// each tag name non-empty and free of '!', '^' and '=', each value non-empty
+// and not starting with '~'.
+func ValidTags(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for len(b) > 0 {
+		var pair []byte
+		if i := bytes.IndexByte(b, ';'); i >= 0 {
+			pair, b = b[:i], b[i+1:]
+			if len(b) == 0 {
+				return false // trailing ';'
+			}
+		} else {
+			pair, b = b, nil
+		}
+		eq := bytes.IndexByte(pair, '=')
+		if eq <= 0 || eq == len(pair)-1 {
+			return false
+		}
+		if bytes.ContainsAny(pair[:eq], "!^") || pair[eq+1] == '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func parseTimestamp(b []byte) (int64, error) {
+	if len(b) == 2 && b[0] == '-' && b[1] == '1' {
+		return 0, nil // carbon's "now"
+	}
+	if n, ok := parseUint(b); ok {
+		switch {
+		case n >= nsThreshold:
+			return int64(n / 1e9), nil
+		case n >= usThreshold:
+			return int64(n / 1e6), nil
+		case n >= msThreshold:
+			return int64(n / 1e3), nil
+		}
+		return int64(n), nil
+	}
+	f, err := parseFloat(b)
+	if err != nil || !(f >= 0) || math.IsInf(f, 0) || f >= math.MaxInt64 {
+		return 0, errGraphiteTime
+	}
+	switch {
+	case f >= nsThreshold:
+		f /= 1e9
+	case f >= usThreshold:
+		f /= 1e6
+	case f >= msThreshold:
+		f /= 1e3
+	}
+	return int64(f), nil
+}
+
+// parseUint parses a run of decimal digits that fits in a uint64.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
+}
+
+// parseFloat parses b with strconv.ParseFloat without copying it to a string.
+// The string must not outlive the call: the *NumError that could hold it is
+// dropped here.
+func parseFloat(b []byte) (float64, error) {
+	if len(b) == 0 {
+		return 0, strconv.ErrSyntax
+	}
+	if n, ok := parseUint(b); ok && n < 1<<53 {
+		return float64(n), nil
+	}
+	if !floatSyntax(b) {
+		return 0, strconv.ErrSyntax // checked here so that a bad value allocates no *NumError
+	}
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return f, nil // ±Inf or 0 on overflow/underflow, as carbon's float() would give
+		}
+		return 0, strconv.ErrSyntax
+	}
+	return f, nil
+}
+
+// nextField returns the first run of bytes not containing a space, tab or
+// carriage return, and what follows it.
+func nextField(b []byte) (field, rest []byte) {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	j := i
+	for j < len(b) && !isSpace(b[j]) {
+		j++
+	}
+	return b[i:j], b[j:]
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' }
+
+// floatSyntax reports whether b is a decimal float as Python's float() and
+// strconv.ParseFloat both read it: [+-] digits [. digits] [e [+-] digits],
+// or inf, infinity, nan in any case. Hex floats and digit separators are not
+// accepted.
+func floatSyntax(b []byte) bool {
+	i := 0
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		i++
+	}
+	if w := unsafe.String(unsafe.SliceData(b[i:]), len(b)-i); strings.EqualFold(w, "inf") ||
+		strings.EqualFold(w, "infinity") || strings.EqualFold(w, "nan") {
+		return true
+	}
+	digits := 0
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+		digits++
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			digits++
+		}
+	}
+	if digits == 0 {
+		return false
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		exp := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			exp++
+		}
+		if exp == 0 {
+			return false
+		}
+	}
+	return i == len(b)
+}

@@ -1,0 +1,133 @@
+package line
+
+import (
+	"bytes"
+	"math"
+	"testing"
+)
+
+func TestParseGraphite(t *testing.T) {
+	tests := []struct {
+		in     string
+		key    string
+		value  float64
+		ts     int64
+		reason Reason
+	}{
+		{in: "a.b.c 1 1700000000", key: "a.b.c", value: 1, ts: 1700000000},
+		{in: "a.b.c 1.5 1700000000\r", key: "a.b.c", value: 1.5, ts: 1700000000},
+		{in: "  a.b.c\t-2.5e3  1700000000  ", key: "a.b.c", value: -2500, ts: 1700000000},
+		{in: "a 1e-7", key: "a", value: 1e-7},
+		{in: "a 1E+3 1700000000.9", key: "a", value: 1000, ts: 1700000000},
+		{in: "a 0x10 1", reason: ReasonValue},
+		{in: "a .5", key: "a", value: .5},
+		{in: "a 5. 1", key: "a", value: 5, ts: 1},
+		{in: "a +5", key: "a", value: 5},
+		{in: "a 1e", reason: ReasonValue},
+		{in: "a .", reason: ReasonValue},
+		{in: "a 1_0", reason: ReasonValue},
+		{in: "a 1 -1", key: "a", value: 1},
+		{in: "a 1 1700000000123", key: "a", value: 1, ts: 1700000000},
+		{in: "a 1 1700000000123456", key: "a", value: 1, ts: 1700000000},
+		{in: "a 1 1700000000123456789", key: "a", value: 1, ts: 1700000000},
+		{in: "a 1 1.7e12", key: "a", value: 1, ts: 1700000000},
+		{in: "a 18446744073709551615", key: "a", value: 18446744073709551615},
+		{in: "a 1e-400", key: "a", value: 0},
+		{in: "a.b;tag=v;t2=x.y 3 10", key: "a.b;tag=v;t2=x.y", value: 3, ts: 10},
+		{in: "ü.日本 3 10", key: "ü.日本", value: 3, ts: 10},
+		{in: "", reason: ReasonEmpty},
+		{in: " \t\r", reason: ReasonEmpty},
+		{in: "a", reason: ReasonFields},
+		{in: "a 1 2 3", reason: ReasonFields},
+		{in: "a x 1", reason: ReasonValue},
+		{in: "a 1x", reason: ReasonValue},
+		{in: "a - 1", reason: ReasonValue},
+		{in: "a NaN 1", reason: ReasonNonFinite},
+		{in: "a Inf 1", reason: ReasonNonFinite},
+		{in: "a -infinity 1", reason: ReasonNonFinite},
+		{in: "a 1e400 1", reason: ReasonNonFinite},
+		{in: "a 1 x", reason: ReasonTimestamp},
+		{in: "a 1 -5", reason: ReasonTimestamp},
+		{in: "a 1 NaN", reason: ReasonTimestamp},
+		{in: "a 1 1e30", reason: ReasonTimestamp},
+		{in: ";t=v 1", reason: ReasonKey},
+		{in: "a; 1", reason: ReasonTags},
+		{in: "a;t 1", reason: ReasonTags},
+		{in: "a;=v 1", reason: ReasonTags},
+		{in: "a;t= 1", reason: ReasonTags},
+		{in: "a;t=v; 1", reason: ReasonTags},
+		{in: "a;t!=v 1", reason: ReasonTags},
+		{in: "a;t=~v 1", reason: ReasonTags},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			var g Graphite
+			err := ParseGraphite([]byte(tt.in), &g)
+			if got := ReasonOf(err); got != tt.reason {
+				t.Fatalf("reason = %v (err %v), want %v", got, err, tt.reason)
+			}
+			if tt.reason != ReasonNone {
+				return
+			}
+			if string(g.Key) != tt.key || g.Value != tt.value || g.Timestamp != tt.ts {
+				t.Errorf("got {%q %v %v}, want {%q %v %v}", g.Key, g.Value, g.Timestamp, tt.key, tt.value, tt.ts)
+			}
+		})
+	}
+}
+
+func TestParseGraphiteAllocs(t *testing.T) {
+	in := []byte("servers.web01.cpu.load;dc=eu 0.53125 1700000000")
+	var g Graphite
+	if n := testing.AllocsPerRun(100, func() { _ = ParseGraphite(in, &g) }); n != 0 {
+		t.Errorf("ParseGraphite allocates %v times per line, want 0", n)
+	}
+	bad := []byte("servers.web01 notanumber 1")
+	if n := testing.AllocsPerRun(100, func() { _ = ParseGraphite(bad, &g) }); n != 0 {
+		t.Errorf("ParseGraphite allocates %v times per bad line, want 0", n)
+	}
+}
+
+func FuzzParseGraphite(f *testing.F) {
+	for _, s := range []string{"a.b.c 1 1700000000", "a;t=v 1.5e3 1", "a 0x1p-2 -1", "a NaN", " \t", "a 1 1700000000123456789"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var g Graphite
+		err := ParseGraphite(b, &g)
+		if err != nil {
+			if ReasonOf(err) == ReasonNone {
+				t.Fatalf("error without a reason: %v", err)
+			}
+			return
+		}
+		if len(g.Key) == 0 || !bytes.Contains(b, g.Key) {
+			t.Fatalf("key %q is not a non-empty part of %q", g.Key, b)
+		}
+		if math.IsNaN(g.Value) || math.IsInf(g.Value, 0) || g.Timestamp < 0 {
+			t.Fatalf("accepted %q as %+v", b, g)
+		}
+	})
+}
+
+func BenchmarkParseGraphite(b *testing.B) {
+	lines := [][]byte{
+		[]byte("servers.web01.cpu.load 0.53125 1700000000"),
+		[]byte("stats.timers.api.request.upper_99 1523 1700000000"),
+		[]byte("app.requests;dc=eu;host=web01 42 1700000000"),
+	}
+	n := 0
+	for _, l := range lines {
+		n += len(l) + 1
+	}
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	var g Graphite
+	for b.Loop() {
+		for _, l := range lines {
+			if err := ParseGraphite(l, &g); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
