@@ -1,0 +1,167 @@
+package ring
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func members(t testing.TB, n int, inst bool) []Member {
+	t.Helper()
+	ms := make([]Member, n)
+	for i := range ms {
+		ms[i] = Member{Host: fmt.Sprintf("10.0.0.%d", i+1), Port: 2003}
+		if inst {
+			ms[i].Instance = string(rune('a' + i%26))
+		}
+	}
+	return ms
+}
+
+func TestParseMember(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Member
+		err  string
+	}{
+		{in: "10.0.0.1:2003", want: Member{Host: "10.0.0.1", Port: 2003}},
+		{in: "10.0.0.1:2003=a", want: Member{Host: "10.0.0.1", Port: 2003, Instance: "a"}},
+		{in: "10.0.0.1:2004:a", want: Member{Host: "10.0.0.1", Port: 2004, Instance: "a"}},
+		{in: "[::1]:2003=b", want: Member{Host: "::1", Port: 2003, Instance: "b"}},
+		{in: "host", err: "want host:port"},
+		{in: "host:0", err: "port"},
+		{in: "host:2003=", err: "empty instance"},
+		{in: ":2003", err: "empty host"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseMember(tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	if _, err := New("nope", members(t, 3, false), Options{}); err == nil || !strings.Contains(err.Error(), "unknown ring algorithm") {
+		t.Errorf("unknown algorithm: %v", err)
+	}
+	if _, err := New(Murmur3, nil, Options{}); err == nil {
+		t.Error("no members: want an error")
+	}
+	ms := members(t, 2, false)
+	if _, err := New(Murmur3, append(ms, ms[0]), Options{}); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("duplicate member: %v", err)
+	}
+}
+
+// TestRingProperties checks what every algorithm promises: GetN returns
+// distinct valid members, never more than asked or than exist, and the first
+// of GetN(n) is the first of GetN(1).
+func TestRingProperties(t *testing.T) {
+	for _, algo := range Algorithms() {
+		if _, ok := builders[algo]; !ok && algo != Murmur3 && algo != CRC32 && algo != FNV1a {
+			continue
+		}
+		t.Run(string(algo), func(t *testing.T) {
+			r, err := New(algo, members(t, 7, true), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 2000; i++ {
+				key := []byte(fmt.Sprintf("servers.host%d.cpu.%d", i%97, i))
+				one := r.GetN(nil, key, 1)
+				for n := 1; n <= 9; n++ {
+					got := r.GetN(nil, key, n)
+					want := min(n, 7)
+					if len(got) != want {
+						t.Fatalf("GetN(%q, %d) returned %d members, want %d", key, n, len(got), want)
+					}
+					seen := map[int]bool{}
+					for _, m := range got {
+						if m < 0 || m >= 7 || seen[m] {
+							t.Fatalf("GetN(%q, %d) = %v: invalid or repeated member", key, n, got)
+						}
+						seen[m] = true
+					}
+					if got[0] != one[0] {
+						t.Fatalf("GetN(%q, %d)[0] = %d, GetN(1) = %d", key, n, got[0], one[0])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestGenericBalanceAndStability checks that a generic ring spreads keys
+// evenly and that removing a member moves only that member's keys.
+func TestGenericBalanceAndStability(t *testing.T) {
+	for _, algo := range []Algorithm{Murmur3, CRC32, FNV1a} {
+		t.Run(string(algo), func(t *testing.T) {
+			ms := members(t, 5, false)
+			r, err := New(algo, ms, Options{VirtualNodes: 200})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r2, err := Without(r, ms[2].String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			counts := make([]int, len(ms))
+			const keys = 50000
+			for i := 0; i < keys; i++ {
+				key := []byte(fmt.Sprintf("a.b.c%d.d", i))
+				before := r.GetN(nil, key, 1)[0]
+				counts[before]++
+				after := r2.Members()[r2.GetN(nil, key, 1)[0]]
+				if before != 2 && after != ms[before] {
+					t.Fatalf("key %q moved from %v to %v though its member stayed", key, ms[before], after)
+				}
+			}
+			for i, c := range counts {
+				if c < keys/5*6/10 || c > keys/5*14/10 {
+					t.Errorf("member %d got %d of %d keys: unbalanced %v", i, c, keys, counts)
+				}
+			}
+		})
+	}
+}
+
+func TestShard(t *testing.T) {
+	// murmur3 x86_32 of "foo" with seed 0 is 0xf6a5c420.
+	if got := Shard([]byte("foo"), 1<<32-1); got != 0xf6a5c420%(1<<32-1) {
+		t.Errorf("Shard(foo) = %#x", got)
+	}
+	if got := Shard([]byte("foo"), 16); got != 0xf6a5c420%16 {
+		t.Errorf("Shard(foo, 16) = %d, want %d", got, 0xf6a5c420%16)
+	}
+}
+
+func BenchmarkGetN(b *testing.B) {
+	key := []byte("servers.web01.cpu.load.average.1min")
+	for _, algo := range Algorithms() {
+		if _, ok := builders[algo]; !ok && algo != Murmur3 && algo != CRC32 && algo != FNV1a {
+			continue
+		}
+		for _, n := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/12members/n=%d", algo, n), func(b *testing.B) {
+				r, err := New(algo, members(b, 12, true), Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				dst := make([]int, 0, 4)
+				b.ReportAllocs()
+				for b.Loop() {
+					dst = r.GetN(dst[:0], key, n)
+				}
+			})
+		}
+	}
+}
