@@ -11,7 +11,8 @@ const DefaultMaxLength = 32 << 10
 // Scanner splits a byte stream into lines. Unlike bufio.Scanner it survives a
 // line longer than its maximum: that line is dropped whole and counted, and
 // scanning goes on with the next one. Lines end at '\n'; a '\r' before it is
-// removed; a last line without a newline at EOF is still returned.
+// removed; a last line without a newline at EOF is still returned (but not
+// one cut short by a read error).
 type Scanner struct {
 	r        io.Reader
 	buf      []byte
@@ -64,7 +65,9 @@ func (s *Scanner) Scan() bool {
 			s.start, s.end = 0, 0
 		}
 		if s.err != nil {
-			if s.start < s.end && !s.skipping {
+			// A last line without a newline counts only at a clean EOF: after a
+			// read error it may be cut short.
+			if s.err == io.EOF && s.start < s.end && !s.skipping {
 				s.line = trimCR(s.buf[s.start:s.end])
 				s.start = s.end
 				return true

@@ -1,0 +1,314 @@
+// Package listener receives lines on a tcp, udp, unix or http endpoint and
+// hands each to a Handler. Over-long lines are dropped and counted without
+// ending the connection; a last line without a newline at EOF is kept.
+package listener
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/line"
+)
+
+// Handler receives one line (without its newline); the slice is only valid
+// during the call. It is called concurrently: from one goroutine per tcp or
+// unix connection, one per udp listener, and one per http request. It returns
+// false when it rejects the line, which http requests report back. A Handler
+// that blocks stops the reading of that connection: that is how backpressure
+// reaches senders.
+type Handler func(line []byte) bool
+
+// Config tunes a listener. Zero values mean the defaults.
+type Config struct {
+	MaxLineLength int // bytes, default line.DefaultMaxLength (32 KiB)
+	UDPReadBuffer int // socket receive buffer for udp, bytes; default: the system's
+	MaxBodyBytes  int64
+}
+
+// Stats counts what a listener received. All fields are safe to read while it runs.
+type Stats struct {
+	Connections atomic.Uint64 // tcp/unix connections accepted, http requests
+	Lines       atomic.Uint64 // lines handed to the Handler
+	Rejected    atomic.Uint64 // lines the Handler returned false for
+	Bytes       atomic.Uint64 // bytes read
+	TooLong     atomic.Uint64 // lines dropped for exceeding MaxLineLength
+}
+
+// Listener serves one endpoint.
+type Listener struct {
+	Stats
+	ep   endpoint.Endpoint
+	cfg  Config
+	h    Handler
+	log  *slog.Logger
+	ln   net.Listener
+	pc   net.PacketConn
+	http *http.Server
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// Listen binds ep now, so an address in use is an error at start-up, and
+// returns a Listener whose Serve receives lines.
+func Listen(ep endpoint.Endpoint, cfg Config, h Handler, log *slog.Logger) (*Listener, error) {
+	if cfg.MaxLineLength <= 0 {
+		cfg.MaxLineLength = line.DefaultMaxLength
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 20
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &Listener{ep: ep, cfg: cfg, h: h, log: log.With("listener", ep.String()), conns: map[net.Conn]struct{}{}}
+	var err error
+	switch ep.Scheme {
+	case endpoint.TCP, endpoint.HTTP:
+		l.ln, err = net.Listen("tcp", ep.Addr)
+	case endpoint.Unix:
+		if fi, statErr := os.Stat(ep.Addr); statErr == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(ep.Addr) // a stale socket from an earlier run
+		}
+		l.ln, err = net.Listen("unix", ep.Addr)
+	case endpoint.UDP:
+		l.pc, err = net.ListenPacket("udp", ep.Addr)
+		if err == nil && cfg.UDPReadBuffer > 0 {
+			if uc, ok := l.pc.(*net.UDPConn); ok {
+				err = uc.SetReadBuffer(cfg.UDPReadBuffer)
+			}
+		}
+	default:
+		err = fmt.Errorf("unsupported scheme %q", ep.Scheme)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %w", ep, err)
+	}
+	if ep.Scheme == endpoint.HTTP {
+		mux := http.NewServeMux()
+		mux.HandleFunc(ep.Path, l.serveHTTP)
+		l.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	return l, nil
+}
+
+// Addr returns the bound address (useful with port 0).
+func (l *Listener) Addr() net.Addr {
+	if l.pc != nil {
+		return l.pc.LocalAddr()
+	}
+	return l.ln.Addr()
+}
+
+// Endpoint returns the endpoint the listener serves.
+func (l *Listener) Endpoint() endpoint.Endpoint { return l.ep }
+
+// Serve receives lines until Close. It returns nil after Close.
+func (l *Listener) Serve() error {
+	switch {
+	case l.pc != nil:
+		l.serveUDP()
+		return nil
+	case l.http != nil:
+		if err := l.http.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serving http on %s: %w", l.ep, err)
+		}
+		return nil
+	}
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			l.mu.Lock()
+			closed := l.closed
+			l.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("accepting on %s: %w", l.ep, err)
+		}
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			c.Close()
+			return nil
+		}
+		l.conns[c] = struct{}{}
+		l.wg.Add(1)
+		l.mu.Unlock()
+		l.Connections.Add(1)
+		go l.serveConn(c)
+	}
+}
+
+func (l *Listener) serveConn(c net.Conn) {
+	defer l.wg.Done()
+	defer func() {
+		l.mu.Lock()
+		delete(l.conns, c)
+		l.mu.Unlock()
+		c.Close()
+	}()
+	s := line.NewScanner(countingReader{c, &l.Bytes}, l.cfg.MaxLineLength)
+	before := uint64(0)
+	for s.Scan() {
+		l.handle(s.Bytes())
+		if tl := s.TooLong(); tl != before {
+			l.TooLong.Add(tl - before)
+			before = tl
+		}
+	}
+	if tl := s.TooLong(); tl != before {
+		l.TooLong.Add(tl - before)
+	}
+	if err := s.Err(); err != nil && !isClosedErr(err) {
+		l.log.Debug("connection read error", "peer", c.RemoteAddr().String(), "err", err)
+	}
+}
+
+// handle passes a line to the Handler. Empty lines are no metrics and no
+// errors: they are skipped without counting.
+func (l *Listener) handle(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	l.Lines.Add(1)
+	if !l.h(b) {
+		l.Rejected.Add(1)
+		return false
+	}
+	return true
+}
+
+func (l *Listener) serveUDP() {
+	buf := make([]byte, 65536)
+	for {
+		n, _, err := l.pc.ReadFrom(buf)
+		if err != nil {
+			l.mu.Lock()
+			closed := l.closed
+			l.mu.Unlock()
+			if closed || isClosedErr(err) {
+				return
+			}
+			l.log.Warn("udp read error", "err", err)
+			continue
+		}
+		l.Bytes.Add(uint64(n))
+		for ln, rest, ok := line.Next(buf[:n]); ok; ln, rest, ok = line.Next(rest) {
+			if len(ln) > l.cfg.MaxLineLength {
+				l.TooLong.Add(1)
+				continue
+			}
+			l.handle(ln)
+		}
+	}
+}
+
+// httpReply is the JSON body of the reply to a POST of lines.
+type httpReply struct {
+	Accepted uint64 `json:"accepted"`
+	Rejected uint64 `json:"rejected"`
+	TooLong  uint64 `json:"too_long"`
+}
+
+func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		w.Header().Set("Allow", "POST, PUT")
+		http.Error(w, "POST lines to this path", http.StatusMethodNotAllowed)
+		return
+	}
+	l.Connections.Add(1)
+	body := http.MaxBytesReader(w, r.Body, l.cfg.MaxBodyBytes)
+	s := line.NewScanner(countingReader{body, &l.Bytes}, l.cfg.MaxLineLength)
+	var rep httpReply
+	for s.Scan() {
+		if len(s.Bytes()) == 0 {
+			continue
+		}
+		if l.handle(s.Bytes()) {
+			rep.Accepted++
+		} else {
+			rep.Rejected++
+		}
+	}
+	rep.TooLong = s.TooLong()
+	l.TooLong.Add(rep.TooLong)
+	status := http.StatusOK
+	if err := s.Err(); err != nil {
+		status = http.StatusBadRequest
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			status = http.StatusRequestEntityTooLarge
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(rep)
+}
+
+// Close stops accepting, closes open connections (lines already read are
+// handled first), waits for them, and removes a unix socket file.
+func (l *Listener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	var err error
+	switch {
+	case l.pc != nil:
+		err = l.pc.Close()
+	case l.http != nil:
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = l.http.Shutdown(ctx)
+	default:
+		err = l.ln.Close()
+		l.mu.Lock()
+		for c := range l.conns {
+			// Unblock the reader; the scanner still hands out complete lines it holds.
+			_ = c.SetReadDeadline(time.Now())
+		}
+		l.mu.Unlock()
+	}
+	l.wg.Wait()
+	if l.ep.Scheme == endpoint.Unix {
+		_ = os.Remove(l.ep.Addr)
+	}
+	return err
+}
+
+type countingReader struct {
+	r interface{ Read([]byte) (int, error) }
+	n *atomic.Uint64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(uint64(n))
+	return n, err
+}
+
+func isClosedErr(err error) bool {
+	var ne net.Error
+	return errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout())
+}
