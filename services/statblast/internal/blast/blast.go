@@ -1,0 +1,291 @@
+// Package blast generates statsd or graphite lines deterministically and
+// sends them to listeners, keeping the exact aggregates of what it sent so
+// that end-to-end tests can compare a pipeline's output with its input.
+package blast
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/consthash/consthash/pkg/endpoint"
+)
+
+// Type is what kind of lines to send.
+type Type string
+
+// The line types.
+const (
+	Statsd   Type = "statsd"
+	Graphite Type = "graphite"
+)
+
+// Config describes a bounded run. Count and Duration bound it, whichever
+// comes first; at least one must be set.
+type Config struct {
+	Servers     []endpoint.Endpoint
+	Type        Type
+	Forks       int           // senders, each with its own connection to every server (default 1)
+	Count       uint64        // lines in all (split over forks)
+	Duration    time.Duration // longest run
+	Rate        time.Duration // pause between two sends of one fork (0: none)
+	Buffer      int           // bytes per send; lines are never split (default 1400)
+	Keys        int           // distinct keys (default 100)
+	Seed        uint64        // PRNG seed; the same seed sends the same lines
+	Prefix      string        // key prefix (default "statblast")
+	Mix         Mix           // statsd type weights
+	SampleRates bool          // statsd: counters and timers sometimes carry |@rate
+	Now         func() time.Time
+}
+
+// Mix weighs the statsd types: each key gets one type, in these proportions.
+type Mix struct{ Counter, Timer, Gauge, Set int }
+
+// DefaultMix is 4 counters to 2 timers to 1 gauge to 1 set.
+var DefaultMix = Mix{Counter: 4, Timer: 2, Gauge: 1, Set: 1}
+
+// ParseMix reads "c:4,ms:2,g:1,s:1".
+func ParseMix(s string) (Mix, error) {
+	var m Mix
+	for _, part := range bytes.Split([]byte(s), []byte(",")) {
+		kv := bytes.SplitN(bytes.TrimSpace(part), []byte(":"), 2)
+		if len(kv) != 2 {
+			return Mix{}, fmt.Errorf("mix %q: want type:weight pairs such as c:4,ms:2,g:1,s:1", s)
+		}
+		w, err := strconv.Atoi(string(kv[1]))
+		if err != nil || w < 0 {
+			return Mix{}, fmt.Errorf("mix %q: weight %q is not a non-negative integer", s, kv[1])
+		}
+		switch string(kv[0]) {
+		case "c":
+			m.Counter = w
+		case "ms":
+			m.Timer = w
+		case "g":
+			m.Gauge = w
+		case "s":
+			m.Set = w
+		default:
+			return Mix{}, fmt.Errorf("mix %q: unknown type %q (want c, ms, g or s)", s, kv[0])
+		}
+	}
+	if m.Counter+m.Timer+m.Gauge+m.Set == 0 {
+		return Mix{}, fmt.Errorf("mix %q: all weights are zero", s)
+	}
+	return m, nil
+}
+
+// Validate checks the configuration and fills in defaults.
+func (c *Config) Validate() error {
+	if len(c.Servers) == 0 {
+		return fmt.Errorf("no servers")
+	}
+	if c.Type != Statsd && c.Type != Graphite {
+		return fmt.Errorf("type %q: want statsd or graphite", c.Type)
+	}
+	if c.Count == 0 && c.Duration <= 0 {
+		return fmt.Errorf("unbounded run: give a count or a duration")
+	}
+	if c.Forks <= 0 {
+		c.Forks = 1
+	}
+	if c.Buffer <= 0 {
+		c.Buffer = 1400
+	}
+	if c.Keys <= 0 {
+		c.Keys = 100
+	}
+	if c.Keys < c.Forks {
+		return fmt.Errorf("keys (%d) cannot be fewer than forks (%d): each key belongs to one fork", c.Keys, c.Forks)
+	}
+	if c.Prefix == "" {
+		c.Prefix = "statblast"
+	}
+	if c.Mix == (Mix{}) {
+		c.Mix = DefaultMix
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// sender writes batches to one endpoint.
+type sender interface {
+	send(b []byte) error
+	close() error
+}
+
+type connSender struct{ c net.Conn }
+
+func (s connSender) send(b []byte) error {
+	_, err := s.c.Write(b)
+	return err
+}
+func (s connSender) close() error { return s.c.Close() }
+
+type httpSender struct {
+	url    string
+	client *http.Client
+}
+
+func (s httpSender) send(b []byte) error {
+	resp, err := s.client.Post(s.url, "text/plain", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: %s", s.url, resp.Status)
+	}
+	return nil
+}
+func (s httpSender) close() error { return nil }
+
+func dial(ctx context.Context, ep endpoint.Endpoint) (sender, error) {
+	if ep.Scheme == endpoint.HTTP {
+		return httpSender{url: ep.URL(), client: &http.Client{Timeout: 30 * time.Second}}, nil
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, ep.Network(), ep.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to %s: %w", ep, err)
+	}
+	return connSender{c}, nil
+}
+
+// Result is what a run sent.
+type Result struct {
+	Lines      uint64        `json:"lines"`
+	Bytes      uint64        `json:"bytes"`
+	Sends      uint64        `json:"sends"`
+	SendErrors uint64        `json:"send_errors"`
+	Elapsed    time.Duration `json:"-"`
+	Seconds    float64       `json:"seconds"`
+	Expected   *Expected     `json:"-"`
+}
+
+// LinesPerSec is the send rate of the run.
+func (r *Result) LinesPerSec() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Lines) / r.Elapsed.Seconds()
+}
+
+// Run sends lines until the count or duration is reached or ctx ends. Every
+// line goes to every server.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	keys := newKeySet(cfg)
+	results := make(chan forkResult, cfg.Forks)
+	start := time.Now()
+	for f := 0; f < cfg.Forks; f++ {
+		quota := uint64(0)
+		if cfg.Count > 0 {
+			quota = cfg.Count / uint64(cfg.Forks)
+			if uint64(f) < cfg.Count%uint64(cfg.Forks) {
+				quota++
+			}
+		}
+		go func() { results <- runFork(ctx, cfg, keys, f, quota) }()
+	}
+	res := &Result{Expected: newExpected(cfg.Type)}
+	var firstErr error
+	for f := 0; f < cfg.Forks; f++ {
+		fr := <-results
+		if fr.err != nil && firstErr == nil {
+			firstErr = fr.err
+		}
+		res.Lines += fr.lines
+		res.Bytes += fr.bytes
+		res.Sends += fr.sends
+		res.SendErrors += fr.sendErrors
+		res.Expected.merge(fr.exp)
+	}
+	res.Elapsed = time.Since(start)
+	res.Seconds = res.Elapsed.Seconds()
+	res.Expected.Lines = res.Lines
+	return res, firstErr
+}
+
+type forkResult struct {
+	lines, bytes, sends, sendErrors uint64
+	exp                             *Expected
+	err                             error
+}
+
+func runFork(ctx context.Context, cfg Config, keys *keySet, fork int, quota uint64) (fr forkResult) {
+	fr.exp = newExpected(cfg.Type)
+	senders := make([]sender, 0, len(cfg.Servers))
+	defer func() {
+		for _, s := range senders {
+			if err := s.close(); err != nil && fr.err == nil {
+				fr.err = err
+			}
+		}
+	}()
+	for _, ep := range cfg.Servers {
+		s, err := dial(ctx, ep)
+		if err != nil {
+			fr.err = err
+			return fr
+		}
+		senders = append(senders, s)
+	}
+	g := newGenerator(cfg, keys, fork)
+	buf := make([]byte, 0, cfg.Buffer+4096)
+	var ln []byte
+	flush := func() bool {
+		if len(buf) == 0 {
+			return true
+		}
+		for _, s := range senders {
+			fr.sends++
+			if err := s.send(buf); err != nil {
+				fr.sendErrors++
+				if fr.err == nil {
+					fr.err = err
+				}
+				return false
+			}
+		}
+		fr.bytes += uint64(len(buf))
+		buf = buf[:0]
+		if cfg.Rate > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(cfg.Rate):
+			}
+		}
+		return true
+	}
+	for quota == 0 || fr.lines < quota {
+		if fr.lines%256 == 0 && ctx.Err() != nil {
+			break
+		}
+		ln = g.next(ln[:0])
+		if len(buf)+len(ln) > cfg.Buffer && len(buf) > 0 {
+			if !flush() {
+				return fr
+			}
+		}
+		buf = append(buf, ln...)
+		g.commit()
+		fr.lines++
+	}
+	flush()
+	g.export(fr.exp)
+	return fr
+}
