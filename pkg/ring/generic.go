@@ -2,7 +2,6 @@ package ring
 
 import (
 	"hash/crc32"
-	"slices"
 	"strconv"
 
 	"github.com/spaolacci/murmur3"
@@ -50,15 +49,7 @@ func newGeneric(algo Algorithm, ms []Member, opt Options) (Ring, error) {
 			g.ring = append(g.ring, point{pos: uint64(g.hash(buf)), member: int32(mi)})
 		}
 	}
-	slices.SortStableFunc(g.ring, func(a, b point) int {
-		if a.pos != b.pos {
-			if a.pos < b.pos {
-				return -1
-			}
-			return 1
-		}
-		return int(a.member - b.member)
-	})
+	sortPoints(g.ring)
 	return g, nil
 }
 

@@ -9,6 +9,7 @@ package ring
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -121,6 +122,19 @@ type point struct {
 
 // points is a ring of positions sorted ascending.
 type points []point
+
+// sortPoints sorts by position, then by member index (configuration order).
+func sortPoints(ps points) {
+	slices.SortStableFunc(ps, func(a, b point) int {
+		if a.pos != b.pos {
+			if a.pos < b.pos {
+				return -1
+			}
+			return 1
+		}
+		return int(a.member - b.member)
+	})
+}
 
 // search returns the index of the first point whose position is >= pos,
 // wrapping to 0 past the end.

@@ -1,0 +1,374 @@
+package outbound
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/consthash/consthash/pkg/endpoint"
+)
+
+// Publisher sends a batch somewhere other than a socket (NATS).
+type Publisher func(data []byte) error
+
+// Config describes one destination.
+type Config struct {
+	Name             string            // as configured, for logs and stats
+	Endpoint         endpoint.Endpoint // tcp, udp, unix or http; unused with Publish
+	Publish          Publisher         // when set, batches go here instead of a socket
+	QueueSize        int               // lines
+	Connections      int               // writers, each with its own connection
+	BatchBytes       int               // bytes per write (per datagram for udp, at most 65000)
+	BackpressureWait time.Duration     // how long Send blocks on a full queue before dropping the oldest
+	WriteTimeout     time.Duration
+	ConnectTimeout   time.Duration
+	// OnResult, if set, is told of every write or connect attempt's outcome
+	// (nil for success): passive health detection.
+	OnResult func(err error)
+}
+
+// Stats are a destination's counters; safe to read while it runs.
+type Stats struct {
+	SentLines      atomic.Uint64
+	SentBytes      atomic.Uint64
+	DroppedFull    atomic.Uint64 // lines dropped because the queue stayed full
+	DroppedDown    atomic.Uint64 // lines dropped from a full queue while the destination was down
+	DroppedClosing atomic.Uint64 // lines still queued when the stop deadline passed
+	WriteErrors    atomic.Uint64
+	Reconnects     atomic.Uint64
+}
+
+// Destination is a bounded queue drained by a pool of connections.
+type Destination struct {
+	Stats
+	cfg    Config
+	log    *slog.Logger
+	q      *queue
+	down   atomic.Bool
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	client *http.Client
+}
+
+// New returns a destination; Start begins sending.
+func New(cfg Config, log *slog.Logger) *Destination {
+	if cfg.Connections <= 0 {
+		cfg.Connections = 1
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = 64 << 10
+	}
+	if cfg.Endpoint.Scheme == endpoint.UDP && cfg.BatchBytes > 65000 {
+		cfg.BatchBytes = 65000
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Destination{cfg: cfg, log: log.With("destination", cfg.Name), q: newQueue(cfg.QueueSize), ctx: ctx, cancel: cancel}
+	if cfg.Endpoint.Scheme == endpoint.HTTP {
+		d.client = &http.Client{Timeout: cfg.WriteTimeout}
+	}
+	return d
+}
+
+// Name returns the destination as configured.
+func (d *Destination) Name() string { return d.cfg.Name }
+
+// MaxChunk is the most bytes a Chunk sent here should hold.
+func (d *Destination) MaxChunk() int { return d.cfg.BatchBytes }
+
+// Start launches the writers.
+func (d *Destination) Start() {
+	for i := 0; i < d.cfg.Connections; i++ {
+		d.wg.Add(1)
+		go d.writer()
+	}
+}
+
+// SetDown marks the destination down (health checks failed) or up. While it
+// is down, Send never blocks: a full queue drops its oldest lines.
+func (d *Destination) SetDown(down bool) { d.down.Store(down) }
+
+// Down reports whether health checks marked the destination down.
+func (d *Destination) Down() bool { return d.down.Load() }
+
+// Send queues a chunk. The chunk's Data must not be modified afterwards.
+func (d *Destination) Send(c Chunk) {
+	down := d.down.Load()
+	if dropped := d.q.push(c, d.cfg.BackpressureWait, !down); dropped > 0 {
+		if down {
+			d.DroppedDown.Add(uint64(dropped))
+		} else {
+			d.DroppedFull.Add(uint64(dropped))
+		}
+	}
+}
+
+// Queued returns the lines and bytes waiting.
+func (d *Destination) Queued() (lines, bytes int) { return d.q.depth() }
+
+// Close stops the writers once the queue is sent or ctx ends; what is left
+// then is counted as dropped.
+func (d *Destination) Close(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		for {
+			if l, _ := d.q.depth(); l == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				close(done)
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		close(done)
+	}()
+	<-done
+	d.cancel()
+	d.wg.Wait()
+	var lost int
+	for _, c := range d.q.drain() {
+		lost += c.Lines
+	}
+	if lost > 0 {
+		d.DroppedClosing.Add(uint64(lost))
+		return fmt.Errorf("destination %s: %d lines still queued at the stop deadline", d.cfg.Name, lost)
+	}
+	return nil
+}
+
+// writer drains the queue over one connection.
+func (d *Destination) writer() {
+	defer d.wg.Done()
+	var conn net.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	backoff := newBackoff(50*time.Millisecond, 5*time.Second)
+	var batch []Chunk
+	var bufs net.Buffers
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.q.ready:
+		}
+		for {
+			batch = d.q.pop(batch[:0], d.cfg.BatchBytes)
+			if len(batch) == 0 {
+				break
+			}
+			err := d.deliver(&conn, batch, &bufs)
+			d.report(err)
+			if err == nil {
+				backoff.reset()
+				continue
+			}
+			select {
+			case <-d.ctx.Done():
+				return
+			case <-time.After(backoff.next()):
+			}
+		}
+	}
+}
+
+func (d *Destination) report(err error) {
+	if d.cfg.OnResult != nil {
+		d.cfg.OnResult(err)
+	}
+}
+
+// deliver writes batch. On failure it puts back what was not written, from
+// the first line not wholly written, so nothing acknowledged by the socket is
+// sent twice and nothing is lost.
+func (d *Destination) deliver(conn *net.Conn, batch []Chunk, bufs *net.Buffers) error {
+	lines, size := 0, 0
+	for _, c := range batch {
+		lines += c.Lines
+		size += len(c.Data)
+	}
+	var written int64
+	var err error
+	switch {
+	case d.cfg.Publish != nil:
+		err = d.publish(batch)
+	case d.cfg.Endpoint.Scheme == endpoint.HTTP:
+		err = d.post(batch)
+	default:
+		if *conn != nil && d.cfg.Endpoint.Scheme != endpoint.UDP && !alive(*conn) {
+			// The peer closed: writing now would succeed into the kernel
+			// buffer and be lost with the reset that follows.
+			(*conn).Close()
+			*conn = nil
+		}
+		if *conn == nil {
+			if *conn, err = d.dial(); err != nil {
+				d.requeue(batch, 0)
+				return err
+			}
+		}
+		if d.cfg.Endpoint.Scheme == endpoint.UDP {
+			written, err = d.writeDatagrams(*conn, batch)
+		} else {
+			_ = (*conn).SetWriteDeadline(time.Now().Add(d.cfg.WriteTimeout))
+			*bufs = (*bufs)[:0]
+			for _, c := range batch {
+				*bufs = append(*bufs, c.Data)
+			}
+			written, err = bufs.WriteTo(*conn)
+		}
+		if err != nil {
+			(*conn).Close()
+			*conn = nil
+		}
+	}
+	if err != nil {
+		d.WriteErrors.Add(1)
+		d.requeue(batch, written)
+		return fmt.Errorf("sending to %s: %w", d.cfg.Name, err)
+	}
+	d.SentLines.Add(uint64(lines))
+	d.SentBytes.Add(uint64(size))
+	return nil
+}
+
+func (d *Destination) dial() (net.Conn, error) {
+	c, err := net.DialTimeout(d.cfg.Endpoint.Network(), d.cfg.Endpoint.Addr, d.cfg.ConnectTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to %s: %w", d.cfg.Name, err)
+	}
+	d.Reconnects.Add(1)
+	return c, nil
+}
+
+// writeDatagrams sends the batch as datagrams of at most BatchBytes, each
+// ending on a line boundary.
+func (d *Destination) writeDatagrams(c net.Conn, batch []Chunk) (int64, error) {
+	var written int64
+	for _, ch := range batch {
+		data := ch.Data
+		for len(data) > 0 {
+			n := len(data)
+			if n > d.cfg.BatchBytes {
+				n = bytes.LastIndexByte(data[:d.cfg.BatchBytes], '\n') + 1
+				if n == 0 { // one line longer than a datagram: send it alone
+					n = bytes.IndexByte(data, '\n') + 1
+					if n == 0 {
+						n = len(data)
+					}
+				}
+			}
+			if _, err := c.Write(data[:n]); err != nil {
+				return written, err
+			}
+			written += int64(n)
+			data = data[n:]
+		}
+	}
+	return written, nil
+}
+
+func (d *Destination) post(batch []Chunk) error {
+	var body bytes.Buffer
+	for _, c := range batch {
+		body.Write(c.Data)
+	}
+	resp, err := d.client.Post(d.cfg.Endpoint.URL(), "text/plain", &body)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: %s", d.cfg.Endpoint.URL(), resp.Status)
+	}
+	return nil
+}
+
+func (d *Destination) publish(batch []Chunk) error {
+	if len(batch) == 1 {
+		return d.cfg.Publish(batch[0].Data)
+	}
+	var b bytes.Buffer
+	for _, c := range batch {
+		b.Write(c.Data)
+	}
+	return d.cfg.Publish(b.Bytes())
+}
+
+// requeue puts back the part of batch after its first written bytes,
+// starting at the first line not wholly written, in order.
+func (d *Destination) requeue(batch []Chunk, written int64) {
+	var rest []Chunk
+	for _, c := range batch {
+		if written >= int64(len(c.Data)) {
+			written -= int64(len(c.Data))
+			continue
+		}
+		if written > 0 {
+			// Keep from the start of the line the write stopped in.
+			start := bytes.LastIndexByte(c.Data[:written], '\n') + 1
+			c = Chunk{Data: c.Data[start:], Lines: bytes.Count(c.Data[start:], []byte{'\n'})}
+			written = 0
+		}
+		rest = append(rest, c)
+	}
+	for i := len(rest) - 1; i >= 0; i-- {
+		d.q.pushFront(rest[i])
+	}
+}
+
+// backoff doubles a delay up to a maximum.
+type backoff struct{ min, max, cur time.Duration }
+
+func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max} }
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else if b.cur *= 2; b.cur > b.max {
+		b.cur = b.max
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+
+// alive reports whether a stream connection is still open for writing, by
+// one non-blocking read on the socket: end of file or an error means the peer
+// is gone; "would block" means it is open. (A read with an expired deadline
+// would not do: Go answers it without asking the kernel.) Destinations never
+// send us data, so a byte read is discarded.
+func alive(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	open := true
+	var b [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		n, rerr := syscall.Read(int(fd), b[:])
+		switch {
+		case n > 0, rerr == syscall.EAGAIN, rerr == syscall.EINTR:
+		default: // n == 0 is end of file; any other error is a dead socket
+			open = false
+		}
+		return true // never wait for readability
+	})
+	return err == nil && open
+}

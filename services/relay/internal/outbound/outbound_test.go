@@ -1,0 +1,258 @@
+package outbound
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/consthash/consthash/pkg/endpoint"
+)
+
+func chunk(lines ...string) Chunk {
+	return Chunk{Data: []byte(strings.Join(lines, "\n") + "\n"), Lines: len(lines)}
+}
+
+func TestQueueBackpressureThenDropOldest(t *testing.T) {
+	q := newQueue(4)
+	if d := q.push(chunk("a", "b"), 0, true); d != 0 {
+		t.Fatalf("dropped %d", d)
+	}
+	if d := q.push(chunk("c", "d"), 0, true); d != 0 {
+		t.Fatalf("dropped %d", d)
+	}
+	// Full: a pop within the wait makes room, nothing is dropped.
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		q.pop(nil, 1)
+	}()
+	start := time.Now()
+	if d := q.push(chunk("e"), 5*time.Second, true); d != 0 {
+		t.Fatalf("dropped %d though room was made", d)
+	}
+	if time.Since(start) < 10*time.Millisecond {
+		t.Fatalf("push did not wait for room")
+	}
+	// Full again and nobody pops: after the wait the oldest chunk goes.
+	if d := q.push(chunk("f", "g"), 10*time.Millisecond, true); d != 2 {
+		t.Fatalf("dropped %d, want the oldest chunk's 2 lines", d)
+	}
+	got := q.pop(nil, 1<<20)
+	var all []string
+	for _, c := range got {
+		all = append(all, strings.TrimSpace(string(c.Data)))
+	}
+	if strings.Join(all, "|") != "e|f\ng" {
+		t.Fatalf("queue holds %q", all)
+	}
+	if l, b := q.depth(); l != 0 || b != 0 {
+		t.Fatalf("depth %d %d after pop", l, b)
+	}
+}
+
+func TestQueueNonBlockingWhenDown(t *testing.T) {
+	q := newQueue(2)
+	q.push(chunk("a", "b"), 0, false)
+	start := time.Now()
+	if d := q.push(chunk("c"), time.Hour, false); d != 2 {
+		t.Fatalf("dropped %d, want 2", d)
+	}
+	if time.Since(start) > time.Second {
+		t.Fatal("a non-blocking push waited")
+	}
+	if d := q.push(chunk("x", "y", "z"), 0, false); d != 3 {
+		t.Fatalf("an oversized chunk: dropped %d, want 3", d)
+	}
+}
+
+func TestQueuePushFrontKeepsOrder(t *testing.T) {
+	q := newQueue(100)
+	q.push(chunk("3"), 0, true)
+	q.pushFront(chunk("2"))
+	q.pushFront(chunk("1"))
+	var got []string
+	for _, c := range q.pop(nil, 1<<20) {
+		got = append(got, strings.TrimSpace(string(c.Data)))
+	}
+	if strings.Join(got, "") != "123" {
+		t.Fatalf("order %q", got)
+	}
+}
+
+// sinkServer accepts tcp connections and records every line.
+type sinkServer struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	lines []string
+	conns []net.Conn
+}
+
+func newSink(t *testing.T, addr string) *sinkServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sinkServer{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns = append(s.conns, c)
+			s.mu.Unlock()
+			go func() {
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					s.mu.Lock()
+					s.lines = append(s.lines, sc.Text())
+					s.mu.Unlock()
+				}
+			}()
+		}
+	}()
+	return s
+}
+
+func (s *sinkServer) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+}
+
+func (s *sinkServer) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.lines)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func testDest(t *testing.T, url string) *Destination {
+	t.Helper()
+	ep, err := endpoint.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(Config{Name: url, Endpoint: ep, QueueSize: 1_000_000, Connections: 2, BatchBytes: 4096,
+		BackpressureWait: 10 * time.Second, WriteTimeout: 2 * time.Second, ConnectTimeout: time.Second}, slog.New(slog.DiscardHandler))
+	d.Start()
+	return d
+}
+
+func TestDestinationDeliversEverything(t *testing.T) {
+	s := newSink(t, "127.0.0.1:0")
+	defer s.close()
+	d := testDest(t, "tcp://"+s.ln.Addr().String())
+	const n = 50000
+	for i := 0; i < n; i += 100 {
+		var b strings.Builder
+		for j := i; j < i+100; j++ {
+			fmt.Fprintf(&b, "k%d %d 1\n", j, j)
+		}
+		d.Send(Chunk{Data: []byte(b.String()), Lines: 100})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "all lines", func() bool { return s.count() == n })
+	if d.SentLines.Load() != n {
+		t.Fatalf("sent %d, want %d", d.SentLines.Load(), n)
+	}
+}
+
+// TestDestinationSurvivesRestart sends while the receiver goes away and comes
+// back on the same address: every line arrives at least once, none is cut.
+func TestDestinationSurvivesRestart(t *testing.T) {
+	s := newSink(t, "127.0.0.1:0")
+	addr := s.ln.Addr().String()
+	d := testDest(t, "tcp://"+addr)
+	send := func(from, to int) {
+		for i := from; i < to; i++ {
+			d.Send(chunk(fmt.Sprintf("k%d %d 1", i, i)))
+		}
+	}
+	send(0, 1000)
+	waitFor(t, "first lines", func() bool { return s.count() == 1000 })
+	s.close()
+	send(1000, 2000) // some of these fail and are retried
+	time.Sleep(100 * time.Millisecond)
+	s2 := newSink(t, addr)
+	defer s2.close()
+	send(2000, 3000)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, srv := range []*sinkServer{s, s2} {
+		srv.mu.Lock()
+		for _, l := range srv.lines {
+			if !strings.HasPrefix(l, "k") || len(strings.Fields(l)) != 3 {
+				t.Errorf("cut line %q", l)
+			}
+			seen[l] = true
+		}
+		srv.mu.Unlock()
+	}
+	for i := 0; i < 3000; i++ {
+		if l := fmt.Sprintf("k%d %d 1", i, i); !seen[l] {
+			t.Errorf("line %q never arrived (reconnects %d, errors %d)", l, d.Reconnects.Load(), d.WriteErrors.Load())
+		}
+	}
+}
+
+func TestDestinationUDPDatagramsEndOnLines(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ep, _ := endpoint.Parse("udp://" + pc.LocalAddr().String())
+	d := New(Config{Name: "u", Endpoint: ep, QueueSize: 1000, BatchBytes: 64, WriteTimeout: time.Second, ConnectTimeout: time.Second}, slog.New(slog.DiscardHandler))
+	d.Start()
+	var lines []string
+	for i := 0; i < 20; i++ {
+		lines = append(lines, fmt.Sprintf("key.%02d:1|c", i))
+	}
+	d.Send(chunk(lines...))
+	buf := make([]byte, 65536)
+	var got []string
+	_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for len(got) < 20 {
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("after %d lines: %v", len(got), err)
+		}
+		if n > 64 || buf[n-1] != '\n' {
+			t.Fatalf("datagram of %d bytes not ending in a newline: %q", n, buf[:n])
+		}
+		got = append(got, strings.Split(strings.TrimSpace(string(buf[:n])), "\n")...)
+	}
+	if strings.Join(got, ",") != strings.Join(lines, ",") {
+		t.Fatalf("got %q", got)
+	}
+	d.Close(context.Background())
+}
