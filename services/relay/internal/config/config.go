@@ -87,9 +87,9 @@ type Section struct {
 
 	HealthInterval config.Duration `toml:"health_interval"`
 	HealthTimeout  config.Duration `toml:"health_timeout"`
-	HealthFailures int             `toml:"health_failures"`  // consecutive failed checks that mark a server down
-	HealthRecovery int             `toml:"health_recovery"`  // consecutive good checks that bring it back
-	DownPolicy     string          `toml:"down_policy"`      // remove_node or keep
+	HealthFailures int             `toml:"health_failures"` // consecutive failed checks that mark a server down
+	HealthRecovery int             `toml:"health_recovery"` // consecutive good checks that bring it back
+	DownPolicy     string          `toml:"down_policy"`     // remove_node or keep
 
 	QueueSize        int             `toml:"queue_size"`        // lines queued per server
 	PoolConnections  int             `toml:"pool_connections"`  // connections per server
@@ -98,8 +98,8 @@ type Section struct {
 	BackpressureWait config.Duration `toml:"backpressure_wait"` // how long a full queue blocks senders before dropping oldest
 	WriteTimeout     config.Duration `toml:"write_timeout"`
 	ConnectTimeout   config.Duration `toml:"connect_timeout"`
-	SpoolDir         string          `toml:"spool_dir"`        // "" disables the disk spool
-	SpoolMaxBytes    int64           `toml:"spool_max_bytes"`  // per server
+	SpoolDir         string          `toml:"spool_dir"`         // "" disables the disk spool
+	SpoolMaxBytes    int64           `toml:"spool_max_bytes"`   // per server
 	SpoolReplayRate  int             `toml:"spool_replay_rate"` // lines per second when replaying
 
 	Name string `toml:"-"`

@@ -344,7 +344,6 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.cur = 0 }
 
-
 // alive reports whether a stream connection is still open for writing, by
 // one non-blocking read on the socket: end of file or an error means the peer
 // is gone; "would block" means it is open. (A read with an expired deadline
