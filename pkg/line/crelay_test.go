@@ -1,0 +1,122 @@
+package line
+
+import (
+	"bufio"
+	"compress/gzip"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func gzLines(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
+
+// TestCRelayNormalizeGolden checks the rewriting against what the real
+// carbon-c-relay 3.7.3 daemon emitted for each golden key sent as
+// "<key> 1 1700000000" (testdata/crelay/sanitize.tsv.gz, produced by
+// pkg/ring/testdata/golden/scripts).
+func TestCRelayNormalizeGolden(t *testing.T) {
+	keys := gzLines(t, "testdata/crelay/keys.txt.gz")
+	n := NewCRelayNormalizer("")
+	checked := 0
+	for _, row := range gzLines(t, "testdata/crelay/sanitize.tsv.gz") {
+		if strings.HasPrefix(row, "#") {
+			continue
+		}
+		f := strings.Split(row, "\t")
+		idx, _ := strconv.Atoi(f[0])
+		out, hashLen, ok := n.Normalize(nil, []byte(keys[idx]+" 1 1700000000"))
+		if f[1] == "-" {
+			if ok {
+				t.Errorf("key %d %q: relay discarded it, we kept %q", idx, keys[idx], out)
+			}
+			continue
+		}
+		if !ok || string(out) != f[1]+" 1 1700000000" || string(out[:hashLen]) != f[2] {
+			t.Errorf("key %d %q: got %q hashing %q (ok %v), relay emitted %q hashing %q", idx, keys[idx], out, out[:hashLen], ok, f[1], f[2])
+		}
+		checked++
+	}
+	if checked < 10000 {
+		t.Fatalf("checked %d keys", checked)
+	}
+}
+
+func TestCRelayNormalize(t *testing.T) {
+	n := NewCRelayNormalizer("")
+	tests := []struct{ in, out, hash string }{
+		{"a.b.c 1 2", "a.b.c 1 2", "a.b.c"},
+		{"..a..b. 1 2", "a.b 1 2", "a.b"},
+		{"a\tb  1", "a b 1", "a"},
+		{"a b 1.5", "a b 1.5", "a"},
+		{"a%b 1", "a_b 1", "a_b"},
+		{"ß 1", "__ 1", "__"},
+		{"a;t=v 1", "a;t=v 1", "a"},
+		{"a b;c 1", "a b;c 1", "a b"},
+		{"a 1\r\nignored", "a 1", "a"},
+	}
+	for _, tt := range tests {
+		out, h, ok := n.Normalize(nil, []byte(tt.in))
+		if !ok || string(out) != tt.out || string(out[:h]) != tt.hash {
+			t.Errorf("Normalize(%q) = %q, %q, %v; want %q, %q", tt.in, out, out[:h], ok, tt.out, tt.hash)
+		}
+	}
+	for _, in := range []string{"", "   ", "nospace", "...."} {
+		if out, _, ok := n.Normalize(nil, []byte(in)); ok {
+			t.Errorf("Normalize(%q) = %q, want discarded", in, out)
+		}
+	}
+	if out, h, _ := NewCRelayNormalizer("-_;=").Normalize(nil, []byte("a;t=v 1")); string(out[:h]) != "a;t=v" {
+		t.Errorf("with ';' allowed, tags are part of the name: hashed %q", out[:h])
+	}
+}
+
+func FuzzCRelayNormalize(f *testing.F) {
+	for _, s := range []string{"a.b 1 2", "..x;t=v  3", "\t\t", "ü.日本 1", "a\r\nb"} {
+		f.Add([]byte(s))
+	}
+	n := NewCRelayNormalizer("")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, h, ok := n.Normalize(nil, b)
+		if !ok {
+			return
+		}
+		if h <= 0 || h >= len(out) || (out[h] != ' ' && out[h] != ';') {
+			t.Fatalf("Normalize(%q) = %q with hash length %d", b, out, h)
+		}
+		for _, c := range out[:h] {
+			if c >= 0x80 || c == ' ' {
+				t.Fatalf("name %q holds %q", out[:h], c)
+			}
+		}
+	})
+}
+
+func BenchmarkCRelayNormalize(b *testing.B) {
+	n := NewCRelayNormalizer("")
+	in := []byte("servers.web01.cpu.load;dc=eu 0.53125 1700000000")
+	dst := make([]byte, 0, 128)
+	b.SetBytes(int64(len(in) + 1))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst, _, _ = n.Normalize(dst[:0], in)
+	}
+}
