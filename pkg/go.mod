@@ -10,7 +10,6 @@ require (
 	github.com/jmoiron/sqlx v1.4.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
-	github.com/spaolacci/murmur3 v1.1.0
 	modernc.org/sqlite v1.62.0
 )
 

@@ -3,8 +3,6 @@ package ring
 import (
 	"hash/crc32"
 	"strconv"
-
-	"github.com/spaolacci/murmur3"
 )
 
 // DefaultVirtualNodes is the number of points per member of a generic ring.
@@ -27,7 +25,7 @@ func newGeneric(algo Algorithm, ms []Member, opt Options) (Ring, error) {
 	g := &generic{algo: algo, members: ms, opt: opt}
 	switch algo {
 	case Murmur3:
-		g.hash = murmur3.Sum32
+		g.hash = murmur3Sum32
 	case CRC32:
 		g.hash = crc32.ChecksumIEEE
 	case FNV1a:
@@ -77,5 +75,5 @@ func fnv1a32(b []byte) uint32 {
 // key modulo n. The relay publishes with it and the aggregator subscribes
 // with it, so both must call this one function.
 func Shard(key []byte, n int) int {
-	return int(murmur3.Sum32(key) % uint32(n))
+	return int(murmur3Sum32(key) % uint32(n))
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/consthash/consthash/pkg/line"
 )
 
 // The golden vectors under testdata/golden were produced by running the real
@@ -29,6 +31,7 @@ type goldenFile struct {
 	peer, algo  string
 	replication int
 	diverse     bool
+	tagNorm     bool // carbon's TAG_RELAY_NORMALIZED: the key is normalized first
 	members     []string
 	rows        []goldenRow
 }
@@ -82,11 +85,13 @@ func readGolden(t *testing.T, path string) *goldenFile {
 			case "peer":
 				g.peer = v
 			case "algo":
-				g.algo = v
+				g.algo, _, _ = strings.Cut(v, " ")
 			case "replication":
 				g.replication, _ = strconv.Atoi(v)
 			case "diverse":
 				g.diverse = v == "true" || v == "True"
+			case "tag_relay_normalized":
+				g.tagNorm = v == "true" || v == "True"
 			case "member":
 				g.members = append(g.members, v)
 			}
@@ -128,7 +133,7 @@ func algorithmFor(dir, algo string) (Algorithm, bool) {
 		return FNV1aC, true
 	case "carbon-c-relay/jump_fnv1a_ch":
 		return JumpFNV1aC, true
-	case "statsd-hashring/statsd":
+	case "statsd-hashring/hashring_md5":
 		return Statsd, true
 	}
 	return "", false
@@ -173,6 +178,9 @@ func TestGoldenVectors(t *testing.T) {
 				key := keys[row.key]
 				if row.name != "" {
 					key = row.name
+				}
+				if g.tagNorm {
+					key, _ = line.NormalizeCarbonTags(key)
 				}
 				dst = r.GetN(dst[:0], []byte(key), g.replication)
 				if fmt.Sprint(dst) != fmt.Sprint(row.members) {

@@ -165,3 +165,17 @@ func BenchmarkGetN(b *testing.B) {
 		}
 	}
 }
+
+func TestMurmur3Vectors(t *testing.T) {
+	// MurmurHash3 x86_32, seed 0 (cross-checked against spaolacci/murmur3).
+	for in, want := range map[string]uint32{
+		"":      0,
+		"foo":   0xf6a5c420,
+		"hello": 0x248bfa47,
+		"The quick brown fox jumps over the lazy dog": 0x2e4ff723,
+	} {
+		if got := murmur3Sum32([]byte(in)); got != want {
+			t.Errorf("murmur3(%q) = %#x, want %#x", in, got, want)
+		}
+	}
+}
