@@ -1,0 +1,225 @@
+package line
+
+import (
+	"bytes"
+	"math"
+	"unicode/utf8"
+)
+
+// StatsdType is a statsd metric type as statsd 0.9.0 acts on it.
+type StatsdType uint8
+
+// The statsd types. Etsy statsd treats "h" and any unknown type as a counter.
+const (
+	StatsdCounter StatsdType = iota
+	StatsdTimer
+	StatsdGauge
+	StatsdSet
+)
+
+func (t StatsdType) String() string {
+	return [...]string{"counter", "timer", "gauge", "set"}[t]
+}
+
+// StatsdValue is one value of a statsd line (`key:v1|c:v2|ms` has two).
+type StatsdValue struct {
+	Type       StatsdType
+	Value      float64 // Number(value); unused for sets
+	Raw        []byte  // the value text as sent (set members); aliases the line
+	SampleRate float64 // 1 unless |@rate
+	Delta      bool    // a gauge value starting with '+' or '-' adds to the gauge
+}
+
+var (
+	errStatsdType       = &Error{"statsd", ReasonType, "missing type: want key:value|type"}
+	errStatsdSampleRate = &Error{"statsd", ReasonSampleRate, "sample rate is not @<positive number>"}
+	errStatsdValue      = &Error{"statsd", ReasonValue, "value is not a number"}
+	errStatsdNegTimer   = &Error{"statsd", ReasonValue, "timer value is negative"}
+	errStatsdNonFinite  = &Error{"statsd", ReasonNonFinite, "value or sample rate is infinite"}
+	errStatsdEmpty      = &Error{"statsd", ReasonEmpty, "empty line"}
+)
+
+// StatsdParser parses statsd lines with Etsy statsd 0.9.0's exact rules
+// (docs/line-formats.md): DogStatsD tags after "|#" become ";tag=value" in
+// the key, the key is sanitised as keyNameSanitize does, and each value is
+// validated as is_valid_packet does. Where statsd would store an infinite
+// value (a value of Infinity, a sample rate of 0) or crash (a sample rate such
+// as "@Infinity" or "@ 1" that passes its check but not its regex), the
+// value is rejected instead. A StatsdParser reuses its buffers and is not safe
+// for concurrent use.
+type StatsdParser struct {
+	// NoSanitize turns off key sanitising (statsd's keyNameSanitize = false).
+	NoSanitize bool
+
+	raw    []byte // the key with its tags, before sanitising
+	key    []byte
+	values []StatsdValue
+	bad    []error
+}
+
+// Parse parses one line, without its '\n' (statsd splits packets on '\n'
+// only, so a '\r' stays part of the line). It returns the key and the valid
+// values; bad lists an error for each invalid value (statsd's bad_lines_seen
+// counts each). All results are valid until the next call. An empty line has
+// no key and no values, and is not bad.
+func (p *StatsdParser) Parse(line []byte) (key []byte, values []StatsdValue, bad []error) {
+	p.values, p.bad = p.values[:0], p.bad[:0]
+	if len(line) == 0 {
+		return nil, nil, nil
+	}
+	// Tags: the text after the first "|#" up to a second "|#", split on ','.
+	body, tags := line, []byte(nil)
+	if i := bytes.Index(line, []byte("|#")); i >= 0 {
+		body, tags = line[:i], line[i+2:]
+		if j := bytes.Index(tags, []byte("|#")); j >= 0 {
+			tags = tags[:j]
+		}
+	}
+	rawKey, rest, hasValue := bytes.Cut(body, []byte{':'})
+	p.raw = append(p.raw[:0], rawKey...)
+	if len(tags) > 0 {
+		for more := true; more; {
+			var tag []byte
+			tag, tags, more = bytes.Cut(tags, []byte{','})
+			p.raw = append(p.raw, ';')
+			start := len(p.raw)
+			p.raw = append(p.raw, tag...)
+			// JavaScript's replace with a string pattern changes the first occurrence only.
+			if k := bytes.IndexByte(p.raw[start:], ';'); k >= 0 {
+				p.raw[start+k] = '_'
+			}
+			if k := bytes.IndexByte(p.raw[start:], ':'); k >= 0 {
+				p.raw[start+k] = '='
+			}
+		}
+	}
+	if p.NoSanitize {
+		p.key = append(p.key[:0], p.raw...)
+	} else {
+		p.key = sanitizeStatsdKey(p.key[:0], p.raw)
+	}
+	if !hasValue {
+		// statsd treats a line without ':' as the value "1" with no type: bad.
+		p.bad = append(p.bad, errStatsdType)
+		return p.key, nil, p.bad
+	}
+	for {
+		var bit []byte
+		more := false
+		if i := bytes.IndexByte(rest, ':'); i >= 0 {
+			bit, rest, more = rest[:i], rest[i+1:], true
+		} else {
+			bit = rest
+		}
+		if v, err := parseStatsdValue(bit); err != nil {
+			p.bad = append(p.bad, err)
+		} else {
+			p.values = append(p.values, v)
+		}
+		if !more {
+			break
+		}
+	}
+	return p.key, p.values, p.bad
+}
+
+// parseStatsdValue reads "value|type[|@rate[|...]]".
+func parseStatsdValue(bit []byte) (StatsdValue, error) {
+	f0, rest, ok := bytes.Cut(bit, []byte{'|'})
+	if !ok {
+		return StatsdValue{}, errStatsdType
+	}
+	f1, rest, hasRate := bytes.Cut(rest, []byte{'|'})
+	var f2 []byte
+	if hasRate {
+		f2, _, _ = bytes.Cut(rest, []byte{'|'})
+	}
+	v := StatsdValue{SampleRate: 1, Raw: f0}
+	if hasRate {
+		// isValidSampleRate: '@' then a number not starting with '-'.
+		if len(f2) < 2 || f2[0] != '@' || f2[1] == '-' || !jsIsNumber(f2[1:]) {
+			return StatsdValue{}, errStatsdSampleRate
+		}
+		// statsd then reads the rate as the longest run of digits and dots
+		// after '@' (so "@1e-3" is 1); with no such run it would crash.
+		n := 1
+		for n < len(f2) && (f2[n] >= '0' && f2[n] <= '9' || f2[n] == '.') {
+			n++
+		}
+		if n == 1 {
+			return StatsdValue{}, errStatsdSampleRate
+		}
+		v.SampleRate = jsNumber(f2[1:n])
+		if math.IsNaN(v.SampleRate) {
+			return StatsdValue{}, errStatsdSampleRate
+		}
+		if v.SampleRate == 0 {
+			return StatsdValue{}, errStatsdNonFinite // 1/0: statsd would count Infinity
+		}
+	}
+	// Validity by the raw type, behaviour by the trimmed type, as statsd does.
+	switch string(f1) {
+	case "s":
+	case "ms":
+		if !jsIsNumber(f0) {
+			return StatsdValue{}, errStatsdValue
+		}
+		if jsNumber(f0) < 0 {
+			return StatsdValue{}, errStatsdNegTimer
+		}
+	default:
+		if !jsIsNumber(f0) {
+			return StatsdValue{}, errStatsdValue
+		}
+	}
+	switch string(jsTrim(f1)) {
+	case "ms":
+		v.Type = StatsdTimer
+	case "g":
+		v.Type = StatsdGauge
+		v.Delta = len(f0) > 0 && (f0[0] == '+' || f0[0] == '-')
+	case "s":
+		v.Type = StatsdSet
+		if len(v.Raw) == 0 {
+			v.Raw = []byte("0") // statsd inserts '0' for an empty member
+		}
+		return v, nil
+	default:
+		v.Type = StatsdCounter
+	}
+	v.Value = jsNumber(f0)
+	if math.IsInf(v.Value, 0) {
+		return StatsdValue{}, errStatsdNonFinite
+	}
+	return v, nil
+}
+
+// sanitizeStatsdKey appends src to dst as statsd's keyNameSanitize leaves
+// it: each run of white space becomes '_', '/' becomes '-', and every
+// character but letters, digits, '_', '-', '.', ';' and '=' is removed.
+func sanitizeStatsdKey(dst, src []byte) []byte {
+	inSpace := false
+	for i := 0; i < len(src); {
+		r, n := rune(src[i]), 1
+		if r >= utf8.RuneSelf {
+			r, n = utf8.DecodeRune(src[i:])
+		}
+		i += n
+		if isJSSpace(r) {
+			if !inSpace {
+				dst = append(dst, '_')
+			}
+			inSpace = true
+			continue
+		}
+		inSpace = false
+		switch {
+		case r == '/':
+			dst = append(dst, '-')
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
+			r == '_', r == '-', r == '.', r == ';', r == '=':
+			dst = append(dst, byte(r))
+		}
+	}
+	return dst
+}
