@@ -23,7 +23,13 @@ type Scanner struct {
 	err      error // from the reader; returned by Err unless io.EOF
 	skipping bool  // inside a too-long line, discarding up to its newline
 	tooLong  uint64
+	idle     func()
 }
+
+// OnIdle sets a function called each time the Scanner has handed out every
+// complete line it holds and is about to block reading more: the moment a
+// consumer that batches lines should flush them.
+func (s *Scanner) OnIdle(f func()) { s.idle = f }
 
 // NewScanner returns a Scanner reading r whose lines are at most maxLen bytes
 // (not counting the newline); maxLen <= 0 means DefaultMaxLength.
@@ -78,6 +84,9 @@ func (s *Scanner) Scan() bool {
 		if s.start > 0 {
 			s.end = copy(s.buf, s.buf[s.start:s.end])
 			s.start = 0
+		}
+		if s.idle != nil {
+			s.idle()
 		}
 		n, err := s.r.Read(s.buf[s.end:])
 		s.end += n

@@ -28,6 +28,26 @@ import (
 // reaches senders.
 type Handler func(line []byte) bool
 
+// Session receives the lines of one connection (one datagram, one http
+// request) from one goroutine. Flush is called whenever the reader is about
+// to wait for more input and at the end, so a session that batches lines
+// sends them then; Close follows the last Flush.
+type Session interface {
+	Line(line []byte) bool
+	Flush()
+	Close()
+}
+
+// NewSession makes the Session of a new connection; peer is its remote
+// address (nil for udp and unix).
+type NewSession func(peer net.Addr) Session
+
+type handlerSession Handler
+
+func (h handlerSession) Line(b []byte) bool { return h(b) }
+func (handlerSession) Flush()               {}
+func (handlerSession) Close()               {}
+
 // Config tunes a listener. Zero values mean the defaults.
 type Config struct {
 	MaxLineLength int // bytes, default line.DefaultMaxLength (32 KiB)
@@ -49,7 +69,7 @@ type Listener struct {
 	Stats
 	ep   endpoint.Endpoint
 	cfg  Config
-	h    Handler
+	ns   NewSession
 	log  *slog.Logger
 	ln   net.Listener
 	pc   net.PacketConn
@@ -62,8 +82,13 @@ type Listener struct {
 }
 
 // Listen binds ep now, so an address in use is an error at start-up, and
-// returns a Listener whose Serve receives lines.
+// returns a Listener whose Serve hands every line to h.
 func Listen(ep endpoint.Endpoint, cfg Config, h Handler, log *slog.Logger) (*Listener, error) {
+	return ListenSessions(ep, cfg, func(net.Addr) Session { return handlerSession(h) }, log)
+}
+
+// ListenSessions is Listen with a Session per connection.
+func ListenSessions(ep endpoint.Endpoint, cfg Config, ns NewSession, log *slog.Logger) (*Listener, error) {
 	if cfg.MaxLineLength <= 0 {
 		cfg.MaxLineLength = line.DefaultMaxLength
 	}
@@ -73,7 +98,7 @@ func Listen(ep endpoint.Endpoint, cfg Config, h Handler, log *slog.Logger) (*Lis
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Listener{ep: ep, cfg: cfg, h: h, log: log.With("listener", ep.String()), conns: map[net.Conn]struct{}{}}
+	l := &Listener{ep: ep, cfg: cfg, ns: ns, log: log.With("listener", ep.String()), conns: map[net.Conn]struct{}{}}
 	var err error
 	switch ep.Scheme {
 	case endpoint.TCP, endpoint.HTTP:
@@ -165,10 +190,14 @@ func (l *Listener) serveConn(c net.Conn) {
 		l.mu.Unlock()
 		c.Close()
 	}()
+	sess := l.ns(c.RemoteAddr())
+	defer sess.Close()
 	s := line.NewScanner(countingReader{c, &l.Bytes}, l.cfg.MaxLineLength)
+	s.OnIdle(sess.Flush)
+	defer sess.Flush()
 	before := uint64(0)
 	for s.Scan() {
-		l.handle(s.Bytes())
+		l.handle(sess, s.Bytes())
 		if tl := s.TooLong(); tl != before {
 			l.TooLong.Add(tl - before)
 			before = tl
@@ -184,12 +213,12 @@ func (l *Listener) serveConn(c net.Conn) {
 
 // handle passes a line to the Handler. Empty lines are no metrics and no
 // errors: they are skipped without counting.
-func (l *Listener) handle(b []byte) bool {
+func (l *Listener) handle(sess Session, b []byte) bool {
 	if len(b) == 0 {
 		return true
 	}
 	l.Lines.Add(1)
-	if !l.h(b) {
+	if !sess.Line(b) {
 		l.Rejected.Add(1)
 		return false
 	}
@@ -198,6 +227,8 @@ func (l *Listener) handle(b []byte) bool {
 
 func (l *Listener) serveUDP() {
 	buf := make([]byte, 65536)
+	sess := l.ns(nil)
+	defer sess.Close()
 	for {
 		n, _, err := l.pc.ReadFrom(buf)
 		if err != nil {
@@ -216,8 +247,9 @@ func (l *Listener) serveUDP() {
 				l.TooLong.Add(1)
 				continue
 			}
-			l.handle(ln)
+			l.handle(sess, ln)
 		}
+		sess.Flush()
 	}
 }
 
@@ -236,18 +268,26 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	l.Connections.Add(1)
 	body := http.MaxBytesReader(w, r.Body, l.cfg.MaxBodyBytes)
+	var peer net.Addr
+	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
+		peer = a
+	}
+	sess := l.ns(peer)
+	defer sess.Close()
 	s := line.NewScanner(countingReader{body, &l.Bytes}, l.cfg.MaxLineLength)
+	s.OnIdle(sess.Flush)
 	var rep httpReply
 	for s.Scan() {
 		if len(s.Bytes()) == 0 {
 			continue
 		}
-		if l.handle(s.Bytes()) {
+		if l.handle(sess, s.Bytes()) {
 			rep.Accepted++
 		} else {
 			rep.Rejected++
 		}
 	}
+	sess.Flush()
 	rep.TooLong = s.TooLong()
 	l.TooLong.Add(rep.TooLong)
 	status := http.StatusOK

@@ -182,3 +182,79 @@ func TestCloseHandlesBufferedLines(t *testing.T) {
 		t.Fatalf("handled %d lines, want 1000", n)
 	}
 }
+
+// batchSession buffers lines until Flush, like the relay's sessions.
+type batchSession struct {
+	mu      *sync.Mutex
+	pending []string
+	flushed *[][]string
+	closed  *int
+}
+
+func (b *batchSession) Line(l []byte) bool { b.pending = append(b.pending, string(l)); return true }
+func (b *batchSession) Flush() {
+	if len(b.pending) == 0 {
+		return
+	}
+	b.mu.Lock()
+	*b.flushed = append(*b.flushed, b.pending)
+	b.mu.Unlock()
+	b.pending = nil
+}
+func (b *batchSession) Close() { b.mu.Lock(); *b.closed++; b.mu.Unlock() }
+
+// TestSessionsFlushWhenIdle checks that a session's batch is flushed as soon
+// as the connection has nothing more to read, without waiting for more input
+// or the end of the connection.
+func TestSessionsFlushWhenIdle(t *testing.T) {
+	var mu sync.Mutex
+	var flushed [][]string
+	closed := 0
+	ep, _ := endpoint.Parse("tcp://127.0.0.1:0")
+	l, err := ListenSessions(ep, Config{}, func(net.Addr) Session {
+		return &batchSession{mu: &mu, flushed: &flushed, closed: &closed}
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go l.Serve()
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("a 1\nb 2\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(flushed)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the batch was not flushed while the connection stayed open")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	if got := strings.Join(flushed[0], "|"); got != "a 1|b 2" {
+		t.Errorf("first flush %q", got)
+	}
+	mu.Unlock()
+	c.Close()
+	for {
+		mu.Lock()
+		cl := closed
+		mu.Unlock()
+		if cl == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("session not closed after the connection ended")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
