@@ -487,3 +487,21 @@ func ParseDestination(s string) (Destination, error) {
 	d.Scheme, d.Endpoint = string(ep.Scheme), ep
 	return d, nil
 }
+
+// Clone returns a deep copy, for changes at run time (addserver,
+// purgeserver) that must validate before they apply.
+func (c *Config) Clone() *Config {
+	n := *c
+	n.Sections = make(map[string]*Section, len(c.Sections))
+	for name, s := range c.Sections {
+		cp := *s
+		cp.Listen = append([]string(nil), s.Listen...)
+		cp.Rules = append([]Rule(nil), s.Rules...)
+		cp.Servers = append([]string(nil), s.Servers...)
+		cp.CheckServers = append([]string(nil), s.CheckServers...)
+		cp.HashKeys = append([]string(nil), s.HashKeys...)
+		n.Sections[name] = &cp
+	}
+	n.raw = nil // defaults are already applied
+	return &n
+}

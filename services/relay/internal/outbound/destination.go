@@ -32,6 +32,9 @@ type Config struct {
 	// OnResult, if set, is told of every write or connect attempt's outcome
 	// (nil for success): passive health detection.
 	OnResult func(err error)
+	// Release, if set, gets back each chunk's buffer once it is sent, for
+	// reuse.
+	Release func(buf []byte)
 }
 
 // Stats are a destination's counters; safe to read while it runs.
@@ -240,6 +243,11 @@ func (d *Destination) deliver(conn *net.Conn, batch []Chunk, bufs *net.Buffers) 
 	}
 	d.SentLines.Add(uint64(lines))
 	d.SentBytes.Add(uint64(size))
+	if d.cfg.Release != nil {
+		for _, c := range batch {
+			d.cfg.Release(c.Data)
+		}
+	}
 	return nil
 }
 

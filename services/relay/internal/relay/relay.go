@@ -1,0 +1,550 @@
+// Package relay is the relay's engine: listeners hand lines to per-connection
+// sessions, which extract each line's key, apply the section's pre-routing
+// rules, pick the cluster members by hash (or forward, any_of, failover,
+// blackhole) and batch the line for each member's outbound destination.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go"
+
+	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/line"
+	"github.com/consthash/consthash/pkg/listener"
+	"github.com/consthash/consthash/pkg/ratelog"
+	"github.com/consthash/consthash/pkg/ring"
+	"github.com/consthash/consthash/services/relay/internal/config"
+	"github.com/consthash/consthash/services/relay/internal/outbound"
+)
+
+// Relay owns the listeners, the routing table and the destinations.
+type Relay struct {
+	log     *slog.Logger
+	badLog  *ratelog.Limiter
+	Metrics *metrics.Set
+
+	mu        sync.Mutex // serialises reconfiguration
+	cfg       *config.Config
+	table     atomic.Pointer[table]
+	dests     map[string]*outbound.Destination // by destination URL (nats: URL#shard)
+	natsConns map[string]*nats.Conn
+	listeners map[string]*listener.Listener // by section + "|" + URL
+	serveWG   sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+	checksWG  sync.WaitGroup
+	bufs      sync.Pool
+}
+
+// table is an immutable routing snapshot; reconfiguration swaps it.
+type table struct {
+	sections map[string]*section
+}
+
+// section is a configured section with its compiled rules and cluster.
+type section struct {
+	name    string
+	cfg     *config.Section
+	rules   []config.Rule
+	cluster *cluster
+	regex   *line.Regex
+	crelay  *line.CRelayNormalizer // set for carbon-c-relay clusters: rewrite lines as it does
+	shards  int
+	st      *sectionStats
+}
+
+// sectionStats are a section's counters (also exported to Prometheus).
+type sectionStats struct {
+	in, routed, rejected, blackholed, unroutable *metrics.Counter
+	bad                                          map[line.Reason]*metrics.Counter
+}
+
+// New builds a relay from a validated configuration; Start begins serving.
+func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Relay{log: log, badLog: ratelog.New(log, 10, time.Second), Metrics: metrics.NewSet(),
+		dests: map[string]*outbound.Destination{}, natsConns: map[string]*nats.Conn{},
+		listeners: map[string]*listener.Listener{}, ctx: ctx, cancel: cancel}
+	r.bufs.New = func() any { return make([]byte, 0, 64<<10) }
+	t, err := r.build(cfg)
+	if err != nil {
+		cancel()
+		r.closeUnused(nil)
+		return nil, err
+	}
+	r.cfg = cfg
+	r.table.Store(t)
+	if err := r.syncListeners(cfg); err != nil {
+		r.Close(context.Background())
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Relay) sectionStats(name string) *sectionStats {
+	c := func(metric string) *metrics.Counter {
+		return r.Metrics.GetOrCreateCounter(fmt.Sprintf(`consthash_relay_%s_total{section=%q}`, metric, name))
+	}
+	st := &sectionStats{in: c("lines_in"), routed: c("lines_routed"), rejected: c("lines_rejected"),
+		blackholed: c("lines_blackholed"), unroutable: c("lines_unroutable"), bad: map[line.Reason]*metrics.Counter{}}
+	for _, reason := range line.Reasons() {
+		st.bad[reason] = r.Metrics.GetOrCreateCounter(fmt.Sprintf(`consthash_relay_lines_bad_total{section=%q,reason=%q}`, name, reason))
+	}
+	return st
+}
+
+// build makes a routing table for cfg, creating the destinations it needs
+// and reusing those that already exist.
+func (r *Relay) build(cfg *config.Config) (*table, error) {
+	t := &table{sections: map[string]*section{}}
+	for _, name := range cfg.SectionNames() {
+		sc := cfg.Sections[name]
+		s := &section{name: name, cfg: sc, rules: sc.Rules, shards: sc.Shards, st: r.sectionStats(name)}
+		if sc.Format == "regex" {
+			re, err := line.NewRegex(sc.Regex)
+			if err != nil {
+				return nil, err
+			}
+			s.regex = re
+		}
+		switch ring.Algorithm(sc.Cluster) {
+		case ring.CarbonC, ring.FNV1aC, ring.JumpFNV1aC:
+			if sc.Format == "graphite" {
+				s.crelay = line.NewCRelayNormalizer("")
+			}
+		}
+		var members []*member
+		for i, srv := range sc.Servers {
+			m, err := r.member(name, sc, i, srv)
+			if err != nil {
+				return nil, err
+			}
+			members = append(members, m)
+		}
+		c, err := newCluster(name, sc, members)
+		if err != nil {
+			return nil, err
+		}
+		s.cluster = c
+		t.sections[name] = s
+	}
+	return t, nil
+}
+
+// member makes (or reuses) the destination of server i of a section.
+func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*member, error) {
+	d, err := config.ParseDestination(srv)
+	if err != nil {
+		return nil, err
+	}
+	m := &member{url: srv}
+	hashKey := ""
+	if len(sc.HashKeys) > 0 {
+		hashKey = sc.HashKeys[i]
+	}
+	if d.Scheme == "nats" {
+		m.ring = ring.Member{Host: d.NATSURL, Port: 1, Instance: d.Instance, HashKey: hashKey}
+		nc, err := r.natsConn(d.NATSURL)
+		if err != nil {
+			return nil, err
+		}
+		for sh := 0; sh < sc.Shards; sh++ {
+			subject := natsSubject(sh)
+			name := d.NATSURL + "#" + subject
+			m.shards = append(m.shards, r.destination(name, sc, outbound.Config{
+				Publish: func(data []byte) error { return nc.Publish(subject, data) }}))
+		}
+		return m, nil
+	}
+	host, port, err := net.SplitHostPort(d.Endpoint.Addr)
+	if err != nil { // unix socket: its path is the ring identity
+		host, port = d.Endpoint.Addr, "1"
+	}
+	p := 0
+	fmt.Sscan(port, &p)
+	if p <= 0 {
+		p = 1
+	}
+	m.ring = ring.Member{Host: host, Port: p, Instance: d.Instance, HashKey: hashKey}
+	m.dest = r.destination(srv, sc, outbound.Config{Endpoint: d.Endpoint})
+	switch {
+	case len(sc.CheckServers) > 0 && sc.CheckServers[i] != "":
+		ce, err := endpoint.Parse(sc.CheckServers[i])
+		if err != nil {
+			return nil, err
+		}
+		m.check = &ce
+	case d.Endpoint.Scheme == endpoint.TCP || d.Endpoint.Scheme == endpoint.Unix || d.Endpoint.Scheme == endpoint.HTTP:
+		e := d.Endpoint
+		m.check = &e
+	}
+	return m, nil
+}
+
+// destination returns the destination named name, creating and starting it
+// if it does not exist yet.
+func (r *Relay) destination(name string, sc *config.Section, base outbound.Config) *outbound.Destination {
+	if d, ok := r.dests[name]; ok {
+		return d
+	}
+	base.Name = name
+	base.QueueSize = sc.QueueSize
+	base.Connections = sc.PoolConnections
+	base.BatchBytes = sc.BatchBytes
+	base.BackpressureWait = sc.BackpressureWait.D()
+	base.WriteTimeout = sc.WriteTimeout.D()
+	base.ConnectTimeout = sc.ConnectTimeout.D()
+	base.Release = func(b []byte) {
+		if cap(b) <= 256<<10 {
+			r.bufs.Put(b[:0]) //nolint:staticcheck // a slice header is fine here
+		}
+	}
+	d := outbound.New(base, r.log)
+	d.Start()
+	r.dests[name] = d
+	labels := fmt.Sprintf(`{destination=%q}`, name)
+	g := func(metric string, f func() float64) {
+		r.Metrics.GetOrCreateGauge("consthash_relay_destination_"+metric+labels, f)
+	}
+	g("sent_lines_total", func() float64 { return float64(d.SentLines.Load()) })
+	g("sent_bytes_total", func() float64 { return float64(d.SentBytes.Load()) })
+	g("dropped_queue_full_total", func() float64 { return float64(d.DroppedFull.Load()) })
+	g("dropped_down_total", func() float64 { return float64(d.DroppedDown.Load()) })
+	g("write_errors_total", func() float64 { return float64(d.WriteErrors.Load()) })
+	g("queued_lines", func() float64 { l, _ := d.Queued(); return float64(l) })
+	g("down", func() float64 {
+		if d.Down() {
+			return 1
+		}
+		return 0
+	})
+	return d
+}
+
+func (r *Relay) natsConn(url string) (*nats.Conn, error) {
+	if nc, ok := r.natsConns[url]; ok {
+		return nc, nil
+	}
+	nc, err := nats.Connect(url, nats.Name("consthash-relay"), nats.MaxReconnects(-1), nats.ReconnectBufSize(64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to NATS at %s: %w", url, err)
+	}
+	r.natsConns[url] = nc
+	return nc, nil
+}
+
+// Start begins the health checks and serves every listener.
+func (r *Relay) Start() {
+	r.startChecks(r.table.Load())
+}
+
+func (r *Relay) startChecks(t *table) {
+	for _, s := range t.sections {
+		for _, m := range s.cluster.members {
+			h := &checker{m: m, c: s.cluster, interval: s.cfg.HealthInterval.D(), timeout: s.cfg.HealthTimeout.D(),
+				failures: int64(s.cfg.HealthFailures), recovery: int64(s.cfg.HealthRecovery), log: r.log,
+				client: &http.Client{Timeout: s.cfg.HealthTimeout.D()}, onChange: r.healthChanged(s.cluster)}
+			if m.dest != nil {
+				m.dest.SetDown(m.down.Load())
+			}
+			r.checksWG.Add(1)
+			go func() {
+				defer r.checksWG.Done()
+				h.run(r.ctx)
+			}()
+		}
+	}
+}
+
+func (r *Relay) healthChanged(c *cluster) func(*member, bool) {
+	return func(m *member, down bool) {
+		if m.dest != nil {
+			m.dest.SetDown(down)
+		}
+		state := "up"
+		if down {
+			state = "down"
+		}
+		r.Metrics.GetOrCreateCounter(fmt.Sprintf(`consthash_relay_health_transitions_total{cluster=%q,server=%q,to=%q}`, c.name, m.url, state)).Inc()
+		if err := c.rebuild(); err != nil {
+			r.log.Error("cannot rebuild cluster after a health change", "cluster", c.name, "err", err)
+		}
+	}
+}
+
+// syncListeners starts the listeners cfg names that are not running and
+// closes those it no longer names; unchanged ones keep their sockets.
+func (r *Relay) syncListeners(cfg *config.Config) error {
+	want := map[string]bool{}
+	for _, name := range cfg.SectionNames() {
+		sc := cfg.Sections[name]
+		if sc.IsBackendOnly() {
+			continue
+		}
+		for _, u := range sc.Listen {
+			k := name + "|" + u
+			want[k] = true
+			if _, ok := r.listeners[k]; ok {
+				continue
+			}
+			ep, err := endpoint.Parse(u)
+			if err != nil {
+				return err
+			}
+			l, err := listener.ListenSessions(ep, listener.Config{MaxLineLength: sc.MaxLineLength}, r.newSession(name), r.log)
+			if err != nil {
+				return fmt.Errorf("section %s: %w", name, err)
+			}
+			r.listeners[k] = l
+			r.serveWG.Add(1)
+			go func() {
+				defer r.serveWG.Done()
+				if err := l.Serve(); err != nil {
+					r.log.Error("listener stopped", "listener", u, "err", err)
+				}
+			}()
+			r.log.Info("listening", "section", name, "listener", u, "addr", l.Addr().String())
+		}
+	}
+	for k, l := range r.listeners {
+		if !want[k] {
+			if err := l.Close(); err != nil {
+				r.log.Warn("closing listener", "listener", k, "err", err)
+			}
+			delete(r.listeners, k)
+		}
+	}
+	return nil
+}
+
+// ListenerAddrs returns the bound address of every listener of a section, in
+// the order of its listen list.
+func (r *Relay) ListenerAddrs(section string) []net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []net.Addr
+	if sc, ok := r.cfg.Sections[section]; ok {
+		for _, u := range sc.Listen {
+			if l, ok := r.listeners[section+"|"+u]; ok {
+				out = append(out, l.Addr())
+			}
+		}
+	}
+	return out
+}
+
+// Reload swaps in a new configuration: listeners that stay keep their
+// sockets, destinations that stay keep their queues. A configuration that
+// cannot be applied leaves the running one untouched.
+func (r *Relay) Reload(cfg *config.Config) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.apply(cfg)
+}
+
+// apply is Reload with r.mu held.
+func (r *Relay) apply(cfg *config.Config) error {
+	t, err := r.build(cfg)
+	if err != nil {
+		return fmt.Errorf("reload rejected: %w", err)
+	}
+	old := r.table.Load()
+	r.table.Store(t)
+	if err := r.syncListeners(cfg); err != nil {
+		r.table.Store(old)
+		return fmt.Errorf("reload rejected: %w", err)
+	}
+	r.cfg = cfg
+	// Restart health checks for the new members (old checkers end with ctx).
+	r.cancel()
+	r.checksWG.Wait()
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.startChecks(t)
+	r.closeUnused(t)
+	return nil
+}
+
+// closeUnused drains and closes destinations no section uses any more.
+func (r *Relay) closeUnused(t *table) {
+	used := map[*outbound.Destination]bool{}
+	if t != nil {
+		for _, s := range t.sections {
+			for _, m := range s.cluster.members {
+				if m.dest != nil {
+					used[m.dest] = true
+				}
+				for _, d := range m.shards {
+					used[d] = true
+				}
+			}
+		}
+	}
+	for name, d := range r.dests {
+		if used[d] {
+			continue
+		}
+		delete(r.dests, name)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := d.Close(ctx); err != nil {
+				r.log.Warn("closing removed destination", "destination", name, "err", err)
+			}
+		}()
+	}
+}
+
+// Close stops the listeners (handling what they already read), then sends
+// what the queues hold until ctx ends.
+func (r *Relay) Close(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for k, l := range r.listeners {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing listener %s: %w", k, err))
+		}
+	}
+	r.serveWG.Wait()
+	r.cancel()
+	r.checksWG.Wait()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, d := range r.dests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.Close(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, nc := range r.natsConns {
+		if err := nc.FlushTimeout(5 * time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("flushing NATS: %w", err))
+		}
+		nc.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// Healthy reports whether every section can route somewhere, with details.
+func (r *Relay) Healthy() (bool, map[string]any) {
+	t := r.table.Load()
+	ok := true
+	details := map[string]any{}
+	for name, s := range t.sections {
+		h := s.cluster.healthy()
+		ok = ok && h
+		details[name] = map[string]any{"healthy": h}
+	}
+	return ok, details
+}
+
+// keyOf extracts the routing key of a line in the section's format, and the
+// line to forward (rewritten for carbon-c-relay clusters).
+func (s *section) keyOf(sess *session, b []byte) (key, out []byte, err error) {
+	switch s.cfg.Format {
+	case "statsd":
+		// proxy.js hashes the text before the first ':'; the line is
+		// forwarded as sent once it holds at least one valid value.
+		_, values, bad := sess.statsd.Parse(b)
+		if len(values) == 0 {
+			if len(bad) > 0 {
+				return nil, nil, bad[0]
+			}
+			return nil, nil, &line.Error{Format: "statsd", Reason: line.ReasonEmpty, Msg: "empty line"}
+		}
+		i := indexByte(b, ':')
+		return b[:i], b, nil
+	case "regex":
+		k, _, err := s.regex.Parse(b)
+		return k, b, err
+	}
+	var g line.Graphite
+	if err := line.ParseGraphite(b, &g); err != nil {
+		return nil, nil, err
+	}
+	if s.crelay != nil {
+		out, n, ok := s.crelay.Normalize(sess.norm[:0], b)
+		sess.norm = out
+		if !ok {
+			return nil, nil, &line.Error{Format: "graphite", Reason: line.ReasonKey, Msg: "carbon-c-relay would discard this line"}
+		}
+		return out[:n], out, nil
+	}
+	return g.Key, b, nil
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// Servers describes every section's servers for /servers.
+func (r *Relay) Servers() map[string]any {
+	t := r.table.Load()
+	out := map[string]any{}
+	for name, s := range t.sections {
+		var list []map[string]any
+		for _, m := range s.cluster.members {
+			e := map[string]any{"server": m.url, "down": m.down.Load()}
+			if m.dest != nil {
+				l, b := m.dest.Queued()
+				e["queued_lines"], e["queued_bytes"] = l, b
+				e["sent_lines"] = m.dest.SentLines.Load()
+			}
+			list = append(list, e)
+		}
+		out[name] = map[string]any{"cluster": s.cluster.kind, "replication": s.cluster.repl, "servers": list,
+			"endpoints": []string{"/" + name + "/addserver", "/" + name + "/purgeserver"}}
+	}
+	return out
+}
+
+// HashCheck tells where key goes in every section, with its hash position.
+func (r *Relay) HashCheck(key string) map[string]any {
+	t := r.table.Load()
+	out := map[string]any{}
+	names := make([]string, 0, len(t.sections))
+	for n := range t.sections {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s := t.sections[name]
+		var scratch []int
+		ms := s.cluster.pick(nil, []byte(key), &scratch)
+		urls := make([]string, len(ms))
+		for i, m := range ms {
+			urls[i] = m.url
+		}
+		e := map[string]any{"cluster": s.cluster.kind, "servers": urls}
+		if ls := s.cluster.live.Load(); ls.ring != nil {
+			e["position"] = ls.ring.Position([]byte(key))
+		}
+		if s.shards > 0 {
+			e["nats_subject"] = natsSubject(ring.Shard([]byte(key), s.shards))
+		}
+		out[name] = e
+	}
+	return out
+}
