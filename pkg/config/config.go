@@ -74,6 +74,16 @@ func Load(path string, dst any) error {
 
 // Decode is Load for TOML text; name is used in errors.
 func Decode(name, text string, dst any) error {
+	return decode(name, text, dst, true)
+}
+
+// DecodeLoose decodes without rejecting unknown keys: for reading a file into
+// a generic map (to learn which keys it sets) before the strict Decode.
+func DecodeLoose(name, text string, dst any) error {
+	return decode(name, text, dst, false)
+}
+
+func decode(name, text string, dst any, strict bool) error {
 	md, err := toml.Decode(text, dst)
 	if err != nil {
 		var pe toml.ParseError
@@ -82,7 +92,7 @@ func Decode(name, text string, dst any) error {
 		}
 		return &Error{File: name, Err: err}
 	}
-	if und := md.Undecoded(); len(und) > 0 {
+	if und := md.Undecoded(); strict && len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = k.String()

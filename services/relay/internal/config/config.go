@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -140,11 +141,15 @@ func Default() *Config {
 func Load(path string) (*Config, error) {
 	c := Default()
 	c.File = path
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &config.Error{File: path, Err: err}
+	}
 	raw := map[string]any{}
-	if err := config.Load(path, &raw); err != nil {
+	if err := config.DecodeLoose(path, string(b), &raw); err != nil {
 		return nil, err
 	}
-	if err := config.Load(path, c); err != nil {
+	if err := config.Decode(path, string(b), c); err != nil {
 		return nil, err
 	}
 	c.raw = setKeys(raw)
@@ -159,7 +164,7 @@ func Parse(name, text string) (*Config, error) {
 	c := Default()
 	c.File = name
 	raw := map[string]any{}
-	if err := config.Decode(name, text, &raw); err != nil {
+	if err := config.DecodeLoose(name, text, &raw); err != nil {
 		return nil, err
 	}
 	if err := config.Decode(name, text, c); err != nil {

@@ -1,0 +1,437 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/consthash/consthash/pkg/ring"
+	"github.com/consthash/consthash/services/relay/internal/config"
+)
+
+// sink is a tcp server recording every line it receives.
+type sink struct {
+	t     *testing.T
+	ln    net.Listener
+	addr  string
+	mu    sync.Mutex
+	lines []string
+	conns []net.Conn
+}
+
+func newSink(t *testing.T, addr string) *sink {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{t: t, ln: ln, addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns = append(s.conns, c)
+			s.mu.Unlock()
+			go func() {
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					s.mu.Lock()
+					s.lines = append(s.lines, sc.Text())
+					s.mu.Unlock()
+				}
+			}()
+		}
+	}()
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *sink) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+}
+
+func (s *sink) got() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.lines...)
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func startRelay(t *testing.T, toml string) *Relay {
+	t.Helper()
+	cfg, err := config.Parse("test.toml", toml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r.Close(ctx)
+	})
+	return r
+}
+
+func send(t *testing.T, addr net.Addr, lines []string) {
+	t.Helper()
+	c, err := net.Dial(addr.Network(), addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := bufio.NewWriter(c)
+	for _, l := range lines {
+		w.WriteString(l)
+		w.WriteByte('\n')
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func quoteList(ss ...string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// TestHashedClustersRouteAsTheRingSays sends lines through a relay for each
+// ring algorithm and checks that every line reached exactly the members the
+// ring picks, and nothing was lost.
+func TestHashedClustersRouteAsTheRingSays(t *testing.T) {
+	for _, algo := range []ring.Algorithm{ring.CarbonPy, ring.CarbonC, ring.FNV1aC, ring.JumpFNV1aC, ring.Statsd, ring.Murmur3} {
+		t.Run(string(algo), func(t *testing.T) {
+			sinks := []*sink{newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0")}
+			var servers []string
+			for i, s := range sinks {
+				servers = append(servers, fmt.Sprintf("tcp://%s=i%d", s.addr, i))
+			}
+			r := startRelay(t, fmt.Sprintf(`
+[sections.main]
+listen = ["tcp://127.0.0.1:0"]
+cluster = %q
+replication = 2
+servers = %s
+`, algo, quoteList(servers...)))
+			var lines []string
+			for i := 0; i < 3000; i++ {
+				lines = append(lines, fmt.Sprintf("app.server%d.metric%d %d 1700000000", i%37, i, i))
+			}
+			send(t, r.ListenerAddrs("main")[0], lines)
+			waitFor(t, "6000 deliveries", 10*time.Second, func() bool {
+				n := 0
+				for _, s := range sinks {
+					n += len(s.got())
+				}
+				return n == 6000
+			})
+			var ms []ring.Member
+			for i, s := range sinks {
+				host, port, _ := net.SplitHostPort(s.addr)
+				var p int
+				fmt.Sscan(port, &p)
+				ms = append(ms, ring.Member{Host: host, Port: p, Instance: fmt.Sprintf("i%d", i)})
+			}
+			rg, err := ring.New(algo, ms, ring.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := map[string][]int{}
+			for i, s := range sinks {
+				for _, l := range s.got() {
+					at[l] = append(at[l], i)
+				}
+			}
+			for _, l := range lines {
+				key := strings.Fields(l)[0]
+				want := rg.GetN(nil, []byte(key), 2)
+				got := at[l]
+				if len(got) != 2 || !((got[0] == want[0] && got[1] == want[1]) || (got[0] == want[1] && got[1] == want[0])) {
+					t.Fatalf("%q reached sinks %v, the ring says %v", key, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestRulesAndBadLines checks prefix, substring and regex rules, reject, the
+// default cluster, and that a bad line is counted without hurting its
+// neighbours.
+func TestRulesAndBadLines(t *testing.T) {
+	def, stats, other := newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0")
+	r := startRelay(t, fmt.Sprintf(`
+[sections.front]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "failover"
+servers = ["tcp://%s"]
+  [[sections.front.rules]]
+  substring = ".marvel"
+  reject = true
+  [[sections.front.rules]]
+  prefix = "stats."
+  backend = "stats"
+  [[sections.front.rules]]
+  regex = '^app\.[0-9]+\.'
+  backend = "other"
+
+[sections.stats]
+listen = ["backend_only"]
+cluster = "forward"
+servers = ["tcp://%s"]
+
+[sections.other]
+listen = ["backend_only"]
+cluster = "any_of"
+servers = ["tcp://%s"]
+`, def.addr, stats.addr, other.addr))
+	send(t, r.ListenerAddrs("front")[0], []string{
+		"stats.a 1 1", "es.marvel.x 1 1", "app.12.cpu 1 1", "app.x.cpu 1 1", "not a valid line at all", "stats.b NaN 1", "plain 2 2",
+	})
+	waitFor(t, "routed lines", 5*time.Second, func() bool {
+		return len(def.got()) == 2 && len(stats.got()) == 1 && len(other.got()) == 1
+	})
+	if got := strings.Join(def.got(), "|"); got != "app.x.cpu 1 1|plain 2 2" {
+		t.Errorf("default cluster got %q", got)
+	}
+	if got := strings.Join(stats.got(), "|"); got != "stats.a 1 1" {
+		t.Errorf("stats got %q", got)
+	}
+	if got := strings.Join(other.got(), "|"); got != "app.12.cpu 1 1" {
+		t.Errorf("other got %q", got)
+	}
+	st := r.Stats()["sections"].(map[string]any)["front"].(map[string]any)
+	if st["lines_rejected"] != uint64(1) {
+		t.Errorf("rejected = %v", st["lines_rejected"])
+	}
+	bad := st["lines_bad"].(map[string]uint64)
+	if bad["fields"] != 1 || bad["non_finite"] != 1 {
+		t.Errorf("bad lines by reason = %v", bad)
+	}
+}
+
+func TestRuleNamingUnknownBackendFailsAtStart(t *testing.T) {
+	_, err := config.Parse("relay.toml", `
+[sections.front]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "forward"
+servers = ["tcp://127.0.0.1:1"]
+  [[sections.front.rules]]
+  prefix = "x."
+  backend = "nope"
+`)
+	if err == nil || !strings.Contains(err.Error(), "relay.toml: sections.front.rules[0].backend: no section named \"nope\"") {
+		t.Fatalf("want an error naming the file, rule and backend, got %v", err)
+	}
+}
+
+// TestCRelaySectionRewritesAsCarbonCRelay checks that a carbon-c-relay ring
+// forwards lines rewritten as carbon-c-relay does and hashes only the name
+// before the tags.
+func TestCRelaySectionRewritesAsCarbonCRelay(t *testing.T) {
+	a, b := newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0")
+	r := startRelay(t, fmt.Sprintf(`
+[sections.main]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "fnv1a_ch"
+servers = ["tcp://%s", "tcp://%s"]
+`, a.addr, b.addr))
+	send(t, r.ListenerAddrs("main")[0], []string{"..a..b. 1 2", "x.y;t=v 3 4"})
+	waitFor(t, "2 lines", 5*time.Second, func() bool { return len(a.got())+len(b.got()) == 2 })
+	all := strings.Join(append(a.got(), b.got()...), "|")
+	if !strings.Contains(all, "a.b 1 2") || !strings.Contains(all, "x.y;t=v 3 4") {
+		t.Fatalf("forwarded %q", all)
+	}
+}
+
+// TestHealthRemovesAndRestoresAMember kills a member under load: it is
+// removed, its keys go to the others, no line to a healthy member is lost,
+// and it comes back when it listens again.
+func TestHealthRemovesAndRestoresAMember(t *testing.T) {
+	sinks := []*sink{newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0")}
+	var servers []string
+	for _, s := range sinks {
+		servers = append(servers, "tcp://"+s.addr)
+	}
+	r := startRelay(t, fmt.Sprintf(`
+[sections.main]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "carbon_ch"
+servers = %s
+health_interval = "50ms"
+health_timeout = "200ms"
+health_failures = 2
+health_recovery = 2
+`, quoteList(servers...)))
+	addr := r.ListenerAddrs("main")[0]
+	batch := func(tag string, n int) []string {
+		var ls []string
+		for i := 0; i < n; i++ {
+			ls = append(ls, fmt.Sprintf("k.%s.%d %d 1700000000", tag, i, i))
+		}
+		return ls
+	}
+	send(t, addr, batch("before", 900))
+	waitFor(t, "first batch", 5*time.Second, func() bool {
+		return len(sinks[0].got())+len(sinks[1].got())+len(sinks[2].got()) == 900
+	})
+	dead := sinks[1]
+	dead.close()
+	waitFor(t, "the dead member marked down", 5*time.Second, func() bool {
+		return r.Servers()["main"].(map[string]any)["servers"].([]map[string]any)[1]["down"] == true
+	})
+	during := batch("during", 900)
+	send(t, addr, during)
+	waitFor(t, "lines while down", 5*time.Second, func() bool {
+		n := 0
+		for _, l := range append(sinks[0].got(), sinks[2].got()...) {
+			if strings.HasPrefix(l, "k.during.") {
+				n++
+			}
+		}
+		return n == 900
+	})
+	revived := newSink(t, dead.addr)
+	waitFor(t, "the member back up", 5*time.Second, func() bool {
+		return r.Servers()["main"].(map[string]any)["servers"].([]map[string]any)[1]["down"] == false
+	})
+	send(t, addr, batch("after", 900))
+	waitFor(t, "lines after", 5*time.Second, func() bool {
+		n := 0
+		for _, s := range []*sink{sinks[0], revived, sinks[2]} {
+			for _, l := range s.got() {
+				if strings.HasPrefix(l, "k.after.") {
+					n++
+				}
+			}
+		}
+		return n == 900
+	})
+	if len(revived.got()) == 0 {
+		t.Fatal("the revived member receives nothing")
+	}
+}
+
+// TestAddAndPurgeServer changes a ring at run time and checks /hashcheck's
+// view follows it.
+func TestAddAndPurgeServer(t *testing.T) {
+	a, b := newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0")
+	r := startRelay(t, fmt.Sprintf(`
+[sections.main]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "murmur3"
+servers = ["tcp://%s"]
+`, a.addr))
+	if err := r.AddServer("main", "tcp://"+b.addr, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddServer("main", "tcp://"+b.addr, "", ""); err == nil {
+		t.Fatal("adding a server twice: want an error")
+	}
+	var lines []string
+	for i := 0; i < 500; i++ {
+		lines = append(lines, fmt.Sprintf("m.%d 1 1", i))
+	}
+	send(t, r.ListenerAddrs("main")[0], lines)
+	waitFor(t, "500 lines", 5*time.Second, func() bool { return len(a.got())+len(b.got()) == 500 })
+	if len(a.got()) == 0 || len(b.got()) == 0 {
+		t.Fatalf("lines not spread over both: %d and %d", len(a.got()), len(b.got()))
+	}
+	for _, l := range b.got() {
+		key := strings.Fields(l)[0]
+		hc := r.HashCheck(key)["main"].(map[string]any)["servers"].([]string)
+		if len(hc) != 1 || hc[0] != "tcp://"+b.addr {
+			t.Fatalf("hashcheck(%s) = %v, but it went to %s", key, hc, b.addr)
+		}
+	}
+	if err := r.PurgeServer("main", "tcp://"+a.addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PurgeServer("main", "tcp://"+b.addr); err == nil {
+		t.Fatal("purging the last server: want an error")
+	}
+	if hc := r.HashCheck("m.1")["main"].(map[string]any)["servers"].([]string); len(hc) != 1 || hc[0] != "tcp://"+b.addr {
+		t.Fatalf("after purge, hashcheck = %v", hc)
+	}
+}
+
+// TestReloadUnderLoadLosesNothing swaps the configuration while lines flow:
+// every line arrives.
+func TestReloadUnderLoadLosesNothing(t *testing.T) {
+	a, b := newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0")
+	base := `
+[sections.main]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "carbon_ch"
+servers = %s
+`
+	r := startRelay(t, fmt.Sprintf(base, quoteList("tcp://"+a.addr)))
+	addr := r.ListenerAddrs("main")[0]
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 20000
+	done := make(chan error, 1)
+	go func() {
+		w := bufio.NewWriter(c)
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(w, "r.%d %d 1\n", i, i)
+			if i%1000 == 0 {
+				w.Flush()
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		done <- w.Flush()
+	}()
+	time.Sleep(10 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		servers := quoteList("tcp://"+a.addr, "tcp://"+b.addr)
+		if i%2 == 1 {
+			servers = quoteList("tcp://" + a.addr)
+		}
+		cfg, err := config.Parse("reload.toml", fmt.Sprintf(base, servers))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Sections["main"].Listen = []string{"tcp://127.0.0.1:0"}
+		if err := r.Reload(cfg); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every line", 10*time.Second, func() bool { return len(a.got())+len(b.got()) == n })
+}
