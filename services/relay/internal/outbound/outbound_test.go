@@ -207,15 +207,23 @@ func TestDestinationSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
-	for _, srv := range []*sinkServer{s, s2} {
-		srv.mu.Lock()
-		for _, l := range srv.lines {
-			if !strings.HasPrefix(l, "k") || len(strings.Fields(l)) != 3 {
-				t.Errorf("cut line %q", l)
+	collect := func() {
+		for _, srv := range []*sinkServer{s, s2} {
+			srv.mu.Lock()
+			for _, l := range srv.lines {
+				if !strings.HasPrefix(l, "k") || len(strings.Fields(l)) != 3 {
+					t.Errorf("cut line %q", l)
+				}
+				seen[l] = true
 			}
-			seen[l] = true
+			srv.mu.Unlock()
 		}
-		srv.mu.Unlock()
+	}
+	// Close returns once the sockets took everything; the sinks may still be
+	// reading the last bytes.
+	deadline := time.Now().Add(5 * time.Second)
+	for collect(); len(seen) < 3000 && time.Now().Before(deadline); collect() {
+		time.Sleep(10 * time.Millisecond)
 	}
 	for i := 0; i < 3000; i++ {
 		if l := fmt.Sprintf("k%d %d 1", i, i); !seen[l] {
