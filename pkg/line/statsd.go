@@ -156,6 +156,9 @@ func parseStatsdValue(bit []byte) (StatsdValue, error) {
 		if v.SampleRate == 0 {
 			return StatsdValue{}, errStatsdNonFinite // 1/0: statsd would count Infinity
 		}
+		if math.IsInf(v.SampleRate, 0) {
+			return StatsdValue{}, errStatsdSampleRate // overflowed: statsd would count the value as 0
+		}
 	}
 	// Validity by the raw type, behaviour by the trimmed type, as statsd does.
 	switch string(f1) {
