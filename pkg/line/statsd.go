@@ -36,7 +36,6 @@ var (
 	errStatsdValue      = &Error{"statsd", ReasonValue, "value is not a number"}
 	errStatsdNegTimer   = &Error{"statsd", ReasonValue, "timer value is negative"}
 	errStatsdNonFinite  = &Error{"statsd", ReasonNonFinite, "value or sample rate is infinite"}
-	errStatsdEmpty      = &Error{"statsd", ReasonEmpty, "empty line"}
 )
 
 // StatsdParser parses statsd lines with Etsy statsd 0.9.0's exact rules

@@ -76,7 +76,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 	r := &Relay{log: log, badLog: ratelog.New(log, 10, time.Second), Metrics: metrics.NewSet(),
 		dests: map[string]*outbound.Destination{}, natsConns: map[string]*nats.Conn{},
 		listeners: map[string]*listener.Listener{}, ctx: ctx, cancel: cancel}
-	r.bufs.New = func() any { return make([]byte, 0, 64<<10) }
+	r.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	t, err := r.build(cfg)
 	if err != nil {
 		cancel()
@@ -207,7 +207,8 @@ func (r *Relay) destination(name string, sc *config.Section, base outbound.Confi
 	base.ConnectTimeout = sc.ConnectTimeout.D()
 	base.Release = func(b []byte) {
 		if cap(b) <= 256<<10 {
-			r.bufs.Put(b[:0]) //nolint:staticcheck // a slice header is fine here
+			b = b[:0]
+			r.bufs.Put(&b)
 		}
 	}
 	d := outbound.New(base, r.log)

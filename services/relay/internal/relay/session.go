@@ -120,7 +120,7 @@ func (s *session) add(d *outbound.Destination, l []byte) {
 		b = &s.batches[len(s.batches)-1]
 	}
 	if b.buf == nil {
-		b.buf = s.r.bufs.Get().([]byte)
+		b.buf = (*s.r.bufs.Get().(*[]byte))[:0]
 	}
 	b.buf = append(b.buf, l...)
 	b.buf = append(b.buf, '\n')
