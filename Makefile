@@ -8,7 +8,7 @@ GOFLAGS_TEST ?= -race -count=1
 STATICCHECK_VERSION := v0.8.2
 TOOLS := $(CURDIR)/.cache/bin
 
-.PHONY: all build test test-unit run bench lint isolated fuzz clean backends backends-stop
+.PHONY: all build test test-unit run bench bench-relay lint isolated clean backends backends-stop
 
 all: build
 
@@ -29,6 +29,10 @@ test-unit:
 run: build
 	@echo "make run: the local pipeline arrives with the deploy issue; the services are not implemented yet (see README status)." >&2
 	@exit 2
+
+## bench-relay: consthash relay vs carbon-c-relay side by side (bench/relay.sh)
+bench-relay: build
+	bench/relay.sh
 
 ## bench: every Go benchmark in every module
 bench:
