@@ -17,7 +17,7 @@ import (
 
 // sink is a tcp server recording every line it receives.
 type sink struct {
-	t     *testing.T
+	t     testing.TB
 	ln    net.Listener
 	addr  string
 	mu    sync.Mutex
@@ -25,8 +25,14 @@ type sink struct {
 	conns []net.Conn
 }
 
-func newSink(t *testing.T, addr string) *sink {
+func newSink(t *testing.T, addr string) *sink { return newSinkF(t, addr) }
+
+func newSinkF(t testing.TB, addrs ...string) *sink {
 	t.Helper()
+	addr := "127.0.0.1:0"
+	if len(addrs) > 0 {
+		addr = addrs[0]
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +70,17 @@ func (s *sink) close() {
 	s.mu.Unlock()
 }
 
+func (s *sink) has(l string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.lines) - 1; i >= 0; i-- {
+		if s.lines[i] == l {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *sink) got() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -81,7 +98,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-func startRelay(t *testing.T, toml string) *Relay {
+func startRelay(t testing.TB, toml string) *Relay {
 	t.Helper()
 	cfg, err := config.Parse("test.toml", toml)
 	if err != nil {
