@@ -31,6 +31,11 @@ backend() {
 backend MariaDB CONSTHASH_TEST_MYSQL_DSN scripts/mariadb.sh
 backend Cassandra CONSTHASH_TEST_CASSANDRA_HOSTS scripts/cassandra.sh
 
+# The four backend round trips first, verbosely, so the output shows each ran (or why it skipped).
+echo "== real backends"
+(cd pkg && go test -count=1 -v -run '^(TestNATSJetStream|TestMariaDB|TestSQLite|TestCassandra)$' ./testenv) |
+	grep -E '^(=== RUN|--- |\s+testenv_test|ok|FAIL|PASS)' || { echo "test.sh: backend tests failed" >&2; exit 1; }
+
 status=0
 for m in $(go list -m -f '{{.Dir}}'); do
 	echo "== ${m#"$PWD"/}"
