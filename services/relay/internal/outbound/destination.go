@@ -35,6 +35,10 @@ type Config struct {
 	// Release, if set, gets back each chunk's buffer once it is sent, for
 	// reuse.
 	Release func(buf []byte)
+	// Spool, if set, takes the chunks sent while the destination is down;
+	// they are replayed at ReplayRate lines per second once it is back.
+	Spool      *Spool
+	ReplayRate int
 }
 
 // Stats are a destination's counters; safe to read while it runs.
@@ -46,6 +50,9 @@ type Stats struct {
 	DroppedClosing atomic.Uint64 // lines still queued when the stop deadline passed
 	WriteErrors    atomic.Uint64
 	Reconnects     atomic.Uint64
+	Spooled        atomic.Uint64 // lines written to the spool
+	Replayed       atomic.Uint64 // lines read back from the spool into the queue
+	SpoolErrors    atomic.Uint64 // lines lost to spool write errors
 }
 
 // Destination is a bounded queue drained by a pool of connections.
@@ -86,11 +93,57 @@ func (d *Destination) Name() string { return d.cfg.Name }
 // MaxChunk is the most bytes a Chunk sent here should hold.
 func (d *Destination) MaxChunk() int { return d.cfg.BatchBytes }
 
-// Start launches the writers.
+// Start launches the writers (and the spool's replayer).
 func (d *Destination) Start() {
 	for i := 0; i < d.cfg.Connections; i++ {
 		d.wg.Add(1)
 		go d.writer()
+	}
+	if d.cfg.Spool != nil {
+		d.wg.Add(1)
+		go d.replayer()
+	}
+}
+
+// replayer moves spooled chunks back into the queue while the destination
+// is up, at ReplayRate lines per second.
+func (d *Destination) replayer() {
+	defer d.wg.Done()
+	rate := d.cfg.ReplayRate
+	if rate <= 0 {
+		rate = 100_000
+	}
+	for {
+		if d.down.Load() || d.cfg.Spool.Bytes() == 0 {
+			select {
+			case <-d.ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		c, ok, err := d.cfg.Spool.Next()
+		if err != nil {
+			d.log.Error("reading the spool", "err", err)
+			select {
+			case <-d.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if dropped := d.q.push(c, d.cfg.BackpressureWait, true); dropped > 0 {
+			d.DroppedFull.Add(uint64(dropped))
+		}
+		d.Replayed.Add(uint64(c.Lines))
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-time.After(time.Duration(float64(c.Lines) / float64(rate) * float64(time.Second))):
+		}
 	}
 }
 
@@ -104,6 +157,18 @@ func (d *Destination) Down() bool { return d.down.Load() }
 // Send queues a chunk. The chunk's Data must not be modified afterwards.
 func (d *Destination) Send(c Chunk) {
 	down := d.down.Load()
+	if down && d.cfg.Spool != nil {
+		if err := d.cfg.Spool.Append(c); err != nil {
+			d.SpoolErrors.Add(uint64(c.Lines))
+			d.log.Error("writing the spool", "err", err)
+		} else {
+			d.Spooled.Add(uint64(c.Lines))
+		}
+		if d.cfg.Release != nil {
+			d.cfg.Release(c.Data)
+		}
+		return
+	}
 	if dropped := d.q.push(c, d.cfg.BackpressureWait, !down); dropped > 0 {
 		if down {
 			d.DroppedDown.Add(uint64(dropped))
@@ -139,7 +204,16 @@ func (d *Destination) Close(ctx context.Context) error {
 	d.wg.Wait()
 	var lost int
 	for _, c := range d.q.drain() {
+		if d.cfg.Spool != nil && d.cfg.Spool.Append(c) == nil {
+			d.Spooled.Add(uint64(c.Lines)) // kept for the next run
+			continue
+		}
 		lost += c.Lines
+	}
+	if d.cfg.Spool != nil {
+		if err := d.cfg.Spool.Close(); err != nil {
+			return fmt.Errorf("destination %s: closing its spool: %w", d.cfg.Name, err)
+		}
 	}
 	if lost > 0 {
 		d.DroppedClosing.Add(uint64(lost))

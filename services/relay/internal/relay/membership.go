@@ -102,7 +102,8 @@ func (r *Relay) Stats() map[string]any {
 		dests[name] = map[string]any{"sent_lines": d.SentLines.Load(), "sent_bytes": d.SentBytes.Load(),
 			"queued_lines": ql, "queued_bytes": qb, "dropped_queue_full": d.DroppedFull.Load(),
 			"dropped_down": d.DroppedDown.Load(), "dropped_closing": d.DroppedClosing.Load(),
-			"write_errors": d.WriteErrors.Load(), "connects": d.Reconnects.Load(), "down": d.Down()}
+			"write_errors": d.WriteErrors.Load(), "connects": d.Reconnects.Load(), "down": d.Down(),
+			"spooled": d.Spooled.Load(), "replayed": d.Replayed.Load()}
 	}
 	return map[string]any{"sections": sections, "listeners": listeners, "destinations": dests}
 }

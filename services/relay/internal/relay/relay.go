@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -205,6 +206,14 @@ func (r *Relay) destination(name string, sc *config.Section, base outbound.Confi
 	base.BackpressureWait = sc.BackpressureWait.D()
 	base.WriteTimeout = sc.WriteTimeout.D()
 	base.ConnectTimeout = sc.ConnectTimeout.D()
+	if sc.SpoolDir != "" {
+		sp, err := outbound.OpenSpool(filepath.Join(sc.SpoolDir, spoolName(name)), sc.SpoolMaxBytes)
+		if err != nil {
+			r.log.Error("spool disabled for this destination", "destination", name, "err", err)
+		} else {
+			base.Spool, base.ReplayRate = sp, sc.SpoolReplayRate
+		}
+	}
 	base.Release = func(b []byte) {
 		if cap(b) <= 256<<10 {
 			b = b[:0]
@@ -223,6 +232,8 @@ func (r *Relay) destination(name string, sc *config.Section, base outbound.Confi
 	g("dropped_queue_full_total", func() float64 { return float64(d.DroppedFull.Load()) })
 	g("dropped_down_total", func() float64 { return float64(d.DroppedDown.Load()) })
 	g("write_errors_total", func() float64 { return float64(d.WriteErrors.Load()) })
+	g("spooled_lines_total", func() float64 { return float64(d.Spooled.Load()) })
+	g("replayed_lines_total", func() float64 { return float64(d.Replayed.Load()) })
 	g("queued_lines", func() float64 { l, _ := d.Queued(); return float64(l) })
 	g("down", func() float64 {
 		if d.Down() {
@@ -231,6 +242,17 @@ func (r *Relay) destination(name string, sc *config.Section, base outbound.Confi
 		return 0
 	})
 	return d
+}
+
+// spoolName makes a destination name safe as a directory name.
+func spoolName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 func (r *Relay) natsConn(url string) (*nats.Conn, error) {

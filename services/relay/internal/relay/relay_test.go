@@ -452,3 +452,52 @@ servers = %s
 	}
 	waitFor(t, "every line", 10*time.Second, func() bool { return len(a.got())+len(b.got()) == n })
 }
+
+// TestSpoolReplaysWhatCameWhileDown stops the only member: what arrives while
+// it is down goes to the disk spool and is replayed, all of it, once it is back.
+func TestSpoolReplaysWhatCameWhileDown(t *testing.T) {
+	s := newSink(t, "127.0.0.1:0")
+	spool := t.TempDir()
+	r := startRelay(t, fmt.Sprintf(`
+[sections.main]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "carbon_ch"
+servers = ["tcp://%s"]
+down_policy = "keep"
+health_interval = "50ms"
+health_failures = 2
+health_recovery = 2
+spool_dir = %q
+spool_replay_rate = 50000
+`, s.addr, spool))
+	addr := r.ListenerAddrs("main")[0]
+	lines := func(tag string, n int) []string {
+		var ls []string
+		for i := 0; i < n; i++ {
+			ls = append(ls, fmt.Sprintf("sp.%s.%d %d 1700000000", tag, i, i))
+		}
+		return ls
+	}
+	send(t, addr, lines("before", 1000))
+	waitFor(t, "first lines", 5*time.Second, func() bool { return len(s.got()) == 1000 })
+	s.close()
+	isDown := func() bool { return r.Servers()["main"].(map[string]any)["servers"].([]map[string]any)[0]["down"] == true }
+	waitFor(t, "member down", 5*time.Second, isDown)
+	send(t, addr, lines("while", 5000))
+	dest := r.Stats()["destinations"].(map[string]any)["tcp://"+s.addr].(map[string]any)
+	waitFor(t, "lines spooled", 5*time.Second, func() bool {
+		dest = r.Stats()["destinations"].(map[string]any)["tcp://"+s.addr].(map[string]any)
+		return dest["spooled"].(uint64) == 5000
+	})
+	back := newSink(t, s.addr)
+	waitFor(t, "replayed lines", 10*time.Second, func() bool { return len(back.got()) == 5000 })
+	seen := map[string]bool{}
+	for _, l := range back.got() {
+		seen[l] = true
+	}
+	for _, l := range lines("while", 5000) {
+		if !seen[l] {
+			t.Fatalf("%q was not replayed", l)
+		}
+	}
+}
