@@ -481,7 +481,9 @@ spool_replay_rate = 50000
 	send(t, addr, lines("before", 1000))
 	waitFor(t, "first lines", 5*time.Second, func() bool { return len(s.got()) == 1000 })
 	s.close()
-	isDown := func() bool { return r.Servers()["main"].(map[string]any)["servers"].([]map[string]any)[0]["down"] == true }
+	isDown := func() bool {
+		return r.Servers()["main"].(map[string]any)["servers"].([]map[string]any)[0]["down"] == true
+	}
 	waitFor(t, "member down", 5*time.Second, isDown)
 	send(t, addr, lines("while", 5000))
 	dest := r.Stats()["destinations"].(map[string]any)["tcp://"+s.addr].(map[string]any)
