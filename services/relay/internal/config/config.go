@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -428,6 +429,9 @@ func (c *Config) validateSection(name string, s *Section) error {
 			}
 		}
 	}
+	if err := c.checkRingIdentities(key, s); err != nil {
+		return err
+	}
 	if s.DownPolicy != "remove_node" && s.DownPolicy != "keep" {
 		return c.errorf(key("down_policy"), "%q is not remove_node or keep", s.DownPolicy)
 	}
@@ -509,4 +513,53 @@ func (c *Config) Clone() *Config {
 	}
 	n.raw = nil // defaults are already applied
 	return &n
+}
+
+// checkRingIdentities rejects servers that a ring cannot tell apart: such a
+// server would own no position of its own and never receive a line.
+// carbon_ch and carbon_c_ch hash the host and instance, not the port;
+// carbon_fnv1a_ch hashes only the instance; fnv1a_ch the instance, or else
+// host:port.
+func (c *Config) checkRingIdentities(key func(string) string, s *Section) error {
+	algo := ring.Algorithm(s.Cluster)
+	if algo != ring.CarbonPy && algo != ring.CarbonC && algo != ring.CarbonPyFNV && algo != ring.FNV1aC {
+		return nil
+	}
+	seen := map[string]int{}
+	for i, srv := range s.Servers {
+		if len(s.HashKeys) > 0 && s.HashKeys[i] != "" {
+			continue
+		}
+		d, err := ParseDestination(srv)
+		if err != nil {
+			return err
+		}
+		host, addr := d.NATSURL, d.NATSURL
+		if d.Scheme != "nats" {
+			addr = d.Endpoint.Addr
+			host = addr
+			if h, _, err := net.SplitHostPort(addr); err == nil {
+				host = h
+			}
+		}
+		var id, why string
+		switch algo {
+		case ring.CarbonPyFNV:
+			id, why = d.Instance, "carbon_fnv1a_ch hashes only the instance"
+		case ring.FNV1aC:
+			id, why = d.Instance, "fnv1a_ch hashes the instance"
+			if id == "" {
+				id, why = addr, "fnv1a_ch hashes host:port"
+			}
+		default:
+			id, why = host+"="+d.Instance, string(algo)+" hashes the host and instance, not the port"
+		}
+		if j, dup := seen[id]; dup {
+			return c.errorf(fmt.Sprintf("%s[%d]", key("servers"), i),
+				"%s cannot be told apart from servers[%d] (%s): %s, so it would receive nothing; give each server a distinct =instance or hashkey",
+				srv, j, s.Servers[j], why)
+		}
+		seen[id] = i
+	}
+	return nil
 }

@@ -75,6 +75,14 @@ qeue_size = 3`, "x.toml: sections.a.qeue_size: unknown key"},
 listen = ["tcp://127.0.0.1:0"]
 servers = ["tcp://127.0.0.1:1"]
 health_interval = "soon"`, "x.toml"},
+		{`[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "carbon_c_ch"
+servers = ["tcp://10.0.0.1:2003", "tcp://10.0.0.1:2004"]`, "x.toml: sections.a.servers[1]: tcp://10.0.0.1:2004 cannot be told apart from servers[0] (tcp://10.0.0.1:2003): carbon_c_ch hashes the host and instance, not the port"},
+		{`[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "carbon_fnv1a_ch"
+servers = ["tcp://10.0.0.1:2003", "tcp://10.0.0.2:2003"]`, "carbon_fnv1a_ch hashes only the instance"},
 	}
 	for _, tt := range tests {
 		if _, err := Parse("x.toml", tt.toml); err == nil || !strings.Contains(err.Error(), tt.want) {

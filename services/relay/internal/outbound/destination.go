@@ -170,7 +170,9 @@ func (d *Destination) Send(c Chunk) {
 		return
 	}
 	if dropped := d.q.push(c, d.cfg.BackpressureWait, !down); dropped > 0 {
-		if down {
+		if d.ctx.Err() != nil {
+			d.DroppedClosing.Add(uint64(dropped))
+		} else if down {
 			d.DroppedDown.Add(uint64(dropped))
 		} else {
 			d.DroppedFull.Add(uint64(dropped))

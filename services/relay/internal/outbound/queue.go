@@ -151,9 +151,11 @@ func (q *queue) depth() (lines, bytes int) {
 	return q.lines, q.bytes
 }
 
-// drain removes and returns everything queued.
+// drain removes and returns everything queued, and closes the queue: later
+// pushes count their lines as dropped.
 func (q *queue) drain() []Chunk {
 	q.mu.Lock()
+	q.closed = true
 	out := append([]Chunk(nil), q.chunks[q.head:]...)
 	q.chunks, q.head, q.lines, q.bytes = q.chunks[:0], 0, 0, 0
 	if q.waiting {

@@ -39,12 +39,16 @@ type Relay struct {
 	cfg       *config.Config
 	table     atomic.Pointer[table]
 	dests     map[string]*outbound.Destination // by destination URL (nats: URL#shard)
+	retired   map[string]*outbound.Destination // removed by a reload, closed after retireGrace unless re-added
 	natsConns map[string]*nats.Conn
 	listeners map[string]*listener.Listener // by section + "|" + URL
 	serveWG   sync.WaitGroup
 	ctx       context.Context
 	cancel    context.CancelFunc
 	checksWG  sync.WaitGroup
+	selfCtx   context.Context
+	selfStop  context.CancelFunc
+	selfWG    sync.WaitGroup
 	bufs      sync.Pool
 }
 
@@ -75,8 +79,9 @@ type sectionStats struct {
 func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Relay{log: log, badLog: ratelog.New(log, 10, time.Second), Metrics: metrics.NewSet(),
-		dests: map[string]*outbound.Destination{}, natsConns: map[string]*nats.Conn{},
+		dests: map[string]*outbound.Destination{}, retired: map[string]*outbound.Destination{}, natsConns: map[string]*nats.Conn{},
 		listeners: map[string]*listener.Listener{}, ctx: ctx, cancel: cancel}
+	r.selfCtx, r.selfStop = context.WithCancel(context.Background())
 	r.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	t, err := r.build(cfg)
 	if err != nil {
@@ -199,6 +204,11 @@ func (r *Relay) destination(name string, sc *config.Section, base outbound.Confi
 	if d, ok := r.dests[name]; ok {
 		return d
 	}
+	if d, ok := r.retired[name]; ok { // removed by a recent reload and back again
+		delete(r.retired, name)
+		r.dests[name] = d
+		return d
+	}
 	base.Name = name
 	base.QueueSize = sc.QueueSize
 	base.Connections = sc.PoolConnections
@@ -267,9 +277,16 @@ func (r *Relay) natsConn(url string) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// Start begins the health checks and serves every listener.
+// Start begins the health checks (and self-metrics, when configured).
 func (r *Relay) Start() {
 	r.startChecks(r.table.Load())
+	if st := r.cfg.Stats; st.Server != "" {
+		r.selfWG.Add(1)
+		go func() {
+			defer r.selfWG.Done()
+			r.sendSelfStats(r.selfCtx, st.Server, st.Prefix, st.Interval.D())
+		}()
+	}
 }
 
 func (r *Relay) startChecks(t *table) {
@@ -398,7 +415,12 @@ func (r *Relay) apply(cfg *config.Config) error {
 	return nil
 }
 
-// closeUnused drains and closes destinations no section uses any more.
+// retireGrace is how long a destination a reload removed stays open: sessions
+// may still hold batches for it, and a reload may bring it back.
+const retireGrace = 30 * time.Second
+
+// closeUnused retires destinations no section uses any more; they are closed
+// (after sending what they hold) once retireGrace has passed.
 func (r *Relay) closeUnused(t *table) {
 	used := map[*outbound.Destination]bool{}
 	if t != nil {
@@ -418,13 +440,30 @@ func (r *Relay) closeUnused(t *table) {
 			continue
 		}
 		delete(r.dests, name)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := d.Close(ctx); err != nil {
-				r.log.Warn("closing removed destination", "destination", name, "err", err)
+		if t == nil { // start-up failed: nothing can hold a batch for it
+			go r.closeDest(name, d)
+			continue
+		}
+		r.retired[name] = d
+		time.AfterFunc(retireGrace, func() {
+			r.mu.Lock()
+			still := r.retired[name] == d
+			if still {
+				delete(r.retired, name)
 			}
-		}()
+			r.mu.Unlock()
+			if still {
+				r.closeDest(name, d)
+			}
+		})
+	}
+}
+
+func (r *Relay) closeDest(name string, d *outbound.Destination) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		r.log.Warn("closing removed destination", "destination", name, "err", err)
 	}
 }
 
@@ -442,8 +481,14 @@ func (r *Relay) Close(ctx context.Context) error {
 	r.serveWG.Wait()
 	r.cancel()
 	r.checksWG.Wait()
+	r.selfStop()
+	r.selfWG.Wait()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	for name, d := range r.retired {
+		r.dests[name] = d
+		delete(r.retired, name)
+	}
 	for _, d := range r.dests {
 		wg.Add(1)
 		go func() {

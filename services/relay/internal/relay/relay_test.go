@@ -296,8 +296,8 @@ servers = ["tcp://%s", "tcp://%s"]
 func TestHealthRemovesAndRestoresAMember(t *testing.T) {
 	sinks := []*sink{newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0")}
 	var servers []string
-	for _, s := range sinks {
-		servers = append(servers, "tcp://"+s.addr)
+	for i, s := range sinks {
+		servers = append(servers, fmt.Sprintf("tcp://%s=m%d", s.addr, i)) // carbon rings ignore the port
 	}
 	r := startRelay(t, fmt.Sprintf(`
 [sections.main]
@@ -408,7 +408,7 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	base := `
 [sections.main]
 listen = ["tcp://127.0.0.1:0"]
-cluster = "carbon_ch"
+cluster = "murmur3"
 servers = %s
 `
 	r := startRelay(t, fmt.Sprintf(base, quoteList("tcp://"+a.addr)))
@@ -502,4 +502,149 @@ spool_replay_rate = 50000
 			t.Fatalf("%q was not replayed", l)
 		}
 	}
+}
+
+// TestSelfStatsAsStatsd checks that the relay reports its counters as statsd
+// lines when [statsd] server is set.
+func TestSelfStatsAsStatsd(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	s := newSink(t, "127.0.0.1:0")
+	r := startRelay(t, fmt.Sprintf(`
+[statsd]
+server = "udp://%s"
+prefix = "relay1"
+interval = "50ms"
+[sections.main]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "failover"
+servers = ["tcp://%s"]
+`, pc.LocalAddr(), s.addr))
+	send(t, r.ListenerAddrs("main")[0], []string{"a 1 1", "b 2 2", "bad"})
+	buf := make([]byte, 65536)
+	_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var all strings.Builder
+	for !strings.Contains(all.String(), "relay1.section.main.lines_in:3|c") || !strings.Contains(all.String(), "relay1.section.main.lines_bad.fields:1|c") {
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no self-metrics: %v; got %q", err, all.String())
+		}
+		all.Write(buf[:n])
+	}
+}
+
+// TestKillUnderLoadLosesNothing streams lines continuously while one of three
+// members dies and comes back. No line whose key belongs to a healthy member
+// is lost; the dying member loses at most what sat unread in its own socket
+// buffers when it closed (TCP has no application-level acknowledgement), and
+// gets its keys back when it returns.
+func TestKillUnderLoadLosesNothing(t *testing.T) {
+	sinks := []*sink{newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0")}
+	var servers []string
+	for i, s := range sinks {
+		servers = append(servers, fmt.Sprintf("tcp://%s=m%d", s.addr, i)) // carbon rings ignore the port
+	}
+	r := startRelay(t, fmt.Sprintf(`
+[sections.main]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "carbon_c_ch"
+servers = %s
+health_interval = "50ms"
+health_failures = 2
+health_recovery = 2
+`, quoteList(servers...)))
+	c, err := net.Dial("tcp", r.ListenerAddrs("main")[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stop := make(chan struct{})
+	sent := make(chan int, 1)
+	go func() {
+		w := bufio.NewWriter(c)
+		i := 0
+		for {
+			select {
+			case <-stop:
+				w.Flush()
+				sent <- i
+				return
+			default:
+			}
+			for j := 0; j < 100; j++ {
+				fmt.Fprintf(w, "load.%d.x %d 1700000000\n", i, i)
+				i++
+			}
+			w.Flush()
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	dead := sinks[2]
+	dead.close()
+	waitFor(t, "member down", 5*time.Second, func() bool {
+		return r.Servers()["main"].(map[string]any)["servers"].([]map[string]any)[2]["down"] == true
+	})
+	time.Sleep(200 * time.Millisecond)
+	revived := newSink(t, dead.addr)
+	waitFor(t, "member up", 5*time.Second, func() bool {
+		return r.Servers()["main"].(map[string]any)["servers"].([]map[string]any)[2]["down"] == false
+	})
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	n := <-sent
+	all := []*sink{sinks[0], sinks[1], dead, revived}
+	seen := func() map[string]bool {
+		m := map[string]bool{}
+		for _, s := range all {
+			for _, l := range s.got() {
+				m[l] = true
+			}
+		}
+		return m
+	}
+	var ms []ring.Member
+	for i, s := range sinks {
+		host, port, _ := net.SplitHostPort(s.addr)
+		var p int
+		fmt.Sscan(port, &p)
+		ms = append(ms, ring.Member{Host: host, Port: p, Instance: fmt.Sprintf("m%d", i)})
+	}
+	full, err := ring.New(ring.CarbonC, ms, ring.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthyLine := func(i int) bool {
+		return full.GetN(nil, []byte(fmt.Sprintf("load.%d.x", i)), 1)[0] != 2
+	}
+	healthy := 0
+	for i := 0; i < n; i++ {
+		if healthyLine(i) {
+			healthy++
+		}
+	}
+	waitFor(t, fmt.Sprintf("the %d lines of healthy members", healthy), 15*time.Second, func() bool {
+		m := seen()
+		for i := 0; i < n; i++ {
+			if healthyLine(i) && !m[fmt.Sprintf("load.%d.x %d 1700000000", i, i)] {
+				return false
+			}
+		}
+		return true
+	})
+	m := seen()
+	lost := 0
+	for i := 0; i < n; i++ {
+		if !m[fmt.Sprintf("load.%d.x %d 1700000000", i, i)] {
+			lost++
+		}
+	}
+	if len(revived.got()) == 0 {
+		t.Fatal("the revived member received nothing after it came back")
+	}
+	t.Logf("%d lines across a kill and a return: none of the %d for healthy members lost; %d lost with the dying member's buffers; revived member got %d",
+		n, healthy, lost, len(revived.got()))
 }
