@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+type lineSink struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	lines map[string]int
+}
+
+func newLineSink(t *testing.T) *lineSink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &lineSink{ln: ln, lines: map[string]int{}}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					s.mu.Lock()
+					s.lines[sc.Text()]++
+					s.mu.Unlock()
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return s
+}
+
+func (s *lineSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.lines)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRelayBinary runs the relay binary: lines flow, /hashcheck and
+// /servers answer, addserver needs the token, SIGHUP reloads under load
+// without loss, a bad reload is rejected, SIGTERM sends what is queued.
+func TestRelayBinary(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "relay")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	a, b := newLineSink(t), newLineSink(t)
+	listen, adminAddr := freePort(t), freePort(t)
+	cfgPath := filepath.Join(dir, "relay.toml")
+	write := func(servers ...string) {
+		var q []string
+		for _, s := range servers {
+			q = append(q, fmt.Sprintf("%q", s))
+		}
+		cfg := fmt.Sprintf(`
+[admin]
+listen = %q
+token = "s3cret"
+[sections.main]
+listen = ["tcp://%s"]
+cluster = "jump_fnv1a_ch"
+servers = [%s]
+`, adminAddr, listen, strings.Join(q, ", "))
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tcp://" + a.ln.Addr().String())
+	if out, err := exec.Command(bin, "--config", cfgPath, "--check-config").CombinedOutput(); err != nil || !strings.Contains(string(out), "ok") {
+		t.Fatalf("--check-config: %v %s", err, out)
+	}
+	cmd := exec.Command(bin, "--config", cfgPath)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	eventually(t, "the listener", func() bool {
+		c, err := net.Dial("tcp", listen)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + adminAddr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	eventually(t, "the admin server", func() bool { code, _ := get("/ops/status"); return code == 200 })
+
+	conn, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 30000
+	done := make(chan error, 1)
+	go func() {
+		w := bufio.NewWriter(conn)
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(w, "bin.%d %d 1700000000\n", i, i)
+			if i%500 == 0 {
+				w.Flush()
+				time.Sleep(time.Millisecond)
+			}
+		}
+		done <- w.Flush()
+	}()
+	// Reload under load to two servers, then a broken file that must be rejected.
+	write("tcp://"+a.ln.Addr().String(), "tcp://"+b.ln.Addr().String())
+	cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, "the reload", func() bool { _, body := get("/servers"); return strings.Contains(body, b.ln.Addr().String()) })
+	os.WriteFile(cfgPath, []byte("[sections.main]\nlisten = 5\n"), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, "the rejected reload logged", func() bool { return strings.Contains(stderr.String(), "reload rejected") })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	eventually(t, "every line", func() bool { return a.count()+b.count() == n })
+	if b.count() == 0 {
+		t.Fatal("the server added by the reload got nothing")
+	}
+
+	code, body := get("/hashcheck?key=bin.7")
+	var hc struct {
+		Sections map[string]struct{ Servers []string }
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &hc) != nil || len(hc.Sections["main"].Servers) != 1 {
+		t.Fatalf("/hashcheck: %d %s", code, body)
+	}
+	form := url.Values{"server": {"tcp://127.0.0.1:1"}}
+	resp, err := http.PostForm("http://"+adminAddr+"/main/addserver", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("addserver without the token: %d", resp.StatusCode)
+	}
+	form.Set("token", "s3cret")
+	resp, err = http.PostForm("http://"+adminAddr+"/main/addserver", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("addserver with the token: %d", resp.StatusCode)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `consthash_relay_lines_routed_total{section="main"}`) {
+		t.Fatalf("/metrics: %d", code)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("relay exited with %v\n%s", err, stderr.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("relay did not stop")
+	}
+	if !strings.Contains(stderr.String(), "relay stopped") {
+		t.Fatalf("no stop log:\n%s", stderr.String())
+	}
+}
