@@ -49,6 +49,10 @@ var (
 type StatsdParser struct {
 	// NoSanitize turns off key sanitising (statsd's keyNameSanitize = false).
 	NoSanitize bool
+	// AllowNonFinite accepts what statsd accepts and turns into infinities or
+	// NaN downstream: values of ±Infinity (or overflowing), and sample rates
+	// of 0 or overflowing. Off by default: such values are rejected.
+	AllowNonFinite bool
 
 	raw    []byte // the key with its tags, before sanitising
 	key    []byte
@@ -110,7 +114,7 @@ func (p *StatsdParser) Parse(line []byte) (key []byte, values []StatsdValue, bad
 		} else {
 			bit = rest
 		}
-		if v, err := parseStatsdValue(bit); err != nil {
+		if v, err := parseStatsdValue(bit, p.AllowNonFinite); err != nil {
 			p.bad = append(p.bad, err)
 		} else {
 			p.values = append(p.values, v)
@@ -123,7 +127,7 @@ func (p *StatsdParser) Parse(line []byte) (key []byte, values []StatsdValue, bad
 }
 
 // parseStatsdValue reads "value|type[|@rate[|...]]".
-func parseStatsdValue(bit []byte) (StatsdValue, error) {
+func parseStatsdValue(bit []byte, allowNonFinite bool) (StatsdValue, error) {
 	f0, rest, ok := bytes.Cut(bit, []byte{'|'})
 	if !ok {
 		return StatsdValue{}, errStatsdType
@@ -152,10 +156,10 @@ func parseStatsdValue(bit []byte) (StatsdValue, error) {
 		if math.IsNaN(v.SampleRate) {
 			return StatsdValue{}, errStatsdSampleRate
 		}
-		if v.SampleRate == 0 {
+		if v.SampleRate == 0 && !allowNonFinite {
 			return StatsdValue{}, errStatsdNonFinite // 1/0: statsd would count Infinity
 		}
-		if math.IsInf(v.SampleRate, 0) {
+		if math.IsInf(v.SampleRate, 0) && !allowNonFinite {
 			return StatsdValue{}, errStatsdSampleRate // overflowed: statsd would count the value as 0
 		}
 	}
@@ -190,7 +194,7 @@ func parseStatsdValue(bit []byte) (StatsdValue, error) {
 		v.Type = StatsdCounter
 	}
 	v.Value = jsNumber(f0)
-	if math.IsInf(v.Value, 0) {
+	if math.IsInf(v.Value, 0) && !allowNonFinite {
 		return StatsdValue{}, errStatsdNonFinite
 	}
 	return v, nil
@@ -225,3 +229,9 @@ func sanitizeStatsdKey(dst, src []byte) []byte {
 	}
 	return dst
 }
+
+// SanitizeStatsdKey appends key to dst as statsd's keyNameSanitize leaves it.
+func SanitizeStatsdKey(dst, key []byte) []byte { return sanitizeStatsdKey(dst, key) }
+
+// JSNumber converts text as JavaScript's Number(string) does.
+func JSNumber(b []byte) float64 { return jsNumber(b) }

@@ -2,7 +2,10 @@ module github.com/consthash/consthash/services/aggregator
 
 go 1.26.0
 
-require github.com/urfave/cli/v2 v2.27.7
+require (
+	github.com/consthash/consthash/pkg v0.0.0-00010101000000-000000000000
+	github.com/urfave/cli/v2 v2.27.7
+)
 
 require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect

@@ -1,0 +1,456 @@
+// Package statsd is the aggregator's statsd accumulator: Etsy statsd 0.9.0's
+// semantics and output names (docs/aggregator.md), proven against golden
+// vectors produced by running npm statsd on the same packets.
+package statsd
+
+import (
+	"bytes"
+	"math"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/consthash/consthash/pkg/line"
+)
+
+// Bin is a histogram bin's upper bound; Inf is the catch-all "inf" bin.
+type Bin struct {
+	Bound float64
+	Inf   bool
+}
+
+// Histogram configures bins for timers whose key contains Metric.
+type Histogram struct {
+	Metric string
+	Bins   []Bin
+}
+
+// Config is statsd's configuration, with its option names.
+type Config struct {
+	FlushInterval          time.Duration
+	LegacyNamespace        bool    // graphite.legacyNamespace (default true)
+	GlobalPrefix           string  // graphite.globalPrefix (default "stats")
+	GlobalSuffix           string  // graphite.globalSuffix
+	PrefixCounter          string  // graphite.prefixCounter (default "counters")
+	PrefixTimer            string  // graphite.prefixTimer (default "timers")
+	PrefixGauge            string  // graphite.prefixGauge (default "gauges")
+	PrefixSet              string  // graphite.prefixSet (default "sets")
+	PrefixStats            string  // prefixStats (default "statsd")
+	PercentThreshold       []float64
+	FlushCounts            bool // flush_counts (default true)
+	DeleteCounters         bool
+	DeleteTimers           bool
+	DeleteGauges           bool
+	DeleteSets             bool
+	GaugesMaxTTL           int
+	Histograms             []Histogram
+	CalculatedTimerMetrics []string
+	KeyNameSanitize        bool // default true
+	// AllowNonFinite keeps statsd's handling of Infinity values and 0 sample
+	// rates (infinite or NaN results). Off by default: they are rejected as bad
+	// lines.
+	AllowNonFinite bool
+}
+
+// Default returns statsd's defaults.
+func Default() Config {
+	return Config{FlushInterval: 10 * time.Second, LegacyNamespace: true, GlobalPrefix: "stats",
+		PrefixCounter: "counters", PrefixTimer: "timers", PrefixGauge: "gauges", PrefixSet: "sets",
+		PrefixStats: "statsd", PercentThreshold: []float64{90}, FlushCounts: true, GaugesMaxTTL: 1,
+		KeyNameSanitize: true}
+}
+
+// Accumulator holds what arrived since the last flush. It is not safe for
+// concurrent use; the aggregator gives each shard its own.
+type Accumulator struct {
+	cfg         Config
+	parser      line.StatsdParser
+	counters    map[string]float64
+	timers      map[string][]float64
+	timerCounts map[string]float64
+	gauges      map[string]float64
+	gaugeTTL    map[string]int
+	sets        map[string]map[string]struct{}
+	badLines    string // internal counter names
+	packets     string
+	metrics     string
+	lastFlush   time.Time
+	flushes     int
+	prevTS      int64
+	prevLen     int
+	prevTook    time.Duration
+}
+
+// New returns an empty accumulator.
+func New(cfg Config) *Accumulator {
+	if cfg.GaugesMaxTTL <= 1 {
+		cfg.GaugesMaxTTL = 1
+	}
+	a := &Accumulator{cfg: cfg, counters: map[string]float64{}, timers: map[string][]float64{},
+		timerCounts: map[string]float64{}, gauges: map[string]float64{}, gaugeTTL: map[string]int{},
+		sets: map[string]map[string]struct{}{}}
+	a.parser.NoSanitize = !cfg.KeyNameSanitize
+	a.parser.AllowNonFinite = cfg.AllowNonFinite
+	a.badLines = cfg.PrefixStats + ".bad_lines_seen"
+	a.packets = cfg.PrefixStats + ".packets_received"
+	a.metrics = cfg.PrefixStats + ".metrics_received"
+	for _, k := range []string{a.badLines, a.packets, a.metrics} {
+		a.counters[k] = 0
+	}
+	return a
+}
+
+// Packet handles one datagram: statsd splits it on '\n' only and skips empty
+// lines.
+func (a *Accumulator) Packet(b []byte) (bad int) {
+	a.counters[a.packets]++
+	for len(b) > 0 {
+		var l []byte
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			l, b = b[:i], b[i+1:]
+		} else {
+			l, b = b, nil
+		}
+		if len(l) > 0 {
+			bad += a.Line(l)
+		}
+	}
+	return bad
+}
+
+// Line handles one non-empty line and returns how many of its values were
+// bad.
+func (a *Accumulator) Line(l []byte) int {
+	a.counters[a.metrics]++
+	key, values, bad := a.parser.Parse(l)
+	a.counters[a.badLines] += float64(len(bad))
+	if len(values) == 0 {
+		return len(bad)
+	}
+	k := string(key)
+	for _, v := range values {
+		switch v.Type {
+		case line.StatsdTimer:
+			a.timers[k] = append(a.timers[k], v.Value)
+			a.timerCounts[k] += 1 / v.SampleRate
+		case line.StatsdGauge:
+			if a.cfg.DeleteGauges {
+				a.gaugeTTL[k] = a.cfg.GaugesMaxTTL
+			}
+			if g := a.gauges[k]; truthy(g) && v.Delta {
+				a.gauges[k] = g + v.Value
+			} else {
+				a.gauges[k] = v.Value
+			}
+		case line.StatsdSet:
+			s := a.sets[k]
+			if s == nil {
+				s = map[string]struct{}{}
+				a.sets[k] = s
+			}
+			s[string(v.Raw)] = struct{}{}
+		default:
+			c := a.counters[k]
+			if !truthy(c) {
+				c = 0 // statsd resets a falsy counter (absent, 0, NaN) first
+			}
+			a.counters[k] = c + v.Value*(1/v.SampleRate)
+		}
+	}
+	if _, ok := a.timers[k]; ok {
+		if _, ok := a.timerCounts[k]; !ok {
+			a.timerCounts[k] = 0
+		}
+	}
+	return len(bad)
+}
+
+func truthy(f float64) bool { return f != 0 && !math.IsNaN(f) }
+
+// Emit receives one output line: its graphite name and value.
+type Emit func(name string, value float64)
+
+// Flush emits everything as statsd's graphite backend names it, at now, and
+// then clears or deletes what statsd clears or deletes.
+func (a *Accumulator) Flush(now time.Time, emit Emit) {
+	start := time.Now()
+	ts := int64(math.Floor(float64(now.UnixMilli())/1000 + 0.5))
+	if a.flushes > 0 {
+		a.gauges[a.cfg.PrefixStats+".timestamp_lag"] = float64(ts-a.prevTS) - a.cfg.FlushInterval.Seconds()
+	}
+	interval := a.cfg.FlushInterval.Seconds()
+	n := &namer{cfg: a.cfg}
+	count := 0
+	out := func(name string, v float64) {
+		count++
+		emit(name, v)
+	}
+	for _, k := range sortedKeys(a.counters) {
+		v := a.counters[k]
+		if a.cfg.LegacyNamespace {
+			out(n.format([]string{"stats"}, k), v/interval)
+			if a.cfg.FlushCounts {
+				out(n.format([]string{"stats_counts"}, k), v)
+			}
+		} else {
+			out(n.format(n.ns(a.cfg.PrefixCounter), k, "rate"), v/interval)
+			if a.cfg.FlushCounts {
+				out(n.format(n.ns(a.cfg.PrefixCounter), k, "count"), v)
+			}
+		}
+	}
+	timerNS := []string{"stats", "timers"}
+	if !a.cfg.LegacyNamespace {
+		timerNS = n.ns(a.cfg.PrefixTimer)
+	}
+	for _, k := range sortedKeys(a.timers) {
+		for _, m := range a.timerMetrics(k, interval) {
+			out(n.format(timerNS, k, m.name), m.value)
+		}
+	}
+	gaugeNS := []string{"stats", "gauges"}
+	setNS := []string{"stats", "sets"}
+	if !a.cfg.LegacyNamespace {
+		gaugeNS, setNS = n.ns(a.cfg.PrefixGauge), n.ns(a.cfg.PrefixSet)
+	}
+	for _, k := range sortedKeys(a.gauges) {
+		out(n.format(gaugeNS, k), a.gauges[k])
+	}
+	for _, k := range sortedKeys(a.sets) {
+		out(n.format(setNS, k, "count"), float64(len(a.sets[k])))
+	}
+	numStats := float64(len(a.counters) + len(a.timers) + len(a.gauges) + len(a.sets))
+	processing := float64(time.Since(start).Milliseconds())
+	if a.cfg.LegacyNamespace {
+		sfx := n.suffix()
+		ps := a.cfg.PrefixStats
+		out(ps+".numStats"+sfx, numStats)
+		out("stats."+ps+".graphiteStats.calculationtime"+sfx, processing)
+		out("stats."+ps+".processing_time"+sfx, processing)
+		lastFlush := a.prevTS
+		if a.flushes == 0 {
+			lastFlush = ts
+		}
+		out("stats."+ps+".graphiteStats.last_exception"+sfx, 0)
+		out("stats."+ps+".graphiteStats.last_flush"+sfx, float64(lastFlush))
+		out("stats."+ps+".graphiteStats.flush_time"+sfx, float64(a.prevTook.Milliseconds()))
+		out("stats."+ps+".graphiteStats.flush_length"+sfx, float64(a.prevLen))
+	} else {
+		ns := n.ns("")
+		out(n.format(ns, a.cfg.PrefixStats, "numStats"), numStats)
+		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "calculationtime"), processing)
+		out(n.format(ns, a.cfg.PrefixStats, "processing_time"), processing)
+		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "last_exception"), 0)
+		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "last_flush"), float64(a.prevTS))
+		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "flush_time"), float64(a.prevTook.Milliseconds()))
+		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "flush_length"), float64(a.prevLen))
+	}
+	a.prevTS, a.prevLen, a.prevTook = ts, count, time.Since(start)
+	a.flushes++
+	a.clear()
+}
+
+// clear resets or deletes what a flush consumed (statsd's clearing rules).
+func (a *Accumulator) clear() {
+	for k := range a.counters {
+		if a.cfg.DeleteCounters && !strings.Contains(k, "packets_received") &&
+			!strings.Contains(k, "metrics_received") && !strings.Contains(k, "bad_lines_seen") {
+			delete(a.counters, k)
+		} else {
+			a.counters[k] = 0
+		}
+	}
+	for k := range a.timers {
+		if a.cfg.DeleteTimers {
+			delete(a.timers, k)
+			delete(a.timerCounts, k)
+		} else {
+			a.timers[k] = a.timers[k][:0]
+			a.timerCounts[k] = 0
+		}
+	}
+	for k := range a.sets {
+		if a.cfg.DeleteSets {
+			delete(a.sets, k)
+		} else {
+			clear(a.sets[k])
+		}
+	}
+	if a.cfg.DeleteGauges {
+		for k, ttl := range a.gaugeTTL {
+			ttl--
+			if ttl < 1 {
+				delete(a.gauges, k)
+				delete(a.gaugeTTL, k)
+			} else {
+				a.gaugeTTL[k] = ttl
+			}
+		}
+	}
+}
+
+type metric struct {
+	name  string
+	value float64
+}
+
+// timerMetrics computes one timer's metrics as statsd's process_metrics does.
+func (a *Accumulator) timerMetrics(k string, interval float64) []metric {
+	values := a.timers[k]
+	cnt := a.timerCounts[k]
+	if len(values) == 0 {
+		return a.filter([]metric{{"count_ps", 0}, {"count", 0}})
+	}
+	vs := slices.Clone(values)
+	sort.SliceStable(vs, func(i, j int) bool { return vs[i] < vs[j] })
+	n := len(vs)
+	cum := make([]float64, n)
+	cumsq := make([]float64, n)
+	for i, v := range vs {
+		if i == 0 {
+			cum[i], cumsq[i] = v, v*v
+		} else {
+			cum[i], cumsq[i] = cum[i-1]+v, cumsq[i-1]+v*v
+		}
+	}
+	var ms []metric
+	for _, pct := range a.cfg.PercentThreshold {
+		var k int
+		var bound, sum, sumsq float64
+		haveBound := true
+		if n > 1 {
+			k = int(math.Floor(math.Abs(pct)/100*float64(n) + 0.5))
+			if k == 0 {
+				continue
+			}
+			switch {
+			case k > n:
+				haveBound = false
+				sum = math.NaN()
+			case pct > 0:
+				bound, sum, sumsq = vs[k-1], cum[k-1], cumsq[k-1]
+			default:
+				bound = vs[n-k]
+				if n-k-1 < 0 {
+					sum, sumsq = math.NaN(), math.NaN()
+				} else {
+					sum, sumsq = cum[n-1]-cum[n-k-1], cumsq[n-1]-cumsq[n-k-1]
+				}
+			}
+		} else {
+			k, bound, sum, sumsq = 1, vs[0], vs[0], vs[0]*vs[0]
+		}
+		c := strings.Replace(strings.Replace(string(line.AppendJSNumber(nil, pct)), ".", "_", 1), "-", "top", 1)
+		ms = append(ms, metric{"count_" + c, float64(k)}, metric{"mean_" + c, sum / float64(k)})
+		if haveBound {
+			which := "upper_"
+			if pct <= 0 {
+				which = "lower_"
+			}
+			ms = append(ms, metric{which + c, bound}, metric{"sum_" + c, sum}, metric{"sum_squares_" + c, sumsq})
+		}
+	}
+	mean := cum[n-1] / float64(n)
+	var dev float64
+	for _, v := range vs {
+		dev += (v - mean) * (v - mean)
+	}
+	median := vs[n/2]
+	if n%2 == 0 {
+		median = (vs[n/2-1] + vs[n/2]) / 2
+	}
+	ms = append(ms, metric{"std", math.Sqrt(dev / float64(n))}, metric{"upper", vs[n-1]}, metric{"lower", vs[0]},
+		metric{"count", cnt}, metric{"count_ps", cnt / interval}, metric{"sum", cum[n-1]},
+		metric{"sum_squares", cumsq[n-1]}, metric{"mean", mean}, metric{"median", median})
+	for _, h := range a.cfg.Histograms {
+		if !strings.Contains(k, h.Metric) {
+			continue
+		}
+		i := 0
+		for _, bin := range h.Bins {
+			freq := 0
+			for i < n && (bin.Inf || vs[i] < bin.Bound) {
+				freq++
+				i++
+			}
+			name := "bin_inf"
+			if !bin.Inf {
+				name = "bin_" + strings.Replace(string(line.AppendJSNumber(nil, bin.Bound)), ".", "_", 1)
+			}
+			ms = append(ms, metric{"histogram." + name, float64(freq)})
+		}
+		break
+	}
+	return a.filter(ms)
+}
+
+var percentSuffix = regexp.MustCompile(`_(top)?\d+$`)
+
+// filter applies calculatedTimerMetrics.
+func (a *Accumulator) filter(ms []metric) []metric {
+	if len(a.cfg.CalculatedTimerMetrics) == 0 {
+		return ms
+	}
+	out := ms[:0]
+	for _, m := range ms {
+		name := m.name
+		if strings.HasPrefix(name, "histogram.") {
+			name = "histogram"
+		}
+		if slices.Contains(a.cfg.CalculatedTimerMetrics, percentSuffix.ReplaceAllString(name, "_percent")) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// namer builds statsd's graphite names.
+type namer struct {
+	cfg Config
+	buf []byte
+}
+
+func (n *namer) suffix() string {
+	if n.cfg.GlobalSuffix != "" {
+		return "." + n.cfg.GlobalSuffix
+	}
+	return ""
+}
+
+// ns is the non-legacy namespace: [globalPrefix, prefix], empty ones left out.
+func (n *namer) ns(prefix string) []string {
+	var out []string
+	if n.cfg.GlobalPrefix != "" {
+		out = append(out, n.cfg.GlobalPrefix)
+	}
+	if prefix != "" {
+		out = append(out, prefix)
+	}
+	return out
+}
+
+// format joins namespace, the key's name and parts with '.', then the
+// suffix, then the key's tags (the text from its first ';').
+func (n *namer) format(namespace []string, key string, parts ...string) string {
+	name, tags, hasTags := strings.Cut(key, ";")
+	if !n.cfg.KeyNameSanitize {
+		name = string(line.SanitizeStatsdKey(nil, []byte(name)))
+	}
+	all := append(append(append([]string(nil), namespace...), name), parts...)
+	s := strings.Join(all, ".") + n.suffix()
+	if hasTags {
+		s += ";" + tags
+	}
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
