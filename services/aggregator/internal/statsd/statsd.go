@@ -30,14 +30,14 @@ type Histogram struct {
 // Config is statsd's configuration, with its option names.
 type Config struct {
 	FlushInterval          time.Duration
-	LegacyNamespace        bool    // graphite.legacyNamespace (default true)
-	GlobalPrefix           string  // graphite.globalPrefix (default "stats")
-	GlobalSuffix           string  // graphite.globalSuffix
-	PrefixCounter          string  // graphite.prefixCounter (default "counters")
-	PrefixTimer            string  // graphite.prefixTimer (default "timers")
-	PrefixGauge            string  // graphite.prefixGauge (default "gauges")
-	PrefixSet              string  // graphite.prefixSet (default "sets")
-	PrefixStats            string  // prefixStats (default "statsd")
+	LegacyNamespace        bool   // graphite.legacyNamespace (default true)
+	GlobalPrefix           string // graphite.globalPrefix (default "stats")
+	GlobalSuffix           string // graphite.globalSuffix
+	PrefixCounter          string // graphite.prefixCounter (default "counters")
+	PrefixTimer            string // graphite.prefixTimer (default "timers")
+	PrefixGauge            string // graphite.prefixGauge (default "gauges")
+	PrefixSet              string // graphite.prefixSet (default "sets")
+	PrefixStats            string // prefixStats (default "statsd")
 	PercentThreshold       []float64
 	FlushCounts            bool // flush_counts (default true)
 	DeleteCounters         bool
@@ -76,7 +76,6 @@ type Accumulator struct {
 	badLines    string // internal counter names
 	packets     string
 	metrics     string
-	lastFlush   time.Time
 	flushes     int
 	prevTS      int64
 	prevLen     int
@@ -409,7 +408,6 @@ func (a *Accumulator) filter(ms []metric) []metric {
 // namer builds statsd's graphite names.
 type namer struct {
 	cfg Config
-	buf []byte
 }
 
 func (n *namer) suffix() string {
