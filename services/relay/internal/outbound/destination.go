@@ -30,7 +30,7 @@ type Config struct {
 	WriteTimeout     time.Duration
 	ConnectTimeout   time.Duration
 	// OnResult, if set, is told of every write or connect attempt's outcome
-	// (nil for success): passive health detection.
+	// (nil for success): passive health detection. SetOnResult replaces it.
 	OnResult func(err error)
 	// Release, if set, gets back each chunk's buffer once it is sent, for
 	// reuse.
@@ -62,11 +62,15 @@ type Destination struct {
 	log    *slog.Logger
 	q      *queue
 	down   atomic.Bool
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	client *http.Client
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	client   *http.Client
+	onResult atomic.Pointer[func(error)]
 }
+
+// SetOnResult replaces the function told of each write's outcome.
+func (d *Destination) SetOnResult(f func(error)) { d.onResult.Store(&f) }
 
 // New returns a destination; Start begins sending.
 func New(cfg Config, log *slog.Logger) *Destination {
@@ -83,6 +87,9 @@ func New(cfg Config, log *slog.Logger) *Destination {
 	d := &Destination{cfg: cfg, log: log.With("destination", cfg.Name), q: newQueue(cfg.QueueSize), ctx: ctx, cancel: cancel}
 	if cfg.Endpoint.Scheme == endpoint.HTTP {
 		d.client = &http.Client{Timeout: cfg.WriteTimeout}
+	}
+	if cfg.OnResult != nil {
+		d.SetOnResult(cfg.OnResult)
 	}
 	return d
 }
@@ -263,8 +270,8 @@ func (d *Destination) writer() {
 }
 
 func (d *Destination) report(err error) {
-	if d.cfg.OnResult != nil {
-		d.cfg.OnResult(err)
+	if f := d.onResult.Load(); f != nil {
+		(*f)(err)
 	}
 }
 

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -110,7 +113,8 @@ func startRelay(t testing.TB, toml string) *Relay {
 	}
 	r.Start()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// Lines for a destination that stays down never leave: do not wait long.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		r.Close(ctx)
 	})
@@ -647,4 +651,104 @@ health_recovery = 2
 	}
 	t.Logf("%d lines across a kill and a return: none of the %d for healthy members lost; %d lost with the dying member's buffers; revived member got %d",
 		n, healthy, lost, len(revived.got()))
+}
+
+// TestPassiveDetectionAndStatus checks that write failures alone (no active
+// check target: a UDP-free unix destination whose check points nowhere) mark
+// a member down, and that /ops/status turns unhealthy when a section has no
+// live member.
+func TestPassiveDetectionAndStatus(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "sink.sock")
+	r := startRelay(t, fmt.Sprintf(`
+[sections.main]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "failover"
+servers = ["unix://%s"]
+health_failures = 2
+health_interval = "1h"
+`, sock))
+	if ok, _ := r.Healthy(); !ok {
+		t.Fatal("unhealthy before any failure")
+	}
+	send(t, r.ListenerAddrs("main")[0], []string{"a 1 1", "b 2 2"})
+	waitFor(t, "passive detection", 10*time.Second, func() bool { ok, _ := r.Healthy(); return !ok })
+}
+
+// TestHTTPAndUnixDestinationsAndHashKeys sends through an http and a unix
+// destination, checked over http, with hashkeys naming ring identities.
+func TestHTTPAndUnixDestinationsAndHashKeys(t *testing.T) {
+	var mu sync.Mutex
+	var posted []string
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodGet {
+			return // health check
+		}
+		b, _ := io.ReadAll(req.Body)
+		mu.Lock()
+		posted = append(posted, strings.Split(strings.TrimSpace(string(b)), "\n")...)
+		mu.Unlock()
+	})}
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(hl)
+	defer srv.Close()
+	sock := filepath.Join(t.TempDir(), "u.sock")
+	ul, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ulines []string
+	go func() {
+		for {
+			c, err := ul.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					mu.Lock()
+					ulines = append(ulines, sc.Text())
+					mu.Unlock()
+				}
+			}()
+		}
+	}()
+	defer ul.Close()
+	r := startRelay(t, fmt.Sprintf(`
+[sections.main]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "carbon_ch"
+servers = ["http://%s/lines", "unix://%s"]
+check_servers = ["http://%s/health", ""]
+hashkeys = ["('10.0.0.1', None)", "('10.0.0.2', None)"]
+health_interval = "50ms"
+`, hl.Addr(), sock, hl.Addr()))
+	var lines []string
+	for i := 0; i < 400; i++ {
+		lines = append(lines, fmt.Sprintf("hk.%d %d 1", i, i))
+	}
+	send(t, r.ListenerAddrs("main")[0], lines)
+	waitFor(t, "400 lines", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(posted)+len(ulines) == 400
+	})
+	// With those hashkeys the ring is carbon-relay.py's over 10.0.0.1 and 10.0.0.2.
+	ref, err := ring.New(ring.CarbonPy, []ring.Member{{Host: "10.0.0.1", Port: 1}, {Host: "10.0.0.2", Port: 1}}, ring.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, l := range posted {
+		if ref.GetN(nil, []byte(strings.Fields(l)[0]), 1)[0] != 0 {
+			t.Fatalf("%q went to the http server, the reference ring says the other", l)
+		}
+	}
+	if len(posted) == 0 || len(ulines) == 0 {
+		t.Fatalf("one destination got nothing: http %d unix %d", len(posted), len(ulines))
+	}
 }
