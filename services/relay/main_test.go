@@ -18,6 +18,24 @@ import (
 	"time"
 )
 
+// lockedBuffer collects a child's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 type lineSink struct {
 	ln    net.Listener
 	mu    sync.Mutex
@@ -113,8 +131,8 @@ servers = [%s]
 		t.Fatalf("--check-config: %v %s", err, out)
 	}
 	cmd := exec.Command(bin, "--config", cfgPath)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

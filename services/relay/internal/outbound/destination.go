@@ -58,10 +58,10 @@ type Stats struct {
 // Destination is a bounded queue drained by a pool of connections.
 type Destination struct {
 	Stats
-	cfg    Config
-	log    *slog.Logger
-	q      *queue
-	down   atomic.Bool
+	cfg      Config
+	log      *slog.Logger
+	q        *queue
+	down     atomic.Bool
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
