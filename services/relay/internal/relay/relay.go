@@ -26,7 +26,7 @@ import (
 	"github.com/consthash/consthash/pkg/ratelog"
 	"github.com/consthash/consthash/pkg/ring"
 	"github.com/consthash/consthash/services/relay/internal/config"
-	"github.com/consthash/consthash/services/relay/internal/outbound"
+	"github.com/consthash/consthash/pkg/outbound"
 )
 
 // Relay owns the listeners, the routing table and the destinations.
