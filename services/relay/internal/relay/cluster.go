@@ -223,5 +223,9 @@ func (h *checker) result(err error, active bool) {
 	}
 }
 
+// natsFormatHeader names the line format of a message on a shard subject
+// ("statsd" or "graphite"); the aggregator reads lines by it.
+const natsFormatHeader = "Consthash-Format"
+
 // natsSubject is the subject of a shard.
 func natsSubject(shard int) string { return "consthash.lines." + strconv.Itoa(shard) }

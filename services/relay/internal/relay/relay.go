@@ -165,11 +165,17 @@ func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*
 		if err != nil {
 			return nil, err
 		}
+		format := sc.Format
 		for sh := 0; sh < sc.Shards; sh++ {
 			subject := natsSubject(sh)
-			name := d.NATSURL + "#" + subject
+			name := d.NATSURL + "#" + subject + "#" + format
 			m.shards = append(m.shards, r.destination(name, sc, outbound.Config{
-				Publish: func(data []byte) error { return nc.Publish(subject, data) }}))
+				Publish: func(data []byte) error {
+					msg := nats.NewMsg(subject)
+					msg.Header.Set(natsFormatHeader, format) // the aggregator reads lines by this
+					msg.Data = data
+					return nc.PublishMsg(msg)
+				}}))
 		}
 		return m, nil
 	}

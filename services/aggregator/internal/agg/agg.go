@@ -1,0 +1,366 @@
+// Package agg is the aggregator's engine: it feeds statsd and graphite lines
+// (from NATS shard subjects and its own listeners) into the accumulators,
+// flushes them on wall-clock multiples of the base interval, re-emits the
+// flushed lines to a backend and publishes rollups of every resolution on
+// JetStream.
+package agg
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/line"
+	"github.com/consthash/consthash/pkg/listener"
+	"github.com/consthash/consthash/pkg/outbound"
+	"github.com/consthash/consthash/pkg/ratelog"
+	"github.com/consthash/consthash/pkg/rollup"
+	"github.com/consthash/consthash/services/aggregator/internal/accum"
+	"github.com/consthash/consthash/services/aggregator/internal/config"
+	"github.com/consthash/consthash/services/aggregator/internal/rollups"
+	"github.com/consthash/consthash/services/aggregator/internal/statsd"
+)
+
+// FormatHeader is the NATS header naming the line format of a message on
+// consthash.lines.<shard> ("statsd" or "graphite"; graphite when absent).
+const FormatHeader = "Consthash-Format"
+
+// Aggregator owns the inputs, the accumulators and the outputs.
+type Aggregator struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	badLog  *ratelog.Limiter
+	Metrics *metrics.Set
+	Source  string // this process's producer id
+
+	mu       sync.Mutex // guards the accumulators
+	statsd   *statsd.Accumulator
+	graphite *accum.Graphite
+	rollups  *rollups.Set
+
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	subs      []*nats.Subscription
+	listeners []*listener.Listener
+	lines     *outbound.Destination
+	pending   chan *rollup.Batch
+	pubWG     sync.WaitGroup
+	flushWG   sync.WaitGroup
+	stop      chan struct{}
+
+	linesIn, badLines, flushes, flushLate       *metrics.Counter
+	batchesPublished, batchesFailed, pointsSent *metrics.Counter
+	lastFlushSeconds                            atomic.Uint64 // float64 bits
+}
+
+// New connects and binds everything the configuration names; Start begins.
+func New(cfg *config.Config, log *slog.Logger) (*Aggregator, error) {
+	a := &Aggregator{cfg: cfg, log: log, badLog: ratelog.New(log, 10, time.Second), Metrics: metrics.NewSet(),
+		Source: cfg.ID + "-" + rand.Text()[:8], stop: make(chan struct{}), pending: make(chan *rollup.Batch, cfg.Output.MaxPending)}
+	a.statsd = statsd.New(cfg.StatsdCfg)
+	a.graphite = accum.NewGraphite(time.Now)
+	a.rollups = rollups.New(cfg.Resolutions, a.Source)
+	c := func(n string) *metrics.Counter { return a.Metrics.GetOrCreateCounter("consthash_aggregator_" + n) }
+	a.linesIn, a.badLines, a.flushes, a.flushLate = c("lines_in_total"), c("lines_bad_total"), c("flushes_total"), c("flushes_late_total")
+	a.batchesPublished, a.batchesFailed, a.pointsSent = c("rollup_batches_published_total"), c("rollup_batches_failed_total"), c("rollup_points_published_total")
+	a.Metrics.GetOrCreateGauge("consthash_aggregator_last_flush_seconds", func() float64 {
+		return float64FromBits(a.lastFlushSeconds.Load())
+	})
+	if err := a.open(); err != nil {
+		a.closeAll()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Aggregator) open() error {
+	cfg := a.cfg
+	if cfg.NATS.URL != "" {
+		nc, err := nats.Connect(cfg.NATS.URL, nats.Name("consthash-aggregator "+a.Source), nats.MaxReconnects(-1))
+		if err != nil {
+			return fmt.Errorf("cannot connect to NATS at %s: %w", cfg.NATS.URL, err)
+		}
+		a.nc = nc
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return fmt.Errorf("cannot use JetStream: %w", err)
+		}
+		a.js = js
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: cfg.Output.Stream, Subjects: []string{"consthash.rollups.>"},
+			Storage: jetstream.FileStorage, MaxBytes: cfg.Output.StreamMaxBytes, MaxAge: cfg.Output.StreamMaxAge.D(),
+			Discard: jetstream.DiscardOld, Duplicates: 10 * time.Minute})
+		if err != nil {
+			return fmt.Errorf("cannot create stream %s: %w", cfg.Output.Stream, err)
+		}
+		for shard := 0; shard < cfg.Shards; shard++ {
+			subject := "consthash.lines." + strconv.Itoa(shard)
+			sub, err := nc.QueueSubscribe(subject, "consthash-aggregators", a.natsMsg)
+			if err != nil {
+				return fmt.Errorf("cannot subscribe to %s: %w", subject, err)
+			}
+			if err := sub.SetPendingLimits(-1, 256<<20); err != nil {
+				return err
+			}
+			a.subs = append(a.subs, sub)
+		}
+		if err := nc.Flush(); err != nil {
+			return fmt.Errorf("subscribing on NATS: %w", err)
+		}
+	}
+	for _, l := range cfg.Listeners {
+		ep, _ := endpoint.Parse(l.URL)
+		format := l.Format
+		ln, err := listener.Listen(ep, listener.Config{MaxLineLength: l.MaxLineLength}, func(b []byte) bool { return a.Line(format, b) }, a.log)
+		if err != nil {
+			return err
+		}
+		a.listeners = append(a.listeners, ln)
+	}
+	switch out := cfg.Output.Lines; {
+	case out == "" || out == "BLACKHOLE":
+	case len(out) > 7 && out[:7] == "nats://":
+		if a.nc == nil {
+			return fmt.Errorf("output.lines %s needs [nats] url", out)
+		}
+		nc := a.nc
+		a.lines = outbound.New(outbound.Config{Name: out, QueueSize: 10_000_000, Connections: 1, BatchBytes: 64 << 10,
+			BackpressureWait: 10 * time.Second, Publish: func(b []byte) error { return nc.Publish("consthash.flushed", b) }}, a.log)
+	default:
+		ep, _ := endpoint.Parse(out)
+		a.lines = outbound.New(outbound.Config{Name: out, Endpoint: ep, QueueSize: 10_000_000, Connections: 2, BatchBytes: 64 << 10,
+			BackpressureWait: 10 * time.Second, WriteTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second}, a.log)
+	}
+	return nil
+}
+
+// ListenerAddrs returns the bound address of each listener.
+func (a *Aggregator) ListenerAddrs() []net.Addr {
+	var out []net.Addr
+	for _, l := range a.listeners {
+		out = append(out, l.Addr())
+	}
+	return out
+}
+
+func (a *Aggregator) natsMsg(m *nats.Msg) {
+	format := m.Header.Get(FormatHeader)
+	if format == "" {
+		format = "graphite"
+	}
+	for l, rest, ok := line.Next(m.Data); ok; l, rest, ok = line.Next(rest) {
+		if len(l) > 0 {
+			a.Line(format, l)
+		}
+	}
+}
+
+// Line accumulates one line of the given format.
+func (a *Aggregator) Line(format string, b []byte) bool {
+	a.linesIn.Inc()
+	a.mu.Lock()
+	var bad int
+	var err error
+	if format == "statsd" {
+		bad = a.statsd.Line(b)
+	} else if err = a.graphite.Line(b); err != nil {
+		bad = 1
+	}
+	a.mu.Unlock()
+	if bad > 0 {
+		a.badLines.Add(bad)
+		if err != nil {
+			a.Metrics.GetOrCreateCounter(`consthash_aggregator_lines_bad_by_reason_total{reason="` + line.ReasonOf(err).String() + `"}`).Inc()
+			a.badLog.Warn("bad line", "format", format, "err", err, "line", string(b))
+		}
+		return false
+	}
+	return true
+}
+
+// Start serves the listeners and runs the flush loop and the publisher.
+func (a *Aggregator) Start() {
+	for _, l := range a.listeners {
+		go l.Serve()
+	}
+	if a.lines != nil {
+		a.lines.Start()
+	}
+	a.pubWG.Add(1)
+	go a.publisher()
+	a.flushWG.Add(1)
+	go func() {
+		defer a.flushWG.Done()
+		accum.Run(accum.RealClock{}, a.cfg.Resolutions[0].Step, a.stop, a.Flush, func(behind time.Duration) {
+			a.flushLate.Inc()
+			a.log.Error("flush is running behind: flushes take longer than the interval; nothing is skipped, but data is late",
+				"behind", behind, "interval", a.cfg.Resolutions[0].Step)
+		})
+	}()
+}
+
+// Flush flushes the bin that ends at binEnd: lines to the backend, rollups
+// to the publisher.
+func (a *Aggregator) Flush(binEnd time.Time) {
+	start := time.Now()
+	ts := strconv.FormatInt(binEnd.Unix(), 10)
+	var out []byte
+	var base []rollup.Point
+	at := binEnd.UnixNano()
+	a.mu.Lock()
+	a.statsd.Flush(binEnd, func(name string, v float64) {
+		out = append(out, name...)
+		out = append(out, ' ')
+		out = line.AppendJSNumber(out, v)
+		out = append(out, ' ')
+		out = append(out, ts...)
+		out = append(out, '\n')
+		base = append(base, rollup.Point{Path: name, Sum: v, Min: v, Max: v, Last: v, LastAt: at, Count: 1})
+	})
+	a.graphite.Flush(func(p rollup.Point) {
+		out = append(out, p.Path...)
+		out = append(out, ' ')
+		out = strconv.AppendFloat(out, accum.Value(accum.ReducerFor(a.cfg.Rules, p.Path), p), 'f', -1, 64)
+		out = append(out, ' ')
+		out = append(out, ts...)
+		out = append(out, '\n')
+		base = append(base, p)
+	})
+	batches := a.rollups.Add(binEnd, base)
+	a.mu.Unlock()
+	if a.lines != nil && len(out) > 0 {
+		n := 0
+		for _, c := range out {
+			if c == '\n' {
+				n++
+			}
+		}
+		a.lines.Send(outbound.Chunk{Data: out, Lines: n})
+	}
+	if a.js != nil {
+		for _, b := range batches {
+			select {
+			case a.pending <- b:
+			default:
+				a.log.Error("rollup publisher is behind; the flush waits for it", "pending", len(a.pending))
+				a.pending <- b
+			}
+		}
+	}
+	a.flushes.Inc()
+	a.lastFlushSeconds.Store(float64Bits(time.Since(start).Seconds()))
+}
+
+// publisher sends rollup batches to JetStream, retrying until each is
+// acknowledged or the aggregator stops.
+func (a *Aggregator) publisher() {
+	defer a.pubWG.Done()
+	var buf []byte
+	for b := range a.pending {
+		buf = b.Append(buf[:0])
+		msg := nats.NewMsg(rollup.Subject(b.Resolution))
+		msg.Data = append([]byte(nil), buf...)
+		backoff := 100 * time.Millisecond
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Output.PublishTimeout.D())
+			_, err := a.js.PublishMsg(ctx, msg, jetstream.WithMsgID(b.MsgID()))
+			cancel()
+			if err == nil {
+				a.batchesPublished.Inc()
+				a.pointsSent.Add(len(b.Points))
+				break
+			}
+			a.batchesFailed.Inc()
+			a.log.Warn("publishing a rollup batch", "subject", msg.Subject, "attempt", attempt, "err", err)
+			if attempt >= 20 {
+				a.log.Error("dropping a rollup batch after 20 attempts", "subject", msg.Subject, "points", len(b.Points))
+				break
+			}
+			time.Sleep(backoff)
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}
+}
+
+// Close stops the inputs, flushes what the current bin holds, publishes
+// every pending batch and sends the lines, waiting until ctx ends.
+func (a *Aggregator) Close(ctx context.Context) error {
+	var errs []error
+	for _, l := range a.listeners {
+		if err := l.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, s := range a.subs {
+		if err := s.Drain(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.nc != nil {
+		for _, s := range a.subs {
+			for s.IsValid() && ctx.Err() == nil {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	close(a.stop)
+	a.flushWG.Wait()
+	// The current bin is not over: flush it now for its own boundary, so
+	// nothing this process accumulated is lost.
+	a.Flush(accum.NextFlush(time.Now(), a.cfg.Resolutions[0].Step))
+	close(a.pending)
+	done := make(chan struct{})
+	go func() { a.pubWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, errors.New("stop deadline passed with rollup batches unpublished"))
+	}
+	if a.lines != nil {
+		if err := a.lines.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.closeAll()
+	return errors.Join(errs...)
+}
+
+func (a *Aggregator) closeAll() {
+	for _, l := range a.listeners {
+		l.Close()
+	}
+	if a.nc != nil {
+		a.nc.Close()
+	}
+}
+
+// Healthy reports NATS connectivity when NATS is used.
+func (a *Aggregator) Healthy() (bool, map[string]any) {
+	d := map[string]any{"source": a.Source, "pending_batches": len(a.pending)}
+	if a.nc == nil {
+		return true, d
+	}
+	d["nats"] = a.nc.Status().String()
+	return a.nc.IsConnected(), d
+}
+
+// Stats is the /stats document.
+func (a *Aggregator) Stats() map[string]any {
+	return map[string]any{"source": a.Source, "lines_in": a.linesIn.Get(), "lines_bad": a.badLines.Get(),
+		"flushes": a.flushes.Get(), "flushes_late": a.flushLate.Get(), "last_flush_seconds": float64FromBits(a.lastFlushSeconds.Load()),
+		"rollup_batches_published": a.batchesPublished.Get(), "rollup_batches_failed": a.batchesFailed.Get(),
+		"rollup_points_published": a.pointsSent.Get(), "pending_batches": len(a.pending)}
+}

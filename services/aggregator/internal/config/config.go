@@ -1,0 +1,216 @@
+// Package config is the aggregator's configuration: TOML over defaults,
+// validated at start-up with errors naming the file, key and reason.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/config"
+	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/rollup"
+	"github.com/consthash/consthash/services/aggregator/internal/accum"
+	"github.com/consthash/consthash/services/aggregator/internal/statsd"
+)
+
+// Config is the aggregator's whole configuration.
+type Config struct {
+	File      string       `toml:"-"`
+	Admin     admin.Config `toml:"admin"`
+	Log       Log          `toml:"log"`
+	ID        string       `toml:"id"`     // producer id prefix; a random suffix is added per start
+	Times     []string     `toml:"times"`  // resolutions, the first is the flush interval
+	Shards    int          `toml:"shards"` // NATS line shards (as the relays publish them)
+	NATS      NATS         `toml:"nats"`
+	Listeners []Listener   `toml:"listeners"`
+	Statsd    Statsd       `toml:"statsd"`
+	Graphite  Graphite     `toml:"graphite"`
+	Output    Output       `toml:"output"`
+
+	Resolutions []rollup.Resolution `toml:"-"`
+	StatsdCfg   statsd.Config       `toml:"-"`
+	Rules       []accum.Rule        `toml:"-"`
+}
+
+// Log configures the structured logger.
+type Log struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// NATS is where line shards come from and rollups go.
+type NATS struct {
+	URL string `toml:"url"` // "" disables NATS input and rollup publishing
+}
+
+// Listener is a direct input: a statsd or graphite server.
+type Listener struct {
+	URL           string `toml:"url"`
+	Format        string `toml:"format"` // statsd or graphite
+	MaxLineLength int    `toml:"max_line_length"`
+}
+
+// Statsd holds statsd's own options, with its names.
+type Statsd struct {
+	LegacyNamespace        bool      `toml:"legacyNamespace"`
+	GlobalPrefix           string    `toml:"globalPrefix"`
+	GlobalSuffix           string    `toml:"globalSuffix"`
+	PrefixCounter          string    `toml:"prefixCounter"`
+	PrefixTimer            string    `toml:"prefixTimer"`
+	PrefixGauge            string    `toml:"prefixGauge"`
+	PrefixSet              string    `toml:"prefixSet"`
+	PrefixStats            string    `toml:"prefixStats"`
+	PercentThreshold       []float64 `toml:"percentThreshold"`
+	FlushCounts            bool      `toml:"flush_counts"`
+	DeleteIdleStats        bool      `toml:"deleteIdleStats"`
+	DeleteCounters         *bool     `toml:"deleteCounters"`
+	DeleteTimers           *bool     `toml:"deleteTimers"`
+	DeleteGauges           *bool     `toml:"deleteGauges"`
+	DeleteSets             *bool     `toml:"deleteSets"`
+	GaugesMaxTTL           int       `toml:"gaugesMaxTTL"`
+	KeyNameSanitize        bool      `toml:"keyNameSanitize"`
+	CalculatedTimerMetrics []string  `toml:"calculatedTimerMetrics"`
+	Histogram              []struct {
+		Metric string `toml:"metric"`
+		Bins   []any  `toml:"bins"` // numbers, or "inf"
+	} `toml:"histogram"`
+}
+
+// Graphite configures the graphite accumulator.
+type Graphite struct {
+	Rules [][2]string `toml:"rules"` // [regex, reducer] pairs tried before the default name rules
+}
+
+// Output says where flushed lines and rollups go.
+type Output struct {
+	Lines          string          `toml:"lines"` // tcp://, udp://, unix://, nats:// (subject consthash.flushed), or BLACKHOLE
+	Stream         string          `toml:"stream"`
+	StreamMaxBytes int64           `toml:"stream_max_bytes"`
+	StreamMaxAge   config.Duration `toml:"stream_max_age"`
+	PublishTimeout config.Duration `toml:"publish_timeout"`
+	MaxPending     int             `toml:"max_pending_batches"`
+}
+
+// Default returns the documented defaults (docs/aggregator.md).
+func Default() *Config {
+	d := statsd.Default()
+	return &Config{
+		Admin:  admin.Config{Listen: "127.0.0.1:8082"},
+		Log:    Log{Level: "info", Format: "text"},
+		ID:     hostname(),
+		Times:  []string{"10s:168h", "1m:720h", "10m:17520h"},
+		Shards: 64,
+		Statsd: Statsd{LegacyNamespace: d.LegacyNamespace, GlobalPrefix: d.GlobalPrefix, PrefixCounter: d.PrefixCounter,
+			PrefixTimer: d.PrefixTimer, PrefixGauge: d.PrefixGauge, PrefixSet: d.PrefixSet, PrefixStats: d.PrefixStats,
+			PercentThreshold: d.PercentThreshold, FlushCounts: true, GaugesMaxTTL: 1, KeyNameSanitize: true},
+		Output: Output{Lines: "BLACKHOLE", Stream: "CONSTHASH_ROLLUPS", StreamMaxBytes: 1 << 30,
+			StreamMaxAge: config.Duration(24 * time.Hour), PublishTimeout: config.Duration(10 * time.Second), MaxPending: 1000},
+	}
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "aggregator"
+	}
+	return h
+}
+
+// Load reads path over the defaults and validates it.
+func Load(path string) (*Config, error) {
+	c := Default()
+	c.File = path
+	if err := config.Load(path, c); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+// Parse is Load for TOML text named name.
+func Parse(name, text string) (*Config, error) {
+	c := Default()
+	c.File = name
+	if err := config.Decode(name, text, c); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+func (c *Config) errorf(key, format string, args ...any) error {
+	return config.Errorf(c.File, key, format, args...)
+}
+
+// Validate checks the configuration and derives the parsed forms.
+func (c *Config) Validate() error {
+	if err := c.Admin.Validate(); err != nil {
+		return c.errorf("admin", "%v", err)
+	}
+	res, err := rollup.ParseTimes(c.Times)
+	if err != nil {
+		return c.errorf("times", "%v", err)
+	}
+	c.Resolutions = res
+	if c.Shards <= 0 {
+		return c.errorf("shards", "%d must be positive", c.Shards)
+	}
+	if c.NATS.URL == "" && len(c.Listeners) == 0 {
+		return c.errorf("listeners", "nothing to receive: give [nats] url or at least one [[listeners]]")
+	}
+	for i, l := range c.Listeners {
+		if _, err := endpoint.Parse(l.URL); err != nil {
+			return c.errorf(fmt.Sprintf("listeners[%d].url", i), "%v", err)
+		}
+		if l.Format != "statsd" && l.Format != "graphite" {
+			return c.errorf(fmt.Sprintf("listeners[%d].format", i), "%q is not statsd or graphite", l.Format)
+		}
+	}
+	if l := c.Output.Lines; l != "BLACKHOLE" && l != "" && !strings.HasPrefix(l, "nats://") {
+		if _, err := endpoint.Parse(l); err != nil {
+			return c.errorf("output.lines", "%q: want tcp://, udp://, unix://, http://, nats:// or BLACKHOLE: %v", l, err)
+		}
+	}
+	if c.Output.MaxPending <= 0 {
+		return c.errorf("output.max_pending_batches", "%d must be positive", c.Output.MaxPending)
+	}
+	rules, err := accum.ParseRules(c.Graphite.Rules)
+	if err != nil {
+		return c.errorf("graphite.rules", "%v", err)
+	}
+	c.Rules = append(rules, accum.DefaultRules()...)
+	s := c.Statsd
+	sc := statsd.Config{FlushInterval: res[0].Step, LegacyNamespace: s.LegacyNamespace, GlobalPrefix: s.GlobalPrefix,
+		GlobalSuffix: s.GlobalSuffix, PrefixCounter: s.PrefixCounter, PrefixTimer: s.PrefixTimer, PrefixGauge: s.PrefixGauge,
+		PrefixSet: s.PrefixSet, PrefixStats: s.PrefixStats, PercentThreshold: s.PercentThreshold, FlushCounts: s.FlushCounts,
+		GaugesMaxTTL: s.GaugesMaxTTL, KeyNameSanitize: s.KeyNameSanitize, CalculatedTimerMetrics: s.CalculatedTimerMetrics}
+	pick := func(p *bool) bool {
+		if p != nil {
+			return *p
+		}
+		return s.DeleteIdleStats
+	}
+	sc.DeleteCounters, sc.DeleteTimers, sc.DeleteGauges, sc.DeleteSets = pick(s.DeleteCounters), pick(s.DeleteTimers), pick(s.DeleteGauges), pick(s.DeleteSets)
+	for i, h := range s.Histogram {
+		hh := statsd.Histogram{Metric: h.Metric}
+		for _, b := range h.Bins {
+			switch v := b.(type) {
+			case string:
+				if v != "inf" {
+					return c.errorf(fmt.Sprintf("statsd.histogram[%d].bins", i), "%q: bins are numbers or \"inf\"", v)
+				}
+				hh.Bins = append(hh.Bins, statsd.Bin{Inf: true})
+			case int64:
+				hh.Bins = append(hh.Bins, statsd.Bin{Bound: float64(v)})
+			case float64:
+				hh.Bins = append(hh.Bins, statsd.Bin{Bound: v})
+			default:
+				return c.errorf(fmt.Sprintf("statsd.histogram[%d].bins", i), "%v: bins are numbers or \"inf\"", b)
+			}
+		}
+		sc.Histograms = append(sc.Histograms, hh)
+	}
+	c.StatsdCfg = sc
+	return nil
+}
