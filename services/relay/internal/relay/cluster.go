@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/outbound"
 	"github.com/consthash/consthash/pkg/ring"
 	"github.com/consthash/consthash/services/relay/internal/config"
-	"github.com/consthash/consthash/pkg/outbound"
 )
 
 // member is one server of a cluster: its destination (or, for nats, one

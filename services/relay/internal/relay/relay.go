@@ -23,10 +23,10 @@ import (
 	"github.com/consthash/consthash/pkg/endpoint"
 	"github.com/consthash/consthash/pkg/line"
 	"github.com/consthash/consthash/pkg/listener"
+	"github.com/consthash/consthash/pkg/outbound"
 	"github.com/consthash/consthash/pkg/ratelog"
 	"github.com/consthash/consthash/pkg/ring"
 	"github.com/consthash/consthash/services/relay/internal/config"
-	"github.com/consthash/consthash/pkg/outbound"
 )
 
 // Relay owns the listeners, the routing table and the destinations.

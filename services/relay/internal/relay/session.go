@@ -7,9 +7,9 @@ import (
 
 	"github.com/consthash/consthash/pkg/line"
 	"github.com/consthash/consthash/pkg/listener"
+	"github.com/consthash/consthash/pkg/outbound"
 	"github.com/consthash/consthash/pkg/ring"
 	"github.com/consthash/consthash/services/relay/internal/config"
-	"github.com/consthash/consthash/pkg/outbound"
 )
 
 // session routes the lines of one connection. It batches lines per
