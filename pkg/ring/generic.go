@@ -77,3 +77,7 @@ func fnv1a32(b []byte) uint32 {
 func Shard(key []byte, n int) int {
 	return int(murmur3Sum32(key) % uint32(n))
 }
+
+// Murmur3Sum32 is MurmurHash3 x86_32 with seed 0 over b, for rendezvous hashing
+// of shards over aggregators.
+func Murmur3Sum32(b []byte) uint32 { return murmur3Sum32(b) }

@@ -45,14 +45,17 @@ type Aggregator struct {
 	Metrics *metrics.Set
 	Source  string // this process's producer id
 
-	mu       sync.Mutex // guards the accumulators
-	statsd   *statsd.Accumulator
-	graphite *accum.Graphite
-	rollups  *rollups.Set
+	mu      sync.Mutex // guards the accumulators and shard ownership
+	local   *shardAcc  // listeners' lines, and the aggregator's own statsd metrics
+	shards  map[int]*shardAcc
+	rollups *rollups.Set
+	members map[string]member
+	leaving atomic.Bool
+	hbStop  chan struct{}
+	hbWG    sync.WaitGroup
 
 	nc        *nats.Conn
 	js        jetstream.JetStream
-	subs      []*nats.Subscription
 	listeners []*listener.Listener
 	lines     *outbound.Destination
 	pending   chan *rollup.Batch
@@ -69,8 +72,10 @@ type Aggregator struct {
 func New(cfg *config.Config, log *slog.Logger) (*Aggregator, error) {
 	a := &Aggregator{cfg: cfg, log: log, badLog: ratelog.New(log, 10, time.Second), Metrics: metrics.NewSet(),
 		Source: cfg.ID + "-" + rand.Text()[:8], stop: make(chan struct{}), pending: make(chan *rollup.Batch, cfg.Output.MaxPending)}
-	a.statsd = statsd.New(cfg.StatsdCfg)
-	a.graphite = accum.NewGraphite(time.Now)
+	a.local = &shardAcc{statsd: statsd.New(cfg.StatsdCfg), graphite: accum.NewGraphite(time.Now)}
+	a.shards = map[int]*shardAcc{}
+	a.members = map[string]member{}
+	a.hbStop = make(chan struct{})
 	a.rollups = rollups.New(cfg.Resolutions, a.Source)
 	c := func(n string) *metrics.Counter { return a.Metrics.GetOrCreateCounter("consthash_aggregator_" + n) }
 	a.linesIn, a.badLines, a.flushes, a.flushLate = c("lines_in_total"), c("lines_bad_total"), c("flushes_total"), c("flushes_late_total")
@@ -106,19 +111,8 @@ func (a *Aggregator) open() error {
 		if err != nil {
 			return fmt.Errorf("cannot create stream %s: %w", cfg.Output.Stream, err)
 		}
-		for shard := 0; shard < cfg.Shards; shard++ {
-			subject := "consthash.lines." + strconv.Itoa(shard)
-			sub, err := nc.QueueSubscribe(subject, "consthash-aggregators", a.natsMsg)
-			if err != nil {
-				return fmt.Errorf("cannot subscribe to %s: %w", subject, err)
-			}
-			if err := sub.SetPendingLimits(-1, 256<<20); err != nil {
-				return err
-			}
-			a.subs = append(a.subs, sub)
-		}
-		if err := nc.Flush(); err != nil {
-			return fmt.Errorf("subscribing on NATS: %w", err)
+		if _, err := nc.Subscribe(heartbeatSubject, a.heartbeatMsg); err != nil {
+			return fmt.Errorf("cannot subscribe to %s: %w", heartbeatSubject, err)
 		}
 	}
 	for _, l := range cfg.Listeners {
@@ -156,27 +150,42 @@ func (a *Aggregator) ListenerAddrs() []net.Addr {
 	return out
 }
 
-func (a *Aggregator) natsMsg(m *nats.Msg) {
-	format := m.Header.Get(FormatHeader)
-	if format == "" {
-		format = "graphite"
-	}
-	for l, rest, ok := line.Next(m.Data); ok; l, rest, ok = line.Next(rest) {
-		if len(l) > 0 {
-			a.Line(format, l)
+// shardMsg accumulates a message of one shard subject in that shard's
+// accumulator.
+func (a *Aggregator) shardMsg(shard int) nats.MsgHandler {
+	return func(m *nats.Msg) {
+		format := m.Header.Get(FormatHeader)
+		if format == "" {
+			format = "graphite"
+		}
+		a.mu.Lock()
+		acc := a.shards[shard]
+		a.mu.Unlock()
+		if acc == nil {
+			acc = a.local // cannot happen once a drain completed; never lose the lines
+		}
+		for l, rest, ok := line.Next(m.Data); ok; l, rest, ok = line.Next(rest) {
+			if len(l) > 0 {
+				a.lineTo(acc, format, l)
+			}
 		}
 	}
 }
 
-// Line accumulates one line of the given format.
-func (a *Aggregator) Line(format string, b []byte) bool {
+// Line accumulates one line of the given format from a listener.
+func (a *Aggregator) Line(format string, b []byte) bool { return a.lineTo(a.local, format, b) }
+
+func (a *Aggregator) lineTo(acc *shardAcc, format string, b []byte) bool {
 	a.linesIn.Inc()
 	a.mu.Lock()
 	var bad int
 	var err error
 	if format == "statsd" {
-		bad = a.statsd.Line(b)
-	} else if err = a.graphite.Line(b); err != nil {
+		bad = acc.statsd.Line(b)
+		if acc != a.local {
+			a.local.statsd.AddInternal(0, 1, float64(bad))
+		}
+	} else if err = acc.graphite.Line(b); err != nil {
 		bad = 1
 	}
 	a.mu.Unlock()
@@ -201,6 +210,12 @@ func (a *Aggregator) Start() {
 	}
 	a.pubWG.Add(1)
 	go a.publisher()
+	if a.nc != nil {
+		a.reconcile() // a lone aggregator holds every shard when Start returns
+		a.announce()
+		a.hbWG.Add(1)
+		go a.membership()
+	}
 	a.flushWG.Add(1)
 	go func() {
 		defer a.flushWG.Done()
@@ -220,25 +235,43 @@ func (a *Aggregator) Flush(binEnd time.Time) {
 	var out []byte
 	var base []rollup.Point
 	at := binEnd.UnixNano()
-	a.mu.Lock()
-	a.statsd.Flush(binEnd, func(name string, v float64) {
-		out = append(out, name...)
-		out = append(out, ' ')
-		out = line.AppendJSNumber(out, v)
-		out = append(out, ' ')
-		out = append(out, ts...)
-		out = append(out, '\n')
-		base = append(base, rollup.Point{Path: name, Sum: v, Min: v, Max: v, Last: v, LastAt: at, Count: 1})
-	})
-	a.graphite.Flush(func(p rollup.Point) {
-		out = append(out, p.Path...)
-		out = append(out, ' ')
-		out = strconv.AppendFloat(out, accum.Value(accum.ReducerFor(a.cfg.Rules, p.Path), p), 'f', -1, 64)
-		out = append(out, ' ')
-		out = append(out, ts...)
-		out = append(out, '\n')
+	merged := map[string]int{} // path -> index in base: a key seen by two accumulators is one point
+	add := func(p rollup.Point) {
+		if i, ok := merged[p.Path]; ok {
+			base[i].Merge(p)
+			return
+		}
+		merged[p.Path] = len(base)
 		base = append(base, p)
-	})
+	}
+	a.mu.Lock()
+	accs := []*shardAcc{a.local}
+	for shard, acc := range a.shards {
+		accs = append(accs, acc)
+		if acc.released && !acc.sub.IsValid() {
+			delete(a.shards, shard) // drained: this is its last flush
+		}
+	}
+	for _, acc := range accs {
+		acc.statsd.Flush(binEnd, func(name string, v float64) {
+			out = append(out, name...)
+			out = append(out, ' ')
+			out = line.AppendJSNumber(out, v)
+			out = append(out, ' ')
+			out = append(out, ts...)
+			out = append(out, '\n')
+			add(rollup.Point{Path: name, Sum: v, Min: v, Max: v, Last: v, LastAt: at, Count: 1})
+		})
+		acc.graphite.Flush(func(p rollup.Point) {
+			out = append(out, p.Path...)
+			out = append(out, ' ')
+			out = strconv.AppendFloat(out, accum.Value(accum.ReducerFor(a.cfg.Rules, p.Path), p), 'f', -1, 64)
+			out = append(out, ' ')
+			out = append(out, ts...)
+			out = append(out, '\n')
+			add(p)
+		})
+	}
 	batches := a.rollups.Add(binEnd, base)
 	a.mu.Unlock()
 	if a.lines != nil && len(out) > 0 {
@@ -304,17 +337,10 @@ func (a *Aggregator) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	for _, s := range a.subs {
-		if err := s.Drain(); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if a.nc != nil {
-		for _, s := range a.subs {
-			for s.IsValid() && ctx.Err() == nil {
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
+		a.leave(ctx)
+		close(a.hbStop)
+		a.hbWG.Wait()
 	}
 	close(a.stop)
 	a.flushWG.Wait()

@@ -18,17 +18,18 @@ import (
 
 // Config is the aggregator's whole configuration.
 type Config struct {
-	File      string       `toml:"-"`
-	Admin     admin.Config `toml:"admin"`
-	Log       Log          `toml:"log"`
-	ID        string       `toml:"id"`     // producer id prefix; a random suffix is added per start
-	Times     []string     `toml:"times"`  // resolutions, the first is the flush interval
-	Shards    int          `toml:"shards"` // NATS line shards (as the relays publish them)
-	NATS      NATS         `toml:"nats"`
-	Listeners []Listener   `toml:"listeners"`
-	Statsd    Statsd       `toml:"statsd"`
-	Graphite  Graphite     `toml:"graphite"`
-	Output    Output       `toml:"output"`
+	File       string       `toml:"-"`
+	Admin      admin.Config `toml:"admin"`
+	Log        Log          `toml:"log"`
+	ID         string       `toml:"id"`     // producer id prefix; a random suffix is added per start
+	Times      []string     `toml:"times"`  // resolutions, the first is the flush interval
+	Shards     int          `toml:"shards"` // NATS line shards (as the relays publish them)
+	NATS       NATS         `toml:"nats"`
+	Membership Membership   `toml:"membership"`
+	Listeners  []Listener   `toml:"listeners"`
+	Statsd     Statsd       `toml:"statsd"`
+	Graphite   Graphite     `toml:"graphite"`
+	Output     Output       `toml:"output"`
 
 	Resolutions []rollup.Resolution `toml:"-"`
 	StatsdCfg   statsd.Config       `toml:"-"`
@@ -44,6 +45,11 @@ type Log struct {
 // NATS is where line shards come from and rollups go.
 type NATS struct {
 	URL string `toml:"url"` // "" disables NATS input and rollup publishing
+}
+
+// Membership tunes shard ownership among aggregators.
+type Membership struct {
+	Interval config.Duration `toml:"interval"` // heartbeat period; a member silent for 3 of them is gone
 }
 
 // Listener is a direct input: a statsd or graphite server.
@@ -98,11 +104,12 @@ type Output struct {
 func Default() *Config {
 	d := statsd.Default()
 	return &Config{
-		Admin:  admin.Config{Listen: "127.0.0.1:8082"},
-		Log:    Log{Level: "info", Format: "text"},
-		ID:     hostname(),
-		Times:  []string{"10s:168h", "1m:720h", "10m:17520h"},
-		Shards: 64,
+		Admin:      admin.Config{Listen: "127.0.0.1:8082"},
+		Log:        Log{Level: "info", Format: "text"},
+		ID:         hostname(),
+		Times:      []string{"10s:168h", "1m:720h", "10m:17520h"},
+		Shards:     64,
+		Membership: Membership{Interval: config.Duration(time.Second)},
 		Statsd: Statsd{LegacyNamespace: d.LegacyNamespace, GlobalPrefix: d.GlobalPrefix, PrefixCounter: d.PrefixCounter,
 			PrefixTimer: d.PrefixTimer, PrefixGauge: d.PrefixGauge, PrefixSet: d.PrefixSet, PrefixStats: d.PrefixStats,
 			PercentThreshold: d.PercentThreshold, FlushCounts: true, GaugesMaxTTL: 1, KeyNameSanitize: true},

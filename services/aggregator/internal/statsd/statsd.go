@@ -52,6 +52,11 @@ type Config struct {
 	// rates (infinite or NaN results). Off by default: they are rejected as bad
 	// lines.
 	AllowNonFinite bool
+	// NoInternal leaves out statsd's own metrics (bad_lines_seen,
+	// packets_received, metrics_received, numStats, timestamp_lag, ...): for
+	// the per-shard accumulators of an aggregator, whose own metrics come from
+	// one place.
+	NoInternal bool
 }
 
 // Default returns statsd's defaults.
@@ -95,8 +100,10 @@ func New(cfg Config) *Accumulator {
 	a.badLines = cfg.PrefixStats + ".bad_lines_seen"
 	a.packets = cfg.PrefixStats + ".packets_received"
 	a.metrics = cfg.PrefixStats + ".metrics_received"
-	for _, k := range []string{a.badLines, a.packets, a.metrics} {
-		a.counters[k] = 0
+	if !cfg.NoInternal {
+		for _, k := range []string{a.badLines, a.packets, a.metrics} {
+			a.counters[k] = 0
+		}
 	}
 	return a
 }
@@ -104,7 +111,9 @@ func New(cfg Config) *Accumulator {
 // Packet handles one datagram: statsd splits it on '\n' only and skips empty
 // lines.
 func (a *Accumulator) Packet(b []byte) (bad int) {
-	a.counters[a.packets]++
+	if !a.cfg.NoInternal {
+		a.counters[a.packets]++
+	}
 	for len(b) > 0 {
 		var l []byte
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -122,9 +131,13 @@ func (a *Accumulator) Packet(b []byte) (bad int) {
 // Line handles one non-empty line and returns how many of its values were
 // bad.
 func (a *Accumulator) Line(l []byte) int {
-	a.counters[a.metrics]++
+	if !a.cfg.NoInternal {
+		a.counters[a.metrics]++
+	}
 	key, values, bad := a.parser.Parse(l)
-	a.counters[a.badLines] += float64(len(bad))
+	if !a.cfg.NoInternal {
+		a.counters[a.badLines] += float64(len(bad))
+	}
 	if len(values) == 0 {
 		return len(bad)
 	}
@@ -168,6 +181,17 @@ func (a *Accumulator) Line(l []byte) int {
 
 func truthy(f float64) bool { return f != 0 && !math.IsNaN(f) }
 
+// AddInternal adds to the internal counters: an aggregator reports the
+// lines of its per-shard accumulators through its main one.
+func (a *Accumulator) AddInternal(packets, metrics, bad float64) {
+	if a.cfg.NoInternal {
+		return
+	}
+	a.counters[a.packets] += packets
+	a.counters[a.metrics] += metrics
+	a.counters[a.badLines] += bad
+}
+
 // Emit receives one output line: its graphite name and value.
 type Emit func(name string, value float64)
 
@@ -176,7 +200,7 @@ type Emit func(name string, value float64)
 func (a *Accumulator) Flush(now time.Time, emit Emit) {
 	start := time.Now()
 	ts := int64(math.Floor(float64(now.UnixMilli())/1000 + 0.5))
-	if a.flushes > 0 {
+	if a.flushes > 0 && !a.cfg.NoInternal {
 		a.gauges[a.cfg.PrefixStats+".timestamp_lag"] = float64(ts-a.prevTS) - a.cfg.FlushInterval.Seconds()
 	}
 	interval := a.cfg.FlushInterval.Seconds()
@@ -222,7 +246,9 @@ func (a *Accumulator) Flush(now time.Time, emit Emit) {
 	}
 	numStats := float64(len(a.counters) + len(a.timers) + len(a.gauges) + len(a.sets))
 	processing := float64(time.Since(start).Milliseconds())
-	if a.cfg.LegacyNamespace {
+	if a.cfg.NoInternal {
+		// nothing: the aggregator reports for all its accumulators
+	} else if a.cfg.LegacyNamespace {
 		sfx := n.suffix()
 		ps := a.cfg.PrefixStats
 		out(ps+".numStats"+sfx, numStats)

@@ -1,0 +1,229 @@
+package agg
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/consthash/consthash/pkg/ring"
+	"github.com/consthash/consthash/services/aggregator/internal/accum"
+	"github.com/consthash/consthash/services/aggregator/internal/statsd"
+)
+
+// heartbeatSubject carries every aggregator's heartbeat.
+const heartbeatSubject = "consthash.aggregators.heartbeat"
+
+// shardAcc is the accumulator of one owned shard (or of the listeners).
+type shardAcc struct {
+	statsd   *statsd.Accumulator
+	graphite *accum.Graphite
+	sub      *nats.Subscription
+	released bool // draining or drained: flushed once more after the drain, then forgotten
+}
+
+// heartbeat is what each aggregator announces every membership interval.
+type heartbeat struct {
+	ID      string `json:"id"`
+	Owned   []int  `json:"owned"`
+	Leaving bool   `json:"leaving,omitempty"`
+}
+
+type member struct {
+	seen    time.Time
+	owned   []int
+	leaving bool
+}
+
+// Shard ownership (docs/aggregator.md): every aggregator announces itself
+// and the shards it holds; the owner a shard should have is the live member
+// with the highest murmur3(id + ":" + shard) (rendezvous hashing). A member
+// subscribes to the shards it should own at once, with a queue group per
+// shard, and gives a shard up only after its new owner announces holding
+// it: during a hand-over both hold it and each message goes to exactly one
+// of them, so no message is lost or counted twice.
+
+func (a *Aggregator) heartbeatMsg(m *nats.Msg) {
+	var hb heartbeat
+	if err := json.Unmarshal(m.Data, &hb); err != nil || hb.ID == "" || hb.ID == a.Source {
+		return
+	}
+	a.mu.Lock()
+	a.members[hb.ID] = member{seen: time.Now(), owned: hb.Owned, leaving: hb.Leaving}
+	a.mu.Unlock()
+}
+
+func (a *Aggregator) interval() time.Duration {
+	if d := a.cfg.Membership.Interval.D(); d > 0 {
+		return d
+	}
+	return time.Second
+}
+
+// membership announces this aggregator and reconciles its shards every
+// interval.
+func (a *Aggregator) membership() {
+	defer a.hbWG.Done()
+	t := time.NewTicker(a.interval())
+	defer t.Stop()
+	for {
+		a.reconcile()
+		a.announce()
+		select {
+		case <-a.hbStop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Aggregator) announce() {
+	a.mu.Lock()
+	hb := heartbeat{ID: a.Source, Leaving: a.leaving.Load()}
+	for s, acc := range a.shards {
+		if !acc.released {
+			hb.Owned = append(hb.Owned, s)
+		}
+	}
+	a.mu.Unlock()
+	slices.Sort(hb.Owned)
+	b, _ := json.Marshal(hb)
+	if err := a.nc.Publish(heartbeatSubject, b); err != nil {
+		a.log.Warn("announcing", "err", err)
+	}
+}
+
+// owner returns the live member a shard should belong to, or "".
+func owner(live []string, shard int) string {
+	best, bestScore := "", uint32(0)
+	for _, id := range live {
+		s := ring.Murmur3Sum32([]byte(id + ":" + strconv.Itoa(shard)))
+		if best == "" || s > bestScore || (s == bestScore && id < best) {
+			best, bestScore = id, s
+		}
+	}
+	return best
+}
+
+// reconcile subscribes to the shards this aggregator should own and releases
+// those whose new owner holds them.
+func (a *Aggregator) reconcile() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	timeout := 3 * a.interval()
+	var live []string
+	holders := map[int][]string{}
+	for id, m := range a.members {
+		if time.Since(m.seen) > timeout {
+			delete(a.members, id)
+			continue
+		}
+		for _, s := range m.owned {
+			holders[s] = append(holders[s], id)
+		}
+		if !m.leaving {
+			live = append(live, id)
+		}
+	}
+	if !a.leaving.Load() {
+		live = append(live, a.Source)
+	}
+	for shard := 0; shard < a.cfg.Shards; shard++ {
+		want := owner(live, shard)
+		acc := a.shards[shard]
+		switch {
+		case want == a.Source && acc == nil:
+			a.subscribe(shard)
+		case want != a.Source && want != "" && acc != nil && !acc.released && slices.Contains(holders[shard], want):
+			if err := acc.sub.Drain(); err != nil {
+				a.log.Warn("releasing a shard", "shard", shard, "err", err)
+				continue
+			}
+			acc.released = true
+			a.log.Info("shard handed over", "shard", shard, "to", want)
+		}
+	}
+}
+
+func (a *Aggregator) subscribe(shard int) {
+	subject := "consthash.lines." + strconv.Itoa(shard)
+	cfg := a.cfg.StatsdCfg
+	cfg.NoInternal = true
+	acc := &shardAcc{statsd: statsd.New(cfg), graphite: accum.NewGraphite(time.Now)}
+	sub, err := a.nc.QueueSubscribe(subject, "consthash-shard-"+strconv.Itoa(shard), a.shardMsg(shard))
+	if err != nil {
+		a.log.Error("cannot subscribe to a shard", "subject", subject, "err", err)
+		return
+	}
+	if err := sub.SetPendingLimits(-1, 256<<20); err != nil {
+		a.log.Warn("pending limits", "err", err)
+	}
+	acc.sub = sub
+	a.shards[shard] = acc
+	if err := a.nc.Flush(); err != nil { // the subscription is in place before we announce it
+		a.log.Warn("flushing a subscription", "err", err)
+	}
+}
+
+// Owned returns the shards this aggregator holds, sorted.
+func (a *Aggregator) Owned() []int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []int
+	for s, acc := range a.shards {
+		if !acc.released {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// leave announces that this aggregator is going, waits until the others hold
+// its shards (or ctx ends, or no other member is alive), then drains its
+// subscriptions.
+func (a *Aggregator) leave(ctx context.Context) {
+	a.leaving.Store(true)
+	for ctx.Err() == nil {
+		a.announce()
+		a.reconcile()
+		a.mu.Lock()
+		held, others := 0, 0
+		for _, acc := range a.shards {
+			if !acc.released {
+				held++
+			}
+		}
+		for _, m := range a.members {
+			if !m.leaving {
+				others++
+			}
+		}
+		a.mu.Unlock()
+		if held == 0 || others == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(a.interval() / 4):
+		}
+	}
+	a.mu.Lock()
+	var subs []*nats.Subscription
+	for _, acc := range a.shards {
+		if !acc.released {
+			acc.sub.Drain()
+			acc.released = true
+		}
+		subs = append(subs, acc.sub)
+	}
+	a.mu.Unlock()
+	for _, s := range subs {
+		for s.IsValid() && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
