@@ -388,5 +388,5 @@ func (a *Aggregator) Stats() map[string]any {
 	return map[string]any{"source": a.Source, "lines_in": a.linesIn.Get(), "lines_bad": a.badLines.Get(),
 		"flushes": a.flushes.Get(), "flushes_late": a.flushLate.Get(), "last_flush_seconds": float64FromBits(a.lastFlushSeconds.Load()),
 		"rollup_batches_published": a.batchesPublished.Get(), "rollup_batches_failed": a.batchesFailed.Get(),
-		"rollup_points_published": a.pointsSent.Get(), "pending_batches": len(a.pending)}
+		"rollup_points_published": a.pointsSent.Get(), "pending_batches": len(a.pending), "shards_owned": a.Owned()}
 }
