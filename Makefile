@@ -8,7 +8,7 @@ GOFLAGS_TEST ?= -race -count=1
 STATICCHECK_VERSION := v0.8.2
 TOOLS := $(CURDIR)/.cache/bin
 
-.PHONY: all build test test-unit run bench bench-relay lint isolated clean backends backends-stop
+.PHONY: all build test test-unit run bench bench-relay bench-aggregator lint isolated clean backends backends-stop
 
 all: build
 
@@ -33,6 +33,10 @@ run: build
 ## bench-relay: consthash relay vs carbon-c-relay side by side (bench/relay.sh)
 bench-relay: build
 	bench/relay.sh
+
+## bench-aggregator: consthash aggregator vs npm statsd side by side (bench/aggregator.sh)
+bench-aggregator: build
+	bench/aggregator.sh
 
 ## bench: every Go benchmark in every module
 bench:

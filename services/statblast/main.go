@@ -33,6 +33,7 @@ func main() {
 			&cli.Uint64Flag{Name: "count", Usage: "lines to send in all (0: bounded by --duration only)"},
 			&cli.DurationFlag{Name: "duration", Usage: "longest run (0: bounded by --count only)"},
 			&cli.DurationFlag{Name: "rate", Usage: "pause between two sends of one fork (0: as fast as possible)"},
+			&cli.IntFlag{Name: "lines-per-sec", Usage: "target send rate over all forks, kept by schedule (0: no target)"},
 			&cli.IntFlag{Name: "buffer", Value: 1400, Usage: "bytes per send; lines are never split across sends"},
 			&cli.IntFlag{Name: "keys", Value: 100, Usage: "distinct keys"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "PRNG seed: the same seed sends the same lines"},
@@ -61,7 +62,7 @@ func run(c *cli.Context) error {
 	}
 	cfg := blast.Config{
 		Servers: eps, Type: blast.Type(c.String("type")), Forks: c.Int("forks"), Count: c.Uint64("count"),
-		Duration: c.Duration("duration"), Rate: c.Duration("rate"), Buffer: c.Int("buffer"), Keys: c.Int("keys"),
+		Duration: c.Duration("duration"), Rate: c.Duration("rate"), LinesPerSec: c.Int("lines-per-sec"), Buffer: c.Int("buffer"), Keys: c.Int("keys"),
 		Seed: c.Uint64("seed"), Prefix: c.String("prefix"), Mix: mix, SampleRates: c.Bool("sample-rates"),
 	}
 	if err := cfg.Validate(); err != nil {

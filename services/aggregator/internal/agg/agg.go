@@ -118,7 +118,8 @@ func (a *Aggregator) open() error {
 	for _, l := range cfg.Listeners {
 		ep, _ := endpoint.Parse(l.URL)
 		format := l.Format
-		ln, err := listener.Listen(ep, listener.Config{MaxLineLength: l.MaxLineLength}, func(b []byte) bool { return a.Line(format, b) }, a.log)
+		ln, err := listener.ListenSessions(ep, listener.Config{MaxLineLength: l.MaxLineLength, UDPReadBuffer: 8 << 20},
+			func(net.Addr) listener.Session { return &session{a: a, format: format} }, a.log)
 		if err != nil {
 			return err
 		}
@@ -164,11 +165,74 @@ func (a *Aggregator) shardMsg(shard int) nats.MsgHandler {
 		if acc == nil {
 			acc = a.local // cannot happen once a drain completed; never lose the lines
 		}
+		var ends []int
+		buf := m.Data[:0:0]
 		for l, rest, ok := line.Next(m.Data); ok; l, rest, ok = line.Next(rest) {
 			if len(l) > 0 {
-				a.lineTo(acc, format, l)
+				buf = append(buf, l...)
+				ends = append(ends, len(buf))
 			}
 		}
+		a.addLines(acc, format, buf, ends)
+	}
+}
+
+// session batches a connection's lines (a datagram's, or what one read of a
+// stream holds) so the accumulator lock is taken once per batch.
+type session struct {
+	a      *Aggregator
+	format string
+	buf    []byte
+	ends   []int
+}
+
+func (s *session) Line(b []byte) bool {
+	s.buf = append(s.buf, b...)
+	s.ends = append(s.ends, len(s.buf))
+	if len(s.buf) >= 64<<10 {
+		s.Flush()
+	}
+	return true
+}
+
+func (s *session) Flush() {
+	if len(s.ends) == 0 {
+		return
+	}
+	s.a.addLines(s.a.local, s.format, s.buf, s.ends)
+	s.buf, s.ends = s.buf[:0], s.ends[:0]
+}
+
+func (s *session) Close() { s.Flush() }
+
+// addLines accumulates lines buf[ends[i-1]:ends[i]] under one lock.
+func (a *Aggregator) addLines(acc *shardAcc, format string, buf []byte, ends []int) {
+	a.linesIn.Add(len(ends))
+	bad := 0
+	var reasons []line.Reason
+	a.mu.Lock()
+	start := 0
+	for _, end := range ends {
+		l := buf[start:end]
+		start = end
+		if format == "statsd" {
+			n := acc.statsd.Line(l)
+			bad += n
+			if acc != a.local {
+				a.local.statsd.AddInternal(0, 1, float64(n))
+			}
+		} else if err := acc.graphite.Line(l); err != nil {
+			bad++
+			reasons = append(reasons, line.ReasonOf(err))
+		}
+	}
+	a.mu.Unlock()
+	if bad > 0 {
+		a.badLines.Add(bad)
+		for _, r := range reasons {
+			a.Metrics.GetOrCreateCounter(`consthash_aggregator_lines_bad_by_reason_total{reason="` + r.String() + `"}`).Inc()
+		}
+		a.badLog.Warn("bad lines", "format", format, "count", bad)
 	}
 }
 

@@ -33,6 +33,7 @@ type Config struct {
 	Count       uint64        // lines in all (split over forks)
 	Duration    time.Duration // longest run
 	Rate        time.Duration // pause between two sends of one fork (0: none)
+	LinesPerSec int           // target lines per second over all forks (0: as fast as Rate allows)
 	Buffer      int           // bytes per send; lines are never split (default 1400)
 	Keys        int           // distinct keys (default 100)
 	Seed        uint64        // PRNG seed; the same seed sends the same lines
@@ -246,6 +247,8 @@ func runFork(ctx context.Context, cfg Config, keys *keySet, fork int, quota uint
 	}
 	g := newGenerator(cfg, keys, fork)
 	buf := make([]byte, 0, cfg.Buffer+4096)
+	started := time.Now()
+	perFork := float64(cfg.LinesPerSec) / float64(cfg.Forks)
 	var ln []byte
 	flush := func() bool {
 		if len(buf) == 0 {
@@ -263,6 +266,17 @@ func runFork(ctx context.Context, cfg Config, keys *keySet, fork int, quota uint
 		}
 		fr.bytes += uint64(len(buf))
 		buf = buf[:0]
+		if perFork > 0 {
+			// Keep to the schedule: sleep only when more than 1 ms ahead, as
+			// finer sleeps are not honoured.
+			due := started.Add(time.Duration(float64(fr.lines) / perFork * float64(time.Second)))
+			if ahead := time.Until(due); ahead > time.Millisecond {
+				select {
+				case <-ctx.Done():
+				case <-time.After(ahead):
+				}
+			}
+		}
 		if cfg.Rate > 0 {
 			select {
 			case <-ctx.Done():
