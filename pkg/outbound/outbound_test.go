@@ -1,17 +1,16 @@
 package outbound
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/testenv"
 )
 
 func chunk(lines ...string) Chunk {
@@ -84,58 +83,6 @@ func TestQueuePushFrontKeepsOrder(t *testing.T) {
 	}
 }
 
-// sinkServer accepts tcp connections and records every line.
-type sinkServer struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	lines []string
-	conns []net.Conn
-}
-
-func newSink(t *testing.T, addr string) *sinkServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sinkServer{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns = append(s.conns, c)
-			s.mu.Unlock()
-			go func() {
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					s.mu.Lock()
-					s.lines = append(s.lines, sc.Text())
-					s.mu.Unlock()
-				}
-			}()
-		}
-	}()
-	return s
-}
-
-func (s *sinkServer) close() {
-	s.ln.Close()
-	s.mu.Lock()
-	for _, c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-}
-
-func (s *sinkServer) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.lines)
-}
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -160,9 +107,8 @@ func testDest(t *testing.T, url string) *Destination {
 }
 
 func TestDestinationDeliversEverything(t *testing.T) {
-	s := newSink(t, "127.0.0.1:0")
-	defer s.close()
-	d := testDest(t, "tcp://"+s.ln.Addr().String())
+	s := testenv.NewSink(t, "127.0.0.1:0")
+	d := testDest(t, "tcp://"+s.Addr())
 	const n = 50000
 	for i := 0; i < n; i += 100 {
 		var b strings.Builder
@@ -176,7 +122,7 @@ func TestDestinationDeliversEverything(t *testing.T) {
 	if err := d.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "all lines", func() bool { return s.count() == n })
+	waitFor(t, "all lines", func() bool { return s.Count() == n })
 	if d.SentLines.Load() != n {
 		t.Fatalf("sent %d, want %d", d.SentLines.Load(), n)
 	}
@@ -185,8 +131,8 @@ func TestDestinationDeliversEverything(t *testing.T) {
 // TestDestinationSurvivesRestart sends while the receiver goes away and comes
 // back on the same address: every line arrives at least once, none is cut.
 func TestDestinationSurvivesRestart(t *testing.T) {
-	s := newSink(t, "127.0.0.1:0")
-	addr := s.ln.Addr().String()
+	s := testenv.NewSink(t, "127.0.0.1:0")
+	addr := s.Addr()
 	d := testDest(t, "tcp://"+addr)
 	send := func(from, to int) {
 		for i := from; i < to; i++ {
@@ -194,12 +140,11 @@ func TestDestinationSurvivesRestart(t *testing.T) {
 		}
 	}
 	send(0, 1000)
-	waitFor(t, "first lines", func() bool { return s.count() == 1000 })
-	s.close()
+	waitFor(t, "first lines", func() bool { return s.Count() == 1000 })
+	s.Close()
 	send(1000, 2000) // some of these fail and are retried
 	time.Sleep(100 * time.Millisecond)
-	s2 := newSink(t, addr)
-	defer s2.close()
+	s2 := testenv.NewSink(t, addr)
 	send(2000, 3000)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -208,15 +153,13 @@ func TestDestinationSurvivesRestart(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	collect := func() {
-		for _, srv := range []*sinkServer{s, s2} {
-			srv.mu.Lock()
-			for _, l := range srv.lines {
+		for _, srv := range []*testenv.Sink{s, s2} {
+			for _, l := range srv.Lines() {
 				if !strings.HasPrefix(l, "k") || len(strings.Fields(l)) != 3 {
 					t.Errorf("cut line %q", l)
 				}
 				seen[l] = true
 			}
-			srv.mu.Unlock()
 		}
 	}
 	// Close returns once the sockets took everything; the sinks may still be

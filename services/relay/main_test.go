@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/consthash/consthash/pkg/testenv"
 )
 
 // lockedBuffer collects a child's output while the test reads it.
@@ -36,43 +38,13 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-type lineSink struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	lines map[string]int
-}
-
-func newLineSink(t *testing.T) *lineSink {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// distinct counts the different lines a sink received.
+func distinct(s *testenv.Sink) int {
+	seen := map[string]bool{}
+	for _, l := range s.Lines() {
+		seen[l] = true
 	}
-	s := &lineSink{ln: ln, lines: map[string]int{}}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					s.mu.Lock()
-					s.lines[sc.Text()]++
-					s.mu.Unlock()
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
-	return s
-}
-
-func (s *lineSink) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.lines)
+	return len(seen)
 }
 
 func freePort(t *testing.T) string {
@@ -105,7 +77,7 @@ func TestRelayBinary(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	a, b := newLineSink(t), newLineSink(t)
+	a, b := testenv.NewSink(t, "127.0.0.1:0"), testenv.NewSink(t, "127.0.0.1:0")
 	listen, adminAddr := freePort(t), freePort(t)
 	cfgPath := filepath.Join(dir, "relay.toml")
 	write := func(servers ...string) {
@@ -126,7 +98,7 @@ servers = [%s]
 			t.Fatal(err)
 		}
 	}
-	write("tcp://" + a.ln.Addr().String())
+	write("tcp://" + a.Addr())
 	if out, err := exec.Command(bin, "--config", cfgPath, "--check-config").CombinedOutput(); err != nil || !strings.Contains(string(out), "ok") {
 		t.Fatalf("--check-config: %v %s", err, out)
 	}
@@ -173,9 +145,9 @@ servers = [%s]
 		done <- w.Flush()
 	}()
 	// Reload under load to two servers, then a broken file that must be rejected.
-	write("tcp://"+a.ln.Addr().String(), "tcp://"+b.ln.Addr().String())
+	write("tcp://"+a.Addr(), "tcp://"+b.Addr())
 	cmd.Process.Signal(syscall.SIGHUP)
-	eventually(t, "the reload", func() bool { _, body := get("/servers"); return strings.Contains(body, b.ln.Addr().String()) })
+	eventually(t, "the reload", func() bool { _, body := get("/servers"); return strings.Contains(body, b.Addr()) })
 	os.WriteFile(cfgPath, []byte("[sections.main]\nlisten = 5\n"), 0o644)
 	cmd.Process.Signal(syscall.SIGHUP)
 	eventually(t, "the rejected reload logged", func() bool { return strings.Contains(stderr.String(), "reload rejected") })
@@ -183,8 +155,8 @@ servers = [%s]
 		t.Fatal(err)
 	}
 	conn.Close()
-	eventually(t, "every line", func() bool { return a.count()+b.count() == n })
-	if b.count() == 0 {
+	eventually(t, "every line", func() bool { return distinct(a)+distinct(b) == n })
+	if distinct(b) == 0 {
 		t.Fatal("the server added by the reload got nothing")
 	}
 

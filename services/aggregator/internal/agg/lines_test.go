@@ -1,48 +1,31 @@
 package agg
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/consthash/consthash/pkg/testenv"
 	"github.com/consthash/consthash/services/aggregator/internal/config"
 )
 
 // TestLinesToBackend runs an aggregator without NATS: statsd and graphite
 // listeners in, flushed lines out over TCP, named as statsd names them.
 func TestLinesToBackend(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var mu sync.Mutex
-	got := map[string]string{}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	sink := testenv.NewSink(t, "127.0.0.1:0")
+	got := func() map[string]string { // the last value of each name
+		m := map[string]string{}
+		for _, l := range sink.Lines() {
+			if f := strings.Fields(l); len(f) == 3 {
+				m[f[0]] = f[1]
 			}
-			go func() {
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					f := strings.Fields(sc.Text())
-					if len(f) == 3 {
-						mu.Lock()
-						got[f[0]] = f[1]
-						mu.Unlock()
-					}
-				}
-			}()
 		}
-	}()
+		return m
+	}
 	cfg, err := config.Parse("lines.toml", fmt.Sprintf(`
 times = ["1h:2h"] # no regular flush during the test: Close flushes the open bin
 [admin]
@@ -55,7 +38,7 @@ url = "tcp://127.0.0.1:0"
 format = "graphite"
 [output]
 lines = "tcp://%s"
-`, ln.Addr()))
+`, sink.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +64,12 @@ lines = "tcp://%s"
 	want := map[string]string{"stats_counts.req": "5", "stats.timers.lat.mean": "20", "stats.timers.lat.upper_90": "30",
 		"host.cpu.load": "2", "stats_counts.x": "7", "stats_counts.statsd.bad_lines_seen": "1"}
 	for {
-		mu.Lock()
+		m := got()
 		ok := true
 		for k, v := range want {
-			ok = ok && got[k] == v
+			ok = ok && m[k] == v
 		}
-		snapshot := fmt.Sprint(got)
-		mu.Unlock()
+		snapshot := fmt.Sprint(m)
 		if ok {
 			return
 		}

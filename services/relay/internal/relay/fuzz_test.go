@@ -27,7 +27,7 @@ listen = ["tcp://127.0.0.1:0", "udp://127.0.0.1:0"]
 cluster = "fnv1a_ch"
 max_line_length = 65536
 servers = ["tcp://%s"]
-`, sink.addr)
+`, sink.Addr())
 	r := startRelay(f, cfg)
 	addrs := r.ListenerAddrs("main")
 	tcpAddr, udpAddr := addrs[0], addrs[1]
@@ -55,12 +55,12 @@ servers = ["tcp://%s"]
 		u.Close()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			got := sink.has(valid) && sink.has(uvalid)
+			got := sink.Has(valid) && sink.Has(uvalid)
 			if got {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("after %q the valid lines did not arrive (tcp %v, udp %v)", garbage, sink.has(valid), sink.has(uvalid))
+				t.Fatalf("after %q the valid lines did not arrive (tcp %v, udp %v)", garbage, sink.Has(valid), sink.Has(uvalid))
 			}
 			time.Sleep(2 * time.Millisecond)
 		}

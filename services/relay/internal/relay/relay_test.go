@@ -15,79 +15,20 @@ import (
 	"time"
 
 	"github.com/consthash/consthash/pkg/ring"
+	"github.com/consthash/consthash/pkg/testenv"
 	"github.com/consthash/consthash/services/relay/internal/config"
 )
 
-// sink is a tcp server recording every line it receives.
-type sink struct {
-	t     testing.TB
-	ln    net.Listener
-	addr  string
-	mu    sync.Mutex
-	lines []string
-	conns []net.Conn
-}
+type sink = testenv.Sink
 
-func newSink(t *testing.T, addr string) *sink { return newSinkF(t, addr) }
+func newSink(t *testing.T, addr string) *sink { return testenv.NewSink(t, addr) }
 
 func newSinkF(t testing.TB, addrs ...string) *sink {
-	t.Helper()
 	addr := "127.0.0.1:0"
 	if len(addrs) > 0 {
 		addr = addrs[0]
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sink{t: t, ln: ln, addr: ln.Addr().String()}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns = append(s.conns, c)
-			s.mu.Unlock()
-			go func() {
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					s.mu.Lock()
-					s.lines = append(s.lines, sc.Text())
-					s.mu.Unlock()
-				}
-			}()
-		}
-	}()
-	t.Cleanup(s.close)
-	return s
-}
-
-func (s *sink) close() {
-	s.ln.Close()
-	s.mu.Lock()
-	for _, c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-}
-
-func (s *sink) has(l string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := len(s.lines) - 1; i >= 0; i-- {
-		if s.lines[i] == l {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *sink) got() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.lines...)
+	return testenv.NewSink(t, addr)
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
@@ -155,7 +96,7 @@ func TestHashedClustersRouteAsTheRingSays(t *testing.T) {
 			sinks := []*sink{newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0")}
 			var servers []string
 			for i, s := range sinks {
-				servers = append(servers, fmt.Sprintf("tcp://%s=i%d", s.addr, i))
+				servers = append(servers, fmt.Sprintf("tcp://%s=i%d", s.Addr(), i))
 			}
 			r := startRelay(t, fmt.Sprintf(`
 [sections.main]
@@ -172,13 +113,13 @@ servers = %s
 			waitFor(t, "6000 deliveries", 10*time.Second, func() bool {
 				n := 0
 				for _, s := range sinks {
-					n += len(s.got())
+					n += len(s.Lines())
 				}
 				return n == 6000
 			})
 			var ms []ring.Member
 			for i, s := range sinks {
-				host, port, _ := net.SplitHostPort(s.addr)
+				host, port, _ := net.SplitHostPort(s.Addr())
 				var p int
 				fmt.Sscan(port, &p)
 				ms = append(ms, ring.Member{Host: host, Port: p, Instance: fmt.Sprintf("i%d", i)})
@@ -189,7 +130,7 @@ servers = %s
 			}
 			at := map[string][]int{}
 			for i, s := range sinks {
-				for _, l := range s.got() {
+				for _, l := range s.Lines() {
 					at[l] = append(at[l], i)
 				}
 			}
@@ -234,20 +175,20 @@ servers = ["tcp://%s"]
 listen = ["backend_only"]
 cluster = "any_of"
 servers = ["tcp://%s"]
-`, def.addr, stats.addr, other.addr))
+`, def.Addr(), stats.Addr(), other.Addr()))
 	send(t, r.ListenerAddrs("front")[0], []string{
 		"stats.a 1 1", "es.marvel.x 1 1", "app.12.cpu 1 1", "app.x.cpu 1 1", "not a valid line at all", "stats.b NaN 1", "plain 2 2",
 	})
 	waitFor(t, "routed lines", 5*time.Second, func() bool {
-		return len(def.got()) == 2 && len(stats.got()) == 1 && len(other.got()) == 1
+		return len(def.Lines()) == 2 && len(stats.Lines()) == 1 && len(other.Lines()) == 1
 	})
-	if got := strings.Join(def.got(), "|"); got != "app.x.cpu 1 1|plain 2 2" {
+	if got := strings.Join(def.Lines(), "|"); got != "app.x.cpu 1 1|plain 2 2" {
 		t.Errorf("default cluster got %q", got)
 	}
-	if got := strings.Join(stats.got(), "|"); got != "stats.a 1 1" {
+	if got := strings.Join(stats.Lines(), "|"); got != "stats.a 1 1" {
 		t.Errorf("stats got %q", got)
 	}
-	if got := strings.Join(other.got(), "|"); got != "app.12.cpu 1 1" {
+	if got := strings.Join(other.Lines(), "|"); got != "app.12.cpu 1 1" {
 		t.Errorf("other got %q", got)
 	}
 	st := r.Stats()["sections"].(map[string]any)["front"].(map[string]any)
@@ -285,10 +226,10 @@ func TestCRelaySectionRewritesAsCarbonCRelay(t *testing.T) {
 listen = ["tcp://127.0.0.1:0"]
 cluster = "fnv1a_ch"
 servers = ["tcp://%s", "tcp://%s"]
-`, a.addr, b.addr))
+`, a.Addr(), b.Addr()))
 	send(t, r.ListenerAddrs("main")[0], []string{"..a..b. 1 2", "x.y;t=v 3 4"})
-	waitFor(t, "2 lines", 5*time.Second, func() bool { return len(a.got())+len(b.got()) == 2 })
-	all := strings.Join(append(a.got(), b.got()...), "|")
+	waitFor(t, "2 lines", 5*time.Second, func() bool { return len(a.Lines())+len(b.Lines()) == 2 })
+	all := strings.Join(append(a.Lines(), b.Lines()...), "|")
 	if !strings.Contains(all, "a.b 1 2") || !strings.Contains(all, "x.y;t=v 3 4") {
 		t.Fatalf("forwarded %q", all)
 	}
@@ -301,7 +242,7 @@ func TestHealthRemovesAndRestoresAMember(t *testing.T) {
 	sinks := []*sink{newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0")}
 	var servers []string
 	for i, s := range sinks {
-		servers = append(servers, fmt.Sprintf("tcp://%s=m%d", s.addr, i)) // carbon rings ignore the port
+		servers = append(servers, fmt.Sprintf("tcp://%s=m%d", s.Addr(), i)) // carbon rings ignore the port
 	}
 	r := startRelay(t, fmt.Sprintf(`
 [sections.main]
@@ -323,10 +264,10 @@ health_recovery = 2
 	}
 	send(t, addr, batch("before", 900))
 	waitFor(t, "first batch", 5*time.Second, func() bool {
-		return len(sinks[0].got())+len(sinks[1].got())+len(sinks[2].got()) == 900
+		return len(sinks[0].Lines())+len(sinks[1].Lines())+len(sinks[2].Lines()) == 900
 	})
 	dead := sinks[1]
-	dead.close()
+	dead.Close()
 	waitFor(t, "the dead member marked down", 5*time.Second, func() bool {
 		return r.Servers()["main"].(map[string]any)["servers"].([]map[string]any)[1]["down"] == true
 	})
@@ -334,14 +275,14 @@ health_recovery = 2
 	send(t, addr, during)
 	waitFor(t, "lines while down", 5*time.Second, func() bool {
 		n := 0
-		for _, l := range append(sinks[0].got(), sinks[2].got()...) {
+		for _, l := range append(sinks[0].Lines(), sinks[2].Lines()...) {
 			if strings.HasPrefix(l, "k.during.") {
 				n++
 			}
 		}
 		return n == 900
 	})
-	revived := newSink(t, dead.addr)
+	revived := newSink(t, dead.Addr())
 	waitFor(t, "the member back up", 5*time.Second, func() bool {
 		return r.Servers()["main"].(map[string]any)["servers"].([]map[string]any)[1]["down"] == false
 	})
@@ -349,7 +290,7 @@ health_recovery = 2
 	waitFor(t, "lines after", 5*time.Second, func() bool {
 		n := 0
 		for _, s := range []*sink{sinks[0], revived, sinks[2]} {
-			for _, l := range s.got() {
+			for _, l := range s.Lines() {
 				if strings.HasPrefix(l, "k.after.") {
 					n++
 				}
@@ -357,7 +298,7 @@ health_recovery = 2
 		}
 		return n == 900
 	})
-	if len(revived.got()) == 0 {
+	if len(revived.Lines()) == 0 {
 		t.Fatal("the revived member receives nothing")
 	}
 }
@@ -371,11 +312,11 @@ func TestAddAndPurgeServer(t *testing.T) {
 listen = ["tcp://127.0.0.1:0"]
 cluster = "murmur3"
 servers = ["tcp://%s"]
-`, a.addr))
-	if err := r.AddServer("main", "tcp://"+b.addr, "", ""); err != nil {
+`, a.Addr()))
+	if err := r.AddServer("main", "tcp://"+b.Addr(), "", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.AddServer("main", "tcp://"+b.addr, "", ""); err == nil {
+	if err := r.AddServer("main", "tcp://"+b.Addr(), "", ""); err == nil {
 		t.Fatal("adding a server twice: want an error")
 	}
 	var lines []string
@@ -383,24 +324,24 @@ servers = ["tcp://%s"]
 		lines = append(lines, fmt.Sprintf("m.%d 1 1", i))
 	}
 	send(t, r.ListenerAddrs("main")[0], lines)
-	waitFor(t, "500 lines", 5*time.Second, func() bool { return len(a.got())+len(b.got()) == 500 })
-	if len(a.got()) == 0 || len(b.got()) == 0 {
-		t.Fatalf("lines not spread over both: %d and %d", len(a.got()), len(b.got()))
+	waitFor(t, "500 lines", 5*time.Second, func() bool { return len(a.Lines())+len(b.Lines()) == 500 })
+	if len(a.Lines()) == 0 || len(b.Lines()) == 0 {
+		t.Fatalf("lines not spread over both: %d and %d", len(a.Lines()), len(b.Lines()))
 	}
-	for _, l := range b.got() {
+	for _, l := range b.Lines() {
 		key := strings.Fields(l)[0]
 		hc := r.HashCheck(key)["main"].(map[string]any)["servers"].([]string)
-		if len(hc) != 1 || hc[0] != "tcp://"+b.addr {
-			t.Fatalf("hashcheck(%s) = %v, but it went to %s", key, hc, b.addr)
+		if len(hc) != 1 || hc[0] != "tcp://"+b.Addr() {
+			t.Fatalf("hashcheck(%s) = %v, but it went to %s", key, hc, b.Addr())
 		}
 	}
-	if err := r.PurgeServer("main", "tcp://"+a.addr); err != nil {
+	if err := r.PurgeServer("main", "tcp://"+a.Addr()); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.PurgeServer("main", "tcp://"+b.addr); err == nil {
+	if err := r.PurgeServer("main", "tcp://"+b.Addr()); err == nil {
 		t.Fatal("purging the last server: want an error")
 	}
-	if hc := r.HashCheck("m.1")["main"].(map[string]any)["servers"].([]string); len(hc) != 1 || hc[0] != "tcp://"+b.addr {
+	if hc := r.HashCheck("m.1")["main"].(map[string]any)["servers"].([]string); len(hc) != 1 || hc[0] != "tcp://"+b.Addr() {
 		t.Fatalf("after purge, hashcheck = %v", hc)
 	}
 }
@@ -415,7 +356,7 @@ listen = ["tcp://127.0.0.1:0"]
 cluster = "murmur3"
 servers = %s
 `
-	r := startRelay(t, fmt.Sprintf(base, quoteList("tcp://"+a.addr)))
+	r := startRelay(t, fmt.Sprintf(base, quoteList("tcp://"+a.Addr())))
 	addr := r.ListenerAddrs("main")[0]
 	c, err := net.Dial("tcp", addr.String())
 	if err != nil {
@@ -437,9 +378,9 @@ servers = %s
 	}()
 	time.Sleep(10 * time.Millisecond)
 	for i := 0; i < 3; i++ {
-		servers := quoteList("tcp://"+a.addr, "tcp://"+b.addr)
+		servers := quoteList("tcp://"+a.Addr(), "tcp://"+b.Addr())
 		if i%2 == 1 {
-			servers = quoteList("tcp://" + a.addr)
+			servers = quoteList("tcp://" + a.Addr())
 		}
 		cfg, err := config.Parse("reload.toml", fmt.Sprintf(base, servers))
 		if err != nil {
@@ -454,7 +395,7 @@ servers = %s
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "every line", 10*time.Second, func() bool { return len(a.got())+len(b.got()) == n })
+	waitFor(t, "every line", 10*time.Second, func() bool { return len(a.Lines())+len(b.Lines()) == n })
 }
 
 // TestSpoolReplaysWhatCameWhileDown stops the only member: what arrives while
@@ -473,7 +414,7 @@ health_failures = 2
 health_recovery = 2
 spool_dir = %q
 spool_replay_rate = 50000
-`, s.addr, spool))
+`, s.Addr(), spool))
 	addr := r.ListenerAddrs("main")[0]
 	lines := func(tag string, n int) []string {
 		var ls []string
@@ -483,22 +424,22 @@ spool_replay_rate = 50000
 		return ls
 	}
 	send(t, addr, lines("before", 1000))
-	waitFor(t, "first lines", 5*time.Second, func() bool { return len(s.got()) == 1000 })
-	s.close()
+	waitFor(t, "first lines", 5*time.Second, func() bool { return len(s.Lines()) == 1000 })
+	s.Close()
 	isDown := func() bool {
 		return r.Servers()["main"].(map[string]any)["servers"].([]map[string]any)[0]["down"] == true
 	}
 	waitFor(t, "member down", 5*time.Second, isDown)
 	send(t, addr, lines("while", 5000))
-	dest := r.Stats()["destinations"].(map[string]any)["tcp://"+s.addr].(map[string]any)
+	dest := r.Stats()["destinations"].(map[string]any)["tcp://"+s.Addr()].(map[string]any)
 	waitFor(t, "lines spooled", 5*time.Second, func() bool {
-		dest = r.Stats()["destinations"].(map[string]any)["tcp://"+s.addr].(map[string]any)
+		dest = r.Stats()["destinations"].(map[string]any)["tcp://"+s.Addr()].(map[string]any)
 		return dest["spooled"].(uint64) == 5000
 	})
-	back := newSink(t, s.addr)
-	waitFor(t, "replayed lines", 10*time.Second, func() bool { return len(back.got()) == 5000 })
+	back := newSink(t, s.Addr())
+	waitFor(t, "replayed lines", 10*time.Second, func() bool { return len(back.Lines()) == 5000 })
 	seen := map[string]bool{}
-	for _, l := range back.got() {
+	for _, l := range back.Lines() {
 		seen[l] = true
 	}
 	for _, l := range lines("while", 5000) {
@@ -526,7 +467,7 @@ interval = "50ms"
 listen = ["tcp://127.0.0.1:0"]
 cluster = "failover"
 servers = ["tcp://%s"]
-`, pc.LocalAddr(), s.addr))
+`, pc.LocalAddr(), s.Addr()))
 	send(t, r.ListenerAddrs("main")[0], []string{"a 1 1", "b 2 2", "bad"})
 	buf := make([]byte, 65536)
 	_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -549,7 +490,7 @@ func TestKillUnderLoadLosesNothing(t *testing.T) {
 	sinks := []*sink{newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0"), newSink(t, "127.0.0.1:0")}
 	var servers []string
 	for i, s := range sinks {
-		servers = append(servers, fmt.Sprintf("tcp://%s=m%d", s.addr, i)) // carbon rings ignore the port
+		servers = append(servers, fmt.Sprintf("tcp://%s=m%d", s.Addr(), i)) // carbon rings ignore the port
 	}
 	r := startRelay(t, fmt.Sprintf(`
 [sections.main]
@@ -588,12 +529,12 @@ health_recovery = 2
 	}()
 	time.Sleep(200 * time.Millisecond)
 	dead := sinks[2]
-	dead.close()
+	dead.Close()
 	waitFor(t, "member down", 5*time.Second, func() bool {
 		return r.Servers()["main"].(map[string]any)["servers"].([]map[string]any)[2]["down"] == true
 	})
 	time.Sleep(200 * time.Millisecond)
-	revived := newSink(t, dead.addr)
+	revived := newSink(t, dead.Addr())
 	waitFor(t, "member up", 5*time.Second, func() bool {
 		return r.Servers()["main"].(map[string]any)["servers"].([]map[string]any)[2]["down"] == false
 	})
@@ -604,7 +545,7 @@ health_recovery = 2
 	seen := func() map[string]bool {
 		m := map[string]bool{}
 		for _, s := range all {
-			for _, l := range s.got() {
+			for _, l := range s.Lines() {
 				m[l] = true
 			}
 		}
@@ -612,7 +553,7 @@ health_recovery = 2
 	}
 	var ms []ring.Member
 	for i, s := range sinks {
-		host, port, _ := net.SplitHostPort(s.addr)
+		host, port, _ := net.SplitHostPort(s.Addr())
 		var p int
 		fmt.Sscan(port, &p)
 		ms = append(ms, ring.Member{Host: host, Port: p, Instance: fmt.Sprintf("m%d", i)})
@@ -646,11 +587,11 @@ health_recovery = 2
 			lost++
 		}
 	}
-	if len(revived.got()) == 0 {
+	if len(revived.Lines()) == 0 {
 		t.Fatal("the revived member received nothing after it came back")
 	}
 	t.Logf("%d lines across a kill and a return: none of the %d for healthy members lost; %d lost with the dying member's buffers; revived member got %d",
-		n, healthy, lost, len(revived.got()))
+		n, healthy, lost, len(revived.Lines()))
 }
 
 // TestPassiveDetectionAndStatus checks that write failures alone (no active
