@@ -1,0 +1,314 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
+
+	"github.com/consthash/consthash/pkg/rollup"
+)
+
+// sqlStore keeps a table per resolution, `{table}_{seconds}s`, keyed by
+// (path, time, source), and a path table `{table}_paths` (path, parent,
+// leaf). MySQL/MariaDB and SQLite share it; only the upsert differs.
+type sqlStore struct {
+	db      *sqlx.DB
+	mysql   bool
+	table   string
+	mu      sync.Mutex
+	tables  map[int64]bool
+	known   map[string]bool // paths already in the index
+	maxRows int
+}
+
+func openSQL(cfg Config) (*sqlStore, error) {
+	s := &sqlStore{mysql: cfg.Driver == "mysql", table: "metrics", tables: map[int64]bool{}, known: map[string]bool{}, maxRows: 500}
+	if t := cfg.Options["table"]; t != "" {
+		for _, c := range t {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+				return nil, fmt.Errorf("options.table %q: use lowercase letters, digits and _", t)
+			}
+		}
+		s.table = t
+	}
+	dsn := cfg.DSN
+	if s.mysql {
+		mc, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("dsn: %w", err)
+		}
+		mc.ParseTime = true
+		dsn = mc.FormatDSN()
+	} else if !strings.Contains(dsn, "_pragma") {
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		dsn += sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	}
+	db, err := sqlx.Open(cfg.Driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", cfg.Driver, err)
+	}
+	if !s.mysql {
+		db.SetMaxOpenConns(1) // one writer at a time is how SQLite works best
+	}
+	s.db = db
+	return s, nil
+}
+
+func (s *sqlStore) Init(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("reaching the database: %w", err)
+	}
+	path := "VARCHAR(512) NOT NULL"
+	if !s.mysql {
+		path = "TEXT NOT NULL"
+	}
+	q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_paths (path %s, parent %s, leaf INTEGER NOT NULL, PRIMARY KEY (path))`, s.table, path, path)
+	if _, err := s.db.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("creating the path table: %w", err)
+	}
+	idx := fmt.Sprintf(`CREATE INDEX %s_paths_parent ON %s_paths (parent)`, s.table, s.table)
+	if !s.mysql {
+		idx = fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s_paths_parent ON %s_paths (parent)`, s.table, s.table)
+	}
+	if _, err := s.db.ExecContext(ctx, idx); err != nil && !isDuplicateIndex(err) {
+		return fmt.Errorf("indexing the path table: %w", err)
+	}
+	return nil
+}
+
+func isDuplicateIndex(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1061
+}
+
+func (s *sqlStore) ensureTable(ctx context.Context, seconds int64) error {
+	s.mu.Lock()
+	done := s.tables[seconds]
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	path, source := "VARCHAR(512) NOT NULL", "VARCHAR(128) NOT NULL"
+	if !s.mysql {
+		path, source = "TEXT NOT NULL", "TEXT NOT NULL"
+	}
+	q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_%ds (path %s, time BIGINT NOT NULL, source %s,
+		sum DOUBLE NOT NULL, min DOUBLE NOT NULL, max DOUBLE NOT NULL, last DOUBLE NOT NULL, last_at BIGINT NOT NULL,
+		count BIGINT NOT NULL, expires BIGINT NOT NULL, PRIMARY KEY (path, time, source))`, s.table, seconds, path, source)
+	if _, err := s.db.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("creating table %s_%ds: %w", s.table, seconds, err)
+	}
+	s.mu.Lock()
+	s.tables[seconds] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Write upserts every finite point in multi-row statements, one transaction
+// per batch group, then adds new paths to the index.
+func (s *sqlStore) Write(ctx context.Context, batches []*rollup.Batch) error {
+	type row struct {
+		b *rollup.Batch
+		p *rollup.Point
+	}
+	bySeconds := map[int64][]row{}
+	for _, b := range batches {
+		for i := range b.Points {
+			if Finite(b.Points[i]) {
+				bySeconds[b.Resolution.Seconds()] = append(bySeconds[b.Resolution.Seconds()], row{b, &b.Points[i]})
+			}
+		}
+	}
+	for secs := range bySeconds { // before the transaction: SQLite has one connection
+		if err := s.ensureTable(ctx, secs); err != nil {
+			return err
+		}
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning a transaction: %w", err)
+	}
+	defer tx.Rollback()
+	newPaths := map[string]bool{}
+	for secs, rows := range bySeconds {
+		for start := 0; start < len(rows); start += s.maxRows {
+			chunk := rows[start:min(start+s.maxRows, len(rows))]
+			var q strings.Builder
+			fmt.Fprintf(&q, "INSERT INTO %s_%ds (path, time, source, sum, min, max, last, last_at, count, expires) VALUES ", s.table, secs)
+			args := make([]any, 0, len(chunk)*10)
+			for i, r := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+				expires := r.p.Time + int64(r.b.Resolution.TTL/time.Second)
+				args = append(args, r.p.Path, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max, r.p.Last, r.p.LastAt, int64(r.p.Count), expires)
+				newPaths[r.p.Path] = true
+			}
+			if s.mysql {
+				q.WriteString(" ON DUPLICATE KEY UPDATE sum=VALUES(sum), min=VALUES(min), max=VALUES(max), last=VALUES(last), last_at=VALUES(last_at), count=VALUES(count), expires=VALUES(expires)")
+			} else {
+				q.WriteString(" ON CONFLICT (path, time, source) DO UPDATE SET sum=excluded.sum, min=excluded.min, max=excluded.max, last=excluded.last, last_at=excluded.last_at, count=excluded.count, expires=excluded.expires")
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return fmt.Errorf("writing %d points to %s_%ds: %w", len(chunk), s.table, secs, err)
+			}
+		}
+	}
+	if err := s.index(ctx, tx, newPaths); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	s.mu.Lock()
+	for p := range newPaths {
+		s.known[p] = true
+		for _, par := range parents(p) {
+			s.known[par] = true
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// index adds paths (leaves) and their parents (branches) not yet known.
+func (s *sqlStore) index(ctx context.Context, tx *sqlx.Tx, paths map[string]bool) error {
+	type entry struct {
+		path, parent string
+		leaf         int
+	}
+	var add []entry
+	s.mu.Lock()
+	seen := map[string]bool{}
+	for p := range paths {
+		if s.known[p] || seen[p] {
+			continue
+		}
+		seen[p] = true
+		ps := parents(p)
+		parent := ""
+		if len(ps) > 0 {
+			parent = ps[len(ps)-1]
+		}
+		add = append(add, entry{p, parent, 1})
+		for i, par := range ps {
+			if s.known[par] || seen[par] {
+				continue
+			}
+			seen[par] = true
+			pp := ""
+			if i > 0 {
+				pp = ps[i-1]
+			}
+			add = append(add, entry{par, pp, 0})
+		}
+	}
+	s.mu.Unlock()
+	for start := 0; start < len(add); start += s.maxRows {
+		chunk := add[start:min(start+s.maxRows, len(add))]
+		var q strings.Builder
+		ins := "INSERT OR IGNORE"
+		if s.mysql {
+			ins = "INSERT IGNORE"
+		}
+		fmt.Fprintf(&q, "%s INTO %s_paths (path, parent, leaf) VALUES ", ins, s.table)
+		args := make([]any, 0, len(chunk)*3)
+		for i, e := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?)")
+			args = append(args, e.path, e.parent, e.leaf)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("indexing %d paths: %w", len(chunk), err)
+		}
+		// A path first seen as a parent that later gets points becomes a leaf too.
+		for _, e := range chunk {
+			if e.leaf == 1 {
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s_paths SET leaf = 1 WHERE path = ? AND leaf = 0", s.table), e.path); err != nil {
+					return fmt.Errorf("indexing %s: %w", e.path, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) Read(ctx context.Context, path string, res rollup.Resolution, from, until int64) ([]rollup.Point, error) {
+	if err := s.ensureTable(ctx, res.Seconds()); err != nil {
+		return nil, err
+	}
+	var rows []struct {
+		Time   int64   `db:"time"`
+		Sum    float64 `db:"sum"`
+		Min    float64 `db:"min"`
+		Max    float64 `db:"max"`
+		Last   float64 `db:"last"`
+		LastAt int64   `db:"last_at"`
+		Count  int64   `db:"count"`
+	}
+	q := fmt.Sprintf(`SELECT time, sum, min, max, last, last_at, count FROM %s_%ds WHERE path = ? AND time >= ? AND time < ? ORDER BY time`, s.table, res.Seconds())
+	if err := s.db.SelectContext(ctx, &rows, q, path, from, until); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	var out []rollup.Point
+	for _, r := range rows {
+		p := rollup.Point{Path: path, Time: r.Time, Sum: r.Sum, Min: r.Min, Max: r.Max, Last: r.Last, LastAt: r.LastAt, Count: uint64(r.Count)}
+		if n := len(out); n > 0 && out[n-1].Time == r.Time {
+			out[n-1].Merge(p) // another producer's row of the same bin
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) Children(ctx context.Context, parent string) ([]Node, error) {
+	var rows []struct {
+		Path string `db:"path"`
+		Leaf int    `db:"leaf"`
+	}
+	q := fmt.Sprintf(`SELECT path, leaf FROM %s_paths WHERE parent = ? ORDER BY path`, s.table)
+	if err := s.db.SelectContext(ctx, &rows, q, parent); err != nil {
+		return nil, fmt.Errorf("listing children of %q: %w", parent, err)
+	}
+	out := make([]Node, len(rows))
+	for i, r := range rows {
+		out[i] = Node{Path: r.Path, Leaf: r.Leaf == 1}
+	}
+	return out, nil
+}
+
+// Expire deletes rows whose TTL has passed (SQL has no TTL of its own).
+func (s *sqlStore) Expire(ctx context.Context, now time.Time) (int64, error) {
+	s.mu.Lock()
+	var secs []int64
+	for t := range s.tables {
+		secs = append(secs, t)
+	}
+	s.mu.Unlock()
+	var total int64
+	for _, t := range secs {
+		r, err := s.db.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s_%ds WHERE expires < ?`, s.table, t), now.Unix())
+		if err != nil {
+			return total, fmt.Errorf("expiring %s_%ds: %w", s.table, t, err)
+		}
+		n, _ := r.RowsAffected()
+		total += n
+	}
+	return total, nil
+}
+
+func (s *sqlStore) Close() error { return s.db.Close() }

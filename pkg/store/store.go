@@ -1,0 +1,86 @@
+// Package store is consthash's storage of rollup points: the one place that
+// owns the schema. Writers write batches; query-api reads points merged over
+// their producers and finds paths level by level in the path index.
+// Drivers: "sqlite" and "mysql" (one sqlx implementation), "file" (TSV).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/consthash/consthash/pkg/rollup"
+)
+
+// Config selects and configures a driver (the seed's driver + dsn + options).
+type Config struct {
+	Driver  string            `toml:"driver"` // sqlite, mysql, file
+	DSN     string            `toml:"dsn"`
+	Options map[string]string `toml:"options"` // per driver, see docs/writer.md
+}
+
+// Store is what writers and readers use.
+type Store interface {
+	// Init creates what the store needs (idempotent).
+	Init(ctx context.Context) error
+	// Write stores the points of the batches: one row per (path, resolution,
+	// time, source), overwritten when written again.
+	Write(ctx context.Context, batches []*rollup.Batch) error
+	// Close releases the store.
+	Close() error
+}
+
+// Reader is implemented by stores that answer queries.
+type Reader interface {
+	// Read returns the points of path at resolution with from <= time < until,
+	// merged over sources, in time order.
+	Read(ctx context.Context, path string, res rollup.Resolution, from, until int64) ([]rollup.Point, error)
+	// Children returns the direct children of a path prefix ("" for the
+	// roots): their full paths and whether each is a leaf (has points).
+	Children(ctx context.Context, parent string) ([]Node, error)
+}
+
+// Node is an entry of the path index.
+type Node struct {
+	Path string
+	Leaf bool
+}
+
+// ErrUnknownDriver is returned by Open for a driver it does not know.
+var ErrUnknownDriver = errors.New("unknown storage driver")
+
+// Open returns the store the configuration names; Init must follow.
+func Open(cfg Config) (Store, error) {
+	switch cfg.Driver {
+	case "sqlite", "mysql":
+		return openSQL(cfg)
+	case "file":
+		return openFile(cfg)
+	}
+	return nil, fmt.Errorf("%w %q: want sqlite, mysql or file", ErrUnknownDriver, cfg.Driver)
+}
+
+// Finite reports whether a point can be stored: SQL databases and files take
+// no NaN or infinities. Writers count and log the others and store the rest.
+func Finite(p rollup.Point) bool {
+	for _, v := range []float64{p.Sum, p.Min, p.Max, p.Last} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// parents returns the parents of a dotted path, nearest last: a.b.c gives a, a.b.
+func parents(path string) []string {
+	name, _, _ := strings.Cut(path, ";") // tags are not levels
+	var out []string
+	for i := 0; i < len(name); i++ {
+		if name[i] == '.' {
+			out = append(out, name[:i])
+		}
+	}
+	return out
+}

@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consthash/consthash/pkg/rollup"
+	"github.com/consthash/consthash/pkg/testenv"
+)
+
+var (
+	tenSec = rollup.Resolution{Step: 10 * time.Second, TTL: time.Hour}
+	oneMin = rollup.Resolution{Step: time.Minute, TTL: 24 * time.Hour}
+)
+
+func pt(path string, t int64, vals ...float64) rollup.Point {
+	var p rollup.Point
+	p.Path, p.Time = path, t
+	for i, v := range vals {
+		p.Add(v, t*1e9+int64(i))
+	}
+	return p
+}
+
+// suite is the same behaviour every SQL store must have.
+func suite(t *testing.T, s Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Init(ctx); err != nil {
+		t.Fatalf("Init is not idempotent: %v", err)
+	}
+	r := s.(Reader)
+	// Two producers write the same bin; one of them writes it twice (a
+	// redelivery or a later partial): rows are overwritten, producers merged.
+	a1 := &rollup.Batch{Source: "agg-a", Resolution: tenSec, Seq: 1, Points: []rollup.Point{pt("a.b.c", 1700000000, 1, 2), pt("a.b.d", 1700000000, 5)}}
+	a2 := &rollup.Batch{Source: "agg-a", Resolution: tenSec, Seq: 2, Points: []rollup.Point{pt("a.b.c", 1700000000, 1, 2, 3)}}
+	b1 := &rollup.Batch{Source: "agg-b", Resolution: tenSec, Seq: 1, Points: []rollup.Point{pt("a.b.c", 1700000000, 10), pt("a.b.c", 1700000010, 7)}}
+	bad := &rollup.Batch{Source: "agg-b", Resolution: oneMin, Seq: 2, Points: []rollup.Point{pt("a.x", 1699999980, math.NaN()), pt("ü.日本;t=v", 1699999980, 4)}}
+	for _, batches := range [][]*rollup.Batch{{a1, b1}, {a2}, {a2}, {bad}} {
+		if err := s.Write(ctx, batches); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := r.Read(ctx, "a.b.c", tenSec, 1700000000, 1700000020)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("read %d points: %+v", len(got), got)
+	}
+	if p := got[0]; p.Time != 1700000000 || p.Sum != 16 || p.Count != 4 || p.Min != 1 || p.Max != 10 {
+		t.Errorf("merged bin = %+v, want sum 16 (6 from agg-a's newest row, 10 from agg-b), count 4, min 1, max 10", p)
+	}
+	if p := got[1]; p.Time != 1700000010 || p.Sum != 7 || p.Count != 1 {
+		t.Errorf("second bin = %+v", p)
+	}
+	if got, _ := r.Read(ctx, "a.x", oneMin, 0, 2e9); len(got) != 0 {
+		t.Errorf("a NaN point was stored: %+v", got)
+	}
+	if got, _ := r.Read(ctx, "ü.日本;t=v", oneMin, 0, 2e9); len(got) != 1 || got[0].Sum != 4 {
+		t.Errorf("the finite point beside the NaN one: %+v", got)
+	}
+	// The path index answers level by level.
+	check := func(parent string, want ...string) {
+		t.Helper()
+		nodes, err := r.Children(ctx, parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, n := range nodes {
+			s := n.Path
+			if n.Leaf {
+				s += "*"
+			}
+			names = append(names, s)
+		}
+		if strings.Join(names, " ") != strings.Join(want, " ") {
+			t.Errorf("children of %q = %v, want %v", parent, names, want)
+		}
+	}
+	check("", "a", "ü")
+	check("a", "a.b")
+	check("a.b", "a.b.c*", "a.b.d*")
+	check("ü", "ü.日本;t=v*")
+	if ex, ok := s.(interface {
+		Expire(context.Context, time.Time) (int64, error)
+	}); ok {
+		n, err := ex.Expire(ctx, time.Unix(1700000000, 0).Add(2*time.Hour))
+		if err != nil || n != 4 {
+			t.Errorf("expired %d rows (%v), want the 4 ten-second rows past their hour", n, err)
+		}
+	}
+}
+
+func TestSQLiteStore(t *testing.T) {
+	s, err := Open(Config{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "m.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	suite(t, s)
+}
+
+func TestMariaDBStore(t *testing.T) {
+	_, dsn := testenv.MySQL(t)
+	s, err := Open(Config{Driver: "mysql", DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	suite(t, s)
+}
+
+func TestFileStore(t *testing.T) {
+	prefix := filepath.Join(t.TempDir(), "metrics")
+	s, err := Open(Config{Driver: "file", DSN: prefix, Options: map[string]string{"max_file_size": "200"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	final := &rollup.Batch{Source: "a", Resolution: tenSec, Final: true, Points: []rollup.Point{pt("x.y", 1700000000, 1, 3), pt("x.z", 1700000000, 2)}}
+	partial := &rollup.Batch{Source: "a", Resolution: oneMin, Points: []rollup.Point{pt("x.y", 1699999980, 9)}}
+	for i := 0; i < 3; i++ {
+		if err := s.Write(ctx, []*rollup.Batch{final, partial}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(prefix + "_10s*")
+	if len(files) < 2 {
+		t.Fatalf("no rotation at 200 bytes: %v", files)
+	}
+	var lines []string
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		lines = append(lines, strings.Split(strings.TrimSpace(string(b)), "\n")...)
+	}
+	if len(lines) != 6 {
+		t.Fatalf("%d lines, want 6", len(lines))
+	}
+	want := "x.y\t4\t2\t1\t3\t2\t10\t1700000000000000000\t3600000000000"
+	found := false
+	for _, l := range lines {
+		found = found || l == want
+	}
+	if !found {
+		t.Errorf("no line %q in %q", want, lines)
+	}
+	if m, _ := filepath.Glob(prefix + "_60s*"); len(m) != 0 {
+		t.Errorf("partial batches were written: %v", m)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	if _, err := Open(Config{Driver: "oracle"}); err == nil || !strings.Contains(err.Error(), "unknown storage driver") {
+		t.Errorf("unknown driver: %v", err)
+	}
+	if _, err := Open(Config{Driver: "sqlite", Options: map[string]string{"table": "Bad-Name"}}); err == nil {
+		t.Error("bad table name accepted")
+	}
+	if _, err := Open(Config{Driver: "file"}); err == nil {
+		t.Error("file without dsn accepted")
+	}
+}
