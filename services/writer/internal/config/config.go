@@ -1,0 +1,96 @@
+// Package config is the writer's configuration: TOML over defaults,
+// validated at start-up with errors naming the file, key and reason.
+package config
+
+import (
+	"time"
+
+	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/config"
+	"github.com/consthash/consthash/pkg/store"
+)
+
+// Config is the writer's whole configuration.
+type Config struct {
+	File           string          `toml:"-"`
+	Admin          admin.Config    `toml:"admin"`
+	Log            Log             `toml:"log"`
+	NATS           string          `toml:"nats"`     // NATS URL with JetStream
+	Stream         string          `toml:"stream"`   // the rollup stream
+	Durable        string          `toml:"durable"`  // consumer name, shared by every writer instance
+	Batch          int             `toml:"batch"`    // messages per fetch and write
+	BatchWait      config.Duration `toml:"batch_wait"`
+	AckWait        config.Duration `toml:"ack_wait"`
+	MaxDeliver     int             `toml:"max_deliver"` // tries before a message is dead-lettered
+	DeadLetter     string          `toml:"dead_letter"` // subject
+	WriteTimeout   config.Duration `toml:"write_timeout"`
+	ExpireInterval config.Duration `toml:"expire_interval"` // SQL: how often expired rows are deleted
+	Storage        store.Config    `toml:"storage"`
+}
+
+// Log configures the structured logger.
+type Log struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// Default returns the documented defaults (docs/writer.md).
+func Default() *Config {
+	return &Config{
+		Admin: admin.Config{Listen: "127.0.0.1:8083"}, Log: Log{Level: "info", Format: "text"},
+		NATS: "nats://127.0.0.1:4222", Stream: "CONSTHASH_ROLLUPS", Durable: "consthash-writer",
+		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(time.Minute), MaxDeliver: 10,
+		DeadLetter: "consthash.deadletter.rollups", WriteTimeout: config.Duration(30 * time.Second),
+		ExpireInterval: config.Duration(10 * time.Minute),
+		Storage:        store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"},
+	}
+}
+
+// Load reads path over the defaults and validates it.
+func Load(path string) (*Config, error) {
+	c := Default()
+	c.File = path
+	if err := config.Load(path, c); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+// Parse is Load for TOML text named name.
+func Parse(name, text string) (*Config, error) {
+	c := Default()
+	c.File = name
+	if err := config.Decode(name, text, c); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	e := func(key, f string, a ...any) error { return config.Errorf(c.File, key, f, a...) }
+	if err := c.Admin.Validate(); err != nil {
+		return e("admin", "%v", err)
+	}
+	if c.NATS == "" {
+		return e("nats", "a NATS URL is required")
+	}
+	if c.Batch <= 0 {
+		return e("batch", "%d must be positive", c.Batch)
+	}
+	if c.MaxDeliver < 1 {
+		return e("max_deliver", "%d must be at least 1", c.MaxDeliver)
+	}
+	if c.BatchWait <= 0 || c.AckWait <= 0 || c.WriteTimeout <= 0 || c.ExpireInterval <= 0 {
+		return e("batch_wait", "batch_wait, ack_wait, write_timeout and expire_interval must be positive")
+	}
+	if c.WriteTimeout >= c.AckWait {
+		return e("write_timeout", "%s must be shorter than ack_wait (%s), or JetStream redelivers while a write is still running", c.WriteTimeout, c.AckWait)
+	}
+	switch c.Storage.Driver {
+	case "sqlite", "mysql", "file":
+	default:
+		return e("storage.driver", "%q is not one of sqlite, mysql, file", c.Storage.Driver)
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package writer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/consthash/consthash/pkg/rollup"
+	"github.com/consthash/consthash/pkg/store"
+	"github.com/consthash/consthash/pkg/testenv"
+	"github.com/consthash/consthash/services/writer/internal/config"
+)
+
+func publish(t *testing.T, js jetstream.JetStream, b *rollup.Batch) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.Publish(ctx, rollup.Subject(b.Resolution), b.Append(nil), jetstream.WithMsgID(b.MsgID())); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runWriter(t *testing.T, storage store.Config) {
+	url := testenv.NATS(t)
+	cfg, err := config.Parse("writer.toml", fmt.Sprintf(`
+nats = %q
+batch = 16
+batch_wait = "100ms"
+ack_wait = "5s"
+write_timeout = "2s"
+[admin]
+listen = ""
+`, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Storage = storage
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	dead := make(chan *nats.Msg, 4)
+	if _, err := nc.ChanSubscribe(cfg.DeadLetter, dead); err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+	js, _ := jetstream.New(nc)
+	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
+	const n = 50
+	for i := 0; i < n; i++ {
+		b := &rollup.Batch{Source: "agg-a", Resolution: res, Flush: 1700000010, Seq: uint64(i + 1), Final: true}
+		for j := 0; j < 20; j++ {
+			var p rollup.Point
+			p.Path, p.Time = fmt.Sprintf("w.k%d.v%d", i, j), 1700000000
+			p.Add(float64(i*j), 1)
+			b.Points = append(b.Points, p)
+		}
+		publish(t, js, b)
+	}
+	// The same points again under another message id: a later partial or a
+	// republish. The row is overwritten, not added.
+	again := &rollup.Batch{Source: "agg-a", Resolution: res, Flush: 1700000010, Seq: 999, Final: true}
+	var p rollup.Point
+	p.Path, p.Time = "w.k3.v4", 1700000000
+	p.Add(12, 1)
+	again.Points = append(again.Points, p)
+	publish(t, js, again)
+	// Garbage on the stream goes to the dead letters with the reason.
+	if _, err := js.Publish(context.Background(), "consthash.rollups.10", []byte("not a batch")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for w.stored.Get() < n*20+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d points, want %d: %v", w.stored.Get(), n*20+1, w.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case m := <-dead:
+		if !strings.Contains(m.Header.Get(ReasonHeader), "undecodable rollup batch") || string(m.Data) != "not a batch" {
+			t.Errorf("dead letter %q with reason %q", m.Data, m.Header.Get(ReasonHeader))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no dead letter")
+	}
+	cancel()
+	<-done
+
+	st, err := store.Open(storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := st.(store.Reader)
+	rctx := context.Background()
+	pts, err := r.Read(rctx, "w.k3.v4", res, 1700000000, 1700000010)
+	if err != nil || len(pts) != 1 || pts[0].Sum != 12 || pts[0].Count != 1 {
+		t.Fatalf("w.k3.v4 = %+v, %v: want the overwritten row (12), not a sum", pts, err)
+	}
+	pts, err = r.Read(rctx, "w.k49.v19", res, 1700000000, 1700000010)
+	if err != nil || len(pts) != 1 || pts[0].Sum != 49*19 {
+		t.Fatalf("w.k49.v19 = %+v, %v", pts, err)
+	}
+	kids, err := r.Children(rctx, "w")
+	if err != nil || len(kids) != n {
+		t.Fatalf("%d children of w, want %d (%v)", len(kids), n, err)
+	}
+	if w.dead.Get() != 1 || w.msgsAcked.Get() < n+1 {
+		t.Errorf("stats %v", w.Stats())
+	}
+}
+
+func TestWriterSQLite(t *testing.T) {
+	runWriter(t, store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "w.db")})
+}
+
+func TestWriterMariaDB(t *testing.T) {
+	_, dsn := testenv.MySQL(t)
+	runWriter(t, store.Config{Driver: "mysql", DSN: dsn})
+}
