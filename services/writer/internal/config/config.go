@@ -15,10 +15,10 @@ type Config struct {
 	File           string          `toml:"-"`
 	Admin          admin.Config    `toml:"admin"`
 	Log            Log             `toml:"log"`
-	NATS           string          `toml:"nats"`     // NATS URL with JetStream
-	Stream         string          `toml:"stream"`   // the rollup stream
-	Durable        string          `toml:"durable"`  // consumer name, shared by every writer instance
-	Batch          int             `toml:"batch"`    // messages per fetch and write
+	NATS           string          `toml:"nats"`    // NATS URL with JetStream
+	Stream         string          `toml:"stream"`  // the rollup stream
+	Durable        string          `toml:"durable"` // consumer name, shared by every writer instance
+	Batch          int             `toml:"batch"`   // messages per fetch and write
 	BatchWait      config.Duration `toml:"batch_wait"`
 	AckWait        config.Duration `toml:"ack_wait"`
 	MaxDeliver     int             `toml:"max_deliver"` // tries before a message is dead-lettered

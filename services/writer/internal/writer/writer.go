@@ -35,9 +35,9 @@ type Writer struct {
 	Metrics *metrics.Set
 
 	stored, msgsAcked, redelivered, dead, writeErrors, skipped *metrics.Counter
-	pending                                                  atomic.Int64
-	lastWrite                                                atomic.Int64 // ns
-	healthy                                                  atomic.Bool
+	pending                                                    atomic.Int64
+	lastWrite                                                  atomic.Int64 // ns
+	healthy                                                    atomic.Bool
 }
 
 // New connects to NATS, opens the store, creates its schema and the
