@@ -1,7 +1,8 @@
 // Package store is consthash's storage of rollup points: the one place that
 // owns the schema. Writers write batches; query-api reads points merged over
 // their producers and finds paths level by level in the path index.
-// Drivers: "sqlite" and "mysql" (one sqlx implementation), "file" (TSV).
+// Drivers: "cassandra", "sqlite" and "mysql" (one sqlx implementation),
+// "file" (TSV).
 package store
 
 import (
@@ -16,7 +17,7 @@ import (
 
 // Config selects and configures a driver (the seed's driver + dsn + options).
 type Config struct {
-	Driver  string            `toml:"driver"` // sqlite, mysql, file
+	Driver  string            `toml:"driver"` // cassandra, sqlite, mysql, file
 	DSN     string            `toml:"dsn"`
 	Options map[string]string `toml:"options"` // per driver, see docs/writer.md
 }
@@ -58,8 +59,10 @@ func Open(cfg Config) (Store, error) {
 		return openSQL(cfg)
 	case "file":
 		return openFile(cfg)
+	case "cassandra":
+		return openCassandra(cfg)
 	}
-	return nil, fmt.Errorf("%w %q: want sqlite, mysql or file", ErrUnknownDriver, cfg.Driver)
+	return nil, fmt.Errorf("%w %q: want cassandra, sqlite, mysql or file", ErrUnknownDriver, cfg.Driver)
 }
 
 // Finite reports whether a point can be stored: SQL databases and files take

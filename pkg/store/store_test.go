@@ -120,6 +120,27 @@ func TestMariaDBStore(t *testing.T) {
 	suite(t, s)
 }
 
+func TestCassandraStore(t *testing.T) {
+	hosts := testenv.CassandraHosts(t)
+	_, ks := testenv.Cassandra(t) // a keyspace of its own, dropped at the end
+	s, err := Open(Config{Driver: "cassandra", DSN: strings.Join(hosts, ","), Options: map[string]string{"keyspace": ks}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	suite(t, s)
+	// Rows carry their resolution's TTL (an hour for the 10 s points).
+	sess, _ := testenv.Cassandra(t)
+	var ttl int
+	q := "SELECT TTL(sum) FROM " + ks + ".points WHERE path = ? AND resolution = ? AND bucket = ? AND time = ? AND source = ?"
+	if err := sess.Query(q, "a.b.c", 10, bucketOf(tenSec, 1700000000), 1700000000, "agg-b").Scan(&ttl); err != nil {
+		t.Fatal(err)
+	}
+	if ttl <= 3500 || ttl > 3600 {
+		t.Errorf("TTL %d s, want about 3600", ttl)
+	}
+}
+
 func TestFileStore(t *testing.T) {
 	prefix := filepath.Join(t.TempDir(), "metrics")
 	s, err := Open(Config{Driver: "file", DSN: prefix, Options: map[string]string{"max_file_size": "200"}})

@@ -88,9 +88,9 @@ func (c *Config) Validate() error {
 		return e("write_timeout", "%s must be shorter than ack_wait (%s), or JetStream redelivers while a write is still running", c.WriteTimeout, c.AckWait)
 	}
 	switch c.Storage.Driver {
-	case "sqlite", "mysql", "file":
+	case "cassandra", "sqlite", "mysql", "file":
 	default:
-		return e("storage.driver", "%q is not one of sqlite, mysql, file", c.Storage.Driver)
+		return e("storage.driver", "%q is not one of cassandra, sqlite, mysql, file", c.Storage.Driver)
 	}
 	return nil
 }

@@ -110,8 +110,11 @@ listen = ""
 		t.Fatal(err)
 	}
 	defer st.Close()
-	r := st.(store.Reader)
 	rctx := context.Background()
+	if err := st.Init(rctx); err != nil {
+		t.Fatal(err)
+	}
+	r := st.(store.Reader)
 	pts, err := r.Read(rctx, "w.k3.v4", res, 1700000000, 1700000010)
 	if err != nil || len(pts) != 1 || pts[0].Sum != 12 || pts[0].Count != 1 {
 		t.Fatalf("w.k3.v4 = %+v, %v: want the overwritten row (12), not a sum", pts, err)
@@ -136,4 +139,10 @@ func TestWriterSQLite(t *testing.T) {
 func TestWriterMariaDB(t *testing.T) {
 	_, dsn := testenv.MySQL(t)
 	runWriter(t, store.Config{Driver: "mysql", DSN: dsn})
+}
+
+func TestWriterCassandra(t *testing.T) {
+	hosts := testenv.CassandraHosts(t)
+	_, ks := testenv.Cassandra(t)
+	runWriter(t, store.Config{Driver: "cassandra", DSN: strings.Join(hosts, ","), Options: map[string]string{"keyspace": ks}})
 }

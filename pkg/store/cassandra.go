@@ -1,0 +1,280 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/consthash/consthash/pkg/rollup"
+)
+
+// cassandraStore keeps points in one table partitioned by (path, resolution,
+// bucket) so no partition grows without bound (a bucket holds pointsPerBucket
+// steps), clustered by (time, source), written USING TTL from the batch's
+// resolution, with TimeWindowCompactionStrategy; and a path index
+// partitioned by parent, so children are one partition read.
+type cassandraStore struct {
+	cluster  *gocql.ClusterConfig
+	session  *gocql.Session
+	keyspace string
+	repl     string
+	queues   int
+	mu       sync.Mutex
+	known    map[string]bool
+}
+
+// rootParent stands for "no parent" in the path index: Cassandra refuses an
+// empty partition key.
+const rootParent = "\x00"
+
+func parentKey(p string) string {
+	if p == "" {
+		return rootParent
+	}
+	return p
+}
+
+// pointsPerBucket is how many steps one partition holds: a day at 10 s.
+const pointsPerBucket = 8640
+
+func openCassandra(cfg Config) (*cassandraStore, error) {
+	if cfg.DSN == "" {
+		return nil, fmt.Errorf("dsn: give the contact points, e.g. cassandra1:9042,cassandra2:9042")
+	}
+	s := &cassandraStore{keyspace: "consthash", repl: "{'class': 'SimpleStrategy', 'replication_factor': 1}", queues: 8,
+		known: map[string]bool{}}
+	if k := cfg.Options["keyspace"]; k != "" {
+		s.keyspace = k
+	}
+	if r := cfg.Options["replication"]; r != "" {
+		s.repl = r
+	}
+	if q := cfg.Options["write_queues"]; q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("options.write_queues %q: want a positive number", q)
+		}
+		s.queues = n
+	}
+	c := gocql.NewCluster(strings.Split(cfg.DSN, ",")...)
+	c.Consistency = gocql.One
+	c.Timeout = 30 * time.Second
+	c.ConnectTimeout = 10 * time.Second
+	c.WriteTimeout = 30 * time.Second
+	c.MaxWaitSchemaAgreement = time.Minute
+	if v := cfg.Options["consistency"]; v != "" {
+		cl, err := gocql.ParseConsistencyWrapper(v)
+		if err != nil {
+			return nil, fmt.Errorf("options.consistency %q: %w", v, err)
+		}
+		c.Consistency = cl
+	}
+	s.cluster = c
+	return s, nil
+}
+
+func (s *cassandraStore) Init(ctx context.Context) error {
+	sess, err := s.cluster.CreateSession()
+	if err != nil {
+		return fmt.Errorf("connecting to Cassandra: %w", err)
+	}
+	for _, q := range []string{
+		fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %s WITH replication = %s`, s.keyspace, s.repl),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.points (path text, resolution int, bucket bigint, time bigint, source text,
+			sum double, min double, max double, last double, last_at bigint, count bigint,
+			PRIMARY KEY ((path, resolution, bucket), time, source))
+			WITH compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}`, s.keyspace),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.paths (parent text, path text, leaf boolean, PRIMARY KEY (parent, path))`, s.keyspace),
+	} {
+		if err := sess.Query(q).ExecContext(ctx); err != nil {
+			sess.Close()
+			return fmt.Errorf("creating the schema: %w", err)
+		}
+	}
+	sess.Close()
+	c := *s.cluster
+	c.Keyspace = s.keyspace
+	s.session, err = c.CreateSession()
+	if err != nil {
+		return fmt.Errorf("connecting to keyspace %s: %w", s.keyspace, err)
+	}
+	return nil
+}
+
+func bucketOf(res rollup.Resolution, t int64) int64 {
+	span := res.Seconds() * pointsPerBucket
+	return t - ((t%span)+span)%span
+}
+
+// Write groups rows by partition into unlogged batches, spread over write
+// queues by partition hash so each series is written in order.
+func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) error {
+	type row struct {
+		b *rollup.Batch
+		p *rollup.Point
+	}
+	type part struct {
+		path   string
+		res    int64
+		bucket int64
+	}
+	if s.session == nil {
+		return errNotInit
+	}
+	parts := map[part][]row{}
+	leaves := map[string]bool{}
+	for _, b := range batches {
+		for i := range b.Points {
+			p := &b.Points[i]
+			if !Finite(*p) {
+				continue
+			}
+			k := part{p.Path, b.Resolution.Seconds(), bucketOf(b.Resolution, p.Time)}
+			parts[k] = append(parts[k], row{b, p})
+			leaves[p.Path] = true
+		}
+	}
+	queues := make([][]part, s.queues)
+	for k := range parts {
+		h := fnv.New32a()
+		h.Write([]byte(k.path))
+		queues[h.Sum32()%uint32(s.queues)] = append(queues[h.Sum32()%uint32(s.queues)], k)
+	}
+	insert := `INSERT INTO points (path, resolution, bucket, time, source, sum, min, max, last, last_at, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`
+	var wg sync.WaitGroup
+	errs := make(chan error, s.queues)
+	for _, q := range queues {
+		if len(q) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, k := range q {
+				rows := parts[k]
+				for start := 0; start < len(rows); start += 100 {
+					batch := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
+					for _, r := range rows[start:min(start+100, len(rows))] {
+						ttl := int(r.b.Resolution.TTL / time.Second)
+						batch.Query(insert, k.path, k.res, k.bucket, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max, r.p.Last,
+							r.p.LastAt, int64(r.p.Count), ttl)
+					}
+					if err := batch.ExecContext(ctx); err != nil {
+						errs <- fmt.Errorf("writing partition (%s, %d, %d): %w", k.path, k.res, k.bucket, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return s.index(ctx, leaves)
+}
+
+func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) error {
+	type entry struct {
+		parent, path string
+		leaf         bool
+	}
+	var add []entry
+	s.mu.Lock()
+	for p := range leaves {
+		if s.known[p] {
+			continue
+		}
+		ps := parents(p)
+		parent := ""
+		if len(ps) > 0 {
+			parent = ps[len(ps)-1]
+		}
+		add = append(add, entry{parent, p, true})
+		for i, par := range ps {
+			if s.known[par] {
+				continue
+			}
+			pp := ""
+			if i > 0 {
+				pp = ps[i-1]
+			}
+			add = append(add, entry{pp, par, false})
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range add {
+		q := `INSERT INTO paths (parent, path, leaf) VALUES (?, ?, ?) IF NOT EXISTS`
+		if e.leaf {
+			q = `INSERT INTO paths (parent, path, leaf) VALUES (?, ?, ?)` // a leaf marks itself, even if first seen as a branch
+		}
+		if err := s.session.Query(q, parentKey(e.parent), e.path, e.leaf).ExecContext(ctx); err != nil {
+			return fmt.Errorf("indexing %s: %w", e.path, err)
+		}
+	}
+	s.mu.Lock()
+	for _, e := range add {
+		s.known[e.path] = true
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// errNotInit is returned when a Cassandra store is used before Init.
+var errNotInit = fmt.Errorf("cassandra store: Init was not called")
+
+func (s *cassandraStore) Read(ctx context.Context, path string, res rollup.Resolution, from, until int64) ([]rollup.Point, error) {
+	if s.session == nil {
+		return nil, errNotInit
+	}
+	var out []rollup.Point
+	for b := bucketOf(res, from); b < until; b += res.Seconds() * pointsPerBucket {
+		it := s.session.Query(`SELECT time, sum, min, max, last, last_at, count FROM points
+			WHERE path = ? AND resolution = ? AND bucket = ? AND time >= ? AND time < ?`,
+			path, res.Seconds(), b, from, until).WithContext(ctx).Iter()
+		var p rollup.Point
+		var count int64
+		for it.Scan(&p.Time, &p.Sum, &p.Min, &p.Max, &p.Last, &p.LastAt, &count) {
+			p.Path, p.Count = path, uint64(count)
+			if n := len(out); n > 0 && out[n-1].Time == p.Time {
+				out[n-1].Merge(p)
+			} else {
+				out = append(out, p)
+			}
+		}
+		if err := it.Close(); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", path, err)
+		}
+	}
+	return out, nil
+}
+
+func (s *cassandraStore) Children(ctx context.Context, parent string) ([]Node, error) {
+	if s.session == nil {
+		return nil, errNotInit
+	}
+	it := s.session.Query(`SELECT path, leaf FROM paths WHERE parent = ?`, parentKey(parent)).WithContext(ctx).Iter()
+	var out []Node
+	var n Node
+	for it.Scan(&n.Path, &n.Leaf) {
+		out = append(out, n)
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("listing children of %q: %w", parent, err)
+	}
+	return out, nil
+}
+
+func (s *cassandraStore) Close() error {
+	if s.session != nil {
+		s.session.Close()
+	}
+	return nil
+}
