@@ -159,7 +159,7 @@ func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) err
 			for _, k := range q {
 				rows := parts[k]
 				for start := 0; start < len(rows); start += 100 {
-					batch := s.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
+					batch := s.session.Batch(gocql.UnloggedBatch)
 					for _, r := range rows[start:min(start+100, len(rows))] {
 						ttl := int(r.b.Resolution.TTL / time.Second)
 						batch.Query(insert, k.path, k.res, k.bucket, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max, r.p.Last,
@@ -238,7 +238,7 @@ func (s *cassandraStore) Read(ctx context.Context, path string, res rollup.Resol
 	for b := bucketOf(res, from); b < until; b += res.Seconds() * pointsPerBucket {
 		it := s.session.Query(`SELECT time, sum, min, max, last, last_at, count FROM points
 			WHERE path = ? AND resolution = ? AND bucket = ? AND time >= ? AND time < ?`,
-			path, res.Seconds(), b, from, until).WithContext(ctx).Iter()
+			path, res.Seconds(), b, from, until).IterContext(ctx)
 		var p rollup.Point
 		var count int64
 		for it.Scan(&p.Time, &p.Sum, &p.Min, &p.Max, &p.Last, &p.LastAt, &count) {
@@ -260,7 +260,7 @@ func (s *cassandraStore) Children(ctx context.Context, parent string) ([]Node, e
 	if s.session == nil {
 		return nil, errNotInit
 	}
-	it := s.session.Query(`SELECT path, leaf FROM paths WHERE parent = ?`, parentKey(parent)).WithContext(ctx).Iter()
+	it := s.session.Query(`SELECT path, leaf FROM paths WHERE parent = ?`, parentKey(parent)).IterContext(ctx)
 	var out []Node
 	var n Node
 	for it.Scan(&n.Path, &n.Leaf) {
