@@ -8,7 +8,7 @@ GOFLAGS_TEST ?= -race -count=1
 STATICCHECK_VERSION := v0.8.2
 TOOLS := $(CURDIR)/.cache/bin
 
-.PHONY: all build test test-unit run bench bench-relay bench-aggregator lint isolated clean backends backends-stop
+.PHONY: all build test test-unit run bench bench-relay bench-aggregator bench-writer lint isolated clean backends backends-stop
 
 all: build
 
@@ -64,3 +64,8 @@ backends-stop:
 
 clean:
 	rm -rf bin
+
+## bench-writer: points/s into each storage driver on the local backends (starts MariaDB and Cassandra)
+bench-writer:
+	@export "$$(scripts/mariadb.sh start | tail -n1)" "$$(scripts/cassandra.sh start | tail -n1)"; \
+	cd pkg && go test -run '^$$' -bench BenchmarkWrite -benchtime 5s ./store

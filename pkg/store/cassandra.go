@@ -25,6 +25,7 @@ type cassandraStore struct {
 	keyspace string
 	repl     string
 	queues   int
+	group    int // rows of different partitions per unlogged batch (1: one statement per partition)
 	mu       sync.Mutex
 	known    map[string]bool
 }
@@ -47,13 +48,21 @@ func openCassandra(cfg Config) (*cassandraStore, error) {
 	if cfg.DSN == "" {
 		return nil, fmt.Errorf("dsn: give the contact points, e.g. cassandra1:9042,cassandra2:9042")
 	}
-	s := &cassandraStore{keyspace: "consthash", repl: "{'class': 'SimpleStrategy', 'replication_factor': 1}", queues: 8,
+	s := &cassandraStore{keyspace: "consthash", repl: "{'class': 'SimpleStrategy', 'replication_factor': 1}", queues: 64,
 		known: map[string]bool{}}
 	if k := cfg.Options["keyspace"]; k != "" {
 		s.keyspace = k
 	}
 	if r := cfg.Options["replication"]; r != "" {
 		s.repl = r
+	}
+	s.group = 1
+	if g := cfg.Options["batch_partitions"]; g != "" {
+		n, err := strconv.Atoi(g)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("options.batch_partitions %q: want a positive number", g)
+		}
+		s.group = n
 	}
 	if q := cfg.Options["write_queues"]; q != "" {
 		n, err := strconv.Atoi(q)
@@ -68,6 +77,7 @@ func openCassandra(cfg Config) (*cassandraStore, error) {
 	c.ConnectTimeout = 10 * time.Second
 	c.WriteTimeout = 30 * time.Second
 	c.MaxWaitSchemaAgreement = time.Minute
+	c.NumConns = 2
 	if v := cfg.Options["consistency"]; v != "" {
 		cl, err := gocql.ParseConsistencyWrapper(v)
 		if err != nil {
@@ -90,7 +100,7 @@ func (s *cassandraStore) Init(ctx context.Context) error {
 			sum double, min double, max double, last double, last_at bigint, count bigint,
 			PRIMARY KEY ((path, resolution, bucket), time, source))
 			WITH compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}`, s.keyspace),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.paths (parent text, path text, leaf boolean, PRIMARY KEY (parent, path))`, s.keyspace),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.paths (parent text, path text, leaf boolean, branch boolean, PRIMARY KEY (parent, path))`, s.keyspace),
 	} {
 		if err := sess.Query(q).ExecContext(ctx); err != nil {
 			sess.Close()
@@ -156,8 +166,41 @@ func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) err
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if s.group > 1 { // several single-row partitions per batch: fewer round trips
+				var singles []part
+				for _, k := range q {
+					if len(parts[k]) == 1 {
+						singles = append(singles, k)
+					}
+				}
+				for start := 0; start < len(singles); start += s.group {
+					batch := s.session.Batch(gocql.UnloggedBatch)
+					for _, k := range singles[start:min(start+s.group, len(singles))] {
+						r := parts[k][0]
+						batch.Query(insert, k.path, k.res, k.bucket, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max,
+							r.p.Last, r.p.LastAt, int64(r.p.Count), int(r.b.Resolution.TTL/time.Second))
+					}
+					if err := batch.ExecContext(ctx); err != nil {
+						errs <- fmt.Errorf("writing %d partitions: %w", min(s.group, len(singles)-start), err)
+						return
+					}
+				}
+			}
 			for _, k := range q {
 				rows := parts[k]
+				if len(rows) == 1 && s.group > 1 {
+					continue // written above
+				}
+				if len(rows) == 1 { // the usual case: one point per series per batch; no batch wrapper
+					r := rows[0]
+					err := s.session.Query(insert, k.path, k.res, k.bucket, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max,
+						r.p.Last, r.p.LastAt, int64(r.p.Count), int(r.b.Resolution.TTL/time.Second)).ExecContext(ctx)
+					if err != nil {
+						errs <- fmt.Errorf("writing (%s, %d, %d): %w", k.path, k.res, k.bucket, err)
+						return
+					}
+					continue
+				}
 				for start := 0; start < len(rows); start += 100 {
 					batch := s.session.Batch(gocql.UnloggedBatch)
 					for _, r := range rows[start:min(start+100, len(rows))] {
@@ -210,13 +253,26 @@ func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) erro
 		}
 	}
 	s.mu.Unlock()
+	// leaf and branch are separate columns set by plain updates: a path that
+	// is both keeps both, with no lightweight transaction. Children of one
+	// parent share a partition, so they go in one unlogged batch.
+	byParent := map[string][]entry{}
 	for _, e := range add {
-		q := `INSERT INTO paths (parent, path, leaf) VALUES (?, ?, ?) IF NOT EXISTS`
-		if e.leaf {
-			q = `INSERT INTO paths (parent, path, leaf) VALUES (?, ?, ?)` // a leaf marks itself, even if first seen as a branch
-		}
-		if err := s.session.Query(q, parentKey(e.parent), e.path, e.leaf).ExecContext(ctx); err != nil {
-			return fmt.Errorf("indexing %s: %w", e.path, err)
+		byParent[e.parent] = append(byParent[e.parent], e)
+	}
+	for parent, es := range byParent {
+		for start := 0; start < len(es); start += 200 {
+			batch := s.session.Batch(gocql.UnloggedBatch)
+			for _, e := range es[start:min(start+200, len(es))] {
+				col := "branch"
+				if e.leaf {
+					col = "leaf"
+				}
+				batch.Query("UPDATE paths SET "+col+" = true WHERE parent = ? AND path = ?", parentKey(parent), e.path)
+			}
+			if err := batch.ExecContext(ctx); err != nil {
+				return fmt.Errorf("indexing children of %q: %w", parent, err)
+			}
 		}
 	}
 	s.mu.Lock()
@@ -266,6 +322,7 @@ func (s *cassandraStore) Children(ctx context.Context, parent string) ([]Node, e
 	for it.Scan(&n.Path, &n.Leaf) {
 		out = append(out, n)
 	}
+	// Cassandra sorts clustering keys by their bytes; so does SQL's ORDER BY.
 	if err := it.Close(); err != nil {
 		return nil, fmt.Errorf("listing children of %q: %w", parent, err)
 	}
