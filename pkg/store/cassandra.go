@@ -28,6 +28,15 @@ type cassandraStore struct {
 	group    int // rows of different partitions per unlogged batch (1: one statement per partition)
 	mu       sync.Mutex
 	known    map[string]bool
+	fresh    []string
+}
+
+func (s *cassandraStore) TakeNewPaths() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.fresh
+	s.fresh = nil
+	return out
 }
 
 // rootParent stands for "no parent" in the path index: Cassandra refuses an
@@ -231,10 +240,12 @@ func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) erro
 	}
 	var add []entry
 	s.mu.Lock()
+	seen := map[string]bool{}
 	for p := range leaves {
-		if s.known[p] {
+		if s.known[p] || seen[p] {
 			continue
 		}
+		seen[p] = true
 		ps := parents(p)
 		parent := ""
 		if len(ps) > 0 {
@@ -242,9 +253,10 @@ func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) erro
 		}
 		add = append(add, entry{parent, p, true})
 		for i, par := range ps {
-			if s.known[par] {
+			if s.known[par] || seen[par] {
 				continue
 			}
+			seen[par] = true
 			pp := ""
 			if i > 0 {
 				pp = ps[i-1]
@@ -278,6 +290,7 @@ func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) erro
 	s.mu.Lock()
 	for _, e := range add {
 		s.known[e.path] = true
+		s.fresh = append(s.fresh, e.path)
 	}
 	s.mu.Unlock()
 	return nil

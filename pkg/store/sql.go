@@ -25,7 +25,16 @@ type sqlStore struct {
 	mu      sync.Mutex
 	tables  map[int64]bool
 	known   map[string]bool // paths already in the index
+	fresh   []string        // paths added to the index since TakeNewPaths
 	maxRows int
+}
+
+func (s *sqlStore) TakeNewPaths() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.fresh
+	s.fresh = nil
+	return out
 }
 
 func openSQL(cfg Config) (*sqlStore, error) {
@@ -165,25 +174,25 @@ func (s *sqlStore) Write(ctx context.Context, batches []*rollup.Batch) error {
 			}
 		}
 	}
-	if err := s.index(ctx, tx, newPaths); err != nil {
+	added, err := s.index(ctx, tx, newPaths)
+	if err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
 	s.mu.Lock()
-	for p := range newPaths {
+	for _, p := range added {
 		s.known[p] = true
-		for _, par := range parents(p) {
-			s.known[par] = true
-		}
 	}
+	s.fresh = append(s.fresh, added...)
 	s.mu.Unlock()
 	return nil
 }
 
-// index adds paths (leaves) and their parents (branches) not yet known.
-func (s *sqlStore) index(ctx context.Context, tx *sqlx.Tx, paths map[string]bool) error {
+// index adds paths (leaves) and their parents (branches) not yet known, and
+// returns them.
+func (s *sqlStore) index(ctx context.Context, tx *sqlx.Tx, paths map[string]bool) ([]string, error) {
 	type entry struct {
 		path, parent string
 		leaf         int
@@ -232,18 +241,22 @@ func (s *sqlStore) index(ctx context.Context, tx *sqlx.Tx, paths map[string]bool
 			args = append(args, e.path, e.parent, e.leaf)
 		}
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("indexing %d paths: %w", len(chunk), err)
+			return nil, fmt.Errorf("indexing %d paths: %w", len(chunk), err)
 		}
 		// A path first seen as a parent that later gets points becomes a leaf too.
 		for _, e := range chunk {
 			if e.leaf == 1 {
 				if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s_paths SET leaf = 1 WHERE path = ? AND leaf = 0", s.table), e.path); err != nil {
-					return fmt.Errorf("indexing %s: %w", e.path, err)
+					return nil, fmt.Errorf("indexing %s: %w", e.path, err)
 				}
 			}
 		}
 	}
-	return nil
+	out := make([]string, len(add))
+	for i, e := range add {
+		out[i] = e.path
+	}
+	return out, nil
 }
 
 func (s *sqlStore) Read(ctx context.Context, path string, res rollup.Resolution, from, until int64) ([]rollup.Point, error) {

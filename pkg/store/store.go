@@ -43,6 +43,13 @@ type Reader interface {
 	Children(ctx context.Context, parent string) ([]Node, error)
 }
 
+// Indexer is implemented by stores with a path index: TakeNewPaths returns
+// (and forgets) the paths earlier writes added to the index, leaves and
+// parents, so a writer can announce them.
+type Indexer interface {
+	TakeNewPaths() []string
+}
+
 // Node is an entry of the path index.
 type Node struct {
 	Path string

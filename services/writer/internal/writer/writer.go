@@ -171,6 +171,7 @@ func (w *Writer) handle(msgs []jetstream.Msg) {
 		n += len(b.Points)
 	}
 	w.stored.Add(n)
+	w.announce()
 	for _, m := range good {
 		if err := m.Ack(); err != nil {
 			// The rows are stored; a redelivery overwrites them with the same values.
@@ -178,6 +179,28 @@ func (w *Writer) handle(msgs []jetstream.Msg) {
 			continue
 		}
 		w.msgsAcked.Inc()
+	}
+}
+
+// IndexSubject carries new paths, one per line, for query-api caches.
+const IndexSubject = "consthash.index.new"
+
+// announce publishes the paths the last writes added to the index.
+func (w *Writer) announce() {
+	ix, ok := w.store.(store.Indexer)
+	if !ok {
+		return
+	}
+	paths := ix.TakeNewPaths()
+	var buf []byte
+	for i, p := range paths {
+		buf = append(append(buf, p...), '\n')
+		if len(buf) > 256<<10 || i == len(paths)-1 {
+			if err := w.nc.Publish(IndexSubject, buf); err != nil {
+				w.log.Warn("announcing new paths", "err", err)
+			}
+			buf = nil
+		}
 	}
 }
 

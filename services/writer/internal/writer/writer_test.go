@@ -61,6 +61,10 @@ listen = ""
 	if _, err := nc.ChanSubscribe(cfg.DeadLetter, dead); err != nil {
 		t.Fatal(err)
 	}
+	announced := make(chan *nats.Msg, 1024)
+	if _, err := nc.ChanSubscribe(IndexSubject, announced); err != nil {
+		t.Fatal(err)
+	}
 	nc.Flush()
 	js, _ := jetstream.New(nc)
 	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
@@ -101,6 +105,23 @@ listen = ""
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no dead letter")
+	}
+	// Every leaf and every parent is announced once: 1,000 leaves, w and w.k0..w.k49.
+	paths := map[string]int{}
+	for len(paths) < n*20+n+1 {
+		select {
+		case m := <-announced:
+			for _, p := range strings.Split(strings.TrimSpace(string(m.Data)), "\n") {
+				paths[p]++
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d new paths announced, want %d", len(paths), n*20+n+1)
+		}
+	}
+	for p, c := range paths {
+		if c != 1 {
+			t.Errorf("%s announced %d times", p, c)
+		}
 	}
 	cancel()
 	<-done
