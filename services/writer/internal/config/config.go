@@ -22,6 +22,7 @@ type Config struct {
 	BatchWait      config.Duration `toml:"batch_wait"`
 	AckWait        config.Duration `toml:"ack_wait"`
 	MaxDeliver     int             `toml:"max_deliver"` // tries before a message is dead-lettered
+	RetryMaxDelay  config.Duration `toml:"retry_max_delay"` // longest back-off before a failed message comes back
 	DeadLetter     string          `toml:"dead_letter"` // subject
 	WriteTimeout   config.Duration `toml:"write_timeout"`
 	ExpireInterval config.Duration `toml:"expire_interval"` // SQL: how often expired rows are deleted
@@ -40,6 +41,7 @@ func Default() *Config {
 		Admin: admin.Config{Listen: "127.0.0.1:8083"}, Log: Log{Level: "info", Format: "text"},
 		NATS: "nats://127.0.0.1:4222", Stream: "CONSTHASH_ROLLUPS", Durable: "consthash-writer",
 		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(time.Minute), MaxDeliver: 10,
+		RetryMaxDelay: config.Duration(time.Minute),
 		DeadLetter: "consthash.deadletter.rollups", WriteTimeout: config.Duration(30 * time.Second),
 		ExpireInterval: config.Duration(10 * time.Minute),
 		Storage:        store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"},
@@ -81,8 +83,8 @@ func (c *Config) Validate() error {
 	if c.MaxDeliver < 1 {
 		return e("max_deliver", "%d must be at least 1", c.MaxDeliver)
 	}
-	if c.BatchWait <= 0 || c.AckWait <= 0 || c.WriteTimeout <= 0 || c.ExpireInterval <= 0 {
-		return e("batch_wait", "batch_wait, ack_wait, write_timeout and expire_interval must be positive")
+	if c.BatchWait <= 0 || c.AckWait <= 0 || c.WriteTimeout <= 0 || c.ExpireInterval <= 0 || c.RetryMaxDelay <= 0 {
+		return e("batch_wait", "batch_wait, ack_wait, write_timeout, expire_interval and retry_max_delay must be positive")
 	}
 	if c.WriteTimeout >= c.AckWait {
 		return e("write_timeout", "%s must be shorter than ack_wait (%s), or JetStream redelivers while a write is still running", c.WriteTimeout, c.AckWait)

@@ -155,7 +155,7 @@ func (w *Writer) handle(msgs []jetstream.Msg) {
 			}
 			delay := time.Second
 			if merr == nil {
-				delay = min(time.Duration(1<<min(meta.NumDelivered, 6))*time.Second, time.Minute)
+				delay = min(time.Duration(1<<min(meta.NumDelivered, 6))*time.Second, w.cfg.RetryMaxDelay.D())
 			}
 			if nerr := m.NakWithDelay(delay); nerr != nil {
 				w.log.Warn("nak", "err", nerr)
