@@ -21,9 +21,9 @@ type Config struct {
 	Batch          int             `toml:"batch"`   // messages per fetch and write
 	BatchWait      config.Duration `toml:"batch_wait"`
 	AckWait        config.Duration `toml:"ack_wait"`
-	MaxDeliver     int             `toml:"max_deliver"` // tries before a message is dead-lettered
+	MaxDeliver     int             `toml:"max_deliver"`     // tries before a message is dead-lettered
 	RetryMaxDelay  config.Duration `toml:"retry_max_delay"` // longest back-off before a failed message comes back
-	DeadLetter     string          `toml:"dead_letter"` // subject
+	DeadLetter     string          `toml:"dead_letter"`     // subject
 	WriteTimeout   config.Duration `toml:"write_timeout"`
 	ExpireInterval config.Duration `toml:"expire_interval"` // SQL: how often expired rows are deleted
 	Storage        store.Config    `toml:"storage"`
@@ -42,7 +42,7 @@ func Default() *Config {
 		NATS: "nats://127.0.0.1:4222", Stream: "CONSTHASH_ROLLUPS", Durable: "consthash-writer",
 		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(time.Minute), MaxDeliver: 10,
 		RetryMaxDelay: config.Duration(time.Minute),
-		DeadLetter: "consthash.deadletter.rollups", WriteTimeout: config.Duration(30 * time.Second),
+		DeadLetter:    "consthash.deadletter.rollups", WriteTimeout: config.Duration(30 * time.Second),
 		ExpireInterval: config.Duration(10 * time.Minute),
 		Storage:        store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"},
 	}
