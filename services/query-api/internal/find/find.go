@@ -1,0 +1,161 @@
+// Package find expands graphite path patterns against the path index, one
+// level at a time: each node of "a.b*.{c,d}.[0-9]?" is matched against the
+// children of the nodes the previous level matched, so no level is scanned
+// beyond the branches the pattern selects.
+package find
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/consthash/consthash/pkg/store"
+)
+
+// Node is a matched path.
+type Node struct {
+	Path string
+	Leaf bool
+}
+
+// Glob is one level of a pattern: * and ? (not across '.'), [...] classes,
+// {a,b} alternatives. A level without them matches literally.
+type Glob struct {
+	literal string
+	re      *regexp.Regexp
+}
+
+// CompileGlob compiles one node of a pattern.
+func CompileGlob(node string) (*Glob, error) {
+	if !strings.ContainsAny(node, "*?[{") {
+		return &Glob{literal: node}, nil
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	depth := 0
+	for i := 0; i < len(node); i++ {
+		c := node[i]
+		switch c {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		case '[':
+			j := strings.IndexByte(node[i:], ']')
+			if j < 0 {
+				return nil, fmt.Errorf("pattern %q: '[' without ']'", node)
+			}
+			class := node[i+1 : i+j]
+			if strings.HasPrefix(class, "!") {
+				class = "^" + class[1:]
+			}
+			b.WriteString("[" + strings.ReplaceAll(class, `\`, `\\`) + "]")
+			i += j
+		case '{':
+			depth++
+			b.WriteString("(?:")
+		case '}':
+			if depth == 0 {
+				return nil, fmt.Errorf("pattern %q: '}' without '{'", node)
+			}
+			depth--
+			b.WriteString(")")
+		case ',':
+			if depth > 0 {
+				b.WriteString("|")
+			} else {
+				b.WriteString(",")
+			}
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	if depth != 0 {
+		return nil, fmt.Errorf("pattern %q: '{' without '}'", node)
+	}
+	b.WriteString("$")
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		return nil, fmt.Errorf("pattern %q: %w", node, err)
+	}
+	return &Glob{re: re}, nil
+}
+
+// Match reports whether name (one level) matches.
+func (g *Glob) Match(name string) bool {
+	if g.re == nil {
+		return name == g.literal
+	}
+	return g.re.MatchString(name)
+}
+
+// Literal returns the level's text when it has no wildcard.
+func (g *Glob) Literal() (string, bool) { return g.literal, g.re == nil }
+
+// splitLevels splits a pattern on the dots outside {...}.
+func splitLevels(pattern string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(pattern); i++ {
+		switch pattern[i] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+		case '.':
+			if depth == 0 {
+				out = append(out, pattern[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, pattern[start:])
+}
+
+// Find returns the paths matching pattern, level by level, at most limit
+// (0: no limit; past it an error says so).
+func Find(ctx context.Context, r store.Reader, pattern string, limit int) ([]Node, error) {
+	levels := splitLevels(pattern)
+	globs := make([]*Glob, len(levels))
+	for i, l := range levels {
+		g, err := CompileGlob(l)
+		if err != nil {
+			return nil, err
+		}
+		globs[i] = g
+	}
+	frontier := []Node{{Path: ""}}
+	for depth, g := range globs {
+		var next []Node
+		for _, parent := range frontier {
+			children, err := r.Children(ctx, parent.Path)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range children {
+				name := c.Path
+				if parent.Path != "" {
+					name = strings.TrimPrefix(c.Path, parent.Path+".")
+				}
+				if depth == len(globs)-1 {
+					// the last level may carry ;tags on a leaf
+					if bare, _, ok := strings.Cut(name, ";"); ok && c.Leaf && !g.Match(name) {
+						name = bare
+					}
+				}
+				if g.Match(name) {
+					next = append(next, Node{Path: c.Path, Leaf: c.Leaf})
+					if limit > 0 && len(next) > limit {
+						return nil, fmt.Errorf("pattern %q matches more than %d paths", pattern, limit)
+					}
+				}
+			}
+		}
+		frontier = next
+		if len(frontier) == 0 {
+			break
+		}
+	}
+	return frontier, nil
+}

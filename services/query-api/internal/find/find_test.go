@@ -1,0 +1,79 @@
+package find
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consthash/consthash/pkg/rollup"
+	"github.com/consthash/consthash/pkg/store"
+)
+
+func testStore(t *testing.T, paths ...string) store.Reader {
+	t.Helper()
+	s, err := store.Open(store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "f.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	if err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := &rollup.Batch{Source: "t", Resolution: rollup.Resolution{Step: 10 * time.Second, TTL: time.Hour}}
+	for _, p := range paths {
+		var pt rollup.Point
+		pt.Path, pt.Time = p, 1700000000
+		pt.Add(1, 1)
+		b.Points = append(b.Points, pt)
+	}
+	if err := s.Write(ctx, []*rollup.Batch{b}); err != nil {
+		t.Fatal(err)
+	}
+	return s.(store.Reader)
+}
+
+func TestFind(t *testing.T) {
+	r := testStore(t, "servers.web01.cpu.load", "servers.web02.cpu.load", "servers.db01.cpu.load",
+		"servers.web01.mem.free", "servers.web10.cpu.load", "stats.gauges.x", "stats_counts.y")
+	tests := []struct{ pattern, want string }{
+		{"servers.*", "servers.db01 servers.web01 servers.web02 servers.web10"},
+		{"servers.web0?.cpu.load", "servers.web01.cpu.load* servers.web02.cpu.load*"},
+		{"servers.web[0-1][0-9].cpu.*", "servers.web01.cpu.load* servers.web02.cpu.load* servers.web10.cpu.load*"},
+		{"servers.web1[0-9].cpu.*", "servers.web10.cpu.load*"},
+		{"servers.{web01,db01}.cpu.load", "servers.db01.cpu.load* servers.web01.cpu.load*"},
+		{"servers.web01.*", "servers.web01.cpu servers.web01.mem"},
+		{"stats*", "stats stats_counts"},
+		{"*", "servers stats stats_counts"},
+		{"servers.web01.cpu.load", "servers.web01.cpu.load*"},
+		{"nope.*", ""},
+		{"servers.web[!0]*", "servers.web10"},
+	}
+	for _, tt := range tests {
+		nodes, err := Find(context.Background(), r, tt.pattern, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.pattern, err)
+		}
+		var got []string
+		for _, n := range nodes {
+			s := n.Path
+			if n.Leaf {
+				s += "*"
+			}
+			got = append(got, s)
+		}
+		if strings.Join(got, " ") != tt.want {
+			t.Errorf("Find(%q) = %q, want %q", tt.pattern, strings.Join(got, " "), tt.want)
+		}
+	}
+	if _, err := Find(context.Background(), r, "servers.*.cpu.load", 2); err == nil {
+		t.Error("limit not enforced")
+	}
+	for _, bad := range []string{"a.[b", "a.{b"} {
+		if _, err := Find(context.Background(), r, bad, 0); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}
