@@ -17,6 +17,9 @@ func TestParseTimes(t *testing.T) {
 	if !reflect.DeepEqual(rs, want) {
 		t.Fatalf("got %v", rs)
 	}
+	if d, err := ParseTimes([]string{"10s:7d", "1m:2w", "1h:5y"}); err != nil || d[0].TTL != 168*time.Hour || d[1].TTL != 336*time.Hour || d[2].TTL != 5*365*24*time.Hour {
+		t.Errorf("carbon-style units: %v %v", d, err)
+	}
 	if rs[1].String() != "1m:720h" || rs[0].String() != "10s:168h" {
 		t.Errorf("String: %s %s", rs[0], rs[1])
 	}

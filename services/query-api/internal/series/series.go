@@ -1,0 +1,218 @@
+// Package series holds query-api's time series and the parts of
+// graphite-web's rendering that do not depend on functions: choosing the
+// resolution, fitting stored points to steps, and maxDataPoints consolidation
+// exactly as graphite-web 1.1 does it.
+package series
+
+import (
+	"math"
+	"regexp"
+	"time"
+
+	"github.com/consthash/consthash/pkg/rollup"
+)
+
+// Series is one rendered series. Values are NaN where there is no data
+// (JSON null).
+type Series struct {
+	Name           string
+	Start, End     int64 // seconds; End is exclusive
+	Step           int64
+	Values         []float64
+	Consolidate    string  // average, sum, min, max, first, last
+	XFilesFactor   float64 // share of non-null values a consolidated point needs
+	ValuesPerPoint int
+}
+
+// Choose returns the resolution graphite's whisper would read: the finest
+// whose TTL covers from (relative to now), else the coarsest.
+func Choose(res []rollup.Resolution, from, now time.Time) rollup.Resolution {
+	if len(res) == 0 {
+		return rollup.Resolution{Step: time.Minute, TTL: time.Hour}
+	}
+	age := now.Sub(from)
+	for _, r := range res {
+		if r.TTL >= age {
+			return r
+		}
+	}
+	return res[len(res)-1]
+}
+
+// Column names which aggregate of a stored point answers a series: count and
+// sum names read the sum, upper/max the max, lower/min the min, gauges the
+// last value, anything else the mean.
+type Column string
+
+// The columns.
+const (
+	Sum  Column = "sum"
+	Max  Column = "max"
+	Min  Column = "min"
+	Last Column = "last"
+	Mean Column = "mean"
+)
+
+var columnRules = []struct {
+	re  *regexp.Regexp
+	col Column
+}{
+	{regexp.MustCompile(`(^|\.)(count|sum|counts?)(\.|$|;)|^stats_counts\.`), Sum},
+	{regexp.MustCompile(`(^|\.)(upper|max)(_[0-9a-z_]+)?(\.|$|;)`), Max},
+	{regexp.MustCompile(`(^|\.)(lower|min)(_[0-9a-z_]+)?(\.|$|;)`), Min},
+	{regexp.MustCompile(`(^|\.)gauges?(\.|$|;)`), Last},
+}
+
+// ColumnFor returns the column a path is read from; consolidateBy (sum,
+// max, min, last, average) overrides the name rules when given.
+func ColumnFor(path, consolidateBy string) Column {
+	switch consolidateBy {
+	case "sum":
+		return Sum
+	case "max":
+		return Max
+	case "min":
+		return Min
+	case "last":
+		return Last
+	case "average", "avg":
+		return Mean
+	}
+	for _, r := range columnRules {
+		if r.re.MatchString(path) {
+			return r.col
+		}
+	}
+	return Mean
+}
+
+func value(p rollup.Point, c Column) float64 {
+	switch c {
+	case Sum:
+		return p.Sum
+	case Max:
+		return p.Max
+	case Min:
+		return p.Min
+	case Last:
+		return p.Last
+	}
+	return p.Mean()
+}
+
+// Fit places points on whisper's steps for [from, until): the series starts
+// at the step after from's and ends at the step after until's, as whisper's
+// fetch does; steps without a point are NaN.
+func Fit(name string, pts []rollup.Point, res rollup.Resolution, from, until int64, col Column) *Series {
+	step := res.Seconds()
+	start := from - mod(from, step) + step
+	end := until - mod(until, step) + step
+	n := int((end - start) / step)
+	if n < 0 {
+		n = 0
+	}
+	s := &Series{Name: name, Start: start, End: end, Step: step, Values: make([]float64, n), Consolidate: "average", ValuesPerPoint: 1}
+	for i := range s.Values {
+		s.Values[i] = math.NaN()
+	}
+	for _, p := range pts {
+		if p.Time < start || p.Time >= end {
+			continue
+		}
+		s.Values[(p.Time-start)/step] = value(p, col)
+	}
+	return s
+}
+
+func mod(a, b int64) int64 { return ((a % b) + b) % b }
+
+// Point is one rendered datapoint; Value is NaN for null.
+type Point struct {
+	Value float64
+	Time  int64
+}
+
+// Datapoints returns the series as graphite-web's render view emits it,
+// consolidating to at most maxDataPoints over the request's time range
+// (0: no limit), with graphite-web 1.1's algorithm and its quirks: the start
+// is nudged so consolidation bands align between calls, and a number of
+// leading values one fewer than the nudge covers is dropped.
+func (s *Series) Datapoints(maxDataPoints int, timeRange int64) []Point {
+	values, start, step := s.Values, s.Start, s.Step
+	vpp := 1
+	if n := float64(timeRange) / float64(step); maxDataPoints > 0 && float64(maxDataPoints) < n {
+		vpp = int(math.Ceil(n / float64(maxDataPoints)))
+		spp := int64(vpp) * step
+		nudge := spp + mod(start, step) - mod(start, spp)
+		start += nudge
+		lose := int(nudge / step)
+		for r := 1; r < lose && len(values) > 0; r++ {
+			values = values[1:]
+		}
+		values = consolidate(values, vpp, s.Consolidate, s.XFilesFactor)
+		var out []Point
+		for i, ts := 0, start; i < len(values) && ts < s.End+1; i, ts = i+1, ts+spp {
+			out = append(out, Point{values[i], ts})
+		}
+		return out
+	}
+	var out []Point
+	for i, ts := 0, start; i < len(values) && ts < s.End; i, ts = i+1, ts+step {
+		out = append(out, Point{values[i], ts})
+	}
+	return out
+}
+
+// consolidate groups values by vpp with graphite's consolidation functions
+// and xFilesFactor.
+func consolidate(values []float64, vpp int, fn string, xff float64) []float64 {
+	var out []float64
+	for i := 0; i < len(values); i += vpp {
+		group := values[i:min(i+vpp, len(values))]
+		var usable []float64
+		for _, v := range group {
+			if !math.IsNaN(v) {
+				usable = append(usable, v)
+			}
+		}
+		if len(usable) == 0 || float64(len(usable))/float64(vpp) < xff {
+			out = append(out, math.NaN())
+			continue
+		}
+		out = append(out, Aggregate(fn, usable))
+	}
+	return out
+}
+
+// Aggregate applies a graphite consolidation function to non-null values.
+func Aggregate(fn string, vs []float64) float64 {
+	switch fn {
+	case "sum":
+		s := 0.0
+		for _, v := range vs {
+			s += v
+		}
+		return s
+	case "min":
+		m := vs[0]
+		for _, v := range vs[1:] {
+			m = math.Min(m, v)
+		}
+		return m
+	case "max":
+		m := vs[0]
+		for _, v := range vs[1:] {
+			m = math.Max(m, v)
+		}
+		return m
+	case "first":
+		return vs[0]
+	case "last":
+		return vs[len(vs)-1]
+	}
+	s := 0.0
+	for _, v := range vs {
+		s += v
+	}
+	return s / float64(len(vs))
+}
