@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,31 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite"
 )
+
+// renderSums sums every series /render returns.
+func renderSums(url string) (map[string]float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var series []struct {
+		Target     string
+		Datapoints [][2]*float64
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&series); err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, s := range series {
+		for _, dp := range s.Datapoints {
+			if dp[0] != nil {
+				out[s.Target] += *dp[0]
+			}
+		}
+	}
+	return out, nil
+}
 
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
@@ -39,7 +66,7 @@ func freePorts(t *testing.T, n int) []int {
 func TestLocalPipeline(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
-	for _, name := range []string{"relay", "aggregator", "writer"} {
+	for _, name := range []string{"relay", "aggregator", "writer", "query-api"} {
 		out, err := exec.Command("go", "build", "-o", filepath.Join(bin, name), "github.com/consthash/consthash/services/"+name).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go build %s: %v\n%s", name, err, out)
@@ -48,11 +75,11 @@ func TestLocalPipeline(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "local"), ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build local: %v\n%s", err, out)
 	}
-	p := freePorts(t, 4)
+	p := freePorts(t, 5)
 	data := filepath.Join(dir, "data")
 	cmd := exec.Command(filepath.Join(bin, "local"), "--data", data, "--bin", bin, fmt.Sprintf("--graphite-port=%d", p[0]),
 		fmt.Sprintf("--statsd-port=%d", p[1]), fmt.Sprintf("--nats-port=%d", p[2]), fmt.Sprintf("--admin-port=%d", p[3]+10),
-		`--times=["1s:1h", "2s:2h"]`)
+		fmt.Sprintf("--query-port=%d", p[4]), `--times=["1s:1h", "2s:2h"]`)
 	logPath := filepath.Join(dir, "local.log")
 	logf, _ := os.Create(logPath)
 	defer logf.Close()
@@ -97,7 +124,33 @@ func TestLocalPipeline(t *testing.T) {
 	}
 	statsdConn.Close()
 	graphiteConn.Close()
-	time.Sleep(1500 * time.Millisecond)
+	// Through query-api: once the flushes are stored, /render sums to what was sent.
+	render := fmt.Sprintf("http://127.0.0.1:%d/render?target=stats_counts.local.*&from=-5min&format=json", p[4])
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		got, err := renderSums(render)
+		ok := err == nil && len(got) == len(want)
+		for k, v := range want {
+			ok = ok && got[k] == v
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/render sums %v (%v), want %v", got, err, want)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics/find?query=local.*", p[4]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []map[string]any
+	json.NewDecoder(resp.Body).Decode(&found)
+	resp.Body.Close()
+	if len(found) != 10 {
+		t.Errorf("/metrics/find local.* found %d, want 10 graphite paths", len(found))
+	}
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

@@ -1,7 +1,8 @@
 // Command local runs the whole consthash pipeline on one machine with
 // embedded defaults: an in-process NATS server with JetStream, and the relay,
-// aggregator and writer (SQLite under the data directory) as separate
-// processes. `make run` starts it; Ctrl-C stops everything cleanly, in order.
+// aggregator, writer (SQLite under the data directory) and query-api as separate
+// processes, with query-api serving the Graphite API over the same SQLite.
+// `make run` starts it; Ctrl-C stops everything cleanly, in order.
 package main
 
 import (
@@ -29,18 +30,19 @@ func main() {
 		graphite = flag.Int("graphite-port", 2003, "graphite plaintext, tcp and udp, on 127.0.0.1")
 		statsd   = flag.Int("statsd-port", 8125, "statsd, udp, on 127.0.0.1")
 		natsPort = flag.Int("nats-port", 4222, "embedded NATS, on 127.0.0.1")
-		admin    = flag.Int("admin-port", 8081, "first admin port: relay, aggregator +1, writer +2")
+		admin    = flag.Int("admin-port", 8081, "first admin port: relay, aggregator +1, writer +2, query-api +3")
+		query    = flag.Int("query-port", 8080, "query-api (the Graphite HTTP API), on 127.0.0.1")
 		times    = flag.String("times", `["10s:168h", "1m:720h", "10m:17520h"]`, "the aggregator's times")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(log, *data, *bin, *graphite, *statsd, *natsPort, *admin, *times); err != nil {
+	if err := run(log, *data, *bin, *graphite, *statsd, *natsPort, *admin, *query, *times); err != nil {
 		log.Error("local pipeline", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, data, bin string, graphite, statsd, natsPort, admin int, times string) error {
+func run(log *slog.Logger, data, bin string, graphite, statsd, natsPort, admin, query int, times string) error {
 	etc := filepath.Join(data, "etc")
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		return err
@@ -83,6 +85,14 @@ listen = "127.0.0.1:%d"
 driver = "sqlite"
 dsn = "file:%s"
 `, url, admin+2, filepath.Join(data, "consthash.db")),
+		"query-api": fmt.Sprintf(`listen = "127.0.0.1:%d"
+times = %s
+[admin]
+listen = "127.0.0.1:%d"
+[storage]
+driver = "sqlite"
+dsn = "file:%s"
+`, query, times, admin+3, filepath.Join(data, "consthash.db")),
 	}
 	for name, text := range configs {
 		if err := os.WriteFile(filepath.Join(etc, name+".toml"), []byte(text), 0o644); err != nil {
@@ -91,7 +101,7 @@ dsn = "file:%s"
 	}
 	// Start consumers first (writer, aggregator), then the relay, so no line
 	// is published before someone listens; stop in the reverse order.
-	order := []string{"writer", "aggregator", "relay"}
+	order := []string{"writer", "aggregator", "relay", "query-api"}
 	var procs []*exec.Cmd
 	var wg sync.WaitGroup
 	stopAll := func() {
@@ -130,11 +140,11 @@ consthash is running (data in %s):
   graphite   tcp+udp 127.0.0.1:%d       e.g. echo "test.metric 42 $(date +%%s)" > /dev/tcp/127.0.0.1/%d
   statsd     udp+tcp 127.0.0.1:%d       e.g. echo "test.counter:1|c" > /dev/udp/127.0.0.1/%d
   NATS       %s
-  admin      relay http://127.0.0.1:%d  aggregator http://127.0.0.1:%d  writer http://127.0.0.1:%d  (/ops/status, /stats, /metrics)
+  query-api  http://127.0.0.1:%d       the Graphite API: point Grafana's graphite datasource here
+  admin      relay http://127.0.0.1:%d  aggregator :%d  writer :%d  query-api :%d  (/ops/status, /stats, /metrics)
   storage    SQLite %s
-  query-api  not implemented yet
-Ctrl-C stops everything (relay, then aggregator, then writer, then NATS).
-`, data, graphite, graphite, statsd, statsd, url, admin, admin+1, admin+2, filepath.Join(data, "consthash.db"))
+Ctrl-C stops everything (query-api, relay, aggregator, writer, then NATS).
+`, data, graphite, graphite, statsd, statsd, url, query, admin, admin+1, admin+2, admin+3, filepath.Join(data, "consthash.db"))
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	exited := make(chan string, len(procs))

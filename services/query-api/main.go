@@ -1,28 +1,101 @@
-// Command query-api is consthash's query-api: the Graphite HTTP API (render, metrics/find, functions) over consthash storage.
+// Command query-api serves graphite-web 1.1's HTTP API (render,
+// metrics/find, metrics/expand, metrics/index.json, version) over consthash
+// storage, for Grafana's graphite datasource.
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/urfave/cli/v2"
+
+	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/logging"
+	"github.com/consthash/consthash/pkg/store"
+	"github.com/consthash/consthash/services/query-api/internal/api"
+	"github.com/consthash/consthash/services/query-api/internal/config"
 )
 
 func main() {
 	app := &cli.App{
-		Name:        "query-api",
-		Usage:       "the Graphite HTTP API (render, metrics/find, functions) over consthash storage",
-		Description: "Serves /render, /metrics/find, /metrics/expand, /functions, /version and the tag endpoints as graphite-web 1.1 does, for Grafana's graphite datasource.",
+		Name:  "query-api",
+		Usage: "the Graphite HTTP API (render, metrics/find, functions) over consthash storage",
+		Description: "Serves /render, /metrics/find, /metrics/expand, /metrics/index.json and /version as graphite-web 1.1 does,\n" +
+			"reading the rollups the writers store (Cassandra, MySQL/MariaDB or SQLite): the finest resolution whose TTL\n" +
+			"covers `from`, producers merged, whisper's step fitting and graphite's maxDataPoints consolidation.\n" +
+			"Graphite functions are not implemented yet. Configuration reference: docs/query-api.md.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML configuration file", EnvVars: []string{"CONSTHASH_CONFIG"}},
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML configuration file", EnvVars: []string{"CONSTHASH_QUERY_API_CONFIG", "CONSTHASH_CONFIG"}, Required: true},
 			&cli.BoolFlag{Name: "check-config", Usage: "validate the configuration and exit"},
 		},
-		Action: func(*cli.Context) error {
-			return cli.Exit("query-api: not implemented yet (see the status table in README.md)", 2)
-		},
+		Action: run,
 	}
 	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "query-api:", err)
 		os.Exit(1)
 	}
+}
+
+func run(c *cli.Context) error {
+	path := c.String("config")
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	if c.Bool("check-config") {
+		fmt.Printf("%s: ok (storage %s)\n", path, cfg.Storage.Driver)
+		return nil
+	}
+	log := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+	st, err := store.Open(cfg.Storage)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = st.Init(ctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	reader, ok := st.(store.Reader)
+	if !ok {
+		return fmt.Errorf("storage %s cannot be queried", cfg.Storage.Driver)
+	}
+	a := api.New(api.Config{Resolutions: cfg.Resolutions, MaxSeries: cfg.MaxSeries, MaxPoints: cfg.MaxPoints,
+		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location}, reader, log)
+	mux := http.NewServeMux()
+	a.Register(mux)
+	srv := &http.Server{Addr: cfg.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	adm := admin.New("query-api", cfg.Admin, log, metrics.NewSet(), nil, nil)
+	if err := adm.Start(); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("query-api listening", "addr", cfg.Listen, "storage", cfg.Storage.Driver)
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("stopping", "signal", s.String())
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serving %s: %w", cfg.Listen, err)
+		}
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	err = srv.Shutdown(sctx)
+	if aerr := adm.Shutdown(sctx); aerr != nil && err == nil {
+		err = aerr
+	}
+	return err
 }

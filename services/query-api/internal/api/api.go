@@ -1,0 +1,414 @@
+// Package api serves graphite-web 1.1's HTTP API over consthash storage:
+// /render, /metrics/find, /metrics/expand, /metrics/index.json and /version.
+// Targets are paths with globs; graphite functions are not implemented yet
+// and are answered with a 400 that says so.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/consthash/consthash/pkg/rollup"
+	"github.com/consthash/consthash/pkg/store"
+	"github.com/consthash/consthash/services/query-api/internal/find"
+	"github.com/consthash/consthash/services/query-api/internal/gtime"
+	"github.com/consthash/consthash/services/query-api/internal/series"
+)
+
+// Version is what /version answers: the graphite-web API level served.
+const Version = "1.1.10"
+
+// Config tunes the API.
+type Config struct {
+	Resolutions  []rollup.Resolution
+	MaxSeries    int // series per request
+	MaxPoints    int // datapoints per response
+	MaxFind      int // paths per find
+	QueryTimeout time.Duration
+	Location     *time.Location
+	Now          func() time.Time
+}
+
+// API answers graphite requests.
+type API struct {
+	cfg Config
+	r   store.Reader
+	log *slog.Logger
+}
+
+// New returns the API over a store reader.
+func New(cfg Config, r store.Reader, log *slog.Logger) *API {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	return &API{cfg: cfg, r: r, log: log}
+}
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("/render", a.render)
+	mux.HandleFunc("/render/", a.render)
+	mux.HandleFunc("/metrics/find", a.findHandler)
+	mux.HandleFunc("/metrics/find/", a.findHandler)
+	mux.HandleFunc("/metrics/expand", a.expand)
+	mux.HandleFunc("/metrics/index.json", a.index)
+	mux.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, Version)
+	})
+	mux.HandleFunc("/functions", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, r, http.StatusOK, map[string]any{}) })
+}
+
+// badRequest answers as graphite-web does: 400 with a plain-text reason.
+func badRequest(w http.ResponseWriter, format string, args ...any) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(http.StatusBadRequest)
+	fmt.Fprintf(w, format+"\n", args...)
+}
+
+func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if cb := r.FormValue("jsonp"); cb != "" {
+		w.Header().Set("Content-Type", "text/javascript")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "%s(%s)", cb, b)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(b)
+}
+
+func (a *API) ctx(r *http.Request) (context.Context, context.CancelFunc) {
+	if a.cfg.QueryTimeout > 0 {
+		return context.WithTimeout(r.Context(), a.cfg.QueryTimeout)
+	}
+	return context.WithCancel(r.Context())
+}
+
+func (a *API) location(r *http.Request) (*time.Location, error) {
+	if tz := r.FormValue("tz"); tz != "" {
+		return time.LoadLocation(tz)
+	}
+	return a.cfg.Location, nil
+}
+
+func (a *API) render(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		badRequest(w, "cannot read the request: %v", err)
+		return
+	}
+	targets := append(r.Form["target"], r.Form["target[]"]...)
+	if len(targets) == 0 {
+		badRequest(w, "no target: give target=<path pattern>")
+		return
+	}
+	loc, err := a.location(r)
+	if err != nil {
+		badRequest(w, "invalid tz: %v", err)
+		return
+	}
+	now := a.cfg.Now()
+	from, until := now.Add(-24*time.Hour), now
+	if v := r.FormValue("from"); v != "" {
+		if from, err = gtime.Parse(v, now, loc); err != nil {
+			badRequest(w, "invalid from: %v", err)
+			return
+		}
+	}
+	if v := r.FormValue("until"); v != "" {
+		if until, err = gtime.Parse(v, now, loc); err != nil {
+			badRequest(w, "invalid until: %v", err)
+			return
+		}
+	}
+	if !from.Before(until) {
+		badRequest(w, "from (%s) must be before until (%s)", from.Format(time.RFC3339), until.Format(time.RFC3339))
+		return
+	}
+	maxDataPoints := 0
+	if v := r.FormValue("maxDataPoints"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 1 {
+			badRequest(w, "invalid maxDataPoints %q", v)
+			return
+		}
+		maxDataPoints = int(f)
+	}
+	xff := 0.0
+	if v := r.FormValue("xFilesFactor"); v != "" {
+		if xff, err = strconv.ParseFloat(v, 64); err != nil || xff < 0 || xff > 1 {
+			badRequest(w, "invalid xFilesFactor %q: want 0 to 1", v)
+			return
+		}
+	}
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	res := series.Choose(a.cfg.Resolutions, from, now)
+	var all []*series.Series
+	for _, target := range targets {
+		if strings.ContainsAny(target, "()") {
+			badRequest(w, "target %q: graphite functions are not implemented yet in consthash's query-api; give a path pattern", target)
+			return
+		}
+		nodes, err := find.Find(ctx, a.r, target, a.cfg.MaxSeries)
+		if err != nil {
+			badRequest(w, "target %q: %v", target, err)
+			return
+		}
+		for _, n := range nodes {
+			if !n.Leaf {
+				continue
+			}
+			pts, err := a.r.Read(ctx, n.Path, res, from.Unix(), until.Unix()+res.Seconds())
+			if err != nil {
+				http.Error(w, fmt.Sprintf("reading %s: %v", n.Path, err), http.StatusInternalServerError)
+				return
+			}
+			s := series.Fit(n.Path, pts, res, from.Unix(), until.Unix(), series.ColumnFor(n.Path, ""))
+			s.XFilesFactor = xff
+			all = append(all, s)
+			if a.cfg.MaxSeries > 0 && len(all) > a.cfg.MaxSeries {
+				badRequest(w, "the request selects more than %d series (max_series)", a.cfg.MaxSeries)
+				return
+			}
+		}
+	}
+	timeRange := until.Unix() - from.Unix()
+	noNull := r.FormValue("noNullPoints") == "true" || r.FormValue("noNullPoints") == "1"
+	type out struct {
+		Target     string            `json:"target"`
+		Tags       map[string]string `json:"tags"`
+		Datapoints [][2]any          `json:"datapoints"`
+	}
+	var outs []out
+	total := 0
+	for _, s := range all {
+		o := out{Target: s.Name, Tags: tagsOf(s.Name), Datapoints: [][2]any{}}
+		for _, p := range s.Datapoints(maxDataPoints, timeRange) {
+			if math.IsNaN(p.Value) {
+				if noNull {
+					continue
+				}
+				o.Datapoints = append(o.Datapoints, [2]any{nil, p.Time})
+			} else {
+				o.Datapoints = append(o.Datapoints, [2]any{jsonNumber(p.Value), p.Time})
+			}
+		}
+		total += len(o.Datapoints)
+		if a.cfg.MaxPoints > 0 && total > a.cfg.MaxPoints {
+			badRequest(w, "the response would hold more than %d datapoints (max_points): narrow the time range or use maxDataPoints", a.cfg.MaxPoints)
+			return
+		}
+		outs = append(outs, o)
+	}
+	if outs == nil {
+		outs = []out{}
+	}
+	switch format := r.FormValue("format"); format {
+	case "", "json":
+		writeJSON(w, r, http.StatusOK, outs)
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv")
+		for _, o := range outs {
+			for _, dp := range o.Datapoints {
+				v := ""
+				if dp[0] != nil {
+					v = fmt.Sprint(dp[0])
+				}
+				fmt.Fprintf(w, "%s,%s,%s\n", o.Target, time.Unix(dp[1].(int64), 0).In(loc).Format("2006-01-02 15:04:05"), v)
+			}
+		}
+	case "raw":
+		w.Header().Set("Content-Type", "text/plain")
+		for _, s := range all {
+			var vals []string
+			for _, v := range s.Values {
+				if math.IsNaN(v) {
+					vals = append(vals, "None")
+				} else {
+					vals = append(vals, strconv.FormatFloat(v, 'g', -1, 64))
+				}
+			}
+			fmt.Fprintf(w, "%s,%d,%d,%d|%s\n", s.Name, s.Start, s.End, s.Step, strings.Join(vals, ","))
+		}
+	default:
+		badRequest(w, "format %q is not supported: use json, csv or raw", format)
+	}
+}
+
+// jsonNumber keeps infinities serialisable as graphite does (1e9999).
+func jsonNumber(v float64) any {
+	switch {
+	case math.IsInf(v, 1):
+		return json.RawMessage("1e9999")
+	case math.IsInf(v, -1):
+		return json.RawMessage("-1e9999")
+	}
+	return v
+}
+
+// tagsOf returns a series' tags, at least its name.
+func tagsOf(path string) map[string]string {
+	name, rest, _ := strings.Cut(path, ";")
+	tags := map[string]string{"name": name}
+	for _, kv := range strings.Split(rest, ";") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			tags[k] = v
+		}
+	}
+	return tags
+}
+
+func (a *API) findHandler(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		badRequest(w, "cannot read the request: %v", err)
+		return
+	}
+	query := r.FormValue("query")
+	if query == "" {
+		badRequest(w, "no query: give query=<path pattern>")
+		return
+	}
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	nodes, err := find.Find(ctx, a.r, query, a.cfg.MaxFind)
+	if err != nil {
+		badRequest(w, "query %q: %v", query, err)
+		return
+	}
+	leaf := func(b bool) int {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	last := func(p string) string {
+		if i := strings.LastIndexByte(strings.SplitN(p, ";", 2)[0], '.'); i >= 0 {
+			return p[i+1:]
+		}
+		return p
+	}
+	switch format := r.FormValue("format"); format {
+	case "", "treejson":
+		out := []map[string]any{}
+		for _, n := range nodes {
+			out = append(out, map[string]any{"leaf": leaf(n.Leaf), "context": map[string]any{}, "text": last(n.Path),
+				"expandable": leaf(!n.Leaf), "id": n.Path, "allowChildren": leaf(!n.Leaf)})
+		}
+		writeJSON(w, r, http.StatusOK, out)
+	case "completer":
+		out := []map[string]any{}
+		for _, n := range nodes {
+			p := n.Path
+			if !n.Leaf {
+				p += "."
+			}
+			out = append(out, map[string]any{"path": p, "name": last(n.Path), "is_leaf": strconv.Itoa(leaf(n.Leaf))})
+		}
+		writeJSON(w, r, http.StatusOK, map[string]any{"metrics": out})
+	case "json":
+		out := []map[string]any{}
+		for _, n := range nodes {
+			out = append(out, map[string]any{"path": n.Path, "is_leaf": n.Leaf})
+		}
+		writeJSON(w, r, http.StatusOK, out)
+	default:
+		badRequest(w, "format %q is not supported: use treejson, completer or json", format)
+	}
+}
+
+func (a *API) expand(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		badRequest(w, "cannot read the request: %v", err)
+		return
+	}
+	queries := r.Form["query"]
+	if len(queries) == 0 {
+		badRequest(w, "no query: give query=<path pattern>")
+		return
+	}
+	leavesOnly := r.FormValue("leavesOnly") == "1" || r.FormValue("leavesOnly") == "true"
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	groups := map[string][]string{}
+	seen := map[string]bool{}
+	var flat []string
+	for _, q := range queries {
+		nodes, err := find.Find(ctx, a.r, q, a.cfg.MaxFind)
+		if err != nil {
+			badRequest(w, "query %q: %v", q, err)
+			return
+		}
+		for _, n := range nodes {
+			if leavesOnly && !n.Leaf {
+				continue
+			}
+			groups[q] = append(groups[q], n.Path)
+			if !seen[n.Path] {
+				seen[n.Path] = true
+				flat = append(flat, n.Path)
+			}
+		}
+	}
+	if r.FormValue("groupByExpr") == "1" || r.FormValue("groupByExpr") == "true" {
+		writeJSON(w, r, http.StatusOK, map[string]any{"results": groups})
+		return
+	}
+	sort.Strings(flat)
+	if flat == nil {
+		flat = []string{}
+	}
+	writeJSON(w, r, http.StatusOK, map[string]any{"results": flat})
+}
+
+// index lists every leaf path (graphite's /metrics/index.json), walking the
+// index tree.
+func (a *API) index(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	var out []string
+	var walk func(parent string) error
+	walk = func(parent string) error {
+		nodes, err := a.r.Children(ctx, parent)
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if n.Leaf {
+				out = append(out, n.Path)
+			}
+			if a.cfg.MaxFind > 0 && len(out) > a.cfg.MaxFind {
+				return fmt.Errorf("more than %d paths (max_find)", a.cfg.MaxFind)
+			}
+			if err := walk(n.Path); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(""); err != nil {
+		badRequest(w, "%v", err)
+		return
+	}
+	sort.Strings(out)
+	if out == nil {
+		out = []string{}
+	}
+	writeJSON(w, r, http.StatusOK, out)
+}

@@ -1,0 +1,179 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consthash/consthash/pkg/rollup"
+	"github.com/consthash/consthash/pkg/store"
+)
+
+const now = 1700003640 // on a minute: stored bins start on multiples of their step
+
+func testAPI(t *testing.T) *httptest.Server {
+	t.Helper()
+	s, err := store.Open(store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "q.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	if err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := rollup.ParseTimes([]string{"60s:24h", "10m:30d"})
+	// Two producers wrote stats_counts.app.req for the same minutes: reads add them.
+	for _, src := range []string{"agg-a", "agg-b"} {
+		b := &rollup.Batch{Source: src, Resolution: res[0]}
+		for m := int64(0); m < 60; m++ {
+			if m == 30 {
+				continue // a gap: null
+			}
+			var p rollup.Point
+			p.Path, p.Time = "stats_counts.app.req", now-3600+m*60
+			p.Add(float64(m), 1)
+			b.Points = append(b.Points, p)
+			var g rollup.Point
+			g.Path, g.Time = "servers.web01.cpu;dc=eu", now-3600+m*60
+			g.Add(2, 1)
+			g.Add(4, 2)
+			b.Points = append(b.Points, g)
+		}
+		if err := s.Write(ctx, []*rollup.Batch{b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := New(Config{Resolutions: res, MaxSeries: 100, MaxPoints: 100000, MaxFind: 1000, QueryTimeout: 10 * time.Second,
+		Now: func() time.Time { return time.Unix(now, 0) }}, s.(store.Reader), slog.New(slog.DiscardHandler))
+	mux := http.NewServeMux()
+	a.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func post(t *testing.T, srv *httptest.Server, path string, form url.Values) (int, string) {
+	t.Helper()
+	resp, err := http.PostForm(srv.URL+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+type rendered []struct {
+	Target     string
+	Tags       map[string]string
+	Datapoints [][2]*float64
+}
+
+// TestRenderAsGrafanaAsks replays the request Grafana's graphite datasource
+// sends: a POST form with target, from, until, format=json and maxDataPoints.
+func TestRenderAsGrafanaAsks(t *testing.T) {
+	srv := testAPI(t)
+	code, body := post(t, srv, "/render", url.Values{"target": {"stats_counts.app.*"}, "from": {"-1h"}, "until": {"now"},
+		"format": {"json"}, "maxDataPoints": {"1000"}})
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	var r rendered
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r) != 1 || r[0].Target != "stats_counts.app.req" || r[0].Tags["name"] != "stats_counts.app.req" {
+		t.Fatalf("%s", body)
+	}
+	dps := r[0].Datapoints
+	if len(dps) != 60 {
+		t.Fatalf("%d datapoints, want 60", len(dps))
+	}
+	// Whisper's window starts one step after from: the first value is minute 1, summed over both producers.
+	if *dps[0][1] != now-3600+60 || *dps[0][0] != 2 {
+		t.Errorf("first datapoint %v %v", *dps[0][0], *dps[0][1])
+	}
+	if dps[29][0] != nil {
+		t.Errorf("the gap is %v, want null", *dps[29][0])
+	}
+	// maxDataPoints consolidates with graphite's algorithm.
+	code, body = post(t, srv, "/render", url.Values{"target[]": {"servers.*.cpu"}, "from": {"-1h"}, "maxDataPoints": {"20"}})
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	r = nil
+	json.Unmarshal([]byte(body), &r)
+	if len(r) != 1 || r[0].Tags["dc"] != "eu" || len(r[0].Datapoints) > 21 || *r[0].Datapoints[0][0] != 3 {
+		t.Fatalf("consolidated: %s", body)
+	}
+}
+
+func TestRenderErrors(t *testing.T) {
+	srv := testAPI(t)
+	for _, tc := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{}, "no target"},
+		{url.Values{"target": {"a.b"}, "from": {"-1m"}}, "invalid from"},
+		{url.Values{"target": {"a.b"}, "until": {"bogus"}}, "invalid until"},
+		{url.Values{"target": {"sumSeries(a.*)"}}, "graphite functions are not implemented yet"},
+		{url.Values{"target": {"a.b"}, "from": {"now"}, "until": {"-1h"}}, "must be before"},
+		{url.Values{"target": {"a.b"}, "format": {"png"}}, "not supported"},
+		{url.Values{"target": {"a.[b"}}, "'[' without ']'"},
+	} {
+		code, body := post(t, srv, "/render", tc.form)
+		if code != 400 || !strings.Contains(body, tc.want) {
+			t.Errorf("%v: %d %q, want 400 with %q", tc.form, code, body, tc.want)
+		}
+	}
+}
+
+func TestFindExpandVersion(t *testing.T) {
+	srv := testAPI(t)
+	code, body := post(t, srv, "/metrics/find", url.Values{"query": {"*"}})
+	var tree []map[string]any
+	if code != 200 || json.Unmarshal([]byte(body), &tree) != nil || len(tree) != 2 {
+		t.Fatalf("find: %d %s", code, body)
+	}
+	if tree[0]["id"] != "servers" || tree[0]["leaf"].(float64) != 0 || tree[0]["expandable"].(float64) != 1 {
+		t.Errorf("treejson %v", tree[0])
+	}
+	code, body = post(t, srv, "/metrics/find", url.Values{"query": {"stats_counts.app.*"}, "format": {"completer"}})
+	if code != 200 || !strings.Contains(body, `"path":"stats_counts.app.req"`) || !strings.Contains(body, `"is_leaf":"1"`) {
+		t.Errorf("completer: %d %s", code, body)
+	}
+	resp, _ := http.Get(srv.URL + "/metrics/expand?query=servers.*&query=stats_counts.*")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"results":["servers.web01","stats_counts.app"]`) {
+		t.Errorf("expand: %s", b)
+	}
+	resp, _ = http.Get(srv.URL + "/metrics/index.json")
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != `["servers.web01.cpu;dc=eu","stats_counts.app.req"]` {
+		t.Errorf("index: %s", b)
+	}
+	resp, _ = http.Get(srv.URL + "/version")
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(b)) != Version {
+		t.Errorf("version %q", b)
+	}
+	resp, _ = http.Get(srv.URL + "/render?target=stats_counts.app.req&from=-10min&format=csv")
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(b), "stats_counts.app.req,2023-11-14 23:05:00,102\n") {
+		t.Errorf("csv: %s", b)
+	}
+}

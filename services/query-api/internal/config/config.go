@@ -1,0 +1,82 @@
+// Package config is query-api's configuration: TOML over defaults,
+// validated at start-up with errors naming the file, key and reason.
+package config
+
+import (
+	"time"
+
+	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/config"
+	"github.com/consthash/consthash/pkg/rollup"
+	"github.com/consthash/consthash/pkg/store"
+)
+
+// Config is query-api's whole configuration.
+type Config struct {
+	File         string          `toml:"-"`
+	Listen       string          `toml:"listen"`
+	Times        []string        `toml:"times"` // the aggregators' times: resolutions and their TTLs
+	Timezone     string          `toml:"timezone"`
+	MaxSeries    int             `toml:"max_series"`
+	MaxPoints    int             `toml:"max_points"`
+	MaxFind      int             `toml:"max_find"`
+	QueryTimeout config.Duration `toml:"query_timeout"`
+	Storage      store.Config    `toml:"storage"`
+	Admin        admin.Config    `toml:"admin"`
+	Log          struct {
+		Level  string `toml:"level"`
+		Format string `toml:"format"`
+	} `toml:"log"`
+
+	Resolutions []rollup.Resolution `toml:"-"`
+	Location    *time.Location      `toml:"-"`
+}
+
+// Default returns the documented defaults (docs/query-api.md).
+func Default() *Config {
+	c := &Config{Listen: "127.0.0.1:8080", Times: []string{"10s:168h", "1m:720h", "10m:17520h"}, Timezone: "UTC",
+		MaxSeries: 1000, MaxPoints: 2_000_000, MaxFind: 100_000, QueryTimeout: config.Duration(30 * time.Second),
+		Storage: store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"}, Admin: admin.Config{Listen: "127.0.0.1:8084"}}
+	c.Log.Level, c.Log.Format = "info", "text"
+	return c
+}
+
+// Load reads path over the defaults and validates it.
+func Load(path string) (*Config, error) {
+	c := Default()
+	c.File = path
+	if err := config.Load(path, c); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	e := func(key, f string, a ...any) error { return config.Errorf(c.File, key, f, a...) }
+	if c.Listen == "" {
+		return e("listen", "an address is required")
+	}
+	res, err := rollup.ParseTimes(c.Times)
+	if err != nil {
+		return e("times", "%v", err)
+	}
+	c.Resolutions = res
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return e("timezone", "%v", err)
+	}
+	c.Location = loc
+	if c.MaxSeries <= 0 || c.MaxPoints <= 0 || c.MaxFind <= 0 || c.QueryTimeout <= 0 {
+		return e("max_series", "max_series, max_points, max_find and query_timeout must be positive")
+	}
+	switch c.Storage.Driver {
+	case "cassandra", "sqlite", "mysql":
+	default:
+		return e("storage.driver", "%q cannot be read: use cassandra, sqlite or mysql", c.Storage.Driver)
+	}
+	if err := c.Admin.Validate(); err != nil {
+		return e("admin", "%v", err)
+	}
+	return nil
+}
