@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a Debian machine, if missing: MariaDB's
 # server, a JDK and Maven (for Cassandra, whose jars scripts/cassandra.sh
-# fetches from Maven Central). Go modules come from the module proxy on demand.
+# fetches from Maven Central), and docker-compose (to validate
+# docker-compose.yml; no Docker engine is needed). Go modules come from the
+# module proxy on demand.
 set -euo pipefail
 
 need=()
@@ -9,6 +11,7 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(maria
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v make >/dev/null 2>&1 || need+=(make)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose) # the compose file's static check
 
 if [ ${#need[@]} -eq 0 ]; then
 	echo "install-deps.sh: everything is installed"
