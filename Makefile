@@ -51,7 +51,8 @@ $(TOOLS)/staticcheck:
 
 ## isolated: build and vet each module alone (GOWORK=off), as the Docker build does
 isolated:
-	@for m in $(MODULES); do echo "== $$m (GOWORK=off)"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...) || exit 1; done
+	@mkdir -p $(CURDIR)/.cache/isolated
+	@for m in $(MODULES); do echo "== $$m (GOWORK=off)"; (cd $$m && GOWORK=off go build -o $(CURDIR)/.cache/isolated/ ./... && GOWORK=off go vet ./...) || exit 1; done
 
 ## backends: start MariaDB and Cassandra for the tests (prints the env vars to export)
 backends:
