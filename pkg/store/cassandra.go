@@ -234,41 +234,13 @@ func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) err
 }
 
 func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) error {
-	type entry struct {
-		parent, path string
-		leaf         bool
-	}
-	var add []entry
 	s.mu.Lock()
-	seen := map[string]bool{}
-	for p := range leaves {
-		if s.known[p] || seen[p] {
-			continue
-		}
-		seen[p] = true
-		ps := parents(p)
-		parent := ""
-		if len(ps) > 0 {
-			parent = ps[len(ps)-1]
-		}
-		add = append(add, entry{parent, p, true})
-		for i, par := range ps {
-			if s.known[par] || seen[par] {
-				continue
-			}
-			seen[par] = true
-			pp := ""
-			if i > 0 {
-				pp = ps[i-1]
-			}
-			add = append(add, entry{pp, par, false})
-		}
-	}
+	add := newIndexEntries(leaves, s.known)
 	s.mu.Unlock()
 	// leaf and branch are separate columns set by plain updates: a path that
 	// is both keeps both, with no lightweight transaction. Children of one
 	// parent share a partition, so they go in one unlogged batch.
-	byParent := map[string][]entry{}
+	byParent := map[string][]indexEntry{}
 	for _, e := range add {
 		byParent[e.parent] = append(byParent[e.parent], e)
 	}

@@ -193,36 +193,8 @@ func (s *sqlStore) Write(ctx context.Context, batches []*rollup.Batch) error {
 // index adds paths (leaves) and their parents (branches) not yet known, and
 // returns them.
 func (s *sqlStore) index(ctx context.Context, tx *sqlx.Tx, paths map[string]bool) ([]string, error) {
-	type entry struct {
-		path, parent string
-		leaf         int
-	}
-	var add []entry
 	s.mu.Lock()
-	seen := map[string]bool{}
-	for p := range paths {
-		if s.known[p] || seen[p] {
-			continue
-		}
-		seen[p] = true
-		ps := parents(p)
-		parent := ""
-		if len(ps) > 0 {
-			parent = ps[len(ps)-1]
-		}
-		add = append(add, entry{p, parent, 1})
-		for i, par := range ps {
-			if s.known[par] || seen[par] {
-				continue
-			}
-			seen[par] = true
-			pp := ""
-			if i > 0 {
-				pp = ps[i-1]
-			}
-			add = append(add, entry{par, pp, 0})
-		}
-	}
+	add := newIndexEntries(paths, s.known)
 	s.mu.Unlock()
 	for start := 0; start < len(add); start += s.maxRows {
 		chunk := add[start:min(start+s.maxRows, len(add))]
@@ -238,14 +210,18 @@ func (s *sqlStore) index(ctx context.Context, tx *sqlx.Tx, paths map[string]bool
 				q.WriteString(", ")
 			}
 			q.WriteString("(?, ?, ?)")
-			args = append(args, e.path, e.parent, e.leaf)
+			leaf := 0
+			if e.leaf {
+				leaf = 1
+			}
+			args = append(args, e.path, e.parent, leaf)
 		}
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return nil, fmt.Errorf("indexing %d paths: %w", len(chunk), err)
 		}
 		// A path first seen as a parent that later gets points becomes a leaf too.
 		for _, e := range chunk {
-			if e.leaf == 1 {
+			if e.leaf {
 				if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s_paths SET leaf = 1 WHERE path = ? AND leaf = 0", s.table), e.path); err != nil {
 					return nil, fmt.Errorf("indexing %s: %w", e.path, err)
 				}

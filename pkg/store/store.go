@@ -94,3 +94,40 @@ func parents(path string) []string {
 	}
 	return out
 }
+
+// indexEntry is a path to add to an index: a leaf (it has points) or a branch.
+type indexEntry struct {
+	path, parent string
+	leaf         bool
+}
+
+// newIndexEntries returns the leaves among paths, and their parents, that
+// known does not hold yet, each once.
+func newIndexEntries(paths map[string]bool, known map[string]bool) []indexEntry {
+	var add []indexEntry
+	seen := map[string]bool{}
+	for p := range paths {
+		if known[p] || seen[p] {
+			continue
+		}
+		seen[p] = true
+		ps := parents(p)
+		parent := ""
+		if len(ps) > 0 {
+			parent = ps[len(ps)-1]
+		}
+		add = append(add, indexEntry{p, parent, true})
+		for i, par := range ps {
+			if known[par] || seen[par] {
+				continue
+			}
+			seen[par] = true
+			pp := ""
+			if i > 0 {
+				pp = ps[i-1]
+			}
+			add = append(add, indexEntry{par, pp, false})
+		}
+	}
+	return add
+}
