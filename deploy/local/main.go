@@ -122,6 +122,9 @@ dsn = "file:%s"
 	}
 	for _, name := range order {
 		cmd := exec.Command(filepath.Join(bin, name), "--config", filepath.Join(etc, name+".toml"))
+		// Their own process group: a terminal's Ctrl-C reaches only this
+		// launcher, which stops them one by one in order.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		stderr, _ := cmd.StderrPipe()
 		cmd.Stdout = os.Stdout
 		if err := cmd.Start(); err != nil {
