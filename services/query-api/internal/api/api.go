@@ -137,6 +137,9 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if until.Before(from) {
+		from, until = until, from // graphite-web swaps a reversed range
+	}
 	if !from.Before(until) {
 		badRequest(w, "from (%s) must be before until (%s)", from.Format(time.RFC3339), until.Format(time.RFC3339))
 		return
@@ -160,6 +163,17 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := a.ctx(r)
 	defer cancel()
 	res := series.Choose(a.cfg.Resolutions, from, now)
+	// Like whisper, read no later than now and no earlier than the longest
+	// retention; the response's time range (for maxDataPoints) stays as asked.
+	readFrom, readUntil := from, until
+	if readUntil.After(now) {
+		readUntil = now
+	}
+	if n := len(a.cfg.Resolutions); n > 0 {
+		if oldest := now.Add(-a.cfg.Resolutions[n-1].TTL); readFrom.Before(oldest) {
+			readFrom = oldest
+		}
+	}
 	var all []*series.Series
 	for _, target := range targets {
 		if strings.ContainsAny(target, "()") {
@@ -175,12 +189,12 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 			if !n.Leaf {
 				continue
 			}
-			pts, err := a.r.Read(ctx, n.Path, res, from.Unix(), until.Unix()+res.Seconds())
+			pts, err := a.r.Read(ctx, n.Path, res, readFrom.Unix(), readUntil.Unix()+res.Seconds())
 			if err != nil {
 				http.Error(w, fmt.Sprintf("reading %s: %v", n.Path, err), http.StatusInternalServerError)
 				return
 			}
-			s := series.Fit(n.Path, pts, res, from.Unix(), until.Unix(), series.ColumnFor(n.Path, ""))
+			s := series.Fit(n.Path, pts, res, readFrom.Unix(), readUntil.Unix(), series.ColumnFor(n.Path, ""))
 			s.XFilesFactor = xff
 			all = append(all, s)
 			if a.cfg.MaxSeries > 0 && len(all) > a.cfg.MaxSeries {

@@ -72,11 +72,13 @@ func post(t *testing.T, srv *httptest.Server, path string, form url.Values) (int
 	return resp.StatusCode, string(b)
 }
 
-type rendered []struct {
+type renderedSeries struct {
 	Target     string
 	Tags       map[string]string
 	Datapoints [][2]*float64
 }
+
+type rendered []renderedSeries
 
 // TestRenderAsGrafanaAsks replays the request Grafana's graphite datasource
 // sends: a POST form with target, from, until, format=json and maxDataPoints.
@@ -127,7 +129,7 @@ func TestRenderErrors(t *testing.T) {
 		{url.Values{"target": {"a.b"}, "from": {"-1m"}}, "invalid from"},
 		{url.Values{"target": {"a.b"}, "until": {"bogus"}}, "invalid until"},
 		{url.Values{"target": {"sumSeries(a.*)"}}, "graphite functions are not implemented yet"},
-		{url.Values{"target": {"a.b"}, "from": {"now"}, "until": {"-1h"}}, "must be before"},
+		{url.Values{"target": {"a.b"}, "from": {"-1h"}, "until": {"-60min"}}, "must be before"},
 		{url.Values{"target": {"a.b"}, "format": {"png"}}, "not supported"},
 		{url.Values{"target": {"a.[b"}}, "'[' without ']'"},
 	} {

@@ -1,0 +1,470 @@
+#!/usr/bin/python3
+"""Golden test-vector generator for graphite-web 1.1.8 /render (format=json).
+
+Run:  ./regen.sh (runs this file from a scratch directory with /usr/bin/python3)
+Imports and runs the installed graphite-web (Debian package); does not copy its code.
+"""
+import json, math, os, random, shutil, sys, time
+
+WORK = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(WORK, 'out')
+WSP = os.path.join(WORK, 'whisper')
+
+# ---------------------------------------------------------------------------
+# Fixed clock.  whisper.fetch()/update_many() pick archives / drop points using
+# time.time(); graphite's /render uses &now= for relative times.  We freeze
+# time.time() to NOW so results never depend on the wall clock.
+NOW = 1699999200            # 2023-11-14T22:00:00Z, multiple of 3600
+_real_time = time.time
+time.time = lambda: float(NOW)
+
+sys.path.insert(0, WORK)    # local_settings.py lives here
+os.environ['DJANGO_SETTINGS_MODULE'] = 'graphite.settings'
+os.environ['GRAPHITE_SETTINGS_MODULE'] = 'local_settings'
+
+for d in (WSP, os.path.join(WORK, 'storage'), os.path.join(WORK, 'log')):
+    shutil.rmtree(d, ignore_errors=True)
+for d in (WSP, OUT, os.path.join(WORK, 'storage'), os.path.join(WORK, 'log')):
+    os.makedirs(d, exist_ok=True)
+if os.path.exists(os.path.join(WORK, 'graphite.db')):
+    os.remove(os.path.join(WORK, 'graphite.db'))
+
+import django
+django.setup()
+from django.core.management import call_command
+call_command('migrate', verbosity=0, interactive=False)
+from django.test import Client
+import whisper
+from graphite.tags.utils import TaggedSeries
+from graphite.storage import STORE
+
+# ---------------------------------------------------------------------------
+# Data set
+rng = random.Random(20231114)
+A10 = [(10, 6 * 3600 // 10), (60, 7 * 86400 // 60)]   # 10s:6h,60s:7d
+A60 = [(60, 7 * 86400 // 60)]                         # 60s:7d
+SPAN = 4 * 3600                                        # data written for the last 4h
+
+def ts_range(step):
+    start = NOW - SPAN
+    return list(range(start, NOW, step))
+
+def gen_values(kind, tss):
+    vals = []
+    if kind == 'cpu':
+        base = rng.uniform(10, 60)
+        for _ in tss:
+            vals.append(round(max(0.0, base + rng.gauss(0, 8)), 2))
+    elif kind == 'counter':
+        c = 1000.0
+        for i, _ in enumerate(tss):
+            c += rng.randint(0, 50)
+            if i == len(tss) // 2:      # counter reset
+                c = float(rng.randint(0, 20))
+            vals.append(c)
+    elif kind == 'gauge_neg':       # negatives and zeros
+        for _ in tss:
+            r = rng.random()
+            vals.append(0.0 if r < 0.15 else float(rng.randint(-50, 50)))
+    elif kind == 'int':
+        for _ in tss:
+            vals.append(float(rng.randint(0, 100)))
+    elif kind == 'timer':
+        for _ in tss:
+            vals.append(round(rng.lognormvariate(4, 0.5), 3))
+    elif kind == 'sparse':          # mostly gaps
+        for _ in tss:
+            vals.append(float(rng.randint(1, 9)) if rng.random() < 0.2 else None)
+    elif kind == 'empty':
+        vals = [None] * len(tss)
+    else:
+        raise ValueError(kind)
+    return vals
+
+def with_gaps(vals, frac=0.0, block=None):
+    out = list(vals)
+    for i in range(len(out)):
+        if frac and rng.random() < frac:
+            out[i] = None
+    if block:
+        a, b = block
+        for i in range(a, min(b, len(out))):
+            out[i] = None
+    return out
+
+SERIES = []  # (path, archives, kind, gap_frac, gap_block)
+for h in ('web01', 'web02', 'web03', 'web04'):
+    for m in ('user', 'system', 'idle'):
+        frac = 0.1 if (h, m) == ('web03', 'user') else 0.0
+        block = (300, 420) if (h, m) == ('web02', 'system') else None
+        SERIES.append(('servers.%s.cpu.%s' % (h, m), A10, 'cpu', frac, block))
+SERIES += [
+    ('servers.web05.cpu.user', A60, 'cpu', 0.0, None),          # 60s step only
+    ('servers.db01.cpu.user', A60, 'cpu', 0.05, None),          # 60s step only, gaps
+    ('servers.web01.net.rx_bytes', A10, 'counter', 0.0, None),
+    ('stats_counts.app.requests', A10, 'counter', 0.0, None),
+    ('stats_counts.app.errors', A10, 'sparse', 0.0, None),
+    ('stats.gauges.queue.depth', A10, 'gauge_neg', 0.05, None),
+    ('stats.gauges.temp.delta', A60, 'gauge_neg', 0.0, None),
+    ('stats.timers.api.upper_90', A10, 'timer', 0.0, None),
+    ('stats.timers.api.mean', A10, 'timer', 0.0, None),
+    ('stats.timers.web.upper_90', A10, 'timer', 0.02, (1000, 1440)),  # no recent data
+    ('stats.empty.series', A10, 'empty', 0.0, None),            # all null
+    ('stats.int.values', A10, 'int', 0.0, None),
+    ('disk.used;host=a;dc=east', A10, 'int', 0.0, None),
+    ('disk.used;host=b;dc=east', A10, 'int', 0.0, None),
+    ('disk.used;host=c;dc=west', A10, 'int', 0.1, None),
+    ('disk.free;host=a;dc=east', A60, 'int', 0.0, None),
+]
+
+def wsp_path(name):
+    if ';' in name:
+        norm = TaggedSeries.parse(name).path
+        rel = TaggedSeries.encode(norm, sep=os.sep)
+    else:
+        rel = name.replace('.', os.sep)
+    return os.path.join(WSP, rel + '.wsp')
+
+dataset = {'now': NOW, 'graphite_web_version': None, 'series': []}
+for name, archives, kind, frac, block in SERIES:
+    step = archives[0][0]
+    tss = ts_range(step)
+    vals = with_gaps(gen_values(kind, tss), frac, block)
+    p = wsp_path(name)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    # defaults of carbon / whisper: xFilesFactor 0.5, aggregation average
+    whisper.create(p, archives, xFilesFactor=0.5, aggregationMethod='average')
+    pts = [(t, v) for t, v in zip(tss, vals) if v is not None]
+    if pts:
+        whisper.update_many(p, pts)
+    if ';' in name:
+        STORE.tagdb.tag_series(name)
+    dataset['series'].append({
+        'path': TaggedSeries.parse(name).path if ';' in name else name,
+        'archives': [[s, s * n] for s, n in archives],
+        'xFilesFactor': 0.5, 'aggregationMethod': 'average',
+        'points': [[t, v] for t, v in pts]})
+
+from django.conf import settings
+dataset['graphite_web_version'] = settings.WEBAPP_VERSION
+with open(os.path.join(OUT, 'dataset.json'), 'w') as f:
+    json.dump(dataset, f, indent=None, separators=(',', ':'))
+    f.write('\n')
+
+# ---------------------------------------------------------------------------
+# Requests
+H1 = (NOW - 3600, NOW)               # last hour
+H3 = (NOW - 3 * 3600, NOW)
+M10 = (NOW - 600, NOW)               # last 10 minutes
+U = (NOW - 3600 + 7, NOW - 1203)     # unaligned window
+OLD = (NOW - 24 * 3600, NOW)         # beyond 10s archive -> 60s archive
+
+REQS = []
+def R(targets, frm_until=M10, mdp=None, extra=None):
+    if isinstance(targets, str):
+        targets = [targets]
+    p = {'target': targets, 'from': str(frm_until[0]), 'until': str(frm_until[1])}
+    if mdp is not None:
+        p['maxDataPoints'] = str(mdp)
+    if extra:
+        p.update(extra)
+    REQS.append(p)
+
+C = 'servers.web0{1,2}.cpu.user'
+ALLU = 'servers.*.cpu.user'
+W = 'servers.web0[1-4].cpu.*'
+
+# plain fetches / globs
+for t in ['servers.web01.cpu.user', C, 'servers.web0[1-3].cpu.system', 'servers.*.cpu.idle',
+          'servers.web05.cpu.user', 'servers.db01.cpu.user', 'stats.empty.series',
+          'stats.gauges.queue.depth', 'stats_counts.app.errors', 'stats.timers.*.upper_90',
+          'stats.timers.web.upper_90', 'servers.web03.cpu.user', 'servers.web02.cpu.system',
+          'nonexistent.metric', 'servers.web0*.cpu.{user,system}', 'stats.gauges.temp.delta']:
+    R(t)
+R('servers.web01.cpu.user', U)
+R('servers.web05.cpu.user', U)
+R('servers.web02.cpu.system', H1)
+R('servers.web01.cpu.user', OLD)
+R('servers.web05.cpu.user', OLD)
+R('servers.web01.cpu.user', H3, 10)
+R('servers.web01.cpu.user', H3, 50)
+R('servers.web03.cpu.user', H1, 7)
+R(ALLU, H1, 10)
+R('stats.gauges.queue.depth', H1, 13)
+R('stats.empty.series', H1, 10)
+R(['servers.web01.cpu.user', 'servers.web05.cpu.user'], M10)
+R('servers.web01.cpu.user', (str(NOW - 600), 'now'), extra={'now': str(NOW)})
+REQS[-1]['from'] = str(NOW - 600)
+R('servers.web01.cpu.user', ('-10min', 'now'), extra={'now': str(NOW)})
+R('servers.web01.cpu.user', ('-1h', '-50min'), extra={'now': str(NOW)})
+R('servers.web01.cpu.user', ('21:00_20231114', '21:05_20231114'))    # absolute HH:MM_YYYYMMDD (UTC)
+R('servers.web01.cpu.user', ('20231114', '21:02_20231114'))
+R('servers.web03.cpu.user', M10, extra={'noNullPoints': 'true'})
+R('group(servers.web01.cpu.user,servers.web05.cpu.user,stats.empty.series)')
+R('sumSeries(servers.web0{1,2}.cpu.user,servers.web05.cpu.user)', U, 9)
+
+# combine
+for f in ['sumSeries', 'sum', 'averageSeries', 'avg', 'maxSeries', 'minSeries', 'multiplySeries',
+          'stddevSeries', 'rangeOfSeries', 'countSeries', 'diffSeries']:
+    R('%s(%s)' % (f, C))
+R('sumSeries(%s)' % ALLU)          # mixed steps 10s/60s -> LCM
+R('averageSeries(%s)' % ALLU)
+R('diffSeries(%s)' % ALLU)
+R('sumSeries(servers.web03.cpu.user,stats.empty.series)')
+R('averageSeries(servers.web03.cpu.user,stats.empty.series)')
+R('sumSeries(stats.empty.series)')
+R('sumSeries(nonexistent.*)')
+R('countSeries(nonexistent.*)')
+R('sumSeries(%s)' % W, H1, 20)
+R('maxSeries(%s)' % W, U)
+R('multiplySeries(servers.web01.cpu.user,servers.web05.cpu.user)')
+R('diffSeries(servers.web01.cpu.user,servers.web01.cpu.system,servers.web01.cpu.idle)')
+R('diffSeries(servers.web01.cpu.user,1)')
+R('percentileOfSeries(%s,50)' % W)
+R('percentileOfSeries(%s,90,true)' % W)
+R('percentileOfSeries(%s,95)' % ALLU)
+for a in ['sum', 'average', 'avg', 'max', 'min', 'median', 'diff', 'stddev', 'count', 'range',
+          'multiply', 'last', 'avg_zero', 'first', 'total']:
+    R('aggregate(%s,"%s")' % (ALLU, a))
+R('aggregate(group(servers.web03.cpu.user,stats.empty.series),"sum",0.9)')
+R('aggregate(group(servers.web03.cpu.user,servers.db01.cpu.user),"avg",0.9)')
+R('aggregate(servers.web03.cpu.user,stats.empty.series,"sum",0.9)')   # wrong arity -> error
+R('aggregate(%s,"bogus")' % C)
+R('divideSeries(servers.web01.cpu.user,servers.web01.cpu.idle)')
+R('divideSeries(servers.web01.cpu.user,servers.web05.cpu.user)')
+R('divideSeries(stats.gauges.queue.depth,stats.gauges.queue.depth)')   # zeros -> null
+R('divideSeries(%s,servers.web01.cpu.idle)' % C)
+R('divideSeries(servers.web01.cpu.user,%s)' % C)                       # error: divisor >1
+R('divideSeries(servers.web01.cpu.user,stats.empty.series)')
+R('divideSeriesLists(%s,servers.web0{1,2}.cpu.idle)' % C)
+R('divideSeriesLists(%s,servers.web01.cpu.idle)' % C)                  # length mismatch
+R('asPercent(%s)' % C)
+R('asPercent(%s,100)' % C)
+R('asPercent(servers.web01.cpu.user,servers.web01.cpu.idle)')
+R('asPercent(%s,servers.web0{1,2}.cpu.idle)' % C)
+R('asPercent(%s,sumSeries(%s))' % (ALLU, ALLU))
+R('asPercent(servers.*.cpu.*,servers.*.cpu.idle,1)')
+R('asPercent(stats.gauges.queue.depth)')
+
+# alias
+R('alias(servers.web01.cpu.user,"my alias")')
+R('alias(sumSeries(%s),"total")' % C)
+R('aliasByNode(%s,1)' % W)
+R('aliasByNode(%s,1,3)' % W)
+R('aliasByNode(%s,-1)' % C)
+R('aliasByNode(sumSeries(%s),1)' % C)
+R('aliasByMetric(%s)' % W)
+R('aliasByMetric(scale(%s,2))' % C)
+R('aliasSub(%s,"^servers\\.([^.]+)\\..*","\\1")' % W)
+R('aliasSub(%s,"cpu","CPU")' % C)
+R('aliasByTags(seriesByTag("name=disk.used"),"host")')
+R('aliasByTags(seriesByTag("name=disk.used"),"dc","host")')
+R('aliasByTags(seriesByTag("name=disk.used"),1,"name")')
+
+# transforms
+R('scale(%s,2.5)' % C)
+R('scale(stats.gauges.queue.depth,-1)')
+R('scaleToSeconds(stats_counts.app.requests,1)')
+R('scaleToSeconds(servers.web05.cpu.user,10)')
+R('offset(%s,-10)' % C)
+R('offset(stats.empty.series,5)')
+R('absolute(stats.gauges.queue.depth)')
+R('perSecond(stats_counts.app.requests)', H3)
+R('perSecond(stats_counts.app.requests,1100)', H3)      # errors: None in series + maxValue
+R('perSecond(stats_counts.app.requests,30000)', (NOW - 3 * 3600, NOW - 10))   # no nulls -> works
+R('nonNegativeDerivative(stats_counts.app.requests,30000,0)', (NOW - 3 * 3600, NOW - 10))
+R('perSecond(servers.web01.net.rx_bytes)')
+R('derivative(stats_counts.app.requests)', H3)
+R('derivative(servers.web03.cpu.user)')
+R('nonNegativeDerivative(stats_counts.app.requests)', H3)
+R('nonNegativeDerivative(stats_counts.app.requests,1100)', H3)
+R('nonNegativeDerivative(servers.web03.cpu.user)')
+R('integral(servers.web03.cpu.user)')
+R('integral(stats.gauges.queue.depth)')
+R('cumulative(%s)' % C, H1, 12)
+R('consolidateBy(%s,"max")' % C, H1, 10)
+R('consolidateBy(%s,"min")' % C, H1, 10)
+R('consolidateBy(%s,"sum")' % C, H1, 10)
+R('consolidateBy(%s,"average")' % C, H1, 10)
+R('consolidateBy(servers.web03.cpu.user,"first")', H1, 10)
+R('consolidateBy(servers.web03.cpu.user,"last")', H1, 10)
+R('consolidateBy(servers.web03.cpu.user,"bogus")', H1, 10)
+R('summarize(servers.web01.cpu.user,"1min")')
+R('summarize(servers.web01.cpu.user,"5min","avg")', H1)
+R('summarize(servers.web03.cpu.user,"5min","max")', U)
+R('summarize(servers.web03.cpu.user,"5min","min",true)', U)
+R('summarize(servers.web03.cpu.user,"5min","last")', U)
+R('summarize(servers.web03.cpu.user,"7min","sum",true)', U)
+R('summarize(stats_counts.app.errors,"1h","sum")', H3)
+R('summarize(stats_counts.app.errors,"1h","sum",true)', H3)
+R('summarize(servers.web05.cpu.user,"15min","median")', H1)
+R('hitcount(stats_counts.app.errors,"1min")')
+R('hitcount(stats_counts.app.errors,"5min")', U)
+R('hitcount(stats_counts.app.errors,"5min",true)', U)
+R('hitcount(servers.web05.cpu.user,"45s")')
+R('hitcount(servers.web01.cpu.user,"1h")', H3)
+
+# group
+R('groupByNode(%s,1,"sumSeries")' % W)
+R('groupByNode(%s,3,"averageSeries")' % W)
+R('groupByNode(%s,3)' % W)
+R('groupByNode(%s,1,"maxSeries")' % ALLU)
+R('groupByNodes(%s,"sum",1,3)' % W)
+R('groupByNodes(%s,"max",3)' % W)
+R('groupByNodes(%s,"avg")' % C)
+R('groupByTags(seriesByTag("name=disk.used"),"sum","dc")')
+R('groupByTags(seriesByTag("name=~disk.*"),"max","name")')
+R('sumSeriesWithWildcards(%s,1)' % W)
+R('sumSeriesWithWildcards(%s,1,3)' % W)
+R('averageSeriesWithWildcards(%s,1)' % W)
+R('averageSeriesWithWildcards(%s,3)' % ALLU)
+
+# moving windows
+for f in ['movingAverage', 'movingSum', 'movingMin', 'movingMax', 'movingMedian']:
+    R('%s(servers.web03.cpu.user,5)' % f)
+    R('%s(servers.web03.cpu.user,"1min")' % f)
+R('movingAverage(servers.web05.cpu.user,3)', H1)
+R('movingAverage(stats.timers.web.upper_90,10)', H1)
+R('movingAverage(stats.empty.series,3)')
+R('movingSum(stats_counts.app.errors,"5min")', H1, 20)
+R('movingAverage(servers.web01.cpu.user,"1h")', H1)
+
+# time
+R('timeShift(servers.web01.cpu.user,"10min")')
+R('timeShift(servers.web01.cpu.user,"-10min")')
+R('timeShift(servers.web01.cpu.user,"+5min")')
+R('timeShift(servers.web05.cpu.user,"1h")', H1)
+R('timeShift(%s,"1h")' % C, U)
+R(['servers.web01.cpu.user', 'timeShift(servers.web01.cpu.user,"1h")'], M10)
+
+# nulls
+R('transformNull(servers.web03.cpu.user)')
+R('transformNull(servers.web03.cpu.user,-1)')
+R('transformNull(stats.empty.series,0)')
+R('transformNull(servers.web03.cpu.user,0,servers.web01.cpu.user)')
+R('keepLastValue(servers.web03.cpu.user)')
+R('keepLastValue(servers.web02.cpu.system)', H3)
+R('keepLastValue(servers.web02.cpu.system,5)', H3)
+R('keepLastValue(stats_counts.app.errors,2)')
+R('isNonNull(servers.web03.cpu.user)')
+R('isNonNull(stats.empty.series)')
+R('fallbackSeries(nonexistent.metric,servers.web01.cpu.user)')
+R('fallbackSeries(servers.web02.cpu.user,servers.web01.cpu.user)')
+R('fallbackSeries(nonexistent.*,constantLine(5))')
+
+# filters / sorting
+R('highestCurrent(%s,2)' % W)
+R('highestMax(%s,3)' % W)
+R('highestAverage(%s,2)' % W)
+R('lowestCurrent(%s,2)' % W)
+R('lowestAverage(%s,2)' % W)
+R('highestCurrent(%s,2)' % ALLU)
+R('lowestCurrent(stats.timers.*.upper_90,1)')
+R('currentAbove(%s,30)' % W)
+R('currentBelow(%s,30)' % W)
+R('averageAbove(%s,30)' % W)
+R('maximumAbove(%s,50)' % W)
+R('currentAbove(stats.empty.series,0)')
+R('removeBelowValue(servers.web03.cpu.user,30)')
+R('removeAboveValue(servers.web03.cpu.user,30)')
+R('removeBelowValue(stats.gauges.queue.depth,0)')
+R('removeEmptySeries(group(servers.web01.cpu.user,stats.empty.series))')
+R('removeEmptySeries(servers.web01.cpu.user,stats.empty.series)')     # 2nd arg is xFilesFactor -> error
+R('removeEmptySeries(servers.web0{2,3}.cpu.*,0.95)')
+R('removeEmptySeries(stats.timers.*.upper_90)', (NOW - 600, NOW - 300))
+R('nPercentile(servers.web03.cpu.user,50)')
+R('nPercentile(servers.web03.cpu.user,95)')
+R('nPercentile(%s,75)' % C)
+R('nPercentile(stats.empty.series,50)')
+R('limit(%s,2)' % W)
+R('limit(%s,0)' % W)
+R('exclude(%s,"web0[12]")' % W)
+R('exclude(%s,"idle")' % W)
+R('grep(%s,"system")' % W)
+R('grep(%s,"web0[34]")' % W)
+R('sortByName(servers.*.cpu.*)')
+R('sortByName(%s,true)' % ALLU)
+R('sortByName(%s,false,true)' % ALLU)
+R('sortByTotal(%s)' % W)
+R('sortByMaxima(%s)' % W)
+R('sortByMinima(%s)' % W)
+
+# tags
+R('seriesByTag("name=disk.used")')
+R('seriesByTag("dc=east")')
+R('seriesByTag("name=disk.used","dc!=east")')
+R('seriesByTag("name=~disk.*","host=~[ab]")')
+R('sumSeries(seriesByTag("name=disk.used"))')
+R('disk.used;host=a;dc=east')
+R('disk.used;dc=east;host=a')
+R('seriesByTag("name=nonexistent")')
+
+# constants / misc
+R('constantLine(42)')
+R('constantLine(-1.5)', H1)
+R(['constantLine(1)', 'servers.web01.cpu.user'])
+R('threshold(10)')
+R('identity("t")')
+R('time("t")')
+
+# nested
+R('alias(movingAverage(scale(sumSeries(%s),0.5),3),"nested")' % W)
+R('aliasByNode(highestAverage(movingAverage(%s,"1min"),2),1,3)' % W)
+R('asPercent(nonNegativeDerivative(stats_counts.app.requests),sumSeries(nonNegativeDerivative(stats_counts.app.requests)))', H1)
+R('sortByMaxima(groupByNode(%s,1,"sumSeries"))' % W)
+R('summarize(perSecond(stats_counts.app.requests),"10min","avg")', H1)
+R('removeEmptySeries(transformNull(%s,0))' % ALLU)
+R('integral(derivative(servers.web01.cpu.user))')
+R('keepLastValue(timeShift(servers.web03.cpu.user,"1min"))')
+R('aliasByMetric(divideSeries(sumSeries(%s),sumSeries(servers.web0{1,2}.cpu.idle)))' % C)
+R('maxSeries(movingMax(%s,3),movingMin(%s,3))' % (C, C))
+R('sumSeries(%s)' % ALLU, H3, 10)
+R('movingAverage(%s,10)' % ALLU, H3, 50)
+R('consolidateBy(sumSeries(%s),"max")' % ALLU, H3, 17)
+
+# errors / edge syntax
+R('sumSeries(')
+R('unknownFunction(servers.web01.cpu.user)')
+R('movingAverage(servers.web01.cpu.user)')
+R('scale(servers.web01.cpu.user,"x")')
+R('servers.web01.cpu.user', (NOW, NOW - 600))       # from > until
+R('servers.web01.cpu.user', (NOW - 600, NOW + 3600))  # until in the future
+R('')
+
+client = Client()
+
+def fix_nonfinite(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return 'NaN' if math.isnan(o) else ('+Inf' if o > 0 else '-Inf')
+    if isinstance(o, list):
+        return [fix_nonfinite(x) for x in o]
+    if isinstance(o, dict):
+        return {k: fix_nonfinite(v) for k, v in o.items()}
+    return o
+
+n_ok = 0
+with open(os.path.join(OUT, 'render.jsonl'), 'w') as f:
+    for p in REQS:
+        q = dict(p)
+        q['format'] = 'json'
+        q.setdefault('now', str(NOW))
+        try:
+            resp = client.get('/render/', q)
+            status = resp.status_code
+            raw = resp.content.decode('utf-8', 'replace')
+        except Exception as e:  # Client re-raises view exceptions
+            status = 500
+            raw = '%s: %s' % (type(e).__name__, e)
+        rec = {'params': p, 'status': status}
+        if status == 200:
+            n_ok += 1
+            try:
+                rec['body'] = fix_nonfinite(json.loads(raw))
+                if any(x in raw for x in ('NaN', 'Infinity')):
+                    rec['raw'] = raw
+            except ValueError:
+                rec['body'] = raw
+        else:
+            rec['body'] = raw
+        f.write(json.dumps(rec, sort_keys=True, allow_nan=False) + '\n')
+print('requests: %d, status 200: %d' % (len(REQS), n_ok), file=sys.stderr)
