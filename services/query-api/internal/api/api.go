@@ -1,12 +1,13 @@
 // Package api serves graphite-web 1.1's HTTP API over consthash storage:
 // /render, /metrics/find, /metrics/expand, /metrics/index.json and /version.
-// Targets are paths with globs; graphite functions are not implemented yet
-// and are answered with a 400 that says so.
+// Targets are paths with globs and the graphite functions in functions.go;
+// any other function is answered with a 400 that says so.
 package api
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
+	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/find"
 	"github.com/consthash/consthash/services/query-api/internal/gtime"
 	"github.com/consthash/consthash/services/query-api/internal/series"
@@ -175,33 +177,51 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var all []*series.Series
-	for _, target := range targets {
-		if strings.ContainsAny(target, "()") {
-			badRequest(w, "target %q: graphite functions are not implemented yet in consthash's query-api; give a path pattern", target)
-			return
-		}
-		nodes, err := find.Find(ctx, a.r, target, a.cfg.MaxSeries)
+	fetched := 0
+	ev := &evaluator{fetch: func(ctx context.Context, pattern string) ([]*series.Series, error) {
+		nodes, err := find.Find(ctx, a.r, pattern, a.cfg.MaxSeries)
 		if err != nil {
-			badRequest(w, "target %q: %v", target, err)
-			return
+			return nil, err
 		}
+		var list []*series.Series
 		for _, n := range nodes {
 			if !n.Leaf {
 				continue
 			}
 			pts, err := a.r.Read(ctx, n.Path, res, readFrom.Unix(), readUntil.Unix()+res.Seconds())
 			if err != nil {
-				http.Error(w, fmt.Sprintf("reading %s: %v", n.Path, err), http.StatusInternalServerError)
-				return
+				return nil, readError{fmt.Errorf("reading %s: %w", n.Path, err)}
 			}
 			s := series.Fit(n.Path, pts, res, readFrom.Unix(), readUntil.Unix(), series.ColumnFor(n.Path, ""))
+			s.PathExpr = pattern
 			s.XFilesFactor = xff
-			all = append(all, s)
-			if a.cfg.MaxSeries > 0 && len(all) > a.cfg.MaxSeries {
-				badRequest(w, "the request selects more than %d series (max_series)", a.cfg.MaxSeries)
-				return
+			list = append(list, s)
+			if fetched++; a.cfg.MaxSeries > 0 && fetched > a.cfg.MaxSeries {
+				return nil, fmt.Errorf("the request selects more than %d series (max_series)", a.cfg.MaxSeries)
 			}
 		}
+		return list, nil
+	}}
+	for _, target := range targets {
+		if strings.TrimSpace(target) == "" {
+			continue // graphite-web answers an empty target with nothing
+		}
+		e, err := expr.Parse(target)
+		if err != nil {
+			badRequest(w, "target %q: %v", target, err)
+			return
+		}
+		list, err := ev.eval(ctx, e)
+		var re readError
+		switch {
+		case err != nil && (errors.As(err, &re) || ctx.Err() != nil):
+			http.Error(w, fmt.Sprintf("target %q: %v", target, err), http.StatusInternalServerError)
+			return
+		case err != nil: // the target is wrong or asks for what is not implemented
+			badRequest(w, "target %q: %v", target, err)
+			return
+		}
+		all = append(all, list...)
 	}
 	timeRange := until.Unix() - from.Unix()
 	noNull := r.FormValue("noNullPoints") == "true" || r.FormValue("noNullPoints") == "1"
@@ -265,6 +285,11 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "format %q is not supported: use json, csv or raw", format)
 	}
 }
+
+// readError is a failure of the store, not of the request.
+type readError struct{ error }
+
+func (e readError) Unwrap() error { return e.error }
 
 // jsonNumber keeps infinities serialisable as graphite does (1e9999).
 func jsonNumber(v float64) any {

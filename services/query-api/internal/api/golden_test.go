@@ -12,7 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -149,25 +149,26 @@ func TestRenderMatchesGraphiteWeb(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
-	compared := 0
+	compared, unsupported := 0, 0
 	for _, r := range reqs {
 		form, err := goldenParams(r.Params)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Status != 200 || !goldenPlain(form, ds.Now) {
+		if r.Status != 200 || !goldenServed(form, ds.Now) || selectsAny(form["target"], coarseOnly) {
 			continue
 		}
 		var want rendered
 		if err := json.Unmarshal(r.Body, &want); err != nil {
 			t.Fatalf("%s: golden body: %v", form.Encode(), err)
 		}
-		if slices.ContainsFunc(want, func(s renderedSeries) bool { return coarseOnly[s.Target] }) {
-			continue
-		}
 		form.Set("format", "json")
 		code, body := post(t, srv, "/render", form)
 		name := form.Encode()
+		if code == 400 && strings.Contains(body, "is not implemented yet") {
+			unsupported++
+			continue
+		}
 		if code != 200 {
 			t.Errorf("%s: status %d %s, graphite-web 200", name, code, body)
 			continue
@@ -181,18 +182,18 @@ func TestRenderMatchesGraphiteWeb(t *testing.T) {
 			t.Errorf("%s: %s", name, diff)
 		}
 	}
-	if compared < 25 {
-		t.Fatalf("compared %d requests with graphite-web's answers; the golden set should give at least 25", compared)
+	if compared < 76 {
+		t.Fatalf("compared %d requests with graphite-web's answers; the golden set gave 76 when the function slice landed", compared)
 	}
-	t.Logf("%d /render answers equal graphite-web 1.1.8's", compared)
+	t.Logf("%d /render answers equal graphite-web 1.1.8's; %d use functions not implemented yet", compared, unsupported)
 }
 
-// goldenPlain reports whether a golden request is one query-api answers
-// today: path patterns only, reading the 10s archive.
-func goldenPlain(form url.Values, now int64) bool {
+// goldenServed reports whether a golden request is one query-api can
+// answer alike: reading the 10s archive, with a target.
+func goldenServed(form url.Values, now int64) bool {
 	for _, t := range form["target"] {
-		if t == "" || strings.ContainsAny(t, "()") {
-			return false
+		if t == "" || strings.Count(t, "(") != strings.Count(t, ")") {
+			return false // graphite-web answers [], query-api a 400 that says why
 		}
 	}
 	at := func(k string) (int64, bool) {
@@ -207,6 +208,50 @@ func goldenPlain(form url.Values, now int64) bool {
 		return false // midnight: beyond the 10s archive
 	}
 	return true
+}
+
+var pathToken = regexp.MustCompile(`[A-Za-z0-9_.*?\[\]{},;=!^~-]+`)
+
+// selectsAny reports whether a target's path patterns could select one of
+// paths (checked loosely: each word of the target as a glob).
+func selectsAny(targets []string, paths map[string]bool) bool {
+	for _, t := range targets {
+		for _, word := range pathToken.FindAllString(t, -1) {
+			re, err := regexp.Compile("^" + globRE(word) + "$")
+			if err != nil {
+				continue
+			}
+			for p := range paths {
+				if re.MatchString(p) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func globRE(g string) string {
+	var b strings.Builder
+	for i := 0; i < len(g); i++ {
+		switch c := g[i]; c {
+		case '*':
+			b.WriteString(`[^.]*`)
+		case '?':
+			b.WriteString(`[^.]`)
+		case '{':
+			b.WriteString(`(`)
+		case '}':
+			b.WriteString(`)`)
+		case ',':
+			b.WriteString(`|`)
+		case '[', ']', '-':
+			b.WriteByte(c)
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	return b.String()
 }
 
 func diffRendered(got, want rendered) string {

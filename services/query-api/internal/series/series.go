@@ -16,7 +16,8 @@ import (
 // (JSON null).
 type Series struct {
 	Name           string
-	Start, End     int64 // seconds; End is exclusive
+	PathExpr       string // the pattern or expression that produced it, for combined names
+	Start, End     int64  // seconds; End is exclusive
 	Step           int64
 	Values         []float64
 	Consolidate    string  // average, sum, min, max, first, last
@@ -111,7 +112,7 @@ func Fit(name string, pts []rollup.Point, res rollup.Resolution, from, until int
 	if n < 0 {
 		n = 0
 	}
-	s := &Series{Name: name, Start: start, End: end, Step: step, Values: make([]float64, n), Consolidate: "average", ValuesPerPoint: 1}
+	s := &Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: make([]float64, n), Consolidate: "average", ValuesPerPoint: 1}
 	for i := range s.Values {
 		s.Values[i] = math.NaN()
 	}

@@ -1,0 +1,731 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/consthash/consthash/services/query-api/internal/expr"
+	"github.com/consthash/consthash/services/query-api/internal/series"
+)
+
+// fetchFunc reads the series a path pattern selects.
+type fetchFunc func(ctx context.Context, pattern string) ([]*series.Series, error)
+
+// evaluator evaluates render targets with the graphite functions
+// implemented so far, each checked against graphite-web 1.1.8's answers.
+type evaluator struct {
+	fetch fetchFunc
+}
+
+// errUnsupported marks a function consthash does not implement yet.
+type errUnsupported struct{ name string }
+
+func (e errUnsupported) Error() string {
+	return fmt.Sprintf("graphite function %s() is not implemented yet in consthash's query-api", e.name)
+}
+
+type fnImpl func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error)
+
+var functions map[string]fnImpl
+
+func init() {
+	functions = map[string]fnImpl{
+		"sumSeries":             combineFn("sum", "sumSeries"),
+		"sum":                   combineFn("sum", "sumSeries"),
+		"averageSeries":         combineFn("average", "averageSeries"),
+		"avg":                   combineFn("average", "averageSeries"),
+		"maxSeries":             combineFn("max", "maxSeries"),
+		"minSeries":             combineFn("min", "minSeries"),
+		"diffSeries":            combineFn("diff", "diffSeries"),
+		"multiplySeries":        combineFn("multiply", "multiplySeries"),
+		"countSeries":           countSeriesFn,
+		"rangeOfSeries":         combineFn("range", "rangeOfSeries"),
+		"aggregate":             aggregateFn,
+		"group":                 groupFn,
+		"alias":                 aliasFn,
+		"aliasByNode":           aliasByNodeFn,
+		"aliasByMetric":         aliasByMetricFn,
+		"aliasSub":              aliasSubFn,
+		"scale":                 perValue("scale(%s,%s)", func(v, a float64) float64 { return v * a }),
+		"offset":                perValue("offset(%s,%s)", func(v, a float64) float64 { return v + a }),
+		"absolute":              absoluteFn,
+		"derivative":            derivativeFn,
+		"nonNegativeDerivative": deltaFn("nonNegativeDerivative", false),
+		"perSecond":             deltaFn("perSecond", true),
+		"integral":              integralFn,
+		"transformNull":         transformNullFn,
+		"keepLastValue":         keepLastValueFn,
+		"consolidateBy":         consolidateByFn,
+		"removeBelowValue":      removeFn("removeBelowValue", func(v, n float64) bool { return v < n }),
+		"removeAboveValue":      removeFn("removeAboveValue", func(v, n float64) bool { return v > n }),
+		"limit":                 limitFn,
+		"exclude":               grepFn(false),
+		"grep":                  grepFn(true),
+		"sortByName":            sortByNameFn,
+	}
+}
+
+// Implemented lists the functions /functions reports.
+func Implemented() []string {
+	names := make([]string, 0, len(functions))
+	for n := range functions {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (ev *evaluator) eval(ctx context.Context, e *expr.Expr) ([]*series.Series, error) {
+	switch e.Kind {
+	case expr.Path:
+		return ev.fetch(ctx, e.Text)
+	case expr.Call:
+		fn, ok := functions[e.Text]
+		if !ok {
+			return nil, errUnsupported{e.Text}
+		}
+		return fn(ev, ctx, e)
+	}
+	return nil, fmt.Errorf("a %s is not a series list", kindName(e.Kind))
+}
+
+func kindName(k expr.Kind) string {
+	switch k {
+	case expr.Number:
+		return "number"
+	case expr.String:
+		return "string"
+	case expr.Bool:
+		return "boolean"
+	}
+	return "expression"
+}
+
+// seriesArg evaluates argument i, which must be a series list.
+func (ev *evaluator) seriesArg(ctx context.Context, c *expr.Expr, i int) ([]*series.Series, error) {
+	if i >= len(c.Args) {
+		return nil, fmt.Errorf("%s(): missing series list argument %d", c.Text, i+1)
+	}
+	a := c.Args[i]
+	if a.Kind != expr.Path && a.Kind != expr.Call {
+		return nil, fmt.Errorf("%s(): argument %d: want a series list, got a %s", c.Text, i+1, kindName(a.Kind))
+	}
+	return ev.eval(ctx, a)
+}
+
+func numArg(c *expr.Expr, i int, def *float64) (float64, error) {
+	if i >= len(c.Args) {
+		if def != nil {
+			return *def, nil
+		}
+		return 0, fmt.Errorf("%s(): missing numeric argument %d", c.Text, i+1)
+	}
+	if c.Args[i].Kind != expr.Number {
+		return 0, fmt.Errorf("%s(): argument %d: want a number", c.Text, i+1)
+	}
+	return c.Args[i].Number, nil
+}
+
+func strArg(c *expr.Expr, i int) (string, error) {
+	if i >= len(c.Args) || c.Args[i].Kind != expr.String {
+		return "", fmt.Errorf("%s(): argument %d: want a quoted string", c.Text, i+1)
+	}
+	return c.Args[i].Text, nil
+}
+
+func argCount(c *expr.Expr, lo, hi int) error {
+	if len(c.Kwargs) > 0 {
+		return errUnsupported{c.Text + " with keyword arguments: " + c.Text}
+	}
+	if len(c.Args) < lo || len(c.Args) > hi {
+		return fmt.Errorf("%s(): takes %d to %d arguments, got %d", c.Text, lo, hi, len(c.Args))
+	}
+	return nil
+}
+
+// pyG formats a number as Python's "%g" does.
+func pyG(v float64) string {
+	s := strconv.FormatFloat(v, 'g', 6, 64)
+	if i := strings.Index(s, "e"); i >= 0 {
+		mant, exp := s[:i], s[i+1:]
+		sign := exp[0]
+		exp = strings.TrimLeft(exp[1:], "0")
+		for len(exp) < 2 {
+			exp = "0" + exp
+		}
+		return mant + "e" + string(sign) + exp
+	}
+	return s
+}
+
+func nan() float64 { return math.NaN() }
+
+func with(s *series.Series, name string, values []float64) *series.Series {
+	c := *s
+	c.Name, c.PathExpr, c.Values = name, name, values
+	return &c
+}
+
+// aggregateRows combines series step by step as graphite-web's aggregate()
+// does after normalising them to one step (xFilesFactor 0: one non-null
+// value is enough).
+func aggregateRows(fn, name string, list []*series.Series) ([]*series.Series, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	step, start, end := list[0].Step, list[0].Start, list[0].End
+	for _, s := range list[1:] {
+		if s.Step != step {
+			return nil, errUnsupported{"combining series of different steps (" + name + ")"}
+		}
+		start, end = min(start, s.Start), max(end, s.End)
+	}
+	end -= (end - start) % step
+	n := int((end - start) / step)
+	values := make([]float64, n)
+	row := make([]float64, 0, len(list))
+	for i := range values {
+		row = row[:0]
+		for _, s := range list {
+			j := int((start-s.Start)/step) + i
+			if j >= 0 && j < len(s.Values) {
+				row = append(row, s.Values[j])
+			} else {
+				row = append(row, nan())
+			}
+		}
+		values[i] = aggFunc(fn, row)
+	}
+	out := &series.Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: values,
+		Consolidate: "average", ValuesPerPoint: 1}
+	return []*series.Series{out}, nil
+}
+
+func aggFunc(fn string, row []float64) float64 {
+	var ok []float64
+	for _, v := range row {
+		if !math.IsNaN(v) {
+			ok = append(ok, v)
+		}
+	}
+	if len(ok) == 0 {
+		return nan()
+	}
+	switch fn {
+	case "sum":
+		s := 0.0
+		for _, v := range ok {
+			s += v
+		}
+		return s
+	case "average":
+		s := 0.0
+		for _, v := range ok {
+			s += v
+		}
+		return s / float64(len(ok))
+	case "max":
+		return slices.Max(ok)
+	case "min":
+		return slices.Min(ok)
+	case "diff":
+		s := ok[0]
+		for _, v := range ok[1:] {
+			s -= v
+		}
+		return s
+	case "multiply":
+		if len(ok) != len(row) {
+			return nan()
+		}
+		p := ok[0]
+		for _, v := range ok[1:] {
+			p *= v
+		}
+		return p
+	case "count":
+		return float64(len(ok))
+	case "range":
+		return slices.Max(ok) - slices.Min(ok)
+	case "last":
+		return ok[len(ok)-1]
+	}
+	return nan()
+}
+
+func formatPathExprs(list []*series.Series) string {
+	var seen []string
+	for _, s := range list {
+		if !slices.Contains(seen, s.PathExpr) {
+			seen = append(seen, s.PathExpr)
+		}
+	}
+	return strings.Join(seen, ",")
+}
+
+func (ev *evaluator) allSeriesArgs(ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	var all []*series.Series
+	for i := range c.Args {
+		l, err := ev.seriesArg(ctx, c, i)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, l...)
+	}
+	return all, nil
+}
+
+func combineFn(fn, prefix string) fnImpl {
+	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+		if err := argCount(c, 1, 1<<20); err != nil {
+			return nil, err
+		}
+		all, err := ev.allSeriesArgs(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		return aggregateRows(fn, prefix+"("+formatPathExprs(all)+")", all)
+	}
+}
+
+// countSeriesFn answers the number of series at every step, null or not.
+func countSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	all, err := ev.allSeriesArgs(ctx, c)
+	if err != nil || len(all) == 0 {
+		return nil, err
+	}
+	out, err := aggregateRows("count", "countSeries("+formatPathExprs(all)+")", all)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out[0].Values {
+		out[0].Values[i] = float64(len(all))
+	}
+	return out, nil
+}
+
+var aggregateNames = map[string]string{
+	"sum": "sum", "total": "sum", "average": "average", "avg": "average", "max": "max", "min": "min",
+	"diff": "diff", "multiply": "multiply", "count": "count", "range": "range", "rangeOf": "range",
+	"last": "last", "current": "last",
+}
+
+func aggregateFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	if err := argCount(c, 2, 2); err != nil {
+		return nil, err
+	}
+	list, err := ev.seriesArg(ctx, c, 0)
+	if err != nil {
+		return nil, err
+	}
+	name, err := strArg(c, 1)
+	if err != nil {
+		return nil, err
+	}
+	name = strings.TrimSuffix(name, "Series")
+	fn, ok := aggregateNames[name]
+	if !ok {
+		return nil, fmt.Errorf("aggregate(): unsupported aggregation function %q", name)
+	}
+	return aggregateRows(fn, name+"Series("+formatPathExprs(list)+")", list)
+}
+
+func groupFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	return ev.allSeriesArgs(ctx, c)
+}
+
+func aliasFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	if err := argCount(c, 2, 2); err != nil {
+		return nil, err
+	}
+	list, err := ev.seriesArg(ctx, c, 0)
+	if err != nil {
+		return nil, err
+	}
+	name, err := strArg(c, 1)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range list {
+		s.Name = name
+	}
+	return list, nil
+}
+
+func aliasByNodeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	if err := argCount(c, 2, 1<<10); err != nil {
+		return nil, err
+	}
+	list, err := ev.seriesArg(ctx, c, 0)
+	if err != nil {
+		return nil, err
+	}
+	var nodes []int
+	for i := 1; i < len(c.Args); i++ {
+		n, err := numArg(c, i, nil)
+		if err != nil || n != math.Trunc(n) {
+			return nil, errUnsupported{"aliasByNode with tag names"}
+		}
+		nodes = append(nodes, int(n))
+	}
+	for _, s := range list {
+		path := s.Name
+		if strings.HasSuffix(path, ")") {
+			if e, err := expr.Parse(path); err == nil {
+				if p, ok := e.FirstPath(); ok {
+					path = p
+				}
+			}
+		}
+		parts := strings.Split(strings.SplitN(path, ";", 2)[0], ".")
+		var picked []string
+		for _, n := range nodes {
+			if n < 0 {
+				n += len(parts)
+			}
+			if n >= 0 && n < len(parts) {
+				picked = append(picked, parts[n])
+			} else {
+				picked = append(picked, "")
+			}
+		}
+		s.Name = strings.Join(picked, ".")
+	}
+	return list, nil
+}
+
+func aliasByMetricFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	if err := argCount(c, 1, 1); err != nil {
+		return nil, err
+	}
+	list, err := ev.seriesArg(ctx, c, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range list {
+		left := strings.LastIndex(s.Name, "(") + 1
+		right := strings.Index(s.Name, ")")
+		if right < 0 {
+			right = len(s.Name)
+		}
+		clean := ""
+		if left <= right {
+			clean = s.Name[left:right]
+		}
+		parts := strings.Split(clean, ".")
+		name := parts[len(parts)-1]
+		if i := strings.Index(name, ","); i >= 0 {
+			name = name[:i]
+		}
+		s.Name = name
+	}
+	return list, nil
+}
+
+var pyBackref = regexp.MustCompile(`\\(\d+)`)
+
+func aliasSubFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	if err := argCount(c, 3, 3); err != nil {
+		return nil, err
+	}
+	list, err := ev.seriesArg(ctx, c, 0)
+	if err != nil {
+		return nil, err
+	}
+	search, err := strArg(c, 1)
+	if err != nil {
+		return nil, err
+	}
+	replace, err := strArg(c, 2)
+	if err != nil {
+		return nil, err
+	}
+	re, err := regexp.Compile(search)
+	if err != nil {
+		return nil, fmt.Errorf("aliasSub(): %v", err)
+	}
+	replace = pyBackref.ReplaceAllString(strings.ReplaceAll(replace, "$", "$$"), "${$1}")
+	for _, s := range list {
+		s.Name = re.ReplaceAllString(s.Name, replace)
+	}
+	return list, nil
+}
+
+func perValue(format string, f func(v, a float64) float64) fnImpl {
+	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+		if err := argCount(c, 2, 2); err != nil {
+			return nil, err
+		}
+		list, err := ev.seriesArg(ctx, c, 0)
+		if err != nil {
+			return nil, err
+		}
+		a, err := numArg(c, 1, nil)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]*series.Series, len(list))
+		for i, s := range list {
+			vals := make([]float64, len(s.Values))
+			for j, v := range s.Values {
+				vals[j] = f(v, a) // NaN stays NaN
+			}
+			out[i] = with(s, fmt.Sprintf(format, s.Name, pyG(a)), vals)
+		}
+		return out, nil
+	}
+}
+
+func mapSeries(ev *evaluator, ctx context.Context, c *expr.Expr, lo, hi int, f func(s *series.Series) *series.Series) ([]*series.Series, error) {
+	if err := argCount(c, lo, hi); err != nil {
+		return nil, err
+	}
+	list, err := ev.seriesArg(ctx, c, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*series.Series, len(list))
+	for i, s := range list {
+		out[i] = f(s)
+	}
+	return out, nil
+}
+
+func absoluteFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	return mapSeries(ev, ctx, c, 1, 1, func(s *series.Series) *series.Series {
+		vals := make([]float64, len(s.Values))
+		for j, v := range s.Values {
+			vals[j] = math.Abs(v)
+		}
+		return with(s, "absolute("+s.Name+")", vals)
+	})
+}
+
+func derivativeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	return mapSeries(ev, ctx, c, 1, 1, func(s *series.Series) *series.Series {
+		vals := make([]float64, len(s.Values))
+		prev := nan()
+		for j, v := range s.Values {
+			vals[j] = v - prev // NaN when either is missing
+			prev = v
+		}
+		return with(s, "derivative("+s.Name+")", vals)
+	})
+}
+
+// deltaFn is nonNegativeDerivative and perSecond without maxValue or
+// minValue: a decrease (a counter reset) gives null.
+func deltaFn(name string, perSecond bool) fnImpl {
+	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+		if len(c.Args) > 1 {
+			return nil, errUnsupported{name + " with maxValue or minValue"}
+		}
+		return mapSeries(ev, ctx, c, 1, 1, func(s *series.Series) *series.Series {
+			vals := make([]float64, len(s.Values))
+			prev := nan()
+			for j, v := range s.Values {
+				vals[j] = nan()
+				if !math.IsNaN(v) && !math.IsNaN(prev) && v >= prev {
+					d := v - prev
+					if perSecond {
+						d = pyRound6(d / float64(s.Step))
+					}
+					vals[j] = d
+				}
+				prev = v
+			}
+			return with(s, name+"("+s.Name+")", vals)
+		})
+	}
+}
+
+// pyRound6 rounds as Python's round(x, 6) does for the values it can
+// represent: to the nearest, ties to even, on the decimal representation.
+func pyRound6(x float64) float64 {
+	v, err := strconv.ParseFloat(strconv.FormatFloat(x, 'f', 6, 64), 64)
+	if err != nil {
+		return x
+	}
+	return v
+}
+
+func integralFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	return mapSeries(ev, ctx, c, 1, 1, func(s *series.Series) *series.Series {
+		vals := make([]float64, len(s.Values))
+		cur := 0.0
+		for j, v := range s.Values {
+			if math.IsNaN(v) {
+				vals[j] = v
+				continue
+			}
+			cur += v
+			vals[j] = cur
+		}
+		return with(s, "integral("+s.Name+")", vals)
+	})
+}
+
+func transformNullFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	if len(c.Args) > 2 {
+		return nil, errUnsupported{"transformNull with referenceSeries"}
+	}
+	zero := 0.0
+	def, err := numArg(c, 1, &zero)
+	if err != nil {
+		return nil, err
+	}
+	return mapSeries(ev, ctx, c, 1, 2, func(s *series.Series) *series.Series {
+		vals := make([]float64, len(s.Values))
+		for j, v := range s.Values {
+			if math.IsNaN(v) {
+				v = def
+			}
+			vals[j] = v
+		}
+		return with(s, "transformNull("+s.Name+","+pyG(def)+")", vals)
+	})
+}
+
+func keepLastValueFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	inf := math.Inf(1)
+	limit, err := numArg(c, 1, &inf)
+	if err != nil {
+		return nil, err
+	}
+	return mapSeries(ev, ctx, c, 1, 2, func(s *series.Series) *series.Series {
+		vals := slices.Clone(s.Values)
+		nones, last := 0, nan()
+		fill := func(to int) {
+			if nones > 0 && float64(nones) <= limit && !math.IsNaN(last) {
+				for k := to - nones; k < to; k++ {
+					vals[k] = last
+				}
+			}
+		}
+		for j, v := range vals {
+			if math.IsNaN(v) {
+				nones++
+				continue
+			}
+			fill(j)
+			nones, last = 0, v
+		}
+		fill(len(vals))
+		return with(s, "keepLastValue("+s.Name+")", vals)
+	})
+}
+
+func consolidateByFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	fn, err := strArg(c, 1)
+	if err != nil {
+		return nil, err
+	}
+	switch fn {
+	case "average", "avg", "sum", "min", "max", "first", "last":
+	default:
+		return nil, fmt.Errorf("consolidateBy(): invalid consolidation function %q", fn)
+	}
+	return mapSeries(ev, ctx, c, 2, 2, func(s *series.Series) *series.Series {
+		out := with(s, `consolidateBy(`+s.Name+`,"`+fn+`")`, s.Values)
+		out.Consolidate = fn
+		if fn == "avg" {
+			out.Consolidate = "average"
+		}
+		return out
+	})
+}
+
+func removeFn(name string, drop func(v, n float64) bool) fnImpl {
+	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+		n, err := numArg(c, 1, nil)
+		if err != nil {
+			return nil, err
+		}
+		return mapSeries(ev, ctx, c, 2, 2, func(s *series.Series) *series.Series {
+			vals := make([]float64, len(s.Values))
+			for j, v := range s.Values {
+				if math.IsNaN(v) || drop(v, n) {
+					v = nan()
+				}
+				vals[j] = v
+			}
+			return with(s, name+"("+s.Name+", "+pyG(n)+")", vals)
+		})
+	}
+}
+
+func limitFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	if err := argCount(c, 2, 2); err != nil {
+		return nil, err
+	}
+	list, err := ev.seriesArg(ctx, c, 0)
+	if err != nil {
+		return nil, err
+	}
+	n, err := numArg(c, 1, nil)
+	if err != nil {
+		return nil, err
+	}
+	return list[:max(0, min(int(n), len(list)))], nil
+}
+
+func grepFn(keep bool) fnImpl {
+	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+		if err := argCount(c, 2, 2); err != nil {
+			return nil, err
+		}
+		list, err := ev.seriesArg(ctx, c, 0)
+		if err != nil {
+			return nil, err
+		}
+		pat, err := strArg(c, 1)
+		if err != nil {
+			return nil, err
+		}
+		re, err := regexp.Compile(pat)
+		if err != nil {
+			return nil, fmt.Errorf("%s(): %v", c.Text, err)
+		}
+		var out []*series.Series
+		for _, s := range list {
+			if re.MatchString(s.Name) == keep {
+				out = append(out, s)
+			}
+		}
+		return out, nil
+	}
+}
+
+func sortByNameFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	if err := argCount(c, 1, 3); err != nil {
+		return nil, err
+	}
+	list, err := ev.seriesArg(ctx, c, 0)
+	if err != nil {
+		return nil, err
+	}
+	boolAt := func(i int) bool { return i < len(c.Args) && c.Args[i].Kind == expr.Bool && c.Args[i].Bool }
+	natural, reverse := boolAt(1), boolAt(2)
+	key := func(s *series.Series) string { return s.Name }
+	if natural {
+		digits := regexp.MustCompile(`\d+`)
+		key = func(s *series.Series) string {
+			return digits.ReplaceAllStringFunc(s.Name, func(d string) string {
+				return strings.Repeat("0", max(0, 10-len(d))) + d
+			})
+		}
+	}
+	slices.SortStableFunc(list, func(a, b *series.Series) int {
+		r := strings.Compare(key(a), key(b))
+		if reverse {
+			r = -r
+		}
+		return r
+	})
+	return list, nil
+}
