@@ -31,10 +31,12 @@ func (e errUnsupported) Error() string {
 
 type fnImpl func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error)
 
-var functions map[string]fnImpl
+// functions maps graphite function names to their implementations; each
+// file's init adds its own.
+var functions = map[string]fnImpl{}
 
 func init() {
-	functions = map[string]fnImpl{
+	for name, fn := range map[string]fnImpl{
 		"sumSeries":             combineFn("sum", "sumSeries"),
 		"sum":                   combineFn("sum", "sumSeries"),
 		"averageSeries":         combineFn("average", "averageSeries"),
@@ -67,17 +69,9 @@ func init() {
 		"exclude":               grepFn(false),
 		"grep":                  grepFn(true),
 		"sortByName":            sortByNameFn,
+	} {
+		functions[name] = fn
 	}
-}
-
-// Implemented lists the functions /functions reports.
-func Implemented() []string {
-	names := make([]string, 0, len(functions))
-	for n := range functions {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }
 
 func (ev *evaluator) eval(ctx context.Context, e *expr.Expr) ([]*series.Series, error) {

@@ -38,3 +38,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParse(b *testing.B) {
+	const target = `aliasByNode(highestAverage(sumSeriesWithWildcards(servers.web0[1-4].cpu.{user,system}, 1), 2), 1, 3)`
+	for b.Loop() {
+		if _, err := Parse(target); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
