@@ -164,21 +164,21 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	res := series.Choose(a.cfg.Resolutions, from, now)
-	// Like whisper, read no later than now and no earlier than the longest
-	// retention; the response's time range (for maxDataPoints) stays as asked.
-	readFrom, readUntil := from, until
-	if readUntil.After(now) {
-		readUntil = now
-	}
-	if n := len(a.cfg.Resolutions); n > 0 {
-		if oldest := now.Add(-a.cfg.Resolutions[n-1].TTL); readFrom.Before(oldest) {
-			readFrom = oldest
-		}
-	}
 	var all []*series.Series
 	fetched := 0
-	ev := &evaluator{fetch: func(ctx context.Context, pattern string) ([]*series.Series, error) {
+	ev := &evaluator{from: from, until: until, fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
+		res := series.Choose(a.cfg.Resolutions, from, now)
+		// Like whisper, read no later than now and no earlier than the longest
+		// retention; the response's time range (for maxDataPoints) stays as asked.
+		readFrom, readUntil := from, until
+		if readUntil.After(now) {
+			readUntil = now
+		}
+		if n := len(a.cfg.Resolutions); n > 0 {
+			if oldest := now.Add(-a.cfg.Resolutions[n-1].TTL); readFrom.Before(oldest) {
+				readFrom = oldest
+			}
+		}
 		nodes, err := find.Find(ctx, a.r, pattern, a.cfg.MaxSeries)
 		if err != nil {
 			return nil, err

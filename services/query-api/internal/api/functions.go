@@ -8,18 +8,20 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
 
-// fetchFunc reads the series a path pattern selects.
-type fetchFunc func(ctx context.Context, pattern string) ([]*series.Series, error)
+// fetchFunc reads the series a path pattern selects over [from, until].
+type fetchFunc func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error)
 
 // evaluator evaluates render targets with the graphite functions
 // implemented so far, each checked against graphite-web 1.1.8's answers.
 type evaluator struct {
-	fetch fetchFunc
+	fetch       fetchFunc
+	from, until time.Time // the request's range; functions such as timeShift evaluate their argument over another
 }
 
 // errUnsupported marks a function consthash does not implement yet.
@@ -47,6 +49,7 @@ func init() {
 		"multiplySeries":        combineFn("multiply", "multiplySeries"),
 		"countSeries":           countSeriesFn,
 		"rangeOfSeries":         combineFn("range", "rangeOfSeries"),
+		"stddevSeries":          combineFn("stddev", "stddevSeries"),
 		"aggregate":             aggregateFn,
 		"group":                 groupFn,
 		"alias":                 aliasFn,
@@ -77,7 +80,7 @@ func init() {
 func (ev *evaluator) eval(ctx context.Context, e *expr.Expr) ([]*series.Series, error) {
 	switch e.Kind {
 	case expr.Path:
-		return ev.fetch(ctx, e.Text)
+		return ev.fetch(ctx, e.Text, ev.from, ev.until)
 	case expr.Call:
 		fn, ok := functions[e.Text]
 		if !ok {
@@ -169,6 +172,12 @@ func with(s *series.Series, name string, values []float64) *series.Series {
 // does after normalising them to one step (xFilesFactor 0: one non-null
 // value is enough).
 func aggregateRows(fn, name string, list []*series.Series) ([]*series.Series, error) {
+	return aggregateRowsXFF(fn, name, list, 0)
+}
+
+// aggregateRowsXFF is aggregateRows where a step needs the share xff of
+// its values non-null.
+func aggregateRowsXFF(fn, name string, list []*series.Series, xff float64) ([]*series.Series, error) {
 	if len(list) == 0 {
 		return nil, nil
 	}
@@ -193,7 +202,11 @@ func aggregateRows(fn, name string, list []*series.Series) ([]*series.Series, er
 				row = append(row, nan())
 			}
 		}
-		values[i] = aggFunc(fn, row)
+		if n := nonNull(row); n == 0 || float64(n)/float64(len(row)) < xff {
+			values[i] = nan()
+		} else {
+			values[i] = aggFunc(fn, row)
+		}
 	}
 	out := &series.Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: values,
 		Consolidate: "average", ValuesPerPoint: 1}
@@ -211,6 +224,25 @@ func aggFunc(fn string, row []float64) float64 {
 		return nan()
 	}
 	switch fn {
+	case "avg_zero":
+		s := 0.0
+		for _, v := range ok {
+			s += v
+		}
+		return s / float64(len(row))
+	case "median":
+		return median(ok)
+	case "stddev":
+		mean := 0.0
+		for _, v := range ok {
+			mean += v
+		}
+		mean /= float64(len(ok))
+		ss := 0.0
+		for _, v := range ok {
+			ss += (v - mean) * (v - mean)
+		}
+		return math.Sqrt(ss / float64(len(ok)))
 	case "sum":
 		s := 0.0
 		for _, v := range ok {
@@ -306,14 +338,19 @@ func countSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 var aggregateNames = map[string]string{
 	"sum": "sum", "total": "sum", "average": "average", "avg": "average", "max": "max", "min": "min",
 	"diff": "diff", "multiply": "multiply", "count": "count", "range": "range", "rangeOf": "range",
-	"last": "last", "current": "last",
+	"last": "last", "current": "last", "median": "median", "stddev": "stddev", "avg_zero": "avg_zero",
 }
 
 func aggregateFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 2); err != nil {
+	if err := argCount(c, 2, 3); err != nil {
 		return nil, err
 	}
 	list, err := ev.seriesArg(ctx, c, 0)
+	if err != nil {
+		return nil, err
+	}
+	zero := 0.0
+	xff, err := numArg(c, 2, &zero)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +363,7 @@ func aggregateFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	if !ok {
 		return nil, fmt.Errorf("aggregate(): unsupported aggregation function %q", name)
 	}
-	return aggregateRows(fn, name+"Series("+formatPathExprs(list)+")", list)
+	return aggregateRowsXFF(fn, name+"Series("+formatPathExprs(list)+")", list, xff)
 }
 
 func groupFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
