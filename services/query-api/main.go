@@ -30,7 +30,8 @@ func main() {
 		Description: "Serves /render, /metrics/find, /metrics/expand, /metrics/index.json and /version as graphite-web 1.1 does,\n" +
 			"reading the rollups the writers store (Cassandra, MySQL/MariaDB or SQLite): the finest resolution whose TTL\n" +
 			"covers `from`, producers merged, whisper's step fitting and graphite's maxDataPoints consolidation.\n" +
-			"About 70 graphite functions (combine, group, alias, transform, filter, sort, divide, moving windows, timeShift)\n" +
+			"About 80 graphite functions (combine, group, alias, transform, filter, sort, divide, moving windows, timeShift,\n" +
+			"summarize, hitcount) " +
 			"are implemented; others answer 400. " +
 			"Configuration reference: docs/query-api.md.",
 		Flags: []cli.Flag{
