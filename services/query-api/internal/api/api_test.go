@@ -128,7 +128,7 @@ func TestRenderErrors(t *testing.T) {
 		{url.Values{}, "no target"},
 		{url.Values{"target": {"a.b"}, "from": {"-1m"}}, "invalid from"},
 		{url.Values{"target": {"a.b"}, "until": {"bogus"}}, "invalid until"},
-		{url.Values{"target": {"summarize(a.*,\"1h\")"}}, "summarize() is not implemented yet"},
+		{url.Values{"target": {"holtWintersForecast(a.*)"}}, "holtWintersForecast() is not implemented yet"},
 		{url.Values{"target": {"sumSeries(a.*"}}, "missing ')'"},
 		{url.Values{"target": {"scale(a.*,\"x\")"}}, "want a number"},
 		{url.Values{"target": {"a.b"}, "from": {"-1h"}, "until": {"-60min"}}, "must be before"},
