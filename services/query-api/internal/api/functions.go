@@ -549,26 +549,53 @@ func derivativeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.S
 	})
 }
 
-// deltaFn is nonNegativeDerivative and perSecond without maxValue or
-// minValue: a decrease (a counter reset) gives null.
+// nonNegativeDelta is graphite-web's _nonNegativeDelta: values outside
+// [minValue, maxValue] are dropped; a decrease wraps around maxValue (and
+// minValue) when given, else gives null. NaN is "none".
+func nonNegativeDelta(v, prev, maxValue, minValue float64) (delta, next float64) {
+	if !math.IsNaN(maxValue) && v > maxValue || !math.IsNaN(minValue) && v < minValue {
+		return nan(), nan()
+	}
+	switch {
+	case math.IsNaN(prev) || math.IsNaN(v):
+		return nan(), v
+	case v >= prev:
+		return v - prev, v
+	case !math.IsNaN(maxValue):
+		lo := 0.0
+		if !math.IsNaN(minValue) {
+			lo = minValue
+		}
+		return maxValue + 1 + v - prev - lo, v
+	case !math.IsNaN(minValue):
+		return v - minValue, v
+	}
+	return nan(), v
+}
+
+// deltaFn is nonNegativeDerivative and perSecond, with optional maxValue
+// and minValue.
 func deltaFn(name string, perSecond bool) fnImpl {
 	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-		if len(c.Args) > 1 {
-			return nil, errUnsupported{name + " with maxValue or minValue"}
+		none := nan()
+		maxValue, err := numArg(c, 1, &none)
+		if err != nil {
+			return nil, err
 		}
-		return mapSeries(ev, ctx, c, 1, 1, func(s *series.Series) *series.Series {
+		minValue, err := numArg(c, 2, &none)
+		if err != nil {
+			return nil, err
+		}
+		return mapSeries(ev, ctx, c, 1, 3, func(s *series.Series) *series.Series {
 			vals := make([]float64, len(s.Values))
 			prev := nan()
 			for j, v := range s.Values {
-				vals[j] = nan()
-				if !math.IsNaN(v) && !math.IsNaN(prev) && v >= prev {
-					d := v - prev
-					if perSecond {
-						d = pyRound6(d / float64(s.Step))
-					}
-					vals[j] = d
+				var d float64
+				d, prev = nonNegativeDelta(v, prev, maxValue, minValue)
+				if perSecond && !math.IsNaN(d) {
+					d = pyRound6(d / float64(s.Step))
 				}
-				prev = v
+				vals[j] = d
 			}
 			return with(s, name+"("+s.Name+")", vals)
 		})
@@ -602,21 +629,34 @@ func integralFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Ser
 }
 
 func transformNullFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if len(c.Args) > 2 {
-		return nil, errUnsupported{"transformNull with referenceSeries"}
-	}
 	zero := 0.0
 	def, err := numArg(c, 1, &zero)
 	if err != nil {
 		return nil, err
 	}
-	return mapSeries(ev, ctx, c, 1, 2, func(s *series.Series) *series.Series {
+	// With referenceSeries, a null becomes the default only where one of
+	// the reference series has a value.
+	var ref []*series.Series
+	if len(c.Args) > 2 {
+		if ref, err = ev.seriesArg(ctx, c, 2); err != nil {
+			return nil, err
+		}
+	}
+	return mapSeries(ev, ctx, c, 1, 3, func(s *series.Series) *series.Series {
 		vals := make([]float64, len(s.Values))
 		for j, v := range s.Values {
 			if math.IsNaN(v) {
 				v = def
+				if len(c.Args) > 2 && !slices.ContainsFunc(ref, func(r *series.Series) bool {
+					return j < len(r.Values) && !math.IsNaN(r.Values[j])
+				}) {
+					v = nan()
+				}
 			}
 			vals[j] = v
+		}
+		if len(c.Args) > 2 {
+			return with(s, "transformNull("+s.Name+","+pyG(def)+",referenceSeries)", vals)
 		}
 		return with(s, "transformNull("+s.Name+","+pyG(def)+")", vals)
 	})
