@@ -69,7 +69,12 @@ func (a *API) Register(mux *http.ServeMux) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, Version)
 	})
-	mux.HandleFunc("/functions", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, r, http.StatusOK, map[string]any{}) })
+	// Grafana's graphite datasource reads /functions for its editor and falls
+	// back to its built-in list when the request fails; an empty 200 would
+	// leave the editor without functions.
+	mux.HandleFunc("/functions", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "function descriptions are not served yet; clients such as Grafana use their built-in list", http.StatusNotFound)
+	})
 }
 
 // badRequest answers as graphite-web does: 400 with a plain-text reason.

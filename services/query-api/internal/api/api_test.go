@@ -181,3 +181,25 @@ func TestFindExpandVersion(t *testing.T) {
 		t.Errorf("csv: %s", b)
 	}
 }
+
+// TestGrafanaDatasourceChecks covers what Grafana's graphite datasource asks
+// before any panel: "Save & test" renders constantLine(100), and the editor
+// reads /functions, falling back to its built-in list when that fails.
+func TestGrafanaDatasourceChecks(t *testing.T) {
+	srv := testAPI(t)
+	code, body := post(t, srv, "/render", url.Values{"target": {"constantLine(100)"}, "from": {"-1h"}, "until": {"now"},
+		"format": {"json"}, "maxDataPoints": {"300"}})
+	var r rendered
+	if code != 200 || json.Unmarshal([]byte(body), &r) != nil || len(r) != 1 || r[0].Target != "100.0" ||
+		len(r[0].Datapoints) != 3 || *r[0].Datapoints[0][0] != 100 {
+		t.Fatalf("constantLine: %d %s", code, body)
+	}
+	resp, err := http.Get(srv.URL + "/functions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/functions: %d, want 404 so Grafana uses its built-in list", resp.StatusCode)
+	}
+}
