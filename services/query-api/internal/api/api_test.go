@@ -19,7 +19,7 @@ import (
 
 const now = 1700003640 // on a minute: stored bins start on multiples of their step
 
-func testAPI(t *testing.T) *httptest.Server {
+func testAPI(t testing.TB) *httptest.Server {
 	t.Helper()
 	s, err := store.Open(store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "q.db")})
 	if err != nil {
@@ -61,7 +61,7 @@ func testAPI(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func post(t *testing.T, srv *httptest.Server, path string, form url.Values) (int, string) {
+func post(t testing.TB, srv *httptest.Server, path string, form url.Values) (int, string) {
 	t.Helper()
 	resp, err := http.PostForm(srv.URL+path, form)
 	if err != nil {
@@ -201,5 +201,17 @@ func TestGrafanaDatasourceChecks(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("/functions: %d, want 404 so Grafana uses its built-in list", resp.StatusCode)
+	}
+}
+
+// BenchmarkRenderFunctions renders an hour of minutely points through a
+// nested function call, as a Grafana panel does.
+func BenchmarkRenderFunctions(b *testing.B) {
+	srv := testAPI(b)
+	form := url.Values{"target": {`aliasByNode(movingAverage(sumSeries(stats_counts.app.*),5),1)`}, "from": {"-1h"}, "format": {"json"}}
+	for b.Loop() {
+		if code, body := post(b, srv, "/render", form); code != 200 {
+			b.Fatalf("%d %s", code, body)
+		}
 	}
 }
