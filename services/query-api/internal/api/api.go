@@ -171,7 +171,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var all []*series.Series
 	fetched := 0
-	ev := &evaluator{from: from, until: until, fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
+	ev := &evaluator{from: from, until: until, leaves: a.leaves, fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
 		res := series.Choose(a.cfg.Resolutions, from, now)
 		// Like whisper, read no later than now and no earlier than the longest
 		// retention; the response's time range (for maxDataPoints) stays as asked.
@@ -423,9 +423,8 @@ func (a *API) expand(w http.ResponseWriter, r *http.Request) {
 
 // index lists every leaf path (graphite's /metrics/index.json), walking the
 // index tree.
-func (a *API) index(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := a.ctx(r)
-	defer cancel()
+// leaves lists every leaf path, up to max_find.
+func (a *API) leaves(ctx context.Context) ([]string, error) {
 	var out []string
 	var walk func(parent string) error
 	walk = func(parent string) error {
@@ -446,7 +445,15 @@ func (a *API) index(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	}
-	if err := walk(""); err != nil {
+	err := walk("")
+	return out, err
+}
+
+func (a *API) index(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	out, err := a.leaves(ctx)
+	if err != nil {
 		badRequest(w, "%v", err)
 		return
 	}

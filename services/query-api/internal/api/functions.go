@@ -21,7 +21,8 @@ type fetchFunc func(ctx context.Context, pattern string, from, until time.Time) 
 // implemented so far, each checked against graphite-web 1.1.8's answers.
 type evaluator struct {
 	fetch       fetchFunc
-	from, until time.Time // the request's range; functions such as timeShift evaluate their argument over another
+	leaves      func(ctx context.Context) ([]string, error) // every leaf path, for tag queries
+	from, until time.Time                                   // the request's range; functions such as timeShift evaluate their argument over another
 }
 
 // errUnsupported marks a function consthash does not implement yet.

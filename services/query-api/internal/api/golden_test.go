@@ -166,6 +166,9 @@ func TestRenderMatchesGraphiteWeb(t *testing.T) {
 		if err := json.Unmarshal(r.Body, &want); err != nil {
 			t.Fatalf("%s: golden body: %v", form.Encode(), err)
 		}
+		if slices.ContainsFunc(want, func(s renderedSeries) bool { return coarseOnly[s.Target] }) {
+			continue // a tag query that selects a series the data set keeps only at 60s
+		}
 		form.Set("format", "json")
 		code, body := post(t, srv, "/render", form)
 		name := form.Encode()
@@ -189,8 +192,8 @@ func TestRenderMatchesGraphiteWeb(t *testing.T) {
 			t.Errorf("%s: %s", name, diff)
 		}
 	}
-	if compared < 190 {
-		t.Fatalf("compared %d requests with graphite-web's answers; the golden set gave 190 with the functions of functions*.go", compared)
+	if compared < 194 {
+		t.Fatalf("compared %d requests with graphite-web's answers; the golden set gave 194 with the functions of functions*.go", compared)
 	}
 	t.Logf("%d /render answers equal graphite-web 1.1.8's; %d use functions not implemented yet: %v",
 		compared, unsupported, slices.Sorted(maps.Keys(missing)))

@@ -1,0 +1,105 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/consthash/consthash/services/query-api/internal/expr"
+	"github.com/consthash/consthash/services/query-api/internal/series"
+)
+
+func init() {
+	functions["seriesByTag"] = seriesByTagFn
+}
+
+// tagMatcher is one seriesByTag expression: tag=value, tag!=value,
+// tag=~regex or tag!=~regex (regexes anchored at the start, as Python's
+// re.match).
+type tagMatcher struct {
+	tag   string
+	op    string
+	value string
+	re    *regexp.Regexp
+}
+
+func parseTagExpr(s string) (tagMatcher, error) {
+	for _, op := range []string{"!=~", "=~", "!=", "="} {
+		if i := strings.Index(s, op); i > 0 {
+			m := tagMatcher{tag: s[:i], op: op, value: s[i+len(op):]}
+			if strings.HasSuffix(op, "~") {
+				re, err := regexp.Compile("^(?:" + m.value + ")")
+				if err != nil {
+					return m, fmt.Errorf("seriesByTag(): %q: %v", s, err)
+				}
+				m.re = re
+			}
+			return m, nil
+		}
+	}
+	return tagMatcher{}, fmt.Errorf("seriesByTag(): %q is not tag=value, tag!=value, tag=~regex or tag!=~regex", s)
+}
+
+func (m tagMatcher) match(tags map[string]string) bool {
+	v := tags[m.tag]
+	switch m.op {
+	case "=":
+		return v == m.value
+	case "!=":
+		return v != m.value
+	case "=~":
+		return m.re.MatchString(v)
+	}
+	return !m.re.MatchString(v)
+}
+
+// seriesByTagFn selects the series whose tags (and name) match every
+// expression, in path order; their path expression is the call itself, as
+// graphite-web names them in combined series.
+func seriesByTagFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	if len(c.Args) == 0 || len(c.Kwargs) > 0 {
+		return nil, fmt.Errorf("seriesByTag(): give one or more quoted tag expressions")
+	}
+	var matchers []tagMatcher
+	var quoted []string
+	for i := range c.Args {
+		s, err := strArg(c, i)
+		if err != nil {
+			return nil, err
+		}
+		m, err := parseTagExpr(s)
+		if err != nil {
+			return nil, err
+		}
+		matchers = append(matchers, m)
+		quoted = append(quoted, `"`+s+`"`)
+	}
+	if ev.leaves == nil {
+		return nil, errUnsupported{"seriesByTag without a path index"}
+	}
+	paths, err := ev.leaves(ctx)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(paths)
+	pathExpr := "seriesByTag(" + strings.Join(quoted, ",") + ")"
+	var out []*series.Series
+	for _, p := range paths {
+		tags := tagsOf(p)
+		if !slices.ContainsFunc(matchers, func(m tagMatcher) bool { return !m.match(tags) }) {
+			list, err := ev.fetch(ctx, p, ev.from, ev.until)
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range list {
+				if s.Name == p {
+					s.PathExpr = pathExpr
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out, nil
+}
