@@ -182,6 +182,30 @@ func aggregateRowsXFF(fn, name string, list []*series.Series, xff float64) ([]*s
 	if len(list) == 0 {
 		return nil, nil
 	}
+	out, err := emptyOver(name, list)
+	if err != nil {
+		return nil, err
+	}
+	start, step, values := out.Start, out.Step, out.Values
+	row := make([]float64, 0, len(list))
+	for i := range values {
+		row = row[:0]
+		for _, s := range list {
+			row = append(row, at(s, start, step, i))
+		}
+		if n := nonNull(row); n == 0 || float64(n)/float64(len(row)) < xff {
+			values[i] = nan()
+		} else {
+			values[i] = aggFunc(fn, row)
+		}
+	}
+	return []*series.Series{out}, nil
+}
+
+// emptyOver returns a series named name over the steps the series of list
+// span together, as graphite-web's normalize does for one step, with NaN
+// values to fill.
+func emptyOver(name string, list []*series.Series) (*series.Series, error) {
 	step, start, end := list[0].Step, list[0].Start, list[0].End
 	for _, s := range list[1:] {
 		if s.Step != step {
@@ -190,28 +214,12 @@ func aggregateRowsXFF(fn, name string, list []*series.Series, xff float64) ([]*s
 		start, end = min(start, s.Start), max(end, s.End)
 	}
 	end -= (end - start) % step
-	n := int((end - start) / step)
-	values := make([]float64, n)
-	row := make([]float64, 0, len(list))
+	values := make([]float64, (end-start)/step)
 	for i := range values {
-		row = row[:0]
-		for _, s := range list {
-			j := int((start-s.Start)/step) + i
-			if j >= 0 && j < len(s.Values) {
-				row = append(row, s.Values[j])
-			} else {
-				row = append(row, nan())
-			}
-		}
-		if n := nonNull(row); n == 0 || float64(n)/float64(len(row)) < xff {
-			values[i] = nan()
-		} else {
-			values[i] = aggFunc(fn, row)
-		}
+		values[i] = nan()
 	}
-	out := &series.Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: values,
-		Consolidate: "average", ValuesPerPoint: 1}
-	return []*series.Series{out}, nil
+	return &series.Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: values,
+		Consolidate: "average", ValuesPerPoint: 1}, nil
 }
 
 func aggFunc(fn string, row []float64) float64 {
@@ -397,36 +405,12 @@ func aliasByNodeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	if err != nil {
 		return nil, err
 	}
-	var nodes []int
-	for i := 1; i < len(c.Args); i++ {
-		n, err := numArg(c, i, nil)
-		if err != nil || n != math.Trunc(n) {
-			return nil, errUnsupported{"aliasByNode with tag names"}
-		}
-		nodes = append(nodes, int(n))
+	nodes, err := nodeArgs(c, 1)
+	if err != nil {
+		return nil, err
 	}
 	for _, s := range list {
-		path := s.Name
-		if strings.HasSuffix(path, ")") {
-			if e, err := expr.Parse(path); err == nil {
-				if p, ok := e.FirstPath(); ok {
-					path = p
-				}
-			}
-		}
-		parts := strings.Split(strings.SplitN(path, ";", 2)[0], ".")
-		var picked []string
-		for _, n := range nodes {
-			if n < 0 {
-				n += len(parts)
-			}
-			if n >= 0 && n < len(parts) {
-				picked = append(picked, parts[n])
-			} else {
-				picked = append(picked, "")
-			}
-		}
-		s.Name = strings.Join(picked, ".")
+		s.Name = nodeKey(s, nodes)
 	}
 	return list, nil
 }

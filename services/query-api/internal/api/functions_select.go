@@ -320,30 +320,6 @@ func isNonNullFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	})
 }
 
-// percentile is graphite-web's _getPercentile without interpolation.
-func percentile(vs []float64, n float64) float64 {
-	var sorted []float64
-	for _, v := range vs {
-		if !math.IsNaN(v) {
-			sorted = append(sorted, v)
-		}
-	}
-	if len(sorted) == 0 {
-		return math.NaN()
-	}
-	slices.Sort(sorted)
-	frac := n / 100 * float64(len(sorted)+1)
-	rank := int(frac)
-	rank += int(math.Ceil(frac - float64(rank)))
-	switch {
-	case rank == 0:
-		return sorted[0]
-	case rank-1 >= len(sorted):
-		return sorted[len(sorted)-1]
-	}
-	return sorted[rank-1]
-}
-
 func nPercentileFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
 	if err := argCount(c, 2, 2); err != nil {
 		return nil, err
@@ -361,7 +337,7 @@ func nPercentileFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	}
 	var out []*series.Series
 	for _, s := range list {
-		p := percentile(s.Values, n)
+		p := percentile(s.Values, n, false)
 		if math.IsNaN(p) {
 			continue
 		}
@@ -408,11 +384,10 @@ func sortByMinimaFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 
 func divide(a, b *series.Series) (*series.Series, error) {
 	name := "divideSeries(" + a.Name + "," + b.Name + ")"
-	q, err := aggregateRows("first", name, []*series.Series{a, b})
+	out, err := emptyOver(name, []*series.Series{a, b})
 	if err != nil {
 		return nil, err
 	}
-	out := q[0]
 	for i := range out.Values {
 		va, vb := at(a, out.Start, out.Step, i), at(b, out.Start, out.Step, i)
 		if math.IsNaN(va) || math.IsNaN(vb) || vb == 0 {

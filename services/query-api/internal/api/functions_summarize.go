@@ -76,8 +76,8 @@ func summarizeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	for _, s := range list {
 		newStart, newEnd := s.Start, s.End
 		if !alignToFrom {
-			newStart = s.Start - mod(s.Start, interval)
-			newEnd = s.End - mod(s.End, interval) + interval
+			newStart = s.Start - series.Mod(s.Start, interval)
+			newEnd = s.End - series.Mod(s.End, interval) + interval
 		}
 		n := int((s.End - s.Start + s.Step - 1) / s.Step)
 		n = min(n, len(s.Values))
@@ -112,8 +112,6 @@ func summarizeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	}
 	return out, nil
 }
-
-func mod(a, b int64) int64 { return ((a % b) + b) % b }
 
 // hitcountFn spreads each value times its step over the intervals it
 // covers, as graphite-web's hitcount does (without alignToInterval).

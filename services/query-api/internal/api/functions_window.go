@@ -177,8 +177,9 @@ func constantLineFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 		Values: []float64{v, v, v}, Consolidate: "average", ValuesPerPoint: 1}}, nil
 }
 
-// percentileInterp is graphite-web's _getPercentile.
-func percentileInterp(vs []float64, n float64, interpolate bool) float64 {
+// percentile is graphite-web's _getPercentile over the non-null values;
+// NaN when there are none.
+func percentile(vs []float64, n float64, interpolate bool) float64 {
 	var sorted []float64
 	for _, v := range vs {
 		if !math.IsNaN(v) {
@@ -199,14 +200,12 @@ func percentileInterp(vs []float64, n float64, interpolate bool) float64 {
 	switch {
 	case rank == 0:
 		p = sorted[0]
-	case rank-1 == len(sorted):
-		p = sorted[len(sorted)-1]
-	case rank-1 > len(sorted):
-		return math.NaN() // graphite-web raises an IndexError here
+	case rank >= len(sorted):
+		p = sorted[len(sorted)-1] // graphite-web fails past 100%; the largest value
 	default:
 		p = sorted[rank-1]
 	}
-	if interpolate && rank != len(sorted) && rank < len(sorted) {
+	if interpolate && rank < len(sorted) {
 		p += rankFrac * (sorted[rank] - p)
 	}
 	return p
@@ -229,16 +228,17 @@ func percentileOfSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*
 	}
 	interpolate := len(c.Args) > 2 && c.Args[2].Kind == expr.Bool && c.Args[2].Bool
 	name := fmt.Sprintf("percentileOfSeries(%s,%s)", list[0].PathExpr, pyG(n))
-	out, err := aggregateRows("first", name, list)
+	s, err := emptyOver(name, list)
 	if err != nil {
 		return nil, err
 	}
+	out := []*series.Series{s}
 	row := make([]float64, len(list))
 	for i := range out[0].Values {
 		for k, s := range list {
 			row[k] = at(s, out[0].Start, out[0].Step, i)
 		}
-		out[0].Values[i] = percentileInterp(row, n, interpolate)
+		out[0].Values[i] = percentile(row, n, interpolate)
 	}
 	return out, nil
 }

@@ -106,8 +106,8 @@ func value(p rollup.Point, c Column) float64 {
 // fetch does; steps without a point are NaN.
 func Fit(name string, pts []rollup.Point, res rollup.Resolution, from, until int64, col Column) *Series {
 	step := res.Seconds()
-	start := from - mod(from, step) + step
-	end := until - mod(until, step) + step
+	start := from - Mod(from, step) + step
+	end := until - Mod(until, step) + step
 	n := int((end - start) / step)
 	if n < 0 {
 		n = 0
@@ -125,7 +125,8 @@ func Fit(name string, pts []rollup.Point, res rollup.Resolution, from, until int
 	return s
 }
 
-func mod(a, b int64) int64 { return ((a % b) + b) % b }
+// Mod is a modulo that is never negative for a positive b.
+func Mod(a, b int64) int64 { return ((a % b) + b) % b }
 
 // Point is one rendered datapoint; Value is NaN for null.
 type Point struct {
@@ -144,7 +145,7 @@ func (s *Series) Datapoints(maxDataPoints int, timeRange int64) []Point {
 	if n := float64(timeRange) / float64(step); maxDataPoints > 0 && float64(maxDataPoints) < n {
 		vpp = int(math.Ceil(n / float64(maxDataPoints)))
 		spp := int64(vpp) * step
-		nudge := spp + mod(start, step) - mod(start, spp)
+		nudge := spp + Mod(start, step) - Mod(start, spp)
 		start += nudge
 		lose := int(nudge / step)
 		for r := 1; r < lose && len(values) > 0; r++ {
