@@ -151,25 +151,14 @@ func TestEndToEndStatblastMix(t *testing.T) {
 				t.Errorf("%s timer %s: count %v sum %v min %v max %v; sent %+v", from, k, sum(counts[p+".count"]), sum(sums[p+".sum"]), lo, hi, v)
 			}
 		}
-		// KNOWN BUG, open (README status table): a few gauges sometimes keep
-		// an earlier value than the last one sent, so somewhere between the
-		// relay's statsd listener and the aggregator one key's lines can be
-		// reordered. Counters, timers and sets, which do not depend on order,
-		// are exact. Until that is fixed, every gauge must exist and the
-		// stale ones are reported, not failed.
+		// Gauges keep the last value sent: one key's lines stay in order
+		// from statblast's connection through the relay's lanes and NATS to
+		// the aggregator's shard.
 		gauges := render(t, base, "stats.gauges.statblast.gauge.*", from)
-		stale := 0
 		for k, v := range sx.Gauges {
-			vs := gauges["stats.gauges."+k]
-			if len(vs) == 0 {
-				t.Errorf("%s gauge %s: no value, last sent %v", from, k, v)
-			} else if vs[len(vs)-1] != v {
-				stale++
-				t.Logf("KNOWN BUG: %s gauge %s = %v, last sent %v", from, k, vs[len(vs)-1], v)
+			if vs := gauges["stats.gauges."+k]; len(vs) == 0 || vs[len(vs)-1] != v {
+				t.Errorf("%s gauge %s = %v, last sent %v", from, k, vs, v)
 			}
-		}
-		if stale > len(sx.Gauges)/2 {
-			t.Errorf("%s: %d of %d gauges stale: more than the known reordering bug explains", from, stale, len(sx.Gauges))
 		}
 		sets := render(t, base, "stats.sets.statblast.set.*.count", from)
 		for k, v := range sx.Sets {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,8 +24,8 @@ type Config struct {
 	Name             string            // as configured, for logs and stats
 	Endpoint         endpoint.Endpoint // tcp, udp, unix or http; unused with Publish
 	Publish          Publisher         // when set, batches go here instead of a socket
-	QueueSize        int               // lines
-	Connections      int               // writers, each with its own connection
+	QueueSize        int               // lines, over all lanes
+	Connections      int               // lanes: each a queue and a writer with its own connection
 	BatchBytes       int               // bytes per write (per datagram for udp, at most 65000)
 	BackpressureWait time.Duration     // how long Send blocks on a full queue before dropping the oldest
 	WriteTimeout     time.Duration
@@ -55,12 +56,16 @@ type Stats struct {
 	SpoolErrors    atomic.Uint64 // lines lost to spool write errors
 }
 
-// Destination is a bounded queue drained by a pool of connections.
+// Destination is a pool of lanes, each a bounded queue drained in order by
+// its own connection. Lines that must stay in order (one key's) go to one
+// lane (SendLane with LaneOf the key); order across lanes is not kept, as it
+// cannot be across connections.
 type Destination struct {
 	Stats
 	cfg      Config
 	log      *slog.Logger
-	q        *queue
+	lanes    []*queue
+	next     atomic.Uint32 // Send's round robin
 	down     atomic.Bool
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -84,7 +89,11 @@ func New(cfg Config, log *slog.Logger) *Destination {
 		cfg.BatchBytes = 65000
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &Destination{cfg: cfg, log: log.With("destination", cfg.Name), q: newQueue(cfg.QueueSize), ctx: ctx, cancel: cancel}
+	d := &Destination{cfg: cfg, log: log.With("destination", cfg.Name), ctx: ctx, cancel: cancel}
+	per := max(1, (cfg.QueueSize+cfg.Connections-1)/cfg.Connections)
+	for range cfg.Connections {
+		d.lanes = append(d.lanes, newQueue(per))
+	}
 	if cfg.Endpoint.Scheme == endpoint.HTTP {
 		d.client = &http.Client{Timeout: cfg.WriteTimeout}
 	}
@@ -100,11 +109,26 @@ func (d *Destination) Name() string { return d.cfg.Name }
 // MaxChunk is the most bytes a Chunk sent here should hold.
 func (d *Destination) MaxChunk() int { return d.cfg.BatchBytes }
 
+// Lanes is the number of lanes (connections).
+func (d *Destination) Lanes() int { return len(d.lanes) }
+
+// LaneOf picks the lane of a key: the same key, the same lane. The hash is
+// CRC-32C, unrelated to the rings' hashes, so the keys one ring member gets
+// still spread over its lanes.
+func (d *Destination) LaneOf(key []byte) int {
+	if len(d.lanes) == 1 {
+		return 0
+	}
+	return int(crc32.Checksum(key, castagnoli) % uint32(len(d.lanes)))
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 // Start launches the writers (and the spool's replayer).
 func (d *Destination) Start() {
-	for i := 0; i < d.cfg.Connections; i++ {
+	for _, q := range d.lanes {
 		d.wg.Add(1)
-		go d.writer()
+		go d.writer(q)
 	}
 	if d.cfg.Spool != nil {
 		d.wg.Add(1)
@@ -142,7 +166,8 @@ func (d *Destination) replayer() {
 		if !ok {
 			continue
 		}
-		if dropped := d.q.push(c, d.cfg.BackpressureWait, true); dropped > 0 {
+		// Replayed lines keep their order: they all take the first lane.
+		if dropped := d.lanes[0].push(c, d.cfg.BackpressureWait, true); dropped > 0 {
 			d.DroppedFull.Add(uint64(dropped))
 		}
 		d.Replayed.Add(uint64(c.Lines))
@@ -161,8 +186,16 @@ func (d *Destination) SetDown(down bool) { d.down.Store(down) }
 // Down reports whether health checks marked the destination down.
 func (d *Destination) Down() bool { return d.down.Load() }
 
-// Send queues a chunk. The chunk's Data must not be modified afterwards.
+// Send queues a chunk on the next lane, round robin: for lines whose order
+// does not matter. The chunk's Data must not be modified afterwards.
 func (d *Destination) Send(c Chunk) {
+	d.SendLane(int(d.next.Add(1)%uint32(len(d.lanes))), c)
+}
+
+// SendLane queues a chunk on a lane (see LaneOf): the lane's writer sends its
+// chunks in the order they were queued. The chunk's Data must not be
+// modified afterwards.
+func (d *Destination) SendLane(lane int, c Chunk) {
 	down := d.down.Load()
 	if down && d.cfg.Spool != nil {
 		if err := d.cfg.Spool.Append(c); err != nil {
@@ -176,7 +209,7 @@ func (d *Destination) Send(c Chunk) {
 		}
 		return
 	}
-	if dropped := d.q.push(c, d.cfg.BackpressureWait, !down); dropped > 0 {
+	if dropped := d.lanes[lane].push(c, d.cfg.BackpressureWait, !down); dropped > 0 {
 		if d.ctx.Err() != nil {
 			d.DroppedClosing.Add(uint64(dropped))
 		} else if down {
@@ -188,7 +221,13 @@ func (d *Destination) Send(c Chunk) {
 }
 
 // Queued returns the lines and bytes waiting.
-func (d *Destination) Queued() (lines, bytes int) { return d.q.depth() }
+func (d *Destination) Queued() (lines, bytes int) {
+	for _, q := range d.lanes {
+		l, b := q.depth()
+		lines, bytes = lines+l, bytes+b
+	}
+	return lines, bytes
+}
 
 // Close stops the writers once the queue is sent or ctx ends; what is left
 // then is counted as dropped.
@@ -196,7 +235,7 @@ func (d *Destination) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		for {
-			if l, _ := d.q.depth(); l == 0 {
+			if l, _ := d.Queued(); l == 0 {
 				break
 			}
 			select {
@@ -212,12 +251,14 @@ func (d *Destination) Close(ctx context.Context) error {
 	d.cancel()
 	d.wg.Wait()
 	var lost int
-	for _, c := range d.q.drain() {
-		if d.cfg.Spool != nil && d.cfg.Spool.Append(c) == nil {
-			d.Spooled.Add(uint64(c.Lines)) // kept for the next run
-			continue
+	for _, q := range d.lanes {
+		for _, c := range q.drain() {
+			if d.cfg.Spool != nil && d.cfg.Spool.Append(c) == nil {
+				d.Spooled.Add(uint64(c.Lines)) // kept for the next run
+				continue
+			}
+			lost += c.Lines
 		}
-		lost += c.Lines
 	}
 	if d.cfg.Spool != nil {
 		if err := d.cfg.Spool.Close(); err != nil {
@@ -231,8 +272,8 @@ func (d *Destination) Close(ctx context.Context) error {
 	return nil
 }
 
-// writer drains the queue over one connection.
-func (d *Destination) writer() {
+// writer drains one lane over one connection.
+func (d *Destination) writer(q *queue) {
 	defer d.wg.Done()
 	var conn net.Conn
 	defer func() {
@@ -247,14 +288,14 @@ func (d *Destination) writer() {
 		select {
 		case <-d.ctx.Done():
 			return
-		case <-d.q.ready:
+		case <-q.ready:
 		}
 		for {
-			batch = d.q.pop(batch[:0], d.cfg.BatchBytes)
+			batch = q.pop(batch[:0], d.cfg.BatchBytes)
 			if len(batch) == 0 {
 				break
 			}
-			err := d.deliver(&conn, batch, &bufs)
+			err := d.deliver(q, &conn, batch, &bufs)
 			d.report(err)
 			if err == nil {
 				backoff.reset()
@@ -278,7 +319,7 @@ func (d *Destination) report(err error) {
 // deliver writes batch. On failure it puts back what was not written, from
 // the first line not wholly written, so nothing acknowledged by the socket is
 // sent twice and nothing is lost.
-func (d *Destination) deliver(conn *net.Conn, batch []Chunk, bufs *net.Buffers) error {
+func (d *Destination) deliver(q *queue, conn *net.Conn, batch []Chunk, bufs *net.Buffers) error {
 	lines, size := 0, 0
 	for _, c := range batch {
 		lines += c.Lines
@@ -300,7 +341,7 @@ func (d *Destination) deliver(conn *net.Conn, batch []Chunk, bufs *net.Buffers) 
 		}
 		if *conn == nil {
 			if *conn, err = d.dial(); err != nil {
-				d.requeue(batch, 0)
+				d.requeue(q, batch, 0)
 				return err
 			}
 		}
@@ -321,7 +362,7 @@ func (d *Destination) deliver(conn *net.Conn, batch []Chunk, bufs *net.Buffers) 
 	}
 	if err != nil {
 		d.WriteErrors.Add(1)
-		d.requeue(batch, written)
+		d.requeue(q, batch, written)
 		return fmt.Errorf("sending to %s: %w", d.cfg.Name, err)
 	}
 	d.SentLines.Add(uint64(lines))
@@ -399,7 +440,7 @@ func (d *Destination) publish(batch []Chunk) error {
 
 // requeue puts back the part of batch after its first written bytes,
 // starting at the first line not wholly written, in order.
-func (d *Destination) requeue(batch []Chunk, written int64) {
+func (d *Destination) requeue(q *queue, batch []Chunk, written int64) {
 	var rest []Chunk
 	for _, c := range batch {
 		if written >= int64(len(c.Data)) {
@@ -415,7 +456,7 @@ func (d *Destination) requeue(batch []Chunk, written int64) {
 		rest = append(rest, c)
 	}
 	for i := len(rest) - 1; i >= 0; i-- {
-		d.q.pushFront(rest[i])
+		q.pushFront(rest[i])
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,4 +208,70 @@ func TestDestinationUDPDatagramsEndOnLines(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	d.Close(context.Background())
+}
+
+// One key's lines take one lane, and a lane is sent in order, so however
+// the lanes' writers interleave, every key arrives in the order it was sent.
+// The publisher sleeps a little at random so that lanes do overtake each
+// other.
+func TestLanesKeepEachKeysOrder(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	publish := func(data []byte) error {
+		time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)
+		mu.Lock()
+		got = append(got, strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")...)
+		mu.Unlock()
+		return nil
+	}
+	d := New(Config{Name: "lanes", Publish: publish, QueueSize: 1 << 20, Connections: 4, BatchBytes: 64}, slog.Default())
+	if d.Lanes() != 4 {
+		t.Fatalf("Lanes() = %d, want 4", d.Lanes())
+	}
+	d.Start()
+	const keys, perKey = 41, 200 // 41: round robin would put a key on every lane
+	used := map[int]bool{}
+	for seq := range perKey {
+		for k := range keys {
+			key := fmt.Sprintf("k%d", k)
+			lane := d.LaneOf([]byte(key))
+			if lane != d.LaneOf([]byte(key)) {
+				t.Fatal("LaneOf is not stable")
+			}
+			used[lane] = true
+			d.SendLane(lane, chunk(fmt.Sprintf("%s %d", key, seq)))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(used) != 4 {
+		t.Errorf("keys used lanes %v, want all 4", used)
+	}
+	if len(got) != keys*perKey {
+		t.Fatalf("got %d lines, sent %d", len(got), keys*perKey)
+	}
+	last := map[string]int{}
+	switches := 0
+	prevLane := -1
+	for _, l := range got {
+		var key string
+		var seq int
+		fmt.Sscanf(l, "%s %d", &key, &seq)
+		if prev, ok := last[key]; ok && seq != prev+1 {
+			t.Fatalf("%s: %d after %d", key, seq, prev)
+		} else if !ok && seq != 0 {
+			t.Fatalf("%s starts at %d", key, seq)
+		}
+		last[key] = seq
+		if lane := d.LaneOf([]byte(key)); lane != prevLane {
+			switches++
+			prevLane = lane
+		}
+	}
+	if switches < 10 {
+		t.Errorf("the lines switched lanes only %d times: too few for the lanes to have raced", switches)
+	}
 }

@@ -1,7 +1,8 @@
-// Package outbound sends batches of lines to one destination: a bounded
-// queue fed by the routers, and a pool of connections that drain it with
-// batched writes, reconnecting with back-off without losing the batch in
-// flight.
+// Package outbound sends batches of lines to one destination: lanes, each a
+// bounded queue fed by the routers and drained in order by its own
+// connection with batched writes, reconnecting with back-off without losing
+// the batch in flight. One key's lines take one lane, so they arrive in the
+// order they were sent.
 package outbound
 
 import (

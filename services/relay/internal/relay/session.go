@@ -28,6 +28,7 @@ type session struct {
 
 type batch struct {
 	dest  *outbound.Destination
+	lane  int // one key's lines share a lane, so they stay in order
 	buf   []byte
 	lines int
 }
@@ -86,7 +87,7 @@ func (s *session) Line(b []byte) bool {
 		if d == nil {
 			d = m.shards[ring.Shard(key, len(m.shards))]
 		}
-		s.add(d, out)
+		s.add(d, d.LaneOf(key), out)
 	}
 	if target != sec {
 		target.st.in.Inc()
@@ -106,17 +107,17 @@ func matches(r *config.Rule, key []byte) bool {
 	}
 }
 
-// add appends a line to the destination's batch.
-func (s *session) add(d *outbound.Destination, l []byte) {
+// add appends a line to the batch of the destination's lane.
+func (s *session) add(d *outbound.Destination, lane int, l []byte) {
 	var b *batch
 	for i := range s.batches {
-		if s.batches[i].dest == d {
+		if s.batches[i].dest == d && s.batches[i].lane == lane {
 			b = &s.batches[i]
 			break
 		}
 	}
 	if b == nil {
-		s.batches = append(s.batches, batch{dest: d})
+		s.batches = append(s.batches, batch{dest: d, lane: lane})
 		b = &s.batches[len(s.batches)-1]
 	}
 	if b.buf == nil {
@@ -134,7 +135,7 @@ func (s *session) send(b *batch) {
 	if b.lines == 0 {
 		return
 	}
-	b.dest.Send(outbound.Chunk{Data: b.buf, Lines: b.lines})
+	b.dest.SendLane(b.lane, outbound.Chunk{Data: b.buf, Lines: b.lines})
 	b.buf, b.lines = nil, 0
 }
 
