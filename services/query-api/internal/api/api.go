@@ -200,6 +200,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 			s := series.Fit(n.Path, pts, res, readFrom.Unix(), readUntil.Unix(), series.ColumnFor(n.Path, ""))
 			s.PathExpr = pattern
 			s.XFilesFactor = xff
+			s.Tags = tagsOf(n.Path)
 			list = append(list, s)
 			if fetched++; a.cfg.MaxSeries > 0 && fetched > a.cfg.MaxSeries {
 				return nil, fmt.Errorf("the request selects more than %d series (max_series)", a.cfg.MaxSeries)
@@ -238,7 +239,11 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	var outs []out
 	total := 0
 	for _, s := range all {
-		o := out{Target: s.Name, Tags: tagsOf(s.Name), Datapoints: [][2]any{}}
+		tags := s.Tags
+		if tags == nil {
+			tags = tagsOf(s.Name)
+		}
+		o := out{Target: s.Name, Tags: tags, Datapoints: [][2]any{}}
 		for _, p := range s.Datapoints(maxDataPoints, timeRange) {
 			if math.IsNaN(p.Value) {
 				if noNull {

@@ -87,9 +87,89 @@ func (ev *evaluator) eval(ctx context.Context, e *expr.Expr) ([]*series.Series, 
 		if !ok {
 			return nil, errUnsupported{e.Text}
 		}
-		return fn(ev, ctx, e)
+		list, err := fn(ev, ctx, e)
+		if err == nil {
+			if tag := seriesTagsSet[e.Text]; tag != nil {
+				for _, s := range list {
+					for k, v := range tag(e) {
+						withTag(s, k, v)
+					}
+				}
+			}
+		}
+		return list, err
 	}
 	return nil, fmt.Errorf("a %s is not a series list", kindName(e.Kind))
+}
+
+// seriesTagsSet are the tags graphite-web's transforms add to each series
+// they return, from the call's arguments.
+var seriesTagsSet = map[string]func(c *expr.Expr) map[string]string{}
+
+func init() {
+	one := func(tag string) func(*expr.Expr) map[string]string {
+		return func(*expr.Expr) map[string]string { return map[string]string{tag: "1"} }
+	}
+	float := func(tag string) func(*expr.Expr) map[string]string {
+		return func(c *expr.Expr) map[string]string {
+			return map[string]string{tag: pyRepr(argNumber(c, 1))}
+		}
+	}
+	raw := func(tag string, def string) func(*expr.Expr) map[string]string {
+		return func(c *expr.Expr) map[string]string { return map[string]string{tag: argText(c, 1, def)} }
+	}
+	for _, t := range []string{"absolute", "derivative", "integral", "isNonNull", "perSecond", "nonNegativeDerivative"} {
+		seriesTagsSet[t] = one(t)
+	}
+	for _, t := range []string{"scale", "offset", "scaleToSeconds", "nPercentile"} {
+		seriesTagsSet[t] = float(t)
+	}
+	for _, t := range []string{"movingAverage", "movingSum", "movingMin", "movingMax", "movingMedian", "consolidateBy", "hitcount"} {
+		seriesTagsSet[t] = raw(t, "")
+	}
+	seriesTagsSet["cumulative"] = func(*expr.Expr) map[string]string { return map[string]string{"consolidateBy": "sum"} }
+	seriesTagsSet["transformNull"] = func(c *expr.Expr) map[string]string {
+		tags := map[string]string{"transformNull": "0"} // graphite's default is the int 0; a given one is read as a float
+		if len(c.Args) > 1 {
+			tags["transformNull"] = pyRepr(argNumber(c, 1))
+		}
+		if len(c.Args) > 2 {
+			tags["referenceSeries"] = "1"
+		}
+		return tags
+	}
+	seriesTagsSet["summarize"] = func(c *expr.Expr) map[string]string {
+		return map[string]string{"summarize": argText(c, 1, ""), "summarizeFunction": argText(c, 2, "sum")}
+	}
+}
+
+// argNumber is argument i as a number, 0 if it is not one.
+func argNumber(c *expr.Expr, i int) float64 {
+	if i < len(c.Args) && c.Args[i].Kind == expr.Number {
+		return c.Args[i].Number
+	}
+	return 0
+}
+
+// argText is argument i as Python's str() shows it, def when it is absent.
+func argText(c *expr.Expr, i int, def string) string {
+	if i >= len(c.Args) {
+		return def
+	}
+	switch a := c.Args[i]; a.Kind {
+	case expr.Number:
+		if a.Number == math.Trunc(a.Number) && math.Abs(a.Number) < 1e15 {
+			return strconv.FormatInt(int64(a.Number), 10)
+		}
+		return pyRepr(a.Number)
+	case expr.Bool:
+		if a.Bool {
+			return "True"
+		}
+		return "False"
+	default:
+		return a.Text
+	}
 }
 
 func kindName(k expr.Kind) string {
@@ -177,15 +257,13 @@ func aggregateRows(fn, name string, list []*series.Series) ([]*series.Series, er
 }
 
 // aggregateRowsXFF is aggregateRows where a step needs the share xff of
-// its values non-null.
+// its values non-null. The result's tags are those all the series share,
+// its name and aggregatedBy, as graphite-web's aggregate() sets them.
 func aggregateRowsXFF(fn, name string, list []*series.Series, xff float64) ([]*series.Series, error) {
 	if len(list) == 0 {
 		return nil, nil
 	}
-	out, err := emptyOver(name, list)
-	if err != nil {
-		return nil, err
-	}
+	out, list := emptyOver(name, list)
 	start, step, values := out.Start, out.Step, out.Values
 	row := make([]float64, 0, len(list))
 	for i := range values {
@@ -199,27 +277,103 @@ func aggregateRowsXFF(fn, name string, list []*series.Series, xff float64) ([]*s
 			values[i] = aggFunc(fn, row)
 		}
 	}
+	out.Tags = commonTags(list, name)
+	if by, _, ok := strings.Cut(name, "Series("); ok && !strings.ContainsAny(by, "(,") {
+		out.Tags["aggregatedBy"] = by
+	}
 	return []*series.Series{out}, nil
 }
 
+// commonTags are the tags every series of list has with one value, and name
+// as the name tag unless they all share one.
+func commonTags(list []*series.Series, name string) map[string]string {
+	tags := map[string]string{}
+	for k, v := range seriesTags(list[0]) {
+		tags[k] = v
+	}
+	for _, s := range list[1:] {
+		st := seriesTags(s)
+		for k, v := range tags {
+			if st[k] != v {
+				delete(tags, k)
+			}
+		}
+	}
+	if _, ok := tags["name"]; !ok {
+		tags["name"] = name
+	}
+	return tags
+}
+
+// seriesTags returns a series' tags, parsed from its name if it has none.
+func seriesTags(s *series.Series) map[string]string {
+	if s.Tags != nil {
+		return s.Tags
+	}
+	return tagsOf(s.Name)
+}
+
+// withTag returns a copy of s whose tags also hold k=v (the map is copied,
+// as copies of a series share it).
+func withTag(s *series.Series, k, v string) {
+	tags := make(map[string]string, len(s.Tags)+1)
+	for tk, tv := range seriesTags(s) {
+		tags[tk] = tv
+	}
+	tags[k] = v
+	s.Tags = tags
+}
+
 // emptyOver returns a series named name over the steps the series of list
-// span together, as graphite-web's normalize does for one step, with NaN
-// values to fill.
-func emptyOver(name string, list []*series.Series) (*series.Series, error) {
+// span together, with NaN values to fill, and the list normalised as
+// graphite-web's normalize() does: series of different steps are
+// consolidated (each by its own function and xFilesFactor) to the least
+// common multiple of the steps and, as graphite-web then pairs values by
+// position, read from the common start. The list given is not modified.
+func emptyOver(name string, list []*series.Series) (*series.Series, []*series.Series) {
 	step, start, end := list[0].Step, list[0].Start, list[0].End
+	mixed := false
 	for _, s := range list[1:] {
 		if s.Step != step {
-			return nil, errUnsupported{"combining series of different steps (" + name + ")"}
+			mixed = true
+			step = lcm(step, s.Step)
 		}
 		start, end = min(start, s.Start), max(end, s.End)
 	}
-	end -= (end - start) % step
-	values := make([]float64, (end-start)/step)
+	n := 0
+	if mixed {
+		// graphite-web's end is inclusive: one more step than ours.
+		last := end - step - (end-step-start)%step
+		norm := make([]*series.Series, len(list))
+		longest := 0
+		for i, s := range list {
+			c := *s
+			c.Values = series.Consolidate(s.Values, int(step/s.Step), s.Consolidate, s.XFilesFactor)
+			c.Start, c.Step, c.End = start, step, start+int64(len(c.Values))*step
+			norm[i] = &c
+			longest = max(longest, len(c.Values))
+		}
+		list = norm
+		n = min(longest, int((last-start)/step)+1)
+		end = start + int64(n)*step
+	} else {
+		end -= (end - start) % step
+		n = int((end - start) / step)
+	}
+	values := make([]float64, n)
 	for i := range values {
 		values[i] = nan()
 	}
 	return &series.Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: values,
-		Consolidate: "average", ValuesPerPoint: 1}, nil
+		Consolidate: "average", ValuesPerPoint: 1, Tags: tagsOf(name)}, list
+}
+
+func lcm(a, b int64) int64 {
+	x, y := a, b
+	for y != 0 {
+		x, y = y, x%y
+	}
+	return a / x * b
 }
 
 func aggFunc(fn string, row []float64) float64 {
@@ -335,6 +489,9 @@ func countSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 		return nil, err
 	}
 	out, err := aggregateRows("count", "countSeries("+formatPathExprs(all)+")", all)
+	for _, s := range out {
+		s.Tags = tagsOf(s.Name) // graphite-web's countSeries is not an aggregate()
+	}
 	if err != nil {
 		return nil, err
 	}

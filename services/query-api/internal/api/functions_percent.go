@@ -80,7 +80,7 @@ func asPercentFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 					}
 				}
 				q.Name = "asPercent(" + a[i].Name + "," + b[i].Name + ")"
-				q.PathExpr = q.Name
+				q.PathExpr, q.Tags = q.Name, tagsOf(q.Name)
 				out[i] = q
 			}
 			return out, nil
@@ -105,6 +105,7 @@ func asPercentFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 			text = s.PathExpr
 		}
 		out[i] = with(s, "asPercent("+s.Name+","+text+")", vals)
+		out[i].Tags = tagsOf(out[i].Name) // a new series in graphite-web, tagged by its name
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/consthash/consthash/services/query-api/internal/expr"
@@ -45,9 +46,19 @@ func init() {
 	}
 }
 
+// nodeOrTag is an argument of aliasByNode, groupByNode(s), aliasByTags:
+// a node index, or else a tag name.
+type nodeOrTag struct {
+	n     int
+	tag   string
+	isTag bool
+}
+
 // nodeKey is graphite-web's aggKey: the given nodes of a series' path (the
-// first path inside a name that carries functions), joined by dots.
-func nodeKey(s *series.Series, nodes []int) string {
+// first path inside a name that carries functions) or its tags' values,
+// joined by dots. A node past either end of the path is read as a tag named
+// by the number, as graphite-web does, which is normally empty.
+func nodeKey(s *series.Series, nodes []nodeOrTag) string {
 	path := s.Name
 	if strings.HasSuffix(path, ")") {
 		if e, err := expr.Parse(path); err == nil {
@@ -58,25 +69,47 @@ func nodeKey(s *series.Series, nodes []int) string {
 	}
 	parts := strings.Split(strings.SplitN(path, ";", 2)[0], ".")
 	picked := make([]string, 0, len(nodes))
-	for _, n := range nodes {
+	for _, nt := range nodes {
+		if nt.isTag {
+			picked = append(picked, seriesTags(s)[nt.tag])
+			continue
+		}
+		n := nt.n
 		if n < 0 {
 			n += len(parts)
 		}
 		if n >= 0 && n < len(parts) {
 			picked = append(picked, parts[n])
 		} else {
-			picked = append(picked, "")
+			picked = append(picked, seriesTags(s)[strconv.Itoa(nt.n)])
 		}
 	}
 	return strings.Join(picked, ".")
 }
 
-func nodeArgs(c *expr.Expr, from int) ([]int, error) {
+// nodeArgs reads the arguments from index from on as nodes or tags.
+func nodeArgs(c *expr.Expr, from int) ([]nodeOrTag, error) {
+	var nodes []nodeOrTag
+	for i := from; i < len(c.Args); i++ {
+		switch a := c.Args[i]; {
+		case a.Kind == expr.String:
+			nodes = append(nodes, nodeOrTag{tag: a.Text, isTag: true})
+		case a.Kind == expr.Number && a.Number == math.Trunc(a.Number):
+			nodes = append(nodes, nodeOrTag{n: int(a.Number)})
+		default:
+			return nil, fmt.Errorf("%s: argument %d must be a node number or a quoted tag name", c.Text, i+1)
+		}
+	}
+	return nodes, nil
+}
+
+// positionArgs reads the arguments from index from on as node numbers.
+func positionArgs(c *expr.Expr, from int) ([]int, error) {
 	var nodes []int
 	for i := from; i < len(c.Args); i++ {
 		n, err := numArg(c, i, nil)
 		if err != nil || n != math.Trunc(n) {
-			return nil, errUnsupported{c.Text + " with tag names"}
+			return nil, fmt.Errorf("%s: argument %d must be a node number", c.Text, i+1)
 		}
 		nodes = append(nodes, int(n))
 	}
@@ -108,8 +141,20 @@ func callbackFunc(cb string) (string, error) {
 	return "", errUnsupported{"the callback " + cb}
 }
 
-// groupBy aggregates the series sharing a key, in order of first appearance.
-func groupBy(list []*series.Series, fn string, key func(*series.Series) string) ([]*series.Series, error) {
+// aggregatedBy is the function graphite-web's aggregate() runs for a
+// callback, as its series' name and aggregatedBy tag show it: the callback
+// without "Series", with graphite's sum and avg aliases resolved.
+func aggregatedBy(cb string) string {
+	switch cb {
+	case "avg":
+		return "average"
+	}
+	return strings.TrimSuffix(cb, "Series")
+}
+
+// groupBy aggregates the series sharing a key, in order of first appearance;
+// cb is the callback as given (it names the aggregate in the tags).
+func groupBy(list []*series.Series, cb, fn string, key func(*series.Series) string) ([]*series.Series, error) {
 	groups := map[string][]*series.Series{}
 	var keys []string
 	for _, s := range list {
@@ -121,11 +166,11 @@ func groupBy(list []*series.Series, fn string, key func(*series.Series) string) 
 	}
 	out := make([]*series.Series, 0, len(keys))
 	for _, k := range keys {
-		agg, err := aggregateRows(fn, k, groups[k])
+		agg, err := aggregateRows(fn, aggregatedBy(cb)+"Series("+formatPathExprs(groups[k])+")", groups[k])
 		if err != nil {
 			return nil, err
 		}
-		agg[0].Name = k
+		agg[0].Name, agg[0].PathExpr = k, k
 		out = append(out, agg[0])
 	}
 	return out, nil
@@ -153,7 +198,7 @@ func groupByNodeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	if err != nil {
 		return nil, err
 	}
-	return groupBy(list, fn, func(s *series.Series) string { return nodeKey(s, nodes) })
+	return groupBy(list, cb, fn, func(s *series.Series) string { return nodeKey(s, nodes) })
 }
 
 func groupByNodesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
@@ -176,7 +221,7 @@ func groupByNodesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 	if err != nil {
 		return nil, err
 	}
-	return groupBy(list, fn, func(s *series.Series) string { return nodeKey(s, nodes) })
+	return groupBy(list, cb, fn, func(s *series.Series) string { return nodeKey(s, nodes) })
 }
 
 func wildcardsFn(fn string) fnImpl {
@@ -188,11 +233,11 @@ func wildcardsFn(fn string) fnImpl {
 		if err != nil {
 			return nil, err
 		}
-		positions, err := nodeArgs(c, 1)
+		positions, err := positionArgs(c, 1)
 		if err != nil {
 			return nil, err
 		}
-		return groupBy(list, fn, func(s *series.Series) string {
+		return groupBy(list, fn, fn, func(s *series.Series) string {
 			var kept []string
 			for i, part := range strings.Split(s.Name, ".") {
 				if !slices.Contains(positions, i) {
@@ -384,10 +429,8 @@ func sortByMinimaFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 
 func divide(a, b *series.Series) (*series.Series, error) {
 	name := "divideSeries(" + a.Name + "," + b.Name + ")"
-	out, err := emptyOver(name, []*series.Series{a, b})
-	if err != nil {
-		return nil, err
-	}
+	out, both := emptyOver(name, []*series.Series{a, b})
+	a, b = both[0], both[1]
 	for i := range out.Values {
 		va, vb := at(a, out.Start, out.Step, i), at(b, out.Start, out.Step, i)
 		if math.IsNaN(va) || math.IsNaN(vb) || vb == 0 {

@@ -103,3 +103,77 @@ func seriesByTagFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	}
 	return out, nil
 }
+
+func init() {
+	functions["aliasByTags"] = aliasByTagsFn
+	functions["groupByTags"] = groupByTagsFn
+}
+
+// aliasByTagsFn is aliasByNode under another name, as in graphite-web: each
+// argument is a node number or a tag name.
+func aliasByTagsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	return aliasByNodeFn(ev, ctx, c)
+}
+
+// groupByTagsFn groups series by the values of the given tags and
+// aggregates each group; the group's name is the series' common name tag
+// (or the callback's name when they differ, unless name is among the tags)
+// with the tags sorted after it, and its tags are parsed from that name.
+func groupByTagsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	if err := argCount(c, 3, 1<<10); err != nil {
+		return nil, fmt.Errorf("groupByTags(): give a series list, a callback and one or more tags")
+	}
+	list, err := ev.seriesArg(ctx, c, 0)
+	if err != nil {
+		return nil, err
+	}
+	cb, err := strArg(c, 1)
+	if err != nil {
+		return nil, err
+	}
+	fn, err := callbackFunc(cb)
+	if err != nil {
+		return nil, err
+	}
+	var tags []string
+	for i := 2; i < len(c.Args); i++ {
+		t, err := strArg(c, i)
+		if err != nil {
+			return nil, err
+		}
+		tags = append(tags, t)
+	}
+	byName := slices.Contains(tags, "name")
+	name := cb
+	if !byName {
+		names := map[string]bool{}
+		for _, s := range list {
+			names[seriesTags(s)["name"]] = true
+		}
+		if len(names) == 1 {
+			for n := range names {
+				name = n
+			}
+		}
+	}
+	out, err := groupBy(list, cb, fn, func(s *series.Series) string {
+		st := seriesTags(s)
+		var kv []string
+		for _, t := range tags {
+			if t != "name" {
+				kv = append(kv, t+"="+st[t])
+			}
+		}
+		slices.Sort(kv)
+		head := name
+		if byName {
+			head = st["name"]
+		}
+		return strings.Join(append([]string{head}, kv...), ";")
+	})
+	for _, s := range out {
+		s.PathExpr = s.Name
+		s.Tags = tagsOf(s.Name)
+	}
+	return out, err
+}

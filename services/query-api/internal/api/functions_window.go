@@ -147,6 +147,7 @@ func timeShiftFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	out := make([]*series.Series, len(shifted))
 	for i, s := range shifted {
 		m := with(s, fmt.Sprintf(`timeShift(%s, "%s")`, s.Name, shift), s.Values)
+		withTag(m, "timeShift", shift)
 		m.Start, m.End = list[0].Start, list[0].End
 		out[i] = m
 	}
@@ -228,10 +229,7 @@ func percentileOfSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*
 	}
 	interpolate := len(c.Args) > 2 && c.Args[2].Kind == expr.Bool && c.Args[2].Bool
 	name := fmt.Sprintf("percentileOfSeries(%s,%s)", list[0].PathExpr, pyG(n))
-	s, err := emptyOver(name, list)
-	if err != nil {
-		return nil, err
-	}
+	s, list := emptyOver(name, list)
 	out := []*series.Series{s}
 	row := make([]float64, len(list))
 	for i := range out[0].Values {

@@ -23,6 +23,10 @@ type Series struct {
 	Consolidate    string  // average, sum, min, max, first, last
 	XFilesFactor   float64 // share of non-null values a consolidated point needs
 	ValuesPerPoint int
+	// Tags are graphite's series tags: the path's (at least name) when
+	// read, then as functions set them. Shared between copies: replace the
+	// map, never write to it.
+	Tags map[string]string
 }
 
 // Choose returns the resolution graphite's whisper would read: the finest
@@ -151,7 +155,7 @@ func (s *Series) Datapoints(maxDataPoints int, timeRange int64) []Point {
 		for r := 1; r < lose && len(values) > 0; r++ {
 			values = values[1:]
 		}
-		values = consolidate(values, vpp, s.Consolidate, s.XFilesFactor)
+		values = Consolidate(values, vpp, s.Consolidate, s.XFilesFactor)
 		var out []Point
 		for i, ts := 0, start; i < len(values) && ts < s.End+1; i, ts = i+1, ts+spp {
 			out = append(out, Point{values[i], ts})
@@ -165,9 +169,9 @@ func (s *Series) Datapoints(maxDataPoints int, timeRange int64) []Point {
 	return out
 }
 
-// consolidate groups values by vpp with graphite's consolidation functions
-// and xFilesFactor.
-func consolidate(values []float64, vpp int, fn string, xff float64) []float64 {
+// Consolidate groups values by vpp with graphite's consolidation functions
+// and xFilesFactor (a last, shorter group is judged against vpp too).
+func Consolidate(values []float64, vpp int, fn string, xff float64) []float64 {
 	var out []float64
 	for i := 0; i < len(values); i += vpp {
 		group := values[i:min(i+vpp, len(values))]
