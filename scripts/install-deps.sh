@@ -2,8 +2,9 @@
 # Installs what the tests need on a Debian machine, if missing: MariaDB's
 # server, a JDK and Maven (for Cassandra, whose jars scripts/cassandra.sh
 # fetches from Maven Central), and docker-compose (to validate
-# docker-compose.yml; no Docker engine is needed). Go modules come from the
-# module proxy on demand.
+# docker-compose.yml; no Docker engine is needed), and Python's msgpack (the
+# query-api test decodes its pickle and msgpack answers with Python's own
+# readers). Go modules come from the module proxy on demand.
 set -euo pipefail
 
 need=()
@@ -12,6 +13,7 @@ command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose) # the compose file's static check
+/usr/bin/python3 -c 'import msgpack' >/dev/null 2>&1 || need+=(python3-msgpack)
 
 if [ ${#need[@]} -eq 0 ]; then
 	echo "install-deps.sh: everything is installed"

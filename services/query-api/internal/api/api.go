@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
+	"github.com/consthash/consthash/services/query-api/internal/codec"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/find"
 	"github.com/consthash/consthash/services/query-api/internal/gtime"
@@ -65,6 +68,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/metrics/find/", a.findHandler)
 	mux.HandleFunc("/metrics/expand", a.expand)
 	mux.HandleFunc("/metrics/index.json", a.index)
+	a.registerTags(mux)
 	mux.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, Version)
@@ -291,9 +295,40 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 			}
 			fmt.Fprintf(w, "%s,%d,%d,%d|%s\n", s.Name, s.Start, s.End, s.Step, strings.Join(vals, ","))
 		}
+	case "pickle", "msgpack":
+		// graphite-web's getInfo() of each series, its values unconsolidated.
+		infos := []map[string]any{}
+		for _, s := range all {
+			cf := s.Consolidate
+			if cf == "" {
+				cf = "average"
+			}
+			infos = append(infos, map[string]any{"name": s.Name, "start": s.Start, "end": s.End, "step": s.Step,
+				"values": s.Values, "pathExpression": s.PathExpr, "valuesPerPoint": max(1, s.ValuesPerPoint),
+				"consolidationFunc": cf, "xFilesFactor": s.XFilesFactor})
+		}
+		writeEncoded(w, format, infos)
 	default:
-		badRequest(w, "format %q is not supported: use json, csv or raw", format)
+		badRequest(w, "format %q is not supported: use json, csv, raw, pickle or msgpack", format)
 	}
+}
+
+// writeEncoded answers with v pickled (protocol 2) or in msgpack.
+func writeEncoded(w http.ResponseWriter, format string, v any) {
+	var b []byte
+	var err error
+	if format == "pickle" {
+		w.Header().Set("Content-Type", "application/pickle")
+		b, err = codec.Pickle(nil, v)
+	} else {
+		w.Header().Set("Content-Type", "application/x-msgpack")
+		b, err = codec.Msgpack(nil, v)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Write(b)
 }
 
 // readError is a failure of the store, not of the request.
@@ -324,6 +359,10 @@ func tagsOf(path string) map[string]string {
 	return tags
 }
 
+// findHandler answers /metrics/find as graphite-web's find_view: treejson
+// (the default: one node per name, branches first, ids made of the query's
+// parent and the name), completer, json (leaves with their interval),
+// nodelist (the names at a position) and pickle.
 func (a *API) findHandler(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		badRequest(w, "cannot read the request: %v", err)
@@ -331,36 +370,74 @@ func (a *API) findHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	query := r.FormValue("query")
 	if query == "" {
-		badRequest(w, "no query: give query=<path pattern>")
+		badRequest(w, "Missing required parameter 'query'")
 		return
+	}
+	format := r.FormValue("format")
+	if format == "" {
+		format = "treejson"
+	}
+	flag := func(k string) bool { v := r.FormValue(k); return v != "" && v != "0" && v != "false" }
+	wildcards, leavesOnly := flag("wildcards"), flag("leavesOnly")
+	base := ""
+	if i := strings.LastIndexByte(query, '.'); i >= 0 {
+		base = query[:i+1]
+	}
+	if format == "completer" {
+		query = strings.ReplaceAll(query, "..", "*.")
+		if !strings.HasSuffix(query, "*") {
+			query += "*"
+		}
 	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	nodes, err := find.Find(ctx, a.r, query, a.cfg.MaxFind)
+	found, err := find.Find(ctx, a.r, query, a.cfg.MaxFind)
 	if err != nil {
 		badRequest(w, "query %q: %v", query, err)
 		return
 	}
-	leaf := func(b bool) int {
-		if b {
-			return 1
+	var nodes []find.Node
+	for _, n := range found {
+		if n.Leaf || !leavesOnly {
+			nodes = append(nodes, n)
 		}
-		return 0
 	}
-	last := func(p string) string {
+	name := func(p string) string {
 		if i := strings.LastIndexByte(strings.SplitN(p, ";", 2)[0], '.'); i >= 0 {
 			return p[i+1:]
 		}
 		return p
 	}
-	switch format := r.FormValue("format"); format {
-	case "", "treejson":
-		out := []map[string]any{}
-		for _, n := range nodes {
-			out = append(out, map[string]any{"leaf": leaf(n.Leaf), "context": map[string]any{}, "text": last(n.Path),
-				"expandable": leaf(!n.Leaf), "id": n.Path, "allowChildren": leaf(!n.Leaf)})
+	sort.SliceStable(nodes, func(i, j int) bool { return name(nodes[i].Path) < name(nodes[j].Path) })
+	bit := func(b bool) int {
+		if b {
+			return 1
 		}
-		writeJSON(w, r, http.StatusOK, out)
+		return 0
+	}
+	switch format {
+	case "treejson":
+		out := []map[string]any{}
+		if wildcards && len(nodes) > 1 {
+			leaf := !slices.ContainsFunc(nodes, func(n find.Node) bool { return !n.Leaf })
+			out = append(out, map[string]any{"text": "*", "id": base + "*", "leaf": bit(leaf), "expandable": bit(!leaf), "allowChildren": bit(!leaf)})
+		}
+		seen := map[string]bool{}
+		var leaves []map[string]any
+		for _, n := range nodes {
+			nm := name(n.Path)
+			if seen[nm] {
+				continue
+			}
+			seen[nm] = true
+			node := map[string]any{"text": nm, "id": base + nm, "leaf": bit(n.Leaf), "expandable": bit(!n.Leaf), "allowChildren": bit(!n.Leaf)}
+			if n.Leaf {
+				leaves = append(leaves, node)
+			} else {
+				out = append(out, node)
+			}
+		}
+		writeJSON(w, r, http.StatusOK, append(out, leaves...))
 	case "completer":
 		out := []map[string]any{}
 		for _, n := range nodes {
@@ -368,17 +445,60 @@ func (a *API) findHandler(w http.ResponseWriter, r *http.Request) {
 			if !n.Leaf {
 				p += "."
 			}
-			out = append(out, map[string]any{"path": p, "name": last(n.Path), "is_leaf": strconv.Itoa(leaf(n.Leaf))})
+			out = append(out, map[string]any{"path": p, "name": name(n.Path), "is_leaf": strconv.Itoa(bit(n.Leaf))})
+		}
+		if wildcards && len(out) > 1 {
+			out = append(out, map[string]any{"name": "*"})
 		}
 		writeJSON(w, r, http.StatusOK, map[string]any{"metrics": out})
-	case "json":
+	case "json", "pickle", "msgpack":
+		now := a.cfg.Now().Unix()
+		start := now
+		if n := len(a.cfg.Resolutions); n > 0 {
+			start = now - int64(a.cfg.Resolutions[n-1].TTL/time.Second)
+		}
 		out := []map[string]any{}
 		for _, n := range nodes {
-			out = append(out, map[string]any{"path": n.Path, "is_leaf": n.Leaf})
+			info := map[string]any{"path": n.Path, "is_leaf": n.Leaf}
+			if n.Leaf {
+				if format == "json" {
+					info["intervals"] = []map[string]any{{"start": start, "end": now}}
+				} else { // graphite-web pickles an IntervalSet; its msgpack has (start, end) pairs, as here
+					info["intervals"] = []any{[]any{start, now}}
+				}
+			}
+			out = append(out, info)
+		}
+		sort.SliceStable(out, func(i, j int) bool { return out[i]["path"].(string) < out[j]["path"].(string) })
+		if format != "json" {
+			writeEncoded(w, format, out)
+			return
 		}
 		writeJSON(w, r, http.StatusOK, out)
+	case "nodelist":
+		pos := -1
+		if v := r.FormValue("position"); v != "" {
+			if pos, err = strconv.Atoi(v); err != nil {
+				badRequest(w, "Invalid value for 'position' parameter")
+				return
+			}
+		}
+		set := map[string]bool{}
+		for _, n := range nodes {
+			parts := strings.Split(n.Path, ".")
+			i := pos
+			if i < 0 {
+				i += len(parts)
+			}
+			if i < 0 || i >= len(parts) {
+				badRequest(w, "position %d is past the nodes of %s", pos, n.Path)
+				return
+			}
+			set[parts[i]] = true
+		}
+		writeJSON(w, r, http.StatusOK, map[string]any{"nodes": slices.Sorted(maps.Keys(set))})
 	default:
-		badRequest(w, "format %q is not supported: use treejson, completer or json", format)
+		badRequest(w, "Invalid value for 'format' parameter")
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -212,6 +214,54 @@ func BenchmarkRenderFunctions(b *testing.B) {
 	for b.Loop() {
 		if code, body := post(b, srv, "/render", form); code != 200 {
 			b.Fatalf("%d %s", code, body)
+		}
+	}
+}
+
+// TestPickleAndMsgpackAsPythonReadsThem asks /render and /metrics/find for
+// format=pickle and msgpack and reads the answers with Python's own pickle
+// and msgpack, as graphite-web's clients (its remote finder) do.
+func TestPickleAndMsgpackAsPythonReadsThem(t *testing.T) {
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing: scripts/install-deps.sh installs it", py)
+		}
+		t.Skipf("%s is missing", py)
+	}
+	srv := testAPI(t)
+	read := func(path string, form url.Values) []map[string]any {
+		t.Helper()
+		code, body := post(t, srv, path, form)
+		if code != 200 {
+			t.Fatalf("%s %v: %d %s", path, form, code, body)
+		}
+		load := map[string]string{"pickle": "pickle.loads(data)", "msgpack": "msgpack.loads(data, raw=False)"}[form.Get("format")]
+		cmd := exec.Command(py, "-c", "import sys, json, pickle, msgpack\ndata = sys.stdin.buffer.read()\nprint(json.dumps("+load+"))")
+		cmd.Stdin = strings.NewReader(body)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("python: %v\n%s", err, out)
+		}
+		var v []map[string]any
+		if err := json.Unmarshal(out, &v); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return v
+	}
+	for _, format := range []string{"pickle", "msgpack"} {
+		v := read("/render", url.Values{"target": {"stats_counts.app.*"}, "from": {"-1h"}, "format": {format}})
+		if len(v) != 1 || v[0]["name"] != "stats_counts.app.req" || v[0]["step"] != 60.0 || v[0]["consolidationFunc"] != "average" ||
+			v[0]["pathExpression"] != "stats_counts.app.*" || v[0]["end"].(float64)-v[0]["start"].(float64) != 3600 {
+			t.Fatalf("%s render: %v", format, v)
+		}
+		values := v[0]["values"].([]any)
+		if len(values) != 60 || values[0] != 2.0 || values[29] != nil {
+			t.Errorf("%s render values: %v", format, values)
+		}
+		v = read("/metrics/find", url.Values{"query": {"stats_counts.app.*"}, "format": {format}})
+		if len(v) != 1 || v[0]["path"] != "stats_counts.app.req" || v[0]["is_leaf"] != true || len(v[0]["intervals"].([]any)) != 1 {
+			t.Errorf("%s find: %v", format, v)
 		}
 	}
 }

@@ -342,8 +342,9 @@ func emptyOver(name string, list []*series.Series) (*series.Series, []*series.Se
 	}
 	n := 0
 	if mixed {
-		// graphite-web's end is inclusive: one more step than ours.
-		last := end - step - (end-step-start)%step
+		// graphite-web pairs the values of the longest series with the
+		// timestamps from start to end, both ends included.
+		last := end - (end-start)%step
 		norm := make([]*series.Series, len(list))
 		longest := 0
 		for i, s := range list {

@@ -25,21 +25,23 @@ type tagMatcher struct {
 	re    *regexp.Regexp
 }
 
+// tagSpec is graphite-web's grammar of a tag expression.
+var tagSpec = regexp.MustCompile(`^([^;!=]+)(!?=~?)([^;]*)$`)
+
 func parseTagExpr(s string) (tagMatcher, error) {
-	for _, op := range []string{"!=~", "=~", "!=", "="} {
-		if i := strings.Index(s, op); i > 0 {
-			m := tagMatcher{tag: s[:i], op: op, value: s[i+len(op):]}
-			if strings.HasSuffix(op, "~") {
-				re, err := regexp.Compile("^(?:" + m.value + ")")
-				if err != nil {
-					return m, fmt.Errorf("seriesByTag(): %q: %v", s, err)
-				}
-				m.re = re
-			}
-			return m, nil
-		}
+	p := tagSpec.FindStringSubmatch(s)
+	if p == nil {
+		return tagMatcher{}, fmt.Errorf("invalid tag expression %q: want tag=value, tag!=value, tag=~regex or tag!=~regex", s)
 	}
-	return tagMatcher{}, fmt.Errorf("seriesByTag(): %q is not tag=value, tag!=value, tag=~regex or tag!=~regex", s)
+	m := tagMatcher{tag: p[1], op: p[2], value: p[3]}
+	if strings.HasSuffix(m.op, "~") {
+		re, err := regexp.Compile("^(?:" + m.value + ")")
+		if err != nil {
+			return m, fmt.Errorf("tag expression %q: %v", s, err)
+		}
+		m.re = re
+	}
+	return m, nil
 }
 
 func (m tagMatcher) match(tags map[string]string) bool {
@@ -64,6 +66,7 @@ func seriesByTagFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	}
 	var matchers []tagMatcher
 	var quoted []string
+	allMatchEmpty := true
 	for i := range c.Args {
 		s, err := strArg(c, i)
 		if err != nil {
@@ -75,6 +78,10 @@ func seriesByTagFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 		}
 		matchers = append(matchers, m)
 		quoted = append(quoted, `"`+s+`"`)
+		allMatchEmpty = allMatchEmpty && m.match(map[string]string{})
+	}
+	if allMatchEmpty {
+		return nil, fmt.Errorf("seriesByTag(): at least one tag expression must not match the empty string")
 	}
 	if ev.leaves == nil {
 		return nil, errUnsupported{"seriesByTag without a path index"}

@@ -137,8 +137,9 @@ for name, archives, kind, frac, block in SERIES:
     pts = [(t, v) for t, v in zip(tss, vals) if v is not None]
     if pts:
         whisper.update_many(p, pts)
-    if ';' in name:
-        STORE.tagdb.tag_series(name)
+    # carbon (ENABLE_TAGS, its default) enters every series it creates in
+    # the tag database, untagged ones with their name as the only tag.
+    STORE.tagdb.tag_series(name)
     dataset['series'].append({
         'path': TaggedSeries.parse(name).path if ';' in name else name,
         'archives': [[s, s * n] for s, n in archives],
@@ -422,6 +423,32 @@ R('sumSeries(%s)' % ALLU, H3, 10)
 R('movingAverage(%s,10)' % ALLU, H3, 50)
 R('consolidateBy(sumSeries(%s),"max")' % ALLU, H3, 17)
 
+# tags: aliasByTags, groupByTags, nodes given as tag names
+R('aliasByTags(seriesByTag("name=disk.used"),"host","dc")')
+R('aliasByTags(seriesByTag("dc=east"),"name","host")')
+R('aliasByTags(seriesByTag("name=disk.used"),1,"host")')
+R('aliasByNode(seriesByTag("name=disk.used"),"dc",0)')
+R('groupByTags(seriesByTag("name=disk.used"),"sum","dc")')
+R('groupByTags(seriesByTag("name=disk.used"),"averageSeries","dc","host")')
+R('groupByTags(seriesByTag("name=disk.used"),"max","name","dc")')
+R('groupByTags(seriesByTag("name=disk.used"),"maxSeries","nosuchtag")')
+R('groupByNode(seriesByTag("name=disk.used"),"dc","sum")')
+R('groupByNodes(seriesByTag("name=disk.used"),"sum","dc",1)')
+R('aliasByTags(scale(seriesByTag("name=disk.used","host=a"),2),"scale","host")')
+R('seriesByTag("name=~disk.*","dc!=west")')
+R('seriesByTag("host=~[ab]")')
+R('seriesByTag("name=stats.int.values")')
+R('seriesByTag("dc=")')
+
+# different steps: graphite-web normalises to the least common multiple
+R('sumSeries(servers.web01.cpu.user,summarize(servers.web02.cpu.user,"1min","sum"))', H1)
+R('averageSeries(summarize(servers.web01.cpu.user,"20s","avg"),summarize(servers.web02.cpu.user,"30s","max"))', H1)
+R('divideSeries(servers.web01.cpu.user,summarize(servers.web02.cpu.user,"30s","avg"))', H1)
+R('maxSeries(servers.web03.cpu.user,summarize(servers.web01.cpu.user,"1min","last"))', U)
+R('diffSeries(stats_counts.app.requests,summarize(stats_counts.app.errors,"40s","sum"))', H1, 20)
+R('aggregate(group(servers.web01.cpu.user,summarize(servers.web03.cpu.user,"1min","avg")),"median")', H1)
+R('percentileOfSeries(group(servers.web01.cpu.user,summarize(servers.web02.cpu.user,"20s","sum")),50)', M10)
+
 # errors / edge syntax
 R('sumSeries(')
 R('unknownFunction(servers.web01.cpu.user)')
@@ -468,3 +495,62 @@ with open(os.path.join(OUT, 'render.jsonl'), 'w') as f:
             rec['body'] = raw
         f.write(json.dumps(rec, sort_keys=True, allow_nan=False) + '\n')
 print('requests: %d, status 200: %d' % (len(REQS), n_ok), file=sys.stderr)
+
+# ---------------------------------------------------------------------------
+# Other endpoints: the tag database, find and expand.
+OTHER = []
+def O(path, params=None, method='GET'):
+    OTHER.append({'path': path, 'method': method, 'params': params or {}})
+
+O('/tags')
+O('/tags', {'filter': 'd'})
+O('/tags', {'filter': '^h|name', 'limit': '2'})
+O('/tags/dc')
+O('/tags/name', {'filter': 'disk'})
+O('/tags/name', {'filter': 'servers\\.web0[12]', 'limit': '1'})
+O('/tags/host', {'limit': '2'})
+O('/tags/nosuchtag')
+O('/tags/findSeries', {'expr': ['name=disk.used']})
+O('/tags/findSeries', {'expr': ['dc=east', 'host!=b']})
+O('/tags/findSeries', {'expr[]': ['name=~servers\\.web0[1-3]\\.cpu\\.user']})
+O('/tags/findSeries', {'expr': ['host=~a|c']}, 'POST')
+O('/tags/findSeries', {'expr': ['nosuch=']})
+O('/tags/findSeries')
+O('/tags/autoComplete/tags')
+O('/tags/autoComplete/tags', {'tagPrefix': 'd'})
+O('/tags/autoComplete/tags', {'limit': '2'})
+O('/tags/autoComplete/tags', {'expr': ['name=disk.used']})
+O('/tags/autoComplete/tags', {'expr': ['name=disk.used'], 'tagPrefix': 'h'})
+O('/tags/autoComplete/tags', {'expr': ['dc=west']}, 'POST')
+O('/tags/autoComplete/values', {'tag': 'host'})
+O('/tags/autoComplete/values', {'tag': 'dc', 'valuePrefix': 'e'})
+O('/tags/autoComplete/values', {'tag': 'name', 'valuePrefix': 'servers.web0', 'limit': '3'})
+O('/tags/autoComplete/values', {'tag': 'host', 'expr': ['dc=east']})
+O('/tags/autoComplete/values', {'tag': 'host', 'expr': ['name=disk.free']}, 'POST')
+O('/tags/autoComplete/values', {'tag': 'nosuch'})
+O('/tags/autoComplete/values')
+O('/metrics/find', {'query': '*'})
+O('/metrics/find', {'query': 'servers.*'})
+O('/metrics/find', {'query': 'servers.web0[1-2].cpu.*', 'format': 'completer'})
+O('/metrics/find', {'query': 'stats.{gauges,timers}.*', 'format': 'json'})
+O('/metrics/find', {'query': 'servers.web0?.cpu.user'}, 'POST')
+O('/metrics/find', {'query': 'no.such.*'})
+O('/metrics/expand', {'query': 'servers.web0*.cpu.user'})
+O('/metrics/expand', {'query': ['servers.*', 'stats.*'], 'groupByExpr': '1'})
+O('/metrics/expand', {'query': 'stats.*.*', 'leavesOnly': '1'})
+O('/metrics/index.json')
+
+with open(os.path.join(OUT, 'other.jsonl'), 'w') as f:
+    for o in OTHER:
+        if o['method'] == 'POST':
+            resp = client.post(o['path'], o['params'])
+        else:
+            resp = client.get(o['path'], o['params'])
+        raw = resp.content.decode('utf-8', 'replace')
+        rec = dict(o, status=resp.status_code)
+        try:
+            rec['body'] = json.loads(raw)
+        except ValueError:
+            rec['body'] = raw
+        f.write(json.dumps(rec, sort_keys=True) + '\n')
+print('other requests: %d' % len(OTHER), file=sys.stderr)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates dataset.json.gz and render.jsonl.gz by running the real
+# Regenerates dataset.json.gz, render.jsonl.gz and other.jsonl.gz by running the real
 # graphite-web 1.1.8 (Debian: apt-get install graphite-web) in-process.
 # gen.py writes its whisper files, sqlite db and out/ next to itself, so it
 # runs from a scratch copy.
@@ -11,4 +11,5 @@ cp "$here/gen.py" "$here/local_settings.py" "$work/"
 /usr/bin/python3 "$work/gen.py"
 gzip -9 -n -c "$work/out/dataset.json" >"$here/dataset.json.gz"
 gzip -9 -n -c "$work/out/render.jsonl" >"$here/render.jsonl.gz"
-echo "wrote $here/dataset.json.gz $here/render.jsonl.gz"
+gzip -9 -n -c "$work/out/other.jsonl" >"$here/other.jsonl.gz"
+echo "wrote $here/dataset.json.gz $here/render.jsonl.gz $here/other.jsonl.gz"

@@ -1,0 +1,341 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// The tag database of graphite-web 1.1 (/tags/...), answered from the path
+// index as carbon fills graphite's: every series is in it, an untagged one
+// with its name as the only tag. Errors are JSON {"error": ...}, as
+// graphite-web's.
+
+// autoCompleteLimit is graphite-web's TAGDB_AUTOCOMPLETE_LIMIT.
+const autoCompleteLimit = 100
+
+func (a *API) registerTags(mux *http.ServeMux) {
+	mux.HandleFunc("/tags", a.tagList)
+	mux.HandleFunc("/tags/", a.tagDetails)
+	mux.HandleFunc("/tags/findSeries", a.tagFindSeries)
+	mux.HandleFunc("/tags/autoComplete/tags", a.tagAutoCompleteTags)
+	mux.HandleFunc("/tags/autoComplete/values", a.tagAutoCompleteValues)
+}
+
+func jsonError(w http.ResponseWriter, r *http.Request, code int, format string, args ...any) {
+	writeJSON(w, r, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// tagParams reads the form and the tag expressions (expr, or expr[] as
+// jQuery sends them).
+func tagParams(w http.ResponseWriter, r *http.Request, methods ...string) ([]string, bool) {
+	if !slices.Contains(methods, r.Method) {
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return nil, false
+	}
+	if err := r.ParseForm(); err != nil {
+		jsonError(w, r, http.StatusBadRequest, "cannot read the request: %v", err)
+		return nil, false
+	}
+	exprs := r.Form["expr"]
+	if len(exprs) == 0 {
+		exprs = r.Form["expr[]"]
+	}
+	return exprs, true
+}
+
+// limitParam reads limit (def when absent).
+func limitParam(w http.ResponseWriter, r *http.Request, def int) (int, bool) {
+	v := r.FormValue("limit")
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		jsonError(w, r, http.StatusBadRequest, "invalid limit %q", v)
+		return 0, false
+	}
+	return n, true
+}
+
+// anchored compiles a tag or value filter as graphite-web does: anchored at
+// the start unless it already is.
+func anchored(filter string) (*regexp.Regexp, error) {
+	if filter == "" {
+		return nil, nil
+	}
+	if !strings.HasPrefix(filter, "^") {
+		filter = "^(" + filter + ")"
+	}
+	return regexp.Compile(filter)
+}
+
+// taggedSeries returns every series' path and tags, sorted by path.
+func (a *API) taggedSeries(ctx context.Context) ([]string, []map[string]string, error) {
+	paths, err := a.leaves(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.Sort(paths)
+	tags := make([]map[string]string, len(paths))
+	for i, p := range paths {
+		tags[i] = tagsOf(p)
+	}
+	return paths, tags, nil
+}
+
+// findByTags returns the paths whose tags match every expression, sorted. As
+// in graphite-web, an expression that matches an empty value also matches
+// series without the tag, and at least one must not match the empty value.
+func (a *API) findByTags(ctx context.Context, exprs []string) ([]string, []map[string]string, error) {
+	var ms []tagMatcher
+	allMatchEmpty := true
+	for _, e := range exprs {
+		m, err := parseTagExpr(e)
+		if err != nil {
+			return nil, nil, err
+		}
+		ms = append(ms, m)
+		allMatchEmpty = allMatchEmpty && m.match(map[string]string{})
+	}
+	if allMatchEmpty {
+		//lint:ignore ST1005 graphite-web's message, word for word
+		return nil, nil, fmt.Errorf("At least one tagspec must not match the empty string")
+	}
+	paths, tags, err := a.taggedSeries(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var outP []string
+	var outT []map[string]string
+	for i, p := range paths {
+		if !slices.ContainsFunc(ms, func(m tagMatcher) bool { return !m.match(tags[i]) }) {
+			outP, outT = append(outP, p), append(outT, tags[i])
+		}
+	}
+	return outP, outT, nil
+}
+
+func (a *API) tagFindSeries(w http.ResponseWriter, r *http.Request) {
+	exprs, ok := tagParams(w, r, http.MethodGet, http.MethodPost)
+	if !ok {
+		return
+	}
+	if len(exprs) == 0 {
+		jsonError(w, r, http.StatusBadRequest, "no tag expressions specified")
+		return
+	}
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	paths, _, err := a.findByTags(ctx, exprs)
+	if err != nil {
+		jsonError(w, r, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if paths == nil {
+		paths = []string{}
+	}
+	writeJSON(w, r, http.StatusOK, paths)
+}
+
+// tagValues counts the series per value of tag, over the values the filter
+// keeps, sorted by value and limited.
+func tagValues(tags []map[string]string, tag string, filter *regexp.Regexp, limit int) []map[string]any {
+	counts := map[string]int{}
+	for _, t := range tags {
+		if v, ok := t[tag]; ok && (filter == nil || filter.MatchString(v)) {
+			counts[v]++
+		}
+	}
+	values := make([]string, 0, len(counts))
+	for v := range counts {
+		values = append(values, v)
+	}
+	slices.Sort(values)
+	if limit > 0 && len(values) > limit {
+		values = values[:limit]
+	}
+	out := make([]map[string]any, len(values))
+	for i, v := range values {
+		out[i] = map[string]any{"value": v, "count": counts[v]}
+	}
+	return out
+}
+
+// tagNames returns the tag names of tags that the filter keeps, sorted and
+// limited.
+func tagNames(tags []map[string]string, filter *regexp.Regexp, limit int) []string {
+	seen := map[string]bool{}
+	for _, t := range tags {
+		for k := range t {
+			if filter == nil || filter.MatchString(k) {
+				seen[k] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for k := range seen {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	if limit > 0 && len(names) > limit {
+		names = names[:limit]
+	}
+	return names
+}
+
+// tagList answers /tags: [{"tag": ...}], filtered by a regular expression.
+func (a *API) tagList(w http.ResponseWriter, r *http.Request) {
+	if _, ok := tagParams(w, r, http.MethodGet); !ok {
+		return
+	}
+	filter, err := anchored(r.FormValue("filter"))
+	if err != nil {
+		jsonError(w, r, http.StatusBadRequest, "filter: %v", err)
+		return
+	}
+	limit, ok := limitParam(w, r, 0)
+	if !ok {
+		return
+	}
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	_, tags, err := a.taggedSeries(ctx)
+	if err != nil {
+		jsonError(w, r, http.StatusBadRequest, "%v", err)
+		return
+	}
+	out := []map[string]string{}
+	for _, t := range tagNames(tags, filter, limit) {
+		out = append(out, map[string]string{"tag": t})
+	}
+	writeJSON(w, r, http.StatusOK, out)
+}
+
+// tagDetails answers /tags/<tag>: its values with their series counts, or
+// null for a tag no series has.
+func (a *API) tagDetails(w http.ResponseWriter, r *http.Request) {
+	tag := strings.TrimPrefix(r.URL.Path, "/tags/")
+	if tag == "" || strings.Contains(tag, "/") {
+		http.NotFound(w, r)
+		return
+	}
+	if _, ok := tagParams(w, r, http.MethodGet); !ok {
+		return
+	}
+	filter, err := anchored(r.FormValue("filter"))
+	if err != nil {
+		jsonError(w, r, http.StatusBadRequest, "filter: %v", err)
+		return
+	}
+	limit, ok := limitParam(w, r, 0)
+	if !ok {
+		return
+	}
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	_, tags, err := a.taggedSeries(ctx)
+	if err != nil {
+		jsonError(w, r, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if !slices.ContainsFunc(tags, func(t map[string]string) bool { _, ok := t[tag]; return ok }) {
+		writeJSON(w, r, http.StatusOK, nil)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, map[string]any{"tag": tag, "values": tagValues(tags, tag, filter, limit)})
+}
+
+// tagAutoCompleteTags answers /tags/autoComplete/tags: the tag names of the
+// series the expressions select (all series without expressions), less the
+// tags the expressions name, starting with tagPrefix, sorted, at most limit.
+func (a *API) tagAutoCompleteTags(w http.ResponseWriter, r *http.Request) {
+	exprs, ok := tagParams(w, r, http.MethodGet, http.MethodPost)
+	if !ok {
+		return
+	}
+	limit, ok := limitParam(w, r, autoCompleteLimit)
+	if !ok {
+		return
+	}
+	prefix := r.FormValue("tagPrefix")
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	var tags []map[string]string
+	var err error
+	if len(exprs) == 0 {
+		_, tags, err = a.taggedSeries(ctx)
+	} else {
+		_, tags, err = a.findByTags(ctx, exprs)
+	}
+	if err != nil {
+		jsonError(w, r, http.StatusBadRequest, "%v", err)
+		return
+	}
+	searched := map[string]bool{}
+	for _, e := range exprs {
+		if m, err := parseTagExpr(e); err == nil {
+			searched[m.tag] = true
+		}
+	}
+	var names []string
+	for _, t := range tagNames(tags, nil, 0) {
+		if !searched[t] && strings.HasPrefix(t, prefix) {
+			names = append(names, t)
+		}
+	}
+	if limit > 0 && len(names) > limit {
+		names = names[:limit]
+	}
+	if names == nil {
+		names = []string{}
+	}
+	writeJSON(w, r, http.StatusOK, names)
+}
+
+// tagAutoCompleteValues answers /tags/autoComplete/values: the values of
+// tag among the series the expressions select (all series without
+// expressions), starting with valuePrefix, sorted, at most limit.
+func (a *API) tagAutoCompleteValues(w http.ResponseWriter, r *http.Request) {
+	exprs, ok := tagParams(w, r, http.MethodGet, http.MethodPost)
+	if !ok {
+		return
+	}
+	tag := r.FormValue("tag")
+	if tag == "" {
+		jsonError(w, r, http.StatusBadRequest, "no tag specified")
+		return
+	}
+	limit, ok := limitParam(w, r, autoCompleteLimit)
+	if !ok {
+		return
+	}
+	prefix := r.FormValue("valuePrefix")
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	var tags []map[string]string
+	var err error
+	if len(exprs) == 0 {
+		_, tags, err = a.taggedSeries(ctx)
+	} else {
+		_, tags, err = a.findByTags(ctx, append(slices.Clone(exprs), tag+"!="))
+	}
+	if err != nil {
+		jsonError(w, r, http.StatusBadRequest, "%v", err)
+		return
+	}
+	values := []string{}
+	for _, v := range tagValues(tags, tag, nil, 0) {
+		if s := v["value"].(string); strings.HasPrefix(s, prefix) {
+			values = append(values, s)
+		}
+	}
+	if limit > 0 && len(values) > limit {
+		values = values[:limit]
+	}
+	writeJSON(w, r, http.StatusOK, values)
+}

@@ -1,0 +1,108 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// python decodes b with Python's own pickle or msgpack reader and returns
+// it as JSON with sorted keys.
+func python(t *testing.T, reader string, b []byte) string {
+	t.Helper()
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing: scripts/install-deps.sh installs it", py)
+		}
+		t.Skipf("%s is missing: scripts/install-deps.sh installs it", py)
+	}
+	load := map[string]string{"pickle": "pickle.loads(data)", "msgpack": "msgpack.loads(data, raw=False)"}[reader]
+	cmd := exec.Command(py, "-c", "import sys, json, pickle, msgpack\ndata = sys.stdin.buffer.read()\nprint(json.dumps("+load+", sort_keys=True))")
+	cmd.Stdin = bytes.NewReader(b)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python %s: %v\n%s", reader, err, out)
+	}
+	return string(bytes.TrimSpace(out))
+}
+
+func TestPythonReadsWhatWeWrite(t *testing.T) {
+	long := string(bytes.Repeat([]byte("x"), 70000))
+	v := []map[string]any{
+		{"name": "a.b;dc=é", "start": int64(1700000000), "end": int64(1700003600), "step": 60,
+			"values":         []float64{1.5, math.NaN(), -2, 0, 1e300},
+			"pathExpression": "sumSeries(a.*)", "valuesPerPoint": 1, "consolidationFunc": "average", "xFilesFactor": 0.5},
+		{"path": "x", "is_leaf": true, "intervals": []any{[]any{int64(-5), int64(3_000_000_000)}}, "none": nil, "f": false,
+			"small": -32, "neg": -33, "big": int64(-1) << 40, "long": long, "mid": string(bytes.Repeat([]byte("y"), 200))},
+		{},
+	}
+	many := make([]float64, 70000)
+	v = append(v, map[string]any{"values": many})
+	want, err := json.Marshal(jsonable(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w any
+	json.Unmarshal(want, &w)
+	p, err := Pickle(nil, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Msgpack(nil, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for reader, b := range map[string][]byte{"pickle": p, "msgpack": m} {
+		var got any
+		if err := json.Unmarshal([]byte(python(t, reader, b)), &got); err != nil {
+			t.Fatalf("%s: %v", reader, err)
+		}
+		g, _ := json.Marshal(got)
+		ww, _ := json.Marshal(w)
+		if !bytes.Equal(g, ww) {
+			t.Errorf("%s: Python read\n%.600s\nwant\n%.600s", reader, g, ww)
+		}
+	}
+}
+
+// jsonable is v with NaN as nil, as Python reads it (None).
+func jsonable(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) {
+			return nil
+		}
+	case []float64:
+		out := make([]any, len(x))
+		for i, f := range x {
+			out[i] = jsonable(f)
+		}
+		return out
+	case []map[string]any:
+		out := make([]any, len(x))
+		for i, m := range x {
+			out[i] = jsonable(m)
+		}
+		return out
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			out[k] = jsonable(e)
+		}
+		return out
+	}
+	return v
+}
+
+func TestUnsupportedTypeIsAnError(t *testing.T) {
+	if _, err := Pickle(nil, struct{}{}); err == nil {
+		t.Error("Pickle(struct{}{}) did not fail")
+	}
+	if _, err := Msgpack(nil, []any{make(chan int)}); err == nil {
+		t.Error("Msgpack(chan) did not fail")
+	}
+}
