@@ -73,12 +73,10 @@ func (a *API) Register(mux *http.ServeMux) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, Version)
 	})
-	// Grafana's graphite datasource reads /functions for its editor and falls
-	// back to its built-in list when the request fails; an empty 200 would
-	// leave the editor without functions.
-	mux.HandleFunc("/functions", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "function descriptions are not served yet; clients such as Grafana use their built-in list", http.StatusNotFound)
-	})
+	// Grafana's editor reads /functions: it then offers exactly the
+	// functions query-api implements.
+	mux.HandleFunc("/functions", a.functionsHandler)
+	mux.HandleFunc("/functions/", a.functionsHandler)
 }
 
 // badRequest answers as graphite-web does: 400 with a plain-text reason.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,8 +186,10 @@ func TestFindExpandVersion(t *testing.T) {
 }
 
 // TestGrafanaDatasourceChecks covers what Grafana's graphite datasource asks
-// before any panel: "Save & test" renders constantLine(100), and the editor
-// reads /functions, falling back to its built-in list when that fails.
+// besides /render and /metrics/find: "Save & test" renders
+// constantLine(100); the query editor reads /functions (and offers what it
+// lists), and its tag editor asks /tags, /tags/<tag> and the autoComplete
+// endpoints, with expr repeated as Grafana's HTTP client sends a list.
 func TestGrafanaDatasourceChecks(t *testing.T) {
 	srv := testAPI(t)
 	code, body := post(t, srv, "/render", url.Values{"target": {"constantLine(100)"}, "from": {"-1h"}, "until": {"now"},
@@ -196,13 +199,83 @@ func TestGrafanaDatasourceChecks(t *testing.T) {
 		len(r[0].Datapoints) != 3 || *r[0].Datapoints[0][0] != 100 {
 		t.Fatalf("constantLine: %d %s", code, body)
 	}
-	resp, err := http.Get(srv.URL + "/functions")
-	if err != nil {
-		t.Fatal(err)
+	get := func(path string, v any) int {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v: %s", path, err, b)
+		}
+		return resp.StatusCode
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("/functions: %d, want 404 so Grafana uses its built-in list", resp.StatusCode)
+	// The schema Grafana's parseFuncDefs reads: name, group, description and
+	// params with name and type, for every function query-api implements.
+	var defs map[string]struct {
+		Name, Group, Description string
+		Params                   []struct {
+			Name, Type string
+			Required   bool
+		}
+	}
+	if code := get("/functions", &defs); code != 200 || len(defs) != len(functions) {
+		t.Fatalf("/functions: %d, %d functions, implemented %d", code, len(defs), len(functions))
+	}
+	for name := range functions {
+		d := defs[name]
+		if d.Name != name || d.Group == "" || d.Description == "" || len(d.Params) == 0 && name != "identity" && name != "time" {
+			t.Errorf("/functions %s: %+v", name, d)
+		}
+	}
+	for name := range functionDocs {
+		if functions[name] == nil {
+			t.Errorf("functionDocs describes %s, which is not implemented", name)
+		}
+	}
+	if p := defs["movingAverage"].Params; len(p) != 3 || p[1].Name != "windowSize" || p[1].Type != "intOrInterval" || !p[1].Required {
+		t.Errorf("movingAverage params %+v", p)
+	}
+	var one map[string]any
+	if code := get("/functions/aliasSub", &one); code != 200 || one["name"] != "aliasSub" {
+		t.Errorf("/functions/aliasSub: %d %v", code, one)
+	}
+	if code := get("/functions/holtWintersForecast", &one); code != 404 || one["error"] != "Function not found: holtWintersForecast" {
+		t.Errorf("/functions/<not implemented>: %d %v", code, one)
+	}
+	var grouped map[string]map[string]json.RawMessage
+	if code := get("/functions?grouped=true", &grouped); code != 200 || grouped["Alias"]["aliasByNode"] == nil {
+		t.Errorf("/functions?grouped=true: %d %v", code, grouped)
+	}
+
+	var tags []map[string]string
+	if code := get("/tags?filter=&from=-6h&until=now", &tags); code != 200 || len(tags) != 2 || tags[0]["tag"] != "dc" || tags[1]["tag"] != "name" {
+		t.Errorf("/tags: %d %v", code, tags)
+	}
+	var values struct {
+		Tag    string
+		Values []struct {
+			Value string
+			Count int
+		}
+	}
+	if code := get("/tags/dc?filter=e", &values); code != 200 || values.Tag != "dc" || len(values.Values) != 1 || values.Values[0].Value != "eu" || values.Values[0].Count != 1 {
+		t.Errorf("/tags/dc: %d %+v", code, values)
+	}
+	var names []string
+	if code := get("/tags/autoComplete/tags?expr=name%3Dservers.web01.cpu&tagPrefix=&limit=100", &names); code != 200 || !slices.Equal(names, []string{"dc"}) {
+		t.Errorf("autoComplete/tags: %d %v", code, names)
+	}
+	if code := get("/tags/autoComplete/values?expr=name%3D~servers.*&expr=dc!%3Dus&tag=dc&valuePrefix=e&limit=100", &names); code != 200 || !slices.Equal(names, []string{"eu"}) {
+		t.Errorf("autoComplete/values: %d %v", code, names)
+	}
+	code, body = post(t, srv, "/render", url.Values{"target": {`aliasSub(seriesByTag('dc=eu'), '(.*)', '\1')`}, "from": {"-1h"},
+		"until": {"now"}, "format": {"json"}, "maxDataPoints": {"100"}})
+	r = nil
+	if code != 200 || json.Unmarshal([]byte(body), &r) != nil || len(r) != 1 || r[0].Target != "servers.web01.cpu;dc=eu" || r[0].Tags["dc"] != "eu" {
+		t.Errorf("seriesByTag through Grafana's aliasSub: %d %s", code, body)
 	}
 }
 

@@ -5,6 +5,25 @@ Run:  ./regen.sh (runs this file from a scratch directory with /usr/bin/python3)
 Imports and runs the installed graphite-web (Debian package); does not copy its code.
 """
 import json, math, os, random, shutil, sys, time
+import inspect
+
+# graphite-web 1.1.8's /functions calls inspect.getargspec and formatargspec,
+# which Python 3.11 no longer has (Debian's package answers /functions with
+# {"error": ...}). These stand-ins give what the removed functions gave.
+if not hasattr(inspect, 'getargspec'):
+    inspect.getargspec = lambda f: tuple(inspect.getfullargspec(f)[:4])
+if not hasattr(inspect, 'formatargspec'):
+    def _formatargspec(args, varargs=None, varkw=None, defaults=None):
+        specs = []
+        first = len(args) - len(defaults) if defaults else len(args)
+        for i, a in enumerate(args):
+            specs.append(a + ('=' + repr(defaults[i - first]) if i >= first else ''))
+        if varargs is not None:
+            specs.append('*' + varargs)
+        if varkw is not None:
+            specs.append('**' + varkw)
+        return '(' + ', '.join(specs) + ')'
+    inspect.formatargspec = _formatargspec
 
 WORK = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(WORK, 'out')
@@ -552,5 +571,21 @@ with open(os.path.join(OUT, 'other.jsonl'), 'w') as f:
             rec['body'] = json.loads(raw)
         except ValueError:
             rec['body'] = raw
+        if isinstance(rec['body'], dict) and 'metrics' in rec['body']:
+            # completer: graphite-web sorts by name only, and the order of
+            # equal names varies from run to run.
+            rec['body']['metrics'].sort(key=lambda m: (m.get('name'), m.get('path')))
         f.write(json.dumps(rec, sort_keys=True) + '\n')
 print('other requests: %d' % len(OTHER), file=sys.stderr)
+
+# /functions: each function's signature, group and parameters (the
+# interface; descriptions are graphite-web's prose and are left out).
+fns = json.loads(client.get('/functions').content)
+assert 'error' not in fns, fns
+with open(os.path.join(OUT, 'functions.json'), 'w') as f:
+    # graphite-web writes an infinite default as Infinity, which is not JSON;
+    # 1e9999 is what Grafana turns it into and what JSON readers take.
+    f.write(json.dumps({name: {k: d[k] for k in ('name', 'function', 'group', 'params') if k in d}
+                        for name, d in fns.items()}, indent=1, sort_keys=True).replace(': Infinity', ': 1e9999'))
+    f.write('\n')
+print('functions: %d' % len(fns), file=sys.stderr)
