@@ -73,7 +73,7 @@ func run(c *cli.Context) error {
 		return fmt.Errorf("storage %s cannot be queried", cfg.Storage.Driver)
 	}
 	a := api.New(api.Config{Resolutions: cfg.Resolutions, MaxSeries: cfg.MaxSeries, MaxPoints: cfg.MaxPoints,
-		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location}, reader, log)
+		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath}, reader, log)
 	mux := http.NewServeMux()
 	a.Register(mux)
 	srv := &http.Server{Addr: cfg.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}

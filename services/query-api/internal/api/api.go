@@ -40,6 +40,7 @@ type Config struct {
 	QueryTimeout time.Duration
 	Location     *time.Location
 	Now          func() time.Time
+	BasePath     string // the seed's find, expand and metrics live under it ("": not served)
 }
 
 // API answers graphite requests.
@@ -69,6 +70,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/metrics/expand", a.expand)
 	mux.HandleFunc("/metrics/index.json", a.index)
 	a.registerTags(mux)
+	a.registerCyanite(mux)
 	mux.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, Version)
@@ -174,41 +176,14 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	var all []*series.Series
 	fetched := 0
 	ev := &evaluator{from: from, until: until, leaves: a.leaves, fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
-		res := series.Choose(a.cfg.Resolutions, from, now)
-		// Like whisper, read no later than now and no earlier than the longest
-		// retention; the response's time range (for maxDataPoints) stays as asked.
-		readFrom, readUntil := from, until
-		if readUntil.After(now) {
-			readUntil = now
-		}
-		if n := len(a.cfg.Resolutions); n > 0 {
-			if oldest := now.Add(-a.cfg.Resolutions[n-1].TTL); readFrom.Before(oldest) {
-				readFrom = oldest
-			}
-		}
-		nodes, err := find.Find(ctx, a.r, pattern, a.cfg.MaxSeries)
-		if err != nil {
-			return nil, err
-		}
-		var list []*series.Series
-		for _, n := range nodes {
-			if !n.Leaf {
-				continue
-			}
-			pts, err := a.r.Read(ctx, n.Path, res, readFrom.Unix(), readUntil.Unix()+res.Seconds())
-			if err != nil {
-				return nil, readError{fmt.Errorf("reading %s: %w", n.Path, err)}
-			}
-			s := series.Fit(n.Path, pts, res, readFrom.Unix(), readUntil.Unix(), series.ColumnFor(n.Path, ""))
-			s.PathExpr = pattern
+		list, err := a.read(ctx, pattern, from, until, now)
+		for _, s := range list {
 			s.XFilesFactor = xff
-			s.Tags = tagsOf(n.Path)
-			list = append(list, s)
-			if fetched++; a.cfg.MaxSeries > 0 && fetched > a.cfg.MaxSeries {
-				return nil, fmt.Errorf("the request selects more than %d series (max_series)", a.cfg.MaxSeries)
-			}
 		}
-		return list, nil
+		if fetched += len(list); err == nil && a.cfg.MaxSeries > 0 && fetched > a.cfg.MaxSeries {
+			return nil, fmt.Errorf("the request selects more than %d series (max_series)", a.cfg.MaxSeries)
+		}
+		return list, err
 	}}
 	for _, target := range targets {
 		if strings.TrimSpace(target) == "" {
@@ -327,6 +302,44 @@ func writeEncoded(w http.ResponseWriter, format string, v any) {
 		return
 	}
 	w.Write(b)
+}
+
+// read returns the series of the leaves pattern selects over [from, until]
+// at the resolution whisper would choose, as whisper reads them: no later
+// than now, no earlier than the longest retention.
+func (a *API) read(ctx context.Context, pattern string, from, until, now time.Time) ([]*series.Series, error) {
+	res := series.Choose(a.cfg.Resolutions, from, now)
+	readFrom, readUntil := from, until
+	if readUntil.After(now) {
+		readUntil = now
+	}
+	if n := len(a.cfg.Resolutions); n > 0 {
+		if oldest := now.Add(-a.cfg.Resolutions[n-1].TTL); readFrom.Before(oldest) {
+			readFrom = oldest
+		}
+	}
+	nodes, err := find.Find(ctx, a.r, pattern, a.cfg.MaxSeries)
+	if err != nil {
+		return nil, err
+	}
+	var list []*series.Series
+	for _, n := range nodes {
+		if !n.Leaf {
+			continue
+		}
+		pts, err := a.r.Read(ctx, n.Path, res, readFrom.Unix(), readUntil.Unix()+res.Seconds())
+		if err != nil {
+			return nil, readError{fmt.Errorf("reading %s: %w", n.Path, err)}
+		}
+		s := series.Fit(n.Path, pts, res, readFrom.Unix(), readUntil.Unix(), series.ColumnFor(n.Path, ""))
+		s.PathExpr = pattern
+		s.Tags = tagsOf(n.Path)
+		list = append(list, s)
+		if a.cfg.MaxSeries > 0 && len(list) > a.cfg.MaxSeries {
+			return nil, fmt.Errorf("the request selects more than %d series (max_series)", a.cfg.MaxSeries)
+		}
+	}
+	return list, nil
 }
 
 // readError is a failure of the store, not of the request.

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -56,7 +57,7 @@ func testAPI(t testing.TB) *httptest.Server {
 		}
 	}
 	a := New(Config{Resolutions: res, MaxSeries: 100, MaxPoints: 100000, MaxFind: 1000, QueryTimeout: 10 * time.Second,
-		Now: func() time.Time { return time.Unix(now, 0) }}, s.(store.Reader), slog.New(slog.DiscardHandler))
+		Now: func() time.Time { return time.Unix(now, 0) }, BasePath: "/graphite/"}, s.(store.Reader), slog.New(slog.DiscardHandler))
 	mux := http.NewServeMux()
 	a.Register(mux)
 	srv := httptest.NewServer(mux)
@@ -336,5 +337,74 @@ func TestPickleAndMsgpackAsPythonReadsThem(t *testing.T) {
 		if len(v) != 1 || v[0]["path"] != "stats_counts.app.req" || v[0]["is_leaf"] != true || len(v[0]["intervals"].([]any)) != 1 {
 			t.Errorf("%s find: %v", format, v)
 		}
+	}
+}
+
+// TestCyaniteAndSeedAPIs replays what graphite-cyanite's finder asks
+// (GET /paths?query=, GET /metrics?path=&from=&to=) and the seed's read API
+// under its base path (find, expand, metrics).
+func TestCyaniteAndSeedAPIs(t *testing.T) {
+	srv := testAPI(t)
+	get := func(path string, v any) int {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v: %s", path, err, b)
+		}
+		return resp.StatusCode
+	}
+	var paths []struct {
+		Path  string
+		Leaf  bool
+		Depth int
+	}
+	if code := get("/paths?query=stats_counts.*", &paths); code != 200 || len(paths) != 1 || paths[0].Path != "stats_counts.app" || paths[0].Leaf || paths[0].Depth != 2 {
+		t.Errorf("/paths branch: %d %+v", code, paths)
+	}
+	if code := get("/paths?query=stats_counts.app.*", &paths); code != 200 || len(paths) != 1 || !paths[0].Leaf {
+		t.Errorf("/paths leaf: %d %+v", code, paths)
+	}
+	var m struct {
+		From, To, Step int64
+		Series         map[string][]*float64
+	}
+	q := fmt.Sprintf("/metrics?path=stats_counts.app.req&path=servers.web01.cpu%%3Bdc%%3Deu&from=%d&to=%d", now-3600, now)
+	if code := get(q, &m); code != 200 || m.Step != 60 || m.From != now-3600+60 || m.To != now+60 || len(m.Series) != 2 {
+		t.Fatalf("/metrics: %d %+v", code, m)
+	}
+	if vs := m.Series["stats_counts.app.req"]; len(vs) != 60 || *vs[0] != 2 || vs[29] != nil {
+		t.Errorf("/metrics values %v", vs)
+	}
+	var e map[string]string
+	if code := get("/metrics?path=x", &e); code != 400 || e["error"] == "" {
+		t.Errorf("/metrics without from: %d %v", code, e)
+	}
+
+	var found []map[string]any
+	if code := get("/graphite/find?query=servers.*.*", &found); code != 200 || len(found) != 1 || found[0]["path"] != "servers.web01.cpu;dc=eu" ||
+		found[0]["leaf"] != 1.0 || found[0]["text"] != "cpu;dc=eu" {
+		t.Errorf("seed find: %d %v", code, found)
+	}
+	var exp map[string][]string
+	if code := get("/graphite/expand?query=stats_counts.*.*", &exp); code != 200 || !slices.Equal(exp["results"], []string{"stats_counts.app.req"}) {
+		t.Errorf("seed expand: %d %v", code, exp)
+	}
+	var sm struct {
+		Step   int64
+		Series map[string]struct {
+			Target string
+			Data   [][2]*float64
+		}
+	}
+	if code := get("/graphite/metrics?target=stats_counts.app.*&from=-1h&to=now", &sm); code != 200 || sm.Step != 60 {
+		t.Fatalf("seed metrics: %d %+v", code, sm)
+	}
+	if d := sm.Series["stats_counts.app.req"].Data; len(d) != 60 || *d[0][0] != 2 || *d[0][1] != float64(now-3600+60) || d[29][0] != nil {
+		t.Errorf("seed metrics data %v", d)
 	}
 }

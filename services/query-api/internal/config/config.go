@@ -3,6 +3,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 
 	"github.com/consthash/consthash/pkg/admin"
@@ -21,6 +22,7 @@ type Config struct {
 	MaxPoints    int             `toml:"max_points"`
 	MaxFind      int             `toml:"max_find"`
 	QueryTimeout config.Duration `toml:"query_timeout"`
+	BasePath     string          `toml:"base_path"` // the seed's find, expand and metrics under it`
 	Storage      store.Config    `toml:"storage"`
 	Admin        admin.Config    `toml:"admin"`
 	Log          struct {
@@ -35,7 +37,7 @@ type Config struct {
 // Default returns the documented defaults (docs/query-api.md).
 func Default() *Config {
 	c := &Config{Listen: "127.0.0.1:8080", Times: []string{"10s:168h", "1m:720h", "10m:17520h"}, Timezone: "UTC",
-		MaxSeries: 1000, MaxPoints: 2_000_000, MaxFind: 100_000, QueryTimeout: config.Duration(30 * time.Second),
+		MaxSeries: 1000, MaxPoints: 2_000_000, MaxFind: 100_000, QueryTimeout: config.Duration(30 * time.Second), BasePath: "/graphite/",
 		Storage: store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"}, Admin: admin.Config{Listen: "127.0.0.1:8084"}}
 	c.Log.Level, c.Log.Format = "info", "text"
 	return c
@@ -69,6 +71,14 @@ func (c *Config) Validate() error {
 	c.Location = loc
 	if c.MaxSeries <= 0 || c.MaxPoints <= 0 || c.MaxFind <= 0 || c.QueryTimeout <= 0 {
 		return e("max_series", "max_series, max_points, max_find and query_timeout must be positive")
+	}
+	if c.BasePath != "" && !strings.HasPrefix(c.BasePath, "/") {
+		return e("base_path", "%q must start with /", c.BasePath)
+	}
+	for _, p := range []string{"/render/", "/metrics/", "/tags/", "/functions/"} {
+		if b := "/" + strings.Trim(c.BasePath, "/") + "/"; b == p {
+			return e("base_path", "%q is one of graphite's own paths", c.BasePath)
+		}
 	}
 	switch c.Storage.Driver {
 	case "cassandra", "sqlite", "mysql":
