@@ -138,6 +138,10 @@ func TestRenderErrors(t *testing.T) {
 		{url.Values{"target": {"a.b"}, "from": {"-1h"}, "until": {"-60min"}}, "must be before"},
 		{url.Values{"target": {"a.b"}, "format": {"png"}}, "not supported"},
 		{url.Values{"target": {"a.[b"}}, "'[' without ']'"},
+		{url.Values{"target": {"scale(a.*,fator=2)"}}, "unknown keyword argument fator"},
+		{url.Values{"target": {"nonNegativeDerivative(a.*,minValue=0)"}}, "give maxValue too"},
+		{url.Values{"target": {"sumSeries(seriesLists=a.*)"}}, "cannot be given by keyword"},
+		{url.Values{"target": {"scale(a.*,2,factor=3)"}}, "factor given twice"},
 	} {
 		code, body := post(t, srv, "/render", tc.form)
 		if code != 400 || !strings.Contains(body, tc.want) {

@@ -87,6 +87,10 @@ func (ev *evaluator) eval(ctx context.Context, e *expr.Expr) ([]*series.Series, 
 		if !ok {
 			return nil, errUnsupported{e.Text}
 		}
+		e, err := positional(e)
+		if err != nil {
+			return nil, err
+		}
 		list, err := fn(ev, ctx, e)
 		if err == nil {
 			if tag := seriesTagsSet[e.Text]; tag != nil {
@@ -217,9 +221,6 @@ func strArg(c *expr.Expr, i int) (string, error) {
 }
 
 func argCount(c *expr.Expr, lo, hi int) error {
-	if len(c.Kwargs) > 0 {
-		return errUnsupported{c.Text + " with keyword arguments: " + c.Text}
-	}
 	if len(c.Args) < lo || len(c.Args) > hi {
 		return fmt.Errorf("%s(): takes %d to %d arguments, got %d", c.Text, lo, hi, len(c.Args))
 	}

@@ -5,8 +5,13 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
+
+	"github.com/consthash/consthash/services/query-api/internal/expr"
 )
 
 // graphiteFunctions is the interface of graphite-web 1.1.8's functions as
@@ -149,4 +154,83 @@ func (a *API) functionsHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, r, http.StatusOK, defs)
+}
+
+// param is what keyword arguments need of a function's parameter.
+type param struct {
+	Name     string
+	Default  any
+	Multiple bool
+}
+
+var (
+	paramsOnce sync.Once
+	paramsOf   map[string][]param
+)
+
+// positional turns a call's keyword arguments into positional ones by
+// graphite-web's parameter names, filling parameters skipped on the way with
+// their defaults, as Python's call would.
+func positional(c *expr.Expr) (*expr.Expr, error) {
+	if len(c.Kwargs) == 0 {
+		return c, nil
+	}
+	paramsOnce.Do(func() {
+		var all map[string]struct{ Params []param }
+		dec := json.NewDecoder(bytes.NewReader(graphiteFunctions))
+		dec.UseNumber()
+		if dec.Decode(&all) == nil {
+			paramsOf = map[string][]param{}
+			for name, d := range all {
+				paramsOf[name] = d.Params
+			}
+		}
+	})
+	ps := paramsOf[c.Text]
+	out := *c
+	out.Args = slices.Clone(c.Args)
+	out.Kwargs = nil
+	for _, key := range slices.Sorted(maps.Keys(c.Kwargs)) {
+		i := slices.IndexFunc(ps, func(p param) bool { return p.Name == key })
+		switch {
+		case i < 0:
+			return nil, fmt.Errorf("%s(): unknown keyword argument %s", c.Text, key)
+		case ps[i].Multiple:
+			return nil, fmt.Errorf("%s(): %s takes any number of values and cannot be given by keyword", c.Text, key)
+		case i < len(c.Args):
+			return nil, fmt.Errorf("%s(): %s given twice", c.Text, key)
+		}
+		for len(out.Args) <= i {
+			out.Args = append(out.Args, nil)
+		}
+		out.Args[i] = c.Kwargs[key]
+	}
+	for i, a := range out.Args {
+		if a != nil {
+			continue
+		}
+		d, err := defaultArg(ps[i].Default)
+		if err != nil {
+			return nil, fmt.Errorf("%s(): give %s too (by position or keyword): %v", c.Text, ps[i].Name, err)
+		}
+		out.Args[i] = d
+	}
+	return &out, nil
+}
+
+// defaultArg is a parameter's default as an argument.
+func defaultArg(v any) (*expr.Expr, error) {
+	switch d := v.(type) {
+	case json.Number:
+		f, err := d.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("its default %s is not a number", d)
+		}
+		return &expr.Expr{Kind: expr.Number, Number: f}, nil
+	case string:
+		return &expr.Expr{Kind: expr.String, Text: d}, nil
+	case bool:
+		return &expr.Expr{Kind: expr.Bool, Bool: d}, nil
+	}
+	return nil, fmt.Errorf("it has no default")
 }

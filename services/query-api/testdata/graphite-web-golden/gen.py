@@ -468,6 +468,17 @@ R('diffSeries(stats_counts.app.requests,summarize(stats_counts.app.errors,"40s",
 R('aggregate(group(servers.web01.cpu.user,summarize(servers.web03.cpu.user,"1min","avg")),"median")', H1)
 R('percentileOfSeries(group(servers.web01.cpu.user,summarize(servers.web02.cpu.user,"20s","sum")),50)', M10)
 
+# keyword arguments
+R('summarize(servers.web01.cpu.user,"10min",alignToFrom=true)', H1)
+R('summarize(servers.web01.cpu.user,"10min",func="max")', H1)
+R('movingAverage(servers.web03.cpu.user,windowSize=5)')
+R('scale(servers.web01.cpu.user,factor=2)')
+R('aggregate(servers.web0{1,2}.cpu.user,func="max",xFilesFactor=0.5)')
+R('sortByName(servers.web0*.cpu.user,reverse=true)')
+R('highestMax(servers.web0*.cpu.user,n=2)')
+R('transformNull(servers.web03.cpu.user,default=-5)')
+R('keepLastValue(servers.web03.cpu.user,limit=2)')
+
 # errors / edge syntax
 R('sumSeries(')
 R('unknownFunction(servers.web01.cpu.user)')
