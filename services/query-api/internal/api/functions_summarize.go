@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/gtime"
@@ -119,15 +120,32 @@ func hitcountFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Ser
 	if err := argCount(c, 2, 3); err != nil {
 		return nil, err
 	}
-	if len(c.Args) > 2 && c.Args[2].Kind == expr.Bool && c.Args[2].Bool {
-		return nil, errUnsupported{"hitcount with alignToInterval"}
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	align := len(c.Args) > 2 && c.Args[2].Kind == expr.Bool && c.Args[2].Bool
+	text, interval, err := intervalArg(c, 1)
 	if err != nil {
 		return nil, err
 	}
-	text, interval, err := intervalArg(c, 1)
-	if err != nil {
+	var list []*series.Series
+	if align {
+		// graphite-web reads the series again from the start of the
+		// request's day, hour or minute (by the interval), in its time zone,
+		// and ends them on a whole number of intervals.
+		f := ev.from
+		switch {
+		case interval >= 86400:
+			f = time.Date(f.Year(), f.Month(), f.Day(), 0, 0, 0, 0, f.Location())
+		case interval >= 3600:
+			f = time.Date(f.Year(), f.Month(), f.Day(), f.Hour(), 0, 0, 0, f.Location())
+		case interval >= 60:
+			f = time.Date(f.Year(), f.Month(), f.Day(), f.Hour(), f.Minute(), 0, 0, f.Location())
+		}
+		if list, err = ev.over(ctx, c, 0, f, ev.until); err != nil {
+			return nil, err
+		}
+		for _, s := range list {
+			s.End = s.Start + (s.End-s.Start)/interval*interval + interval
+		}
+	} else if list, err = ev.seriesArg(ctx, c, 0); err != nil {
 		return nil, err
 	}
 	out := make([]*series.Series, 0, len(list))
@@ -171,7 +189,11 @@ func hitcountFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Ser
 				buckets[b] = math.NaN()
 			}
 		}
-		m := with(s, fmt.Sprintf(`hitcount(%s, "%s")`, s.Name, text), buckets)
+		name := fmt.Sprintf(`hitcount(%s, "%s")`, s.Name, text)
+		if align {
+			name = fmt.Sprintf(`hitcount(%s, "%s", true)`, s.Name, text)
+		}
+		m := with(s, name, buckets)
 		m.Start, m.Step = newStart, interval
 		out = append(out, m)
 	}
