@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,7 +68,17 @@ func openSQL(cfg Config) (*sqlStore, error) {
 		return nil, fmt.Errorf("opening %s: %w", cfg.Driver, err)
 	}
 	if !s.mysql {
-		db.SetMaxOpenConns(1) // one writer at a time is how SQLite works best
+		// One writer at a time is how SQLite works best; readers (query-api)
+		// may ask for more connections, which WAL lets read side by side.
+		conns := 1
+		if v := cfg.Options["connections"]; v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("options.connections %q: want a positive number", v)
+			}
+			conns = n
+		}
+		db.SetMaxOpenConns(conns)
 	}
 	s.db = db
 	return s, nil
@@ -239,27 +250,28 @@ func (s *sqlStore) Read(ctx context.Context, path string, res rollup.Resolution,
 	if err := s.ensureTable(ctx, res.Seconds()); err != nil {
 		return nil, err
 	}
-	var rows []struct {
-		Time   int64   `db:"time"`
-		Sum    float64 `db:"sum"`
-		Min    float64 `db:"min"`
-		Max    float64 `db:"max"`
-		Last   float64 `db:"last"`
-		LastAt int64   `db:"last_at"`
-		Count  int64   `db:"count"`
-	}
 	q := fmt.Sprintf(`SELECT time, sum, min, max, last, last_at, count FROM %s_%ds WHERE path = ? AND time >= ? AND time < ? ORDER BY time`, s.table, res.Seconds())
-	if err := s.db.SelectContext(ctx, &rows, q, path, from, until); err != nil {
+	rows, err := s.db.QueryContext(ctx, q, path, from, until)
+	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
+	defer rows.Close()
 	var out []rollup.Point
-	for _, r := range rows {
-		p := rollup.Point{Path: path, Time: r.Time, Sum: r.Sum, Min: r.Min, Max: r.Max, Last: r.Last, LastAt: r.LastAt, Count: uint64(r.Count)}
-		if n := len(out); n > 0 && out[n-1].Time == r.Time {
+	for rows.Next() {
+		p := rollup.Point{Path: path}
+		var count int64
+		if err := rows.Scan(&p.Time, &p.Sum, &p.Min, &p.Max, &p.Last, &p.LastAt, &count); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", path, err)
+		}
+		p.Count = uint64(count)
+		if n := len(out); n > 0 && out[n-1].Time == p.Time {
 			out[n-1].Merge(p) // another producer's row of the same bin
 			continue
 		}
 		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	return out, nil
 }

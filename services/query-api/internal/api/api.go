@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consthash/consthash/pkg/rollup"
@@ -41,6 +43,8 @@ type Config struct {
 	Location     *time.Location
 	Now          func() time.Time
 	BasePath     string // the seed's find, expand and metrics live under it ("": not served)
+	// ReadConcurrency is how many series one request reads at once (0: 8).
+	ReadConcurrency int
 }
 
 // API answers graphite requests.
@@ -57,6 +61,9 @@ func New(cfg Config, r store.Reader, log *slog.Logger) *API {
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
+	}
+	if cfg.ReadConcurrency <= 0 {
+		cfg.ReadConcurrency = 8
 	}
 	return &API{cfg: cfg, r: r, log: log}
 }
@@ -322,22 +329,50 @@ func (a *API) read(ctx context.Context, pattern string, from, until, now time.Ti
 	if err != nil {
 		return nil, err
 	}
-	var list []*series.Series
+	var leaves []string
 	for _, n := range nodes {
-		if !n.Leaf {
-			continue
+		if n.Leaf {
+			leaves = append(leaves, n.Path)
 		}
-		pts, err := a.r.Read(ctx, n.Path, res, readFrom.Unix(), readUntil.Unix()+res.Seconds())
-		if err != nil {
-			return nil, readError{fmt.Errorf("reading %s: %w", n.Path, err)}
-		}
-		s := series.Fit(n.Path, pts, res, readFrom.Unix(), readUntil.Unix(), series.ColumnFor(n.Path, ""))
-		s.PathExpr = pattern
-		s.Tags = tagsOf(n.Path)
-		list = append(list, s)
-		if a.cfg.MaxSeries > 0 && len(list) > a.cfg.MaxSeries {
-			return nil, fmt.Errorf("the request selects more than %d series (max_series)", a.cfg.MaxSeries)
-		}
+	}
+	if a.cfg.MaxSeries > 0 && len(leaves) > a.cfg.MaxSeries {
+		return nil, fmt.Errorf("the request selects more than %d series (max_series)", a.cfg.MaxSeries)
+	}
+	// Read the series side by side (the store's connections permitting),
+	// keeping their order.
+	list := make([]*series.Series, len(leaves))
+	errs := make([]error, len(leaves))
+	workers := min(max(1, a.cfg.ReadConcurrency), len(leaves))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(leaves) || ctx.Err() != nil {
+					return
+				}
+				p := leaves[i]
+				pts, err := a.r.Read(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds())
+				if err != nil {
+					errs[i] = readError{fmt.Errorf("reading %s: %w", p, err)}
+					continue
+				}
+				s := series.Fit(p, pts, res, readFrom.Unix(), readUntil.Unix(), series.ColumnFor(p, ""))
+				s.PathExpr = pattern
+				s.Tags = tagsOf(p)
+				list[i] = s
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	return list, nil
 }

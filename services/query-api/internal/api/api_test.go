@@ -412,3 +412,43 @@ func TestCyaniteAndSeedAPIs(t *testing.T) {
 		t.Errorf("seed metrics data %v", d)
 	}
 }
+
+// BenchmarkRenderDay is bench/query.sh's render on SQLite: 100 series of one
+// day at 10 s (864,000 points), consolidated to maxDataPoints=1000.
+func BenchmarkRenderDay(b *testing.B) {
+	s, err := store.Open(store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(b.TempDir(), "day.db"), Options: map[string]string{"connections": "8"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	if err := s.Init(ctx); err != nil {
+		b.Fatal(err)
+	}
+	res, _ := rollup.ParseTimes([]string{"10s:2d", "1m:30d"})
+	for k := range 100 {
+		batch := &rollup.Batch{Source: "bench", Resolution: res[0]}
+		for i := range int64(8640) {
+			var p rollup.Point
+			p.Path, p.Time = fmt.Sprintf("bench.render.s%02d", k), now-86400+10+i*10
+			p.Add(float64((i*37+int64(k)*11)%1000)/10, 1)
+			batch.Points = append(batch.Points, p)
+		}
+		if err := s.Write(ctx, []*rollup.Batch{batch}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	a := New(Config{Resolutions: res, MaxSeries: 1000, MaxPoints: 10_000_000, MaxFind: 100000, QueryTimeout: time.Minute,
+		Now: func() time.Time { return time.Unix(now, 0) }}, s.(store.Reader), slog.New(slog.DiscardHandler))
+	mux := http.NewServeMux()
+	a.Register(mux)
+	srv := httptest.NewServer(mux)
+	b.Cleanup(srv.Close)
+	form := url.Values{"target": {"bench.render.*"}, "from": {"-24h"}, "maxDataPoints": {"1000"}, "format": {"json"}}
+	b.ResetTimer()
+	for b.Loop() {
+		if code, body := post(b, srv, "/render", form); code != 200 {
+			b.Fatalf("%d %s", code, body)
+		}
+	}
+}

@@ -80,6 +80,13 @@ func (c *Config) Validate() error {
 			return e("base_path", "%q is one of graphite's own paths", c.BasePath)
 		}
 	}
+	if c.Storage.Driver == "sqlite" && c.Storage.Options["connections"] == "" {
+		// Reads only: several connections read side by side (WAL).
+		if c.Storage.Options == nil {
+			c.Storage.Options = map[string]string{}
+		}
+		c.Storage.Options["connections"] = "8"
+	}
 	switch c.Storage.Driver {
 	case "cassandra", "sqlite", "mysql":
 	default:
