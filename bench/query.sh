@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: consthash query-api vs graphite-web 1.1.8 (Debian, under gunicorn) on the same data:
 #   render: 100 series x 1 day at 10 s (864,000 points), from=-24h, maxDataPoints=1000, json;
-#   find:   a 3-level glob (bench.find.0[1-3]?.*.05?, 3,000 matches) over FANOUT^3 leaves (1,000,000 by default).
+#   find:   a 3-level glob (bench.find.0[1-3]?.*.05?, 30,000 matches) over FANOUT^3 leaves (1,000,000 by default).
 # Each request runs with wrk (1 connection, DURATION each) after a warm-up; the script prints p50/p99 latency,
 # requests/s and the ratio graphite-web / consthash. Both servers get the same 2 cores; graphite-web runs
 # 2 gunicorn workers, its cache off (as query-api has none).

@@ -184,4 +184,45 @@ func TestEndToEndStatblastMix(t *testing.T) {
 	if len(nodes) != 1 || nodes[0]["id"] != "statblast.graphite" {
 		t.Errorf("/metrics/find statblast.* = %v", nodes)
 	}
+
+	// Grafana's requests against the stack: a query wrapped in aliasSub, as
+	// its editor sends it; "Save & test"; the editor's /functions; and the
+	// tag editor's autocomplete.
+	total := 0.0
+	for _, v := range sx.Counters {
+		total += v
+	}
+	got := render(t, base, `aliasSub(sumSeries(stats_counts.statblast.counter.*), '^.*$', 'total')`, "-10min")
+	if len(got) != 1 || math.Abs(sum(got["total"])-total) > 1e-9*math.Max(1, total) {
+		t.Errorf("aliasSub(sumSeries(...)) = %v, want one series total summing to %v", got, total)
+	}
+	if got := render(t, base, "constantLine(100)", "-1h"); len(got["100.0"]) == 0 || got["100.0"][0] != 100 {
+		t.Errorf("Save & test's constantLine(100) = %v", got)
+	}
+	getJSON := func(path string, v any) {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(v) != nil {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+	}
+	var fns map[string]json.RawMessage
+	getJSON("/functions", &fns)
+	if fns["aliasSub"] == nil || fns["sumSeries"] == nil || fns["groupByTags"] == nil {
+		t.Errorf("/functions lacks Grafana's functions: %d listed", len(fns))
+	}
+	var values []string
+	getJSON("/tags/autoComplete/values?tag=name&valuePrefix=statblast.graphite.&limit=100", &values)
+	if len(values) != len(gx.Graphite) {
+		t.Errorf("autoComplete/values of name: %d values, sent %d graphite keys", len(values), len(gx.Graphite))
+	}
+	for _, v := range values {
+		if _, ok := gx.Graphite[v]; !ok {
+			t.Errorf("autoComplete/values: %q was not sent", v)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -28,6 +29,23 @@ type sqlStore struct {
 	known   map[string]bool // paths already in the index
 	fresh   []string        // paths added to the index since TakeNewPaths
 	maxRows int
+	stmts   sync.Map // query text -> *sql.Stmt, prepared once (reads are many and small)
+}
+
+// prepared returns the statement for q, preparing it on first use.
+func (s *sqlStore) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 func (s *sqlStore) TakeNewPaths() []string {
@@ -251,7 +269,11 @@ func (s *sqlStore) Read(ctx context.Context, path string, res rollup.Resolution,
 		return nil, err
 	}
 	q := fmt.Sprintf(`SELECT time, sum, min, max, last, last_at, count FROM %s_%ds WHERE path = ? AND time >= ? AND time < ? ORDER BY time`, s.table, res.Seconds())
-	rows, err := s.db.QueryContext(ctx, q, path, from, until)
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	rows, err := st.QueryContext(ctx, path, from, until)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
@@ -276,18 +298,80 @@ func (s *sqlStore) Read(ctx context.Context, path string, res rollup.Resolution,
 	return out, nil
 }
 
-func (s *sqlStore) Children(ctx context.Context, parent string) ([]Node, error) {
-	var rows []struct {
-		Path string `db:"path"`
-		Leaf int    `db:"leaf"`
+// columnSQL is what ReadColumn selects after time and count, per column.
+var columnSQL = map[string]string{"sum": "sum", "mean": "sum", "min": "min", "max": "max", "last": "last, last_at"}
+
+func (s *sqlStore) ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error) {
+	cols, ok := columnSQL[col]
+	if !ok {
+		return nil, fmt.Errorf("reading %s: unknown column %q", path, col)
 	}
-	q := fmt.Sprintf(`SELECT path, leaf FROM %s_paths WHERE parent = ? ORDER BY path`, s.table)
-	if err := s.db.SelectContext(ctx, &rows, q, parent); err != nil {
+	if err := s.ensureTable(ctx, res.Seconds()); err != nil {
+		return nil, err
+	}
+	q := fmt.Sprintf(`SELECT time, count, %s FROM %s_%ds WHERE path = ? AND time >= ? AND time < ? ORDER BY time`, cols, s.table, res.Seconds())
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	rows, err := st.QueryContext(ctx, path, from, until)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer rows.Close()
+	var out []rollup.Point
+	for rows.Next() {
+		p := rollup.Point{Path: path}
+		var count int64
+		dst := []any{&p.Time, &count}
+		switch col {
+		case "sum", "mean":
+			dst = append(dst, &p.Sum)
+		case "min":
+			dst = append(dst, &p.Min)
+		case "max":
+			dst = append(dst, &p.Max)
+		case "last":
+			dst = append(dst, &p.Last, &p.LastAt)
+		}
+		if err := rows.Scan(dst...); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", path, err)
+		}
+		p.Count = uint64(count)
+		if n := len(out); n > 0 && out[n-1].Time == p.Time {
+			out[n-1].Merge(p)
+			continue
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) Children(ctx context.Context, parent string) ([]Node, error) {
+	st, err := s.prepared(ctx, fmt.Sprintf(`SELECT path, leaf FROM %s_paths WHERE parent = ? ORDER BY path`, s.table))
+	if err != nil {
 		return nil, fmt.Errorf("listing children of %q: %w", parent, err)
 	}
-	out := make([]Node, len(rows))
-	for i, r := range rows {
-		out[i] = Node{Path: r.Path, Leaf: r.Leaf == 1}
+	rows, err := st.QueryContext(ctx, parent)
+	if err != nil {
+		return nil, fmt.Errorf("listing children of %q: %w", parent, err)
+	}
+	defer rows.Close()
+	var out []Node
+	for rows.Next() {
+		var n Node
+		var leaf int
+		if err := rows.Scan(&n.Path, &leaf); err != nil {
+			return nil, fmt.Errorf("listing children of %q: %w", parent, err)
+		}
+		n.Leaf = leaf == 1
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing children of %q: %w", parent, err)
 	}
 	return out, nil
 }

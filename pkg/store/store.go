@@ -43,6 +43,15 @@ type Reader interface {
 	Children(ctx context.Context, parent string) ([]Node, error)
 }
 
+// ColumnReader is implemented by readers that can read fewer columns: the
+// points of ReadColumn carry time, count and what col needs ("sum", "min",
+// "max", "last" with its time, or "mean": sum and count), merged over
+// sources like Read's; other fields are zero. Reading less is faster where
+// decoding rows is the cost (SQLite).
+type ColumnReader interface {
+	ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error)
+}
+
 // Indexer is implemented by stores with a path index: TakeNewPaths returns
 // (and forgets) the paths earlier writes added to the index, leaves and
 // parents, so a writer can announce them.

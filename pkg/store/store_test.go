@@ -62,6 +62,39 @@ func suite(t *testing.T, s Store) {
 	if p := got[1]; p.Time != 1700000010 || p.Sum != 7 || p.Count != 1 {
 		t.Errorf("second bin = %+v", p)
 	}
+	// A column reader merges the producers' rows of the column it reads as
+	// Read does.
+	if cr, ok := s.(ColumnReader); ok {
+		for _, col := range []string{"sum", "mean", "min", "max", "last"} {
+			cg, err := cr.ReadColumn(ctx, "a.b.c", tenSec, 1700000000, 1700000020, col)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cg) != len(got) {
+				t.Fatalf("ReadColumn %s: %d points, Read %d", col, len(cg), len(got))
+			}
+			for i, p := range cg {
+				w := got[i]
+				var same bool
+				switch col {
+				case "sum", "mean":
+					same = p.Sum == w.Sum
+				case "min":
+					same = p.Min == w.Min
+				case "max":
+					same = p.Max == w.Max
+				case "last":
+					same = p.Last == w.Last && p.LastAt == w.LastAt
+				}
+				if !same || p.Time != w.Time || p.Count != w.Count {
+					t.Errorf("ReadColumn %s [%d] = %+v, Read %+v", col, i, p, w)
+				}
+			}
+		}
+		if _, err := cr.ReadColumn(ctx, "a.b.c", tenSec, 0, 1, "median"); err == nil {
+			t.Error("ReadColumn of an unknown column did not fail")
+		}
+	}
 	if got, _ := r.Read(ctx, "a.x", oneMin, 0, 2e9); len(got) != 0 {
 		t.Errorf("a NaN point was stored: %+v", got)
 	}

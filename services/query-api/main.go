@@ -27,13 +27,13 @@ func main() {
 	app := &cli.App{
 		Name:  "query-api",
 		Usage: "the Graphite HTTP API (render, metrics/find, functions) over consthash storage",
-		Description: "Serves /render, /metrics/find, /metrics/expand, /metrics/index.json and /version as graphite-web 1.1 does,\n" +
-			"reading the rollups the writers store (Cassandra, MySQL/MariaDB or SQLite): the finest resolution whose TTL\n" +
-			"covers `from`, producers merged, whisper's step fitting and graphite's maxDataPoints consolidation.\n" +
-			"About 80 graphite functions (combine, group, alias, transform, filter, sort, divide, moving windows, timeShift,\n" +
-			"summarize, hitcount) " +
-			"are implemented; others answer 400. " +
-			"Configuration reference: docs/query-api.md.",
+		Description: "Serves graphite-web 1.1's HTTP API as Grafana's graphite datasource uses it: /render (json, csv, raw,\n" +
+			"pickle, msgpack), /metrics/find, /metrics/expand, /metrics/index.json, /functions, /version and the tag\n" +
+			"database (/tags, /tags/findSeries, /tags/autoComplete/*); cyanite's /paths and /metrics; and the seed's\n" +
+			"find, expand and metrics under base_path. It reads the rollups the writers store (Cassandra, MySQL/MariaDB or\n" +
+			"SQLite): the finest resolution whose TTL covers `from`, producers merged, whisper's step fitting and graphite's\n" +
+			"maxDataPoints consolidation, with 76 graphite functions (/functions lists them). Configuration reference:\n" +
+			"docs/query-api.md.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML configuration file", EnvVars: []string{"CONSTHASH_QUERY_API_CONFIG", "CONSTHASH_CONFIG"}, Required: true},
 			&cli.BoolFlag{Name: "check-config", Usage: "validate the configuration and exit"},
@@ -73,7 +73,7 @@ func run(c *cli.Context) error {
 		return fmt.Errorf("storage %s cannot be queried", cfg.Storage.Driver)
 	}
 	a := api.New(api.Config{Resolutions: cfg.Resolutions, MaxSeries: cfg.MaxSeries, MaxPoints: cfg.MaxPoints,
-		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath}, reader, log)
+		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath, ReadConcurrency: cfg.ReadConcurrency}, reader, log)
 	mux := http.NewServeMux()
 	a.Register(mux)
 	srv := &http.Server{Addr: cfg.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}

@@ -355,12 +355,19 @@ func (a *API) read(ctx context.Context, pattern string, from, until, now time.Ti
 					return
 				}
 				p := leaves[i]
-				pts, err := a.r.Read(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds())
+				col := series.ColumnFor(p, "")
+				var pts []rollup.Point
+				var err error
+				if cr, ok := a.r.(store.ColumnReader); ok {
+					pts, err = cr.ReadColumn(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds(), string(col))
+				} else {
+					pts, err = a.r.Read(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds())
+				}
 				if err != nil {
 					errs[i] = readError{fmt.Errorf("reading %s: %w", p, err)}
 					continue
 				}
-				s := series.Fit(p, pts, res, readFrom.Unix(), readUntil.Unix(), series.ColumnFor(p, ""))
+				s := series.Fit(p, pts, res, readFrom.Unix(), readUntil.Unix(), col)
 				s.PathExpr = pattern
 				s.Tags = tagsOf(p)
 				list[i] = s

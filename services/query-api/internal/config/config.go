@@ -14,18 +14,19 @@ import (
 
 // Config is query-api's whole configuration.
 type Config struct {
-	File         string          `toml:"-"`
-	Listen       string          `toml:"listen"`
-	Times        []string        `toml:"times"` // the aggregators' times: resolutions and their TTLs
-	Timezone     string          `toml:"timezone"`
-	MaxSeries    int             `toml:"max_series"`
-	MaxPoints    int             `toml:"max_points"`
-	MaxFind      int             `toml:"max_find"`
-	QueryTimeout config.Duration `toml:"query_timeout"`
-	BasePath     string          `toml:"base_path"` // the seed's find, expand and metrics under it`
-	Storage      store.Config    `toml:"storage"`
-	Admin        admin.Config    `toml:"admin"`
-	Log          struct {
+	File            string          `toml:"-"`
+	Listen          string          `toml:"listen"`
+	Times           []string        `toml:"times"` // the aggregators' times: resolutions and their TTLs
+	Timezone        string          `toml:"timezone"`
+	MaxSeries       int             `toml:"max_series"`
+	MaxPoints       int             `toml:"max_points"`
+	MaxFind         int             `toml:"max_find"`
+	QueryTimeout    config.Duration `toml:"query_timeout"`
+	BasePath        string          `toml:"base_path"`        // the seed's find, expand and metrics under it
+	ReadConcurrency int             `toml:"read_concurrency"` // series one request reads at once
+	Storage         store.Config    `toml:"storage"`
+	Admin           admin.Config    `toml:"admin"`
+	Log             struct {
 		Level  string `toml:"level"`
 		Format string `toml:"format"`
 	} `toml:"log"`
@@ -37,7 +38,7 @@ type Config struct {
 // Default returns the documented defaults (docs/query-api.md).
 func Default() *Config {
 	c := &Config{Listen: "127.0.0.1:8080", Times: []string{"10s:168h", "1m:720h", "10m:17520h"}, Timezone: "UTC",
-		MaxSeries: 1000, MaxPoints: 2_000_000, MaxFind: 100_000, QueryTimeout: config.Duration(30 * time.Second), BasePath: "/graphite/",
+		MaxSeries: 1000, MaxPoints: 2_000_000, MaxFind: 100_000, QueryTimeout: config.Duration(30 * time.Second), BasePath: "/graphite/", ReadConcurrency: 8,
 		Storage: store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"}, Admin: admin.Config{Listen: "127.0.0.1:8084"}}
 	c.Log.Level, c.Log.Format = "info", "text"
 	return c
@@ -71,6 +72,9 @@ func (c *Config) Validate() error {
 	c.Location = loc
 	if c.MaxSeries <= 0 || c.MaxPoints <= 0 || c.MaxFind <= 0 || c.QueryTimeout <= 0 {
 		return e("max_series", "max_series, max_points, max_find and query_timeout must be positive")
+	}
+	if c.ReadConcurrency <= 0 {
+		return e("read_concurrency", "must be positive, got %d", c.ReadConcurrency)
 	}
 	if c.BasePath != "" && !strings.HasPrefix(c.BasePath, "/") {
 		return e("base_path", "%q must start with /", c.BasePath)

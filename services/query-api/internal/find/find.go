@@ -6,9 +6,12 @@ package find
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/consthash/consthash/pkg/store"
 )
@@ -113,6 +116,40 @@ func splitLevels(pattern string) []string {
 	return append(out, pattern[start:])
 }
 
+// Concurrency is how many parents' children one level lists at once.
+const Concurrency = 8
+
+// children lists the children of each parent, side by side.
+func children(ctx context.Context, r store.Reader, parents []Node) ([][]store.Node, error) {
+	out := make([][]store.Node, len(parents))
+	if len(parents) == 1 {
+		c, err := r.Children(ctx, parents[0].Path)
+		out[0] = c
+		return out, err
+	}
+	errs := make([]error, len(parents))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(Concurrency, len(parents)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(parents) || ctx.Err() != nil {
+					return
+				}
+				out[i], errs[i] = r.Children(ctx, parents[i].Path)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, ctx.Err()
+}
+
 // Find returns the paths matching pattern, level by level, at most limit
 // (0: no limit; past it an error says so).
 func Find(ctx context.Context, r store.Reader, pattern string, limit int) ([]Node, error) {
@@ -127,13 +164,13 @@ func Find(ctx context.Context, r store.Reader, pattern string, limit int) ([]Nod
 	}
 	frontier := []Node{{Path: ""}}
 	for depth, g := range globs {
+		kids, err := children(ctx, r, frontier)
+		if err != nil {
+			return nil, err
+		}
 		var next []Node
-		for _, parent := range frontier {
-			children, err := r.Children(ctx, parent.Path)
-			if err != nil {
-				return nil, err
-			}
-			for _, c := range children {
+		for i, parent := range frontier {
+			for _, c := range kids[i] {
 				name := c.Path
 				if parent.Path != "" {
 					name = strings.TrimPrefix(c.Path, parent.Path+".")
