@@ -114,9 +114,11 @@ func (s *sqlStore) Init(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("creating the path table: %w", err)
 	}
+	// SQLite lists children from this index alone, in path order; InnoDB's
+	// keys cannot hold two 512-character columns, so MySQL indexes parent.
 	idx := fmt.Sprintf(`CREATE INDEX %s_paths_parent ON %s_paths (parent)`, s.table, s.table)
 	if !s.mysql {
-		idx = fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s_paths_parent ON %s_paths (parent)`, s.table, s.table)
+		idx = fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s_paths_children ON %s_paths (parent, path, leaf)`, s.table, s.table)
 	}
 	if _, err := s.db.ExecContext(ctx, idx); err != nil && !isDuplicateIndex(err) {
 		return fmt.Errorf("indexing the path table: %w", err)
@@ -372,6 +374,46 @@ func (s *sqlStore) Children(ctx context.Context, parent string) ([]Node, error) 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("listing children of %q: %w", parent, err)
+	}
+	return out, nil
+}
+
+// ChildrenOf lists the children of many parents in few queries.
+func (s *sqlStore) ChildrenOf(ctx context.Context, parents []string) (map[string][]Node, error) {
+	out := make(map[string][]Node, len(parents))
+	for len(parents) > 0 {
+		chunk := parents[:min(len(parents), 500)]
+		parents = parents[len(chunk):]
+		q := fmt.Sprintf(`SELECT parent, path, leaf FROM %s_paths WHERE parent IN (?%s) ORDER BY parent, path`,
+			s.table, strings.Repeat(", ?", len(chunk)-1))
+		st, err := s.prepared(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("listing children: %w", err)
+		}
+		args := make([]any, len(chunk))
+		for i, p := range chunk {
+			args[i] = p
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return nil, fmt.Errorf("listing children: %w", err)
+		}
+		for rows.Next() {
+			var parent string
+			var n Node
+			var leaf int
+			if err := rows.Scan(&parent, &n.Path, &leaf); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("listing children: %w", err)
+			}
+			n.Leaf = leaf == 1
+			out[parent] = append(out[parent], n)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("listing children: %w", err)
+		}
 	}
 	return out, nil
 }

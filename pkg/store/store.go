@@ -52,6 +52,12 @@ type ColumnReader interface {
 	ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error)
 }
 
+// ManyChildren is implemented by readers that list the children of many
+// parents at once (a glob's level); parents without children are absent.
+type ManyChildren interface {
+	ChildrenOf(ctx context.Context, parents []string) (map[string][]Node, error)
+}
+
 // Indexer is implemented by stores with a path index: TakeNewPaths returns
 // (and forgets) the paths earlier writes added to the index, leaves and
 // parents, so a writer can announce them.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -100,6 +101,22 @@ func suite(t *testing.T, s Store) {
 	}
 	if got, _ := r.Read(ctx, "ü.日本;t=v", oneMin, 0, 2e9); len(got) != 1 || got[0].Sum != 4 {
 		t.Errorf("the finite point beside the NaN one: %+v", got)
+	}
+	// Many parents' children at once, as one by one.
+	if mc, ok := s.(ManyChildren); ok {
+		many, err := mc.ChildrenOf(ctx, []string{"", "a", "a.b", "nope"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, parent := range []string{"", "a", "a.b", "nope"} {
+			one, err := r.Children(ctx, parent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(many[parent]) != fmt.Sprint(one) {
+				t.Errorf("ChildrenOf[%q] = %v, Children %v", parent, many[parent], one)
+			}
+		}
 	}
 	// The path index answers level by level.
 	check := func(parent string, want ...string) {

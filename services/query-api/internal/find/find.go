@@ -127,6 +127,9 @@ func children(ctx context.Context, r store.Reader, parents []Node) ([][]store.No
 		out[0] = c
 		return out, err
 	}
+	if mc, ok := r.(store.ManyChildren); ok {
+		return childrenOf(ctx, mc, parents)
+	}
 	errs := make([]error, len(parents))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -140,6 +143,47 @@ func children(ctx context.Context, r store.Reader, parents []Node) ([][]store.No
 					return
 				}
 				out[i], errs[i] = r.Children(ctx, parents[i].Path)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, ctx.Err()
+}
+
+// childrenOf lists the children of parents in chunks of 500, chunks side by
+// side.
+func childrenOf(ctx context.Context, mc store.ManyChildren, parents []Node) ([][]store.Node, error) {
+	const chunk = 500
+	out := make([][]store.Node, len(parents))
+	n := (len(parents) + chunk - 1) / chunk
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(Concurrency, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= n || ctx.Err() != nil {
+					return
+				}
+				lo, hi := c*chunk, min((c+1)*chunk, len(parents))
+				paths := make([]string, 0, hi-lo)
+				for _, p := range parents[lo:hi] {
+					paths = append(paths, p.Path)
+				}
+				kids, err := mc.ChildrenOf(ctx, paths)
+				if err != nil {
+					errs[c] = err
+					continue
+				}
+				for i := lo; i < hi; i++ {
+					out[i] = kids[parents[i].Path]
+				}
 			}
 		}()
 	}
