@@ -379,20 +379,29 @@ func (s *sqlStore) Children(ctx context.Context, parent string) ([]Node, error) 
 }
 
 // ChildrenOf lists the children of many parents in few queries.
-func (s *sqlStore) ChildrenOf(ctx context.Context, parents []string) (map[string][]Node, error) {
+func (s *sqlStore) ChildrenOf(ctx context.Context, parents []string, glob string) (map[string][]Node, error) {
 	out := make(map[string][]Node, len(parents))
+	filter := ""
+	if glob != "" && !s.mysql { // MySQL has no GLOB: it lists every child
+		// The child's level is what follows its parent and a dot (the whole
+		// path at the root).
+		filter = ` AND (substr(path, length(parent) + 1 + (parent <> '')) GLOB ? OR substr(path, length(parent) + 1 + (parent <> '')) GLOB ?)`
+	}
 	for len(parents) > 0 {
 		chunk := parents[:min(len(parents), 500)]
 		parents = parents[len(chunk):]
-		q := fmt.Sprintf(`SELECT parent, path, leaf FROM %s_paths WHERE parent IN (?%s) ORDER BY parent, path`,
-			s.table, strings.Repeat(", ?", len(chunk)-1))
+		q := fmt.Sprintf(`SELECT parent, path, leaf FROM %s_paths WHERE parent IN (?%s)%s ORDER BY parent, path`,
+			s.table, strings.Repeat(", ?", len(chunk)-1), filter)
 		st, err := s.prepared(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("listing children: %w", err)
 		}
-		args := make([]any, len(chunk))
+		args := make([]any, len(chunk), len(chunk)+2)
 		for i, p := range chunk {
 			args[i] = p
+		}
+		if filter != "" {
+			args = append(args, glob, glob+";*")
 		}
 		rows, err := st.QueryContext(ctx, args...)
 		if err != nil {

@@ -54,8 +54,11 @@ type ColumnReader interface {
 
 // ManyChildren is implemented by readers that list the children of many
 // parents at once (a glob's level); parents without children are absent.
+// glob, unless "", is an SQLite GLOB pattern over a child's last level (or
+// over its name before ";tags"); a store may use it to skip children that
+// cannot match, so callers still match what they get.
 type ManyChildren interface {
-	ChildrenOf(ctx context.Context, parents []string) (map[string][]Node, error)
+	ChildrenOf(ctx context.Context, parents []string, glob string) (map[string][]Node, error)
 }
 
 // Indexer is implemented by stores with a path index: TakeNewPaths returns

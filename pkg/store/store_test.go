@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +105,7 @@ func suite(t *testing.T, s Store) {
 	}
 	// Many parents' children at once, as one by one.
 	if mc, ok := s.(ManyChildren); ok {
-		many, err := mc.ChildrenOf(ctx, []string{"", "a", "a.b", "nope"})
+		many, err := mc.ChildrenOf(ctx, []string{"", "a", "a.b", "nope"}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,6 +117,14 @@ func suite(t *testing.T, s Store) {
 			if fmt.Sprint(many[parent]) != fmt.Sprint(one) {
 				t.Errorf("ChildrenOf[%q] = %v, Children %v", parent, many[parent], one)
 			}
+		}
+		// A glob may narrow what comes back, never drop a match.
+		some, err := mc.ChildrenOf(ctx, []string{"a.b", ""}, "[cx]")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(some["a.b"], func(n Node) bool { return n.Path == "a.b.c" }) || len(some[""]) > len(many[""]) {
+			t.Errorf("ChildrenOf with a glob: %v", some)
 		}
 	}
 	// The path index answers level by level.

@@ -27,6 +27,7 @@ type Node struct {
 type Glob struct {
 	literal string
 	re      *regexp.Regexp
+	sqlGlob string
 }
 
 // CompileGlob compiles one node of a pattern.
@@ -82,7 +83,54 @@ func CompileGlob(node string) (*Glob, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pattern %q: %w", node, err)
 	}
-	return &Glob{re: re}, nil
+	return &Glob{re: re, sqlGlob: sqlGlob(node)}, nil
+}
+
+// SQLGlob returns the level as an SQLite GLOB pattern that matches every
+// name the level matches (maybe more), or "" when it cannot say: {a,b}
+// alternatives, or classes with more than letters, digits, '-' and '_'.
+func (g *Glob) SQLGlob() string {
+	if g.re == nil {
+		if strings.ContainsAny(g.literal, "*?[]") {
+			return ""
+		}
+		return g.literal
+	}
+	return g.sqlGlob
+}
+
+func sqlGlob(node string) string {
+	if strings.ContainsAny(node, "{}") {
+		return ""
+	}
+	var b strings.Builder
+	for i := 0; i < len(node); i++ {
+		c := node[i]
+		if c != '[' {
+			if c == ']' {
+				return ""
+			}
+			b.WriteByte(c)
+			continue
+		}
+		j := strings.IndexByte(node[i:], ']')
+		class := node[i+1 : i+j]
+		neg := strings.HasPrefix(class, "!")
+		if neg {
+			class = class[1:]
+		}
+		for _, r := range class {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return ""
+			}
+		}
+		if neg {
+			class = "^" + class
+		}
+		b.WriteString("[" + class + "]")
+		i += j
+	}
+	return b.String()
 }
 
 // Match reports whether name (one level) matches.
@@ -120,7 +168,7 @@ func splitLevels(pattern string) []string {
 const Concurrency = 8
 
 // children lists the children of each parent, side by side.
-func children(ctx context.Context, r store.Reader, parents []Node) ([][]store.Node, error) {
+func children(ctx context.Context, r store.Reader, parents []Node, glob string) ([][]store.Node, error) {
 	out := make([][]store.Node, len(parents))
 	if len(parents) == 1 {
 		c, err := r.Children(ctx, parents[0].Path)
@@ -128,7 +176,7 @@ func children(ctx context.Context, r store.Reader, parents []Node) ([][]store.No
 		return out, err
 	}
 	if mc, ok := r.(store.ManyChildren); ok {
-		return childrenOf(ctx, mc, parents)
+		return childrenOf(ctx, mc, parents, glob)
 	}
 	errs := make([]error, len(parents))
 	var next atomic.Int64
@@ -155,7 +203,7 @@ func children(ctx context.Context, r store.Reader, parents []Node) ([][]store.No
 
 // childrenOf lists the children of parents in chunks of 500, chunks side by
 // side.
-func childrenOf(ctx context.Context, mc store.ManyChildren, parents []Node) ([][]store.Node, error) {
+func childrenOf(ctx context.Context, mc store.ManyChildren, parents []Node, glob string) ([][]store.Node, error) {
 	const chunk = 500
 	out := make([][]store.Node, len(parents))
 	n := (len(parents) + chunk - 1) / chunk
@@ -176,7 +224,7 @@ func childrenOf(ctx context.Context, mc store.ManyChildren, parents []Node) ([][
 				for _, p := range parents[lo:hi] {
 					paths = append(paths, p.Path)
 				}
-				kids, err := mc.ChildrenOf(ctx, paths)
+				kids, err := mc.ChildrenOf(ctx, paths, glob)
 				if err != nil {
 					errs[c] = err
 					continue
@@ -208,7 +256,7 @@ func Find(ctx context.Context, r store.Reader, pattern string, limit int) ([]Nod
 	}
 	frontier := []Node{{Path: ""}}
 	for depth, g := range globs {
-		kids, err := children(ctx, r, frontier)
+		kids, err := children(ctx, r, frontier, g.SQLGlob())
 		if err != nil {
 			return nil, err
 		}

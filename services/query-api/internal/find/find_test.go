@@ -37,7 +37,8 @@ func testStore(t *testing.T, paths ...string) store.Reader {
 
 func TestFind(t *testing.T) {
 	r := testStore(t, "servers.web01.cpu.load", "servers.web02.cpu.load", "servers.db01.cpu.load",
-		"servers.web01.mem.free", "servers.web10.cpu.load", "stats.gauges.x", "stats_counts.y")
+		"servers.web01.mem.free", "servers.web10.cpu.load", "stats.gauges.x", "stats_counts.y",
+		"disk.used;dc=east", "disk.used;dc=west", "disk.usage", "x.a-b_c.d", "x.a.b", "x.ü.z")
 	tests := []struct{ pattern, want string }{
 		{"servers.*", "servers.db01 servers.web01 servers.web02 servers.web10"},
 		{"servers.web0?.cpu.load", "servers.web01.cpu.load* servers.web02.cpu.load*"},
@@ -46,10 +47,31 @@ func TestFind(t *testing.T) {
 		{"servers.{web01,db01}.cpu.load", "servers.db01.cpu.load* servers.web01.cpu.load*"},
 		{"servers.web01.*", "servers.web01.cpu servers.web01.mem"},
 		{"stats*", "stats stats_counts"},
-		{"*", "servers stats stats_counts"},
+		{"*", "disk servers stats stats_counts x"},
 		{"servers.web01.cpu.load", "servers.web01.cpu.load*"},
 		{"nope.*", ""},
 		{"servers.web[!0]*", "servers.web10"},
+		{"disk.used", "disk.used;dc=east* disk.used;dc=west*"},
+		{"disk.us?d", "disk.used;dc=east* disk.used;dc=west*"},
+		{"disk.*", "disk.usage* disk.used;dc=east* disk.used;dc=west*"},
+		{"x.*-*", "x.a-b_c"},
+		{"x.[a-z]*_c.d", "x.a-b_c.d*"},
+		{"x.?.*", "x.a.b* x.ü.z*"},
+		{"x.[a-z].b", "x.a.b*"},
+		{"*.used", "disk.used;dc=east* disk.used;dc=west*"},
+		{"*.us?d", "disk.used;dc=east* disk.used;dc=west*"},
+		{"*.[a-z]", "stats_counts.y* x.a"},
+		{"*.?", "stats_counts.y* x.a x.ü"},
+	}
+	// Each pattern gives the same through ChildrenOf (level by level with an
+	// SQL glob) as through Children one parent at a time.
+	onebyone := struct{ store.Reader }{r}
+	for _, tt := range tests {
+		a, errA := Find(context.Background(), r, tt.pattern, 0)
+		b, errB := Find(context.Background(), onebyone, tt.pattern, 0)
+		if (errA == nil) != (errB == nil) || len(a) != len(b) {
+			t.Errorf("%s: ChildrenOf gives %v %v, Children %v %v", tt.pattern, a, errA, b, errB)
+		}
 	}
 	for _, tt := range tests {
 		nodes, err := Find(context.Background(), r, tt.pattern, 0)
