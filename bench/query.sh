@@ -86,8 +86,11 @@ measure() {
 import re, sys
 out = sys.stdin.read()
 def ms(s):
-    v, u = float(re.match(r"([\d.]+)", s).group(1)), re.search(r"(us|ms|s)$", s).group(1)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
+    if not m:
+        sys.exit("query.sh: cannot read wrk latency %r in:\n%s" % (s, out))
+    v, u = float(m.group(1)), m.group(2)
+    return {"us": v / 1000, "ms": v, "s": v * 1000, "m": v * 60000}[u]
 p50 = ms(re.search(r"50%\s+(\S+)", out).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 print("%.2f %.2f %.1f" % (p50, p99, rps))'
