@@ -267,41 +267,12 @@ func (s *sqlStore) index(ctx context.Context, tx *sqlx.Tx, paths map[string]bool
 }
 
 func (s *sqlStore) Read(ctx context.Context, path string, res rollup.Resolution, from, until int64) ([]rollup.Point, error) {
-	if err := s.ensureTable(ctx, res.Seconds()); err != nil {
-		return nil, err
-	}
-	q := fmt.Sprintf(`SELECT time, sum, min, max, last, last_at, count FROM %s_%ds WHERE path = ? AND time >= ? AND time < ? ORDER BY time`, s.table, res.Seconds())
-	st, err := s.prepared(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	rows, err := st.QueryContext(ctx, path, from, until)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	defer rows.Close()
-	var out []rollup.Point
-	for rows.Next() {
-		p := rollup.Point{Path: path}
-		var count int64
-		if err := rows.Scan(&p.Time, &p.Sum, &p.Min, &p.Max, &p.Last, &p.LastAt, &count); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
-		}
-		p.Count = uint64(count)
-		if n := len(out); n > 0 && out[n-1].Time == p.Time {
-			out[n-1].Merge(p) // another producer's row of the same bin
-			continue
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	return out, nil
+	return s.ReadColumn(ctx, path, res, from, until, "")
 }
 
-// columnSQL is what ReadColumn selects after time and count, per column.
-var columnSQL = map[string]string{"sum": "sum", "mean": "sum", "min": "min", "max": "max", "last": "last, last_at"}
+// columnSQL is what ReadColumn selects after time and count, per column
+// ("": all of them, for Read).
+var columnSQL = map[string]string{"": "sum, min, max, last, last_at", "sum": "sum", "mean": "sum", "min": "min", "max": "max", "last": "last, last_at"}
 
 func (s *sqlStore) ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error) {
 	cols, ok := columnSQL[col]
@@ -327,6 +298,8 @@ func (s *sqlStore) ReadColumn(ctx context.Context, path string, res rollup.Resol
 		var count int64
 		dst := []any{&p.Time, &count}
 		switch col {
+		case "":
+			dst = append(dst, &p.Sum, &p.Min, &p.Max, &p.Last, &p.LastAt)
 		case "sum", "mean":
 			dst = append(dst, &p.Sum)
 		case "min":
@@ -341,7 +314,7 @@ func (s *sqlStore) ReadColumn(ctx context.Context, path string, res rollup.Resol
 		}
 		p.Count = uint64(count)
 		if n := len(out); n > 0 && out[n-1].Time == p.Time {
-			out[n-1].Merge(p)
+			out[n-1].Merge(p) // another producer's row of the same bin
 			continue
 		}
 		out = append(out, p)

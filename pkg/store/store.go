@@ -45,7 +45,7 @@ type Reader interface {
 
 // ColumnReader is implemented by readers that can read fewer columns: the
 // points of ReadColumn carry time, count and what col needs ("sum", "min",
-// "max", "last" with its time, or "mean": sum and count), merged over
+// "max", "last" with its time, "mean": sum and count; "": all, as Read), merged over
 // sources like Read's; other fields are zero. Reading less is faster where
 // decoding rows is the cost (SQLite).
 type ColumnReader interface {

@@ -17,8 +17,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/consthash/consthash/pkg/rollup"
@@ -27,6 +25,7 @@ import (
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/find"
 	"github.com/consthash/consthash/services/query-api/internal/gtime"
+	"github.com/consthash/consthash/services/query-api/internal/par"
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
 
@@ -341,44 +340,26 @@ func (a *API) read(ctx context.Context, pattern string, from, until, now time.Ti
 	// Read the series side by side (the store's connections permitting),
 	// keeping their order.
 	list := make([]*series.Series, len(leaves))
-	errs := make([]error, len(leaves))
-	workers := min(max(1, a.cfg.ReadConcurrency), len(leaves))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(leaves) || ctx.Err() != nil {
-					return
-				}
-				p := leaves[i]
-				col := series.ColumnFor(p, "")
-				var pts []rollup.Point
-				var err error
-				if cr, ok := a.r.(store.ColumnReader); ok {
-					pts, err = cr.ReadColumn(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds(), string(col))
-				} else {
-					pts, err = a.r.Read(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds())
-				}
-				if err != nil {
-					errs[i] = readError{fmt.Errorf("reading %s: %w", p, err)}
-					continue
-				}
-				s := series.Fit(p, pts, res, readFrom.Unix(), readUntil.Unix(), col)
-				s.PathExpr = pattern
-				s.Tags = tagsOf(p)
-				list[i] = s
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
+	err = par.For(ctx, len(leaves), a.cfg.ReadConcurrency, func(i int) error {
+		p := leaves[i]
+		col := series.ColumnFor(p, "")
+		var pts []rollup.Point
+		var err error
+		if cr, ok := a.r.(store.ColumnReader); ok {
+			pts, err = cr.ReadColumn(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds(), string(col))
+		} else {
+			pts, err = a.r.Read(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds())
+		}
+		if err != nil {
+			return readError{fmt.Errorf("reading %s: %w", p, err)}
+		}
+		s := series.Fit(p, pts, res, readFrom.Unix(), readUntil.Unix(), col)
+		s.PathExpr = pattern
+		s.Tags = tagsOf(p)
+		list[i] = s
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return list, nil

@@ -76,6 +76,22 @@ func post(t testing.TB, srv *httptest.Server, path string, form url.Values) (int
 	return resp.StatusCode, string(b)
 }
 
+// getJSON GETs path and decodes its JSON answer into v; it returns the
+// status.
+func getJSON(t *testing.T, srv *httptest.Server, path string, v any) int {
+	t.Helper()
+	resp, err := http.Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v: %s", path, err, b)
+	}
+	return resp.StatusCode
+}
+
 type renderedSeries struct {
 	Target     string
 	Tags       map[string]string
@@ -204,19 +220,7 @@ func TestGrafanaDatasourceChecks(t *testing.T) {
 		len(r[0].Datapoints) != 3 || *r[0].Datapoints[0][0] != 100 {
 		t.Fatalf("constantLine: %d %s", code, body)
 	}
-	get := func(path string, v any) int {
-		t.Helper()
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if err := json.Unmarshal(b, v); err != nil {
-			t.Fatalf("%s: %v: %s", path, err, b)
-		}
-		return resp.StatusCode
-	}
+	get := func(path string, v any) int { t.Helper(); return getJSON(t, srv, path, v) }
 	// The schema Grafana's parseFuncDefs reads: name, group, description and
 	// params with name and type, for every function query-api implements.
 	var defs map[string]struct {
@@ -349,19 +353,7 @@ func TestPickleAndMsgpackAsPythonReadsThem(t *testing.T) {
 // under its base path (find, expand, metrics).
 func TestCyaniteAndSeedAPIs(t *testing.T) {
 	srv := testAPI(t)
-	get := func(path string, v any) int {
-		t.Helper()
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if err := json.Unmarshal(b, v); err != nil {
-			t.Fatalf("%s: %v: %s", path, err, b)
-		}
-		return resp.StatusCode
-	}
+	get := func(path string, v any) int { t.Helper(); return getJSON(t, srv, path, v) }
 	var paths []struct {
 		Path  string
 		Leaf  bool

@@ -36,19 +36,29 @@ func (a *API) registerCyanite(mux *http.ServeMux) {
 	mux.HandleFunc(base+"metrics", a.seedMetrics)
 }
 
-// cyanitePaths answers [{"path", "leaf", "depth"}] for the nodes a glob
-// selects.
-func (a *API) cyanitePaths(w http.ResponseWriter, r *http.Request) {
+// jsonFind returns the nodes of the query parameter's pattern; false means
+// it has answered with a JSON error.
+func (a *API) jsonFind(w http.ResponseWriter, r *http.Request) ([]find.Node, bool) {
 	query := r.FormValue("query")
 	if query == "" {
 		jsonError(w, r, http.StatusBadRequest, "no query: give query=<path pattern>")
-		return
+		return nil, false
 	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
 	nodes, err := find.Find(ctx, a.r, query, a.cfg.MaxFind)
 	if err != nil {
 		jsonError(w, r, http.StatusBadRequest, "query %q: %v", query, err)
+		return nil, false
+	}
+	return nodes, true
+}
+
+// cyanitePaths answers [{"path", "leaf", "depth"}] for the nodes a glob
+// selects.
+func (a *API) cyanitePaths(w http.ResponseWriter, r *http.Request) {
+	nodes, ok := a.jsonFind(w, r)
+	if !ok {
 		return
 	}
 	out := []map[string]any{}
@@ -117,16 +127,8 @@ func (a *API) cyaniteMetrics(w http.ResponseWriter, r *http.Request) {
 // seedFind answers the seed's find: one treejson-like node per match, with
 // its full path.
 func (a *API) seedFind(w http.ResponseWriter, r *http.Request) {
-	query := r.FormValue("query")
-	if query == "" {
-		jsonError(w, r, http.StatusBadRequest, "no query: give query=<path pattern>")
-		return
-	}
-	ctx, cancel := a.ctx(r)
-	defer cancel()
-	nodes, err := find.Find(ctx, a.r, query, a.cfg.MaxFind)
-	if err != nil {
-		jsonError(w, r, http.StatusBadRequest, "query %q: %v", query, err)
+	nodes, ok := a.jsonFind(w, r)
+	if !ok {
 		return
 	}
 	out := []map[string]any{}

@@ -188,25 +188,46 @@ func tagNames(tags []map[string]string, filter *regexp.Regexp, limit int) []stri
 	return names
 }
 
-// tagList answers /tags: [{"tag": ...}], filtered by a regular expression.
-func (a *API) tagList(w http.ResponseWriter, r *http.Request) {
+// tagListing reads /tags' and /tags/<tag>'s filter and limit, and every
+// series' tags; false means it has answered.
+func (a *API) tagListing(w http.ResponseWriter, r *http.Request) ([]map[string]string, *regexp.Regexp, int, bool) {
 	if _, ok := tagParams(w, r, http.MethodGet); !ok {
-		return
+		return nil, nil, 0, false
 	}
 	filter, err := anchored(r.FormValue("filter"))
 	if err != nil {
 		jsonError(w, r, http.StatusBadRequest, "filter: %v", err)
-		return
+		return nil, nil, 0, false
 	}
 	limit, ok := limitParam(w, r, 0)
 	if !ok {
-		return
+		return nil, nil, 0, false
 	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
 	_, tags, err := a.taggedSeries(ctx)
 	if err != nil {
 		jsonError(w, r, http.StatusBadRequest, "%v", err)
+		return nil, nil, 0, false
+	}
+	return tags, filter, limit, true
+}
+
+// selectedTags returns the tags of the series the expressions select, of
+// every series without expressions.
+func (a *API) selectedTags(ctx context.Context, exprs []string) ([]map[string]string, error) {
+	if len(exprs) == 0 {
+		_, tags, err := a.taggedSeries(ctx)
+		return tags, err
+	}
+	_, tags, err := a.findByTags(ctx, exprs)
+	return tags, err
+}
+
+// tagList answers /tags: [{"tag": ...}], filtered by a regular expression.
+func (a *API) tagList(w http.ResponseWriter, r *http.Request) {
+	tags, filter, limit, ok := a.tagListing(w, r)
+	if !ok {
 		return
 	}
 	out := []map[string]string{}
@@ -224,23 +245,8 @@ func (a *API) tagDetails(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if _, ok := tagParams(w, r, http.MethodGet); !ok {
-		return
-	}
-	filter, err := anchored(r.FormValue("filter"))
-	if err != nil {
-		jsonError(w, r, http.StatusBadRequest, "filter: %v", err)
-		return
-	}
-	limit, ok := limitParam(w, r, 0)
+	tags, filter, limit, ok := a.tagListing(w, r)
 	if !ok {
-		return
-	}
-	ctx, cancel := a.ctx(r)
-	defer cancel()
-	_, tags, err := a.taggedSeries(ctx)
-	if err != nil {
-		jsonError(w, r, http.StatusBadRequest, "%v", err)
 		return
 	}
 	if !slices.ContainsFunc(tags, func(t map[string]string) bool { _, ok := t[tag]; return ok }) {
@@ -265,13 +271,7 @@ func (a *API) tagAutoCompleteTags(w http.ResponseWriter, r *http.Request) {
 	prefix := r.FormValue("tagPrefix")
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	var tags []map[string]string
-	var err error
-	if len(exprs) == 0 {
-		_, tags, err = a.taggedSeries(ctx)
-	} else {
-		_, tags, err = a.findByTags(ctx, exprs)
-	}
+	tags, err := a.selectedTags(ctx, exprs)
 	if err != nil {
 		jsonError(w, r, http.StatusBadRequest, "%v", err)
 		return
@@ -317,13 +317,10 @@ func (a *API) tagAutoCompleteValues(w http.ResponseWriter, r *http.Request) {
 	prefix := r.FormValue("valuePrefix")
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	var tags []map[string]string
-	var err error
-	if len(exprs) == 0 {
-		_, tags, err = a.taggedSeries(ctx)
-	} else {
-		_, tags, err = a.findByTags(ctx, append(slices.Clone(exprs), tag+"!="))
+	if len(exprs) > 0 {
+		exprs = append(slices.Clone(exprs), tag+"!=")
 	}
+	tags, err := a.selectedTags(ctx, exprs)
 	if err != nil {
 		jsonError(w, r, http.StatusBadRequest, "%v", err)
 		return

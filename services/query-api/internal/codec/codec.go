@@ -47,29 +47,11 @@ func pickleValue(b []byte, v any) ([]byte, error) {
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(x)))
 		return append(b, x...), nil
 	case []float64:
-		b = append(b, ']', '(') // EMPTY_LIST, MARK
-		for _, f := range x {
-			b, _ = pickleValue(b, f)
-		}
-		return append(b, 'e'), nil // APPENDS
+		return pickleList(b, x)
 	case []any:
-		b = append(b, ']', '(')
-		for _, e := range x {
-			var err error
-			if b, err = pickleValue(b, e); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, 'e'), nil
+		return pickleList(b, x)
 	case []map[string]any:
-		b = append(b, ']', '(')
-		for _, e := range x {
-			var err error
-			if b, err = pickleValue(b, e); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, 'e'), nil
+		return pickleList(b, x)
 	case map[string]any:
 		b = append(b, '}', '(') // EMPTY_DICT, MARK
 		for _, k := range slices.Sorted(maps.Keys(x)) {
@@ -82,6 +64,18 @@ func pickleValue(b []byte, v any) ([]byte, error) {
 		return append(b, 'u'), nil // SETITEMS
 	}
 	return nil, fmt.Errorf("codec: cannot pickle a %T", v)
+}
+
+// pickleList pickles a list: EMPTY_LIST, MARK, the items, APPENDS.
+func pickleList[T any](b []byte, list []T) ([]byte, error) {
+	b = append(b, ']', '(')
+	for _, e := range list {
+		var err error
+		if b, err = pickleValue(b, e); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, 'e'), nil
 }
 
 func pickleInt(b []byte, n int64) []byte {
@@ -126,29 +120,11 @@ func Msgpack(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, x...), nil
 	case []float64:
-		b = msgpackLen(b, len(x), 0x90, 0xdc)
-		for _, f := range x {
-			b, _ = Msgpack(b, f)
-		}
-		return b, nil
+		return msgpackList(b, x)
 	case []any:
-		b = msgpackLen(b, len(x), 0x90, 0xdc)
-		for _, e := range x {
-			var err error
-			if b, err = Msgpack(b, e); err != nil {
-				return nil, err
-			}
-		}
-		return b, nil
+		return msgpackList(b, x)
 	case []map[string]any:
-		b = msgpackLen(b, len(x), 0x90, 0xdc)
-		for _, e := range x {
-			var err error
-			if b, err = Msgpack(b, e); err != nil {
-				return nil, err
-			}
-		}
-		return b, nil
+		return msgpackList(b, x)
 	case map[string]any:
 		b = msgpackLen(b, len(x), 0x80, 0xde)
 		for _, k := range slices.Sorted(maps.Keys(x)) {
@@ -161,6 +137,17 @@ func Msgpack(b []byte, v any) ([]byte, error) {
 		return b, nil
 	}
 	return nil, fmt.Errorf("codec: cannot encode a %T in msgpack", v)
+}
+
+func msgpackList[T any](b []byte, list []T) ([]byte, error) {
+	b = msgpackLen(b, len(list), 0x90, 0xdc)
+	for _, e := range list {
+		var err error
+		if b, err = Msgpack(b, e); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // msgpackLen writes an array or map header: fix form up to 15, else 16 or

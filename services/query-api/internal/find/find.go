@@ -6,14 +6,12 @@ package find
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/consthash/consthash/pkg/store"
+	"github.com/consthash/consthash/services/query-api/internal/par"
 )
 
 // Node is a matched path.
@@ -169,36 +167,15 @@ const Concurrency = 8
 
 // children lists the children of each parent, side by side.
 func children(ctx context.Context, r store.Reader, parents []Node, glob string) ([][]store.Node, error) {
-	out := make([][]store.Node, len(parents))
-	if len(parents) == 1 {
-		c, err := r.Children(ctx, parents[0].Path)
-		out[0] = c
-		return out, err
-	}
 	if mc, ok := r.(store.ManyChildren); ok {
 		return childrenOf(ctx, mc, parents, glob)
 	}
-	errs := make([]error, len(parents))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(Concurrency, len(parents)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(parents) || ctx.Err() != nil {
-					return
-				}
-				out[i], errs[i] = r.Children(ctx, parents[i].Path)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, ctx.Err()
+	out := make([][]store.Node, len(parents))
+	err := par.For(ctx, len(parents), Concurrency, func(i int) (err error) {
+		out[i], err = r.Children(ctx, parents[i].Path)
+		return err
+	})
+	return out, err
 }
 
 // childrenOf lists the children of parents in chunks of 500, chunks side by
@@ -206,40 +183,19 @@ func children(ctx context.Context, r store.Reader, parents []Node, glob string) 
 func childrenOf(ctx context.Context, mc store.ManyChildren, parents []Node, glob string) ([][]store.Node, error) {
 	const chunk = 500
 	out := make([][]store.Node, len(parents))
-	n := (len(parents) + chunk - 1) / chunk
-	errs := make([]error, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(Concurrency, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c := int(next.Add(1) - 1)
-				if c >= n || ctx.Err() != nil {
-					return
-				}
-				lo, hi := c*chunk, min((c+1)*chunk, len(parents))
-				paths := make([]string, 0, hi-lo)
-				for _, p := range parents[lo:hi] {
-					paths = append(paths, p.Path)
-				}
-				kids, err := mc.ChildrenOf(ctx, paths, glob)
-				if err != nil {
-					errs[c] = err
-					continue
-				}
-				for i := lo; i < hi; i++ {
-					out[i] = kids[parents[i].Path]
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, ctx.Err()
+	err := par.For(ctx, (len(parents)+chunk-1)/chunk, Concurrency, func(c int) error {
+		lo, hi := c*chunk, min((c+1)*chunk, len(parents))
+		paths := make([]string, 0, hi-lo)
+		for _, p := range parents[lo:hi] {
+			paths = append(paths, p.Path)
+		}
+		kids, err := mc.ChildrenOf(ctx, paths, glob)
+		for i := lo; i < hi; i++ {
+			out[i] = kids[parents[i].Path]
+		}
+		return err
+	})
+	return out, err
 }
 
 // Find returns the paths matching pattern, level by level, at most limit
