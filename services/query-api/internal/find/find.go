@@ -85,8 +85,9 @@ func CompileGlob(node string) (*Glob, error) {
 }
 
 // SQLGlob returns the level as an SQLite GLOB pattern that matches every
-// name the level matches (maybe more), or "" when it cannot say: {a,b}
-// alternatives, or classes with more than letters, digits, '-' and '_'.
+// name the level matches (maybe more), or "" when it cannot say or should
+// not: {a,b} alternatives, classes with more than letters, digits, '-' and
+// '_', more than three '*'.
 func (g *Glob) SQLGlob() string {
 	if g.re == nil {
 		if strings.ContainsAny(g.literal, "*?[]") {
@@ -98,7 +99,9 @@ func (g *Glob) SQLGlob() string {
 }
 
 func sqlGlob(node string) string {
-	if strings.ContainsAny(node, "{}") {
+	// SQLite matches '*' by backtracking: more than a few could cost more
+	// than the rows they save.
+	if strings.ContainsAny(node, "{}") || strings.Count(node, "*") > 3 {
 		return ""
 	}
 	var b strings.Builder

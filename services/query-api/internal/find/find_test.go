@@ -2,10 +2,12 @@ package find
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
@@ -98,4 +100,45 @@ func TestFind(t *testing.T) {
 			t.Errorf("%q: want an error", bad)
 		}
 	}
+}
+
+// FuzzSQLGlobIsASuperset checks the prefilter find sends to SQLite: every
+// name a level matches must pass the level's GLOB (with the tagged-leaf
+// form, name;tags, as ChildrenOf asks it).
+func FuzzSQLGlobIsASuperset(f *testing.F) {
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		f.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	f.Cleanup(func() { db.Close() })
+	for _, seed := range [][2]string{{"05?", "050"}, {"0[1-3]?", "012"}, {"web[!0]*", "web10"}, {"*.x", "a.x"},
+		{"a-b_c", "a-b_c"}, {"[a-z]*_c", "ab_c"}, {"?", "ü"}, {"used", "used;dc=east"}, {"u*d", "used;dc=a.b"},
+		{"{a,b}x", "ax"}, {"[\\d]", "5"}, {"x]", "x]"}, {"[^a]", "^"}} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, level, name string) {
+		if strings.Contains(level, ".") || strings.ContainsRune(name, 0) || !utf8.ValidString(name) || !utf8.ValidString(level) {
+			return // one level; names are text (SQLite's GLOB stops at NUL and reads UTF-8)
+		}
+		g, err := CompileGlob(level)
+		if err != nil {
+			return
+		}
+		bare, _, tagged := strings.Cut(name, ";")
+		if !g.Match(name) && !(tagged && g.Match(bare)) {
+			return
+		}
+		glob := g.SQLGlob()
+		if glob == "" {
+			return
+		}
+		var ok bool
+		if err := db.QueryRow(`SELECT ? GLOB ? OR ? GLOB ?`, name, glob, name, glob+";*").Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			t.Errorf("level %q matches %q, but its GLOB %q does not", level, name, glob)
+		}
+	})
 }
