@@ -79,7 +79,7 @@ func openSQL(cfg Config) (*sqlStore, error) {
 		if strings.Contains(dsn, "?") {
 			sep = "&"
 		}
-		dsn += sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+		dsn += sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=mmap_size(1073741824)"
 	}
 	db, err := sqlx.Open(cfg.Driver, dsn)
 	if err != nil {
