@@ -76,8 +76,19 @@ func run(c *cli.Context) error {
 		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath, ReadConcurrency: cfg.ReadConcurrency}, reader, log)
 	mux := http.NewServeMux()
 	a.Register(mux)
-	srv := &http.Server{Addr: cfg.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	adm := admin.New("query-api", cfg.Admin, log, metrics.NewSet(), nil, nil)
+	set := metrics.NewSet()
+	stats := api.NewStats(set)
+	srv := &http.Server{Addr: cfg.Listen, Handler: stats.Wrap(mux), ReadHeaderTimeout: 10 * time.Second}
+	// Healthy while the store answers a listing of the roots.
+	status := func() (bool, map[string]any) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if _, err := reader.Children(ctx, ""); err != nil {
+			return false, map[string]any{"storage": cfg.Storage.Driver, "error": err.Error()}
+		}
+		return true, map[string]any{"storage": cfg.Storage.Driver}
+	}
+	adm := admin.New("query-api", cfg.Admin, log, set, status, stats.Snapshot)
 	if err := adm.Start(); err != nil {
 		return err
 	}
