@@ -580,34 +580,13 @@ func (a *API) expand(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, map[string]any{"results": flat})
 }
 
-// index lists every leaf path (graphite's /metrics/index.json), walking the
-// index tree.
-// leaves lists every leaf path, up to max_find.
+// leaves lists every leaf path, up to max_find, a level of the index at a
+// time (seriesByTag, the tag database and /metrics/index.json use it).
 func (a *API) leaves(ctx context.Context) ([]string, error) {
-	var out []string
-	var walk func(parent string) error
-	walk = func(parent string) error {
-		nodes, err := a.r.Children(ctx, parent)
-		if err != nil {
-			return err
-		}
-		for _, n := range nodes {
-			if n.Leaf {
-				out = append(out, n.Path)
-			}
-			if a.cfg.MaxFind > 0 && len(out) > a.cfg.MaxFind {
-				return fmt.Errorf("more than %d paths (max_find)", a.cfg.MaxFind)
-			}
-			if err := walk(n.Path); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	err := walk("")
-	return out, err
+	return find.Leaves(ctx, a.r, a.cfg.MaxFind)
 }
 
+// index answers graphite's /metrics/index.json: every leaf path, sorted.
 func (a *API) index(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := a.ctx(r)
 	defer cancel()

@@ -201,6 +201,32 @@ func childrenOf(ctx context.Context, mc store.ManyChildren, parents []Node, glob
 	return out, err
 }
 
+// Leaves returns every leaf path, level by level (a node can be a leaf and
+// have children), at most limit (0: no limit; past it an error says so).
+func Leaves(ctx context.Context, r store.Reader, limit int) ([]string, error) {
+	var out []string
+	frontier := []Node{{Path: ""}}
+	for len(frontier) > 0 {
+		kids, err := children(ctx, r, frontier, "")
+		if err != nil {
+			return nil, err
+		}
+		var next []Node
+		for _, list := range kids {
+			for _, c := range list {
+				if c.Leaf {
+					if out = append(out, c.Path); limit > 0 && len(out) > limit {
+						return nil, fmt.Errorf("more than %d paths (max_find)", limit)
+					}
+				}
+				next = append(next, Node{Path: c.Path, Leaf: c.Leaf})
+			}
+		}
+		frontier = next
+	}
+	return out, nil
+}
+
 // Find returns the paths matching pattern, level by level, at most limit
 // (0: no limit; past it an error says so).
 func Find(ctx context.Context, r store.Reader, pattern string, limit int) ([]Node, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,4 +142,19 @@ func FuzzSQLGlobIsASuperset(f *testing.F) {
 			t.Errorf("level %q matches %q, but its GLOB %q does not", level, name, glob)
 		}
 	})
+}
+
+func TestLeavesWalksEveryLevel(t *testing.T) {
+	r := testStore(t, "a.b", "a.b.c", "a.d.e.f", "g", "h.i;t=v")
+	got, err := Leaves(context.Background(), r, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if want := []string{"a.b", "a.b.c", "a.d.e.f", "g", "h.i;t=v"}; !slices.Equal(got, want) {
+		t.Errorf("Leaves = %v, want %v", got, want)
+	}
+	if _, err := Leaves(context.Background(), r, 3); err == nil || !strings.Contains(err.Error(), "max_find") {
+		t.Errorf("limit 3: err = %v", err)
+	}
 }
