@@ -272,18 +272,38 @@ func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) erro
 var errNotInit = fmt.Errorf("cassandra store: Init was not called")
 
 func (s *cassandraStore) Read(ctx context.Context, path string, res rollup.Resolution, from, until int64) ([]rollup.Point, error) {
+	return s.ReadColumn(ctx, path, res, from, until, "")
+}
+
+func (s *cassandraStore) ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error) {
 	if s.session == nil {
 		return nil, errNotInit
 	}
+	cols, ok := columnSQL[col] // CQL selects columns as SQL does
+	if !ok {
+		return nil, fmt.Errorf("reading %s: unknown column %q", path, col)
+	}
+	q := `SELECT time, count, ` + cols + ` FROM points WHERE path = ? AND resolution = ? AND bucket = ? AND time >= ? AND time < ?`
 	var out []rollup.Point
 	for b := bucketOf(res, from); b < until; b += res.Seconds() * pointsPerBucket {
-		it := s.session.Query(`SELECT time, sum, min, max, last, last_at, count FROM points
-			WHERE path = ? AND resolution = ? AND bucket = ? AND time >= ? AND time < ?`,
-			path, res.Seconds(), b, from, until).IterContext(ctx)
-		var p rollup.Point
+		it := s.session.Query(q, path, res.Seconds(), b, from, until).PageSize(pointsPerBucket).IterContext(ctx)
+		p := rollup.Point{Path: path}
 		var count int64
-		for it.Scan(&p.Time, &p.Sum, &p.Min, &p.Max, &p.Last, &p.LastAt, &count) {
-			p.Path, p.Count = path, uint64(count)
+		dst := []any{&p.Time, &count}
+		switch col {
+		case "":
+			dst = append(dst, &p.Sum, &p.Min, &p.Max, &p.Last, &p.LastAt)
+		case "sum", "mean":
+			dst = append(dst, &p.Sum)
+		case "min":
+			dst = append(dst, &p.Min)
+		case "max":
+			dst = append(dst, &p.Max)
+		case "last":
+			dst = append(dst, &p.Last, &p.LastAt)
+		}
+		for it.Scan(dst...) {
+			p.Count = uint64(count)
 			if n := len(out); n > 0 && out[n-1].Time == p.Time {
 				out[n-1].Merge(p)
 			} else {

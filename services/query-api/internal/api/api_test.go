@@ -19,6 +19,7 @@ import (
 
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
+	"github.com/consthash/consthash/pkg/testenv"
 )
 
 const now = 1700003640 // on a minute: stored bins start on multiples of their step
@@ -405,10 +406,21 @@ func TestCyaniteAndSeedAPIs(t *testing.T) {
 	}
 }
 
-// BenchmarkRenderDay is bench/query.sh's render on SQLite: 100 series of one
+// BenchmarkRenderDay is bench/query.sh's render on SQLite and Cassandra: 100 series of one
 // day at 10 s (864,000 points), consolidated to maxDataPoints=1000.
 func BenchmarkRenderDay(b *testing.B) {
-	s, err := store.Open(store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(b.TempDir(), "day.db"), Options: map[string]string{"connections": "8"}})
+	b.Run("sqlite", func(b *testing.B) {
+		benchRenderDay(b, store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(b.TempDir(), "day.db"), Options: map[string]string{"connections": "8"}})
+	})
+	b.Run("cassandra", func(b *testing.B) {
+		hosts := testenv.CassandraHosts(b)
+		_, ks := testenv.Cassandra(b)
+		benchRenderDay(b, store.Config{Driver: "cassandra", DSN: strings.Join(hosts, ","), Options: map[string]string{"keyspace": ks}})
+	})
+}
+
+func benchRenderDay(b *testing.B, cfg store.Config) {
+	s, err := store.Open(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
