@@ -73,10 +73,10 @@ func TestEndToEndStatblastMix(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "local"), ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build local: %v\n%s", err, out)
 	}
-	p := freePorts(t, 5)
+	p := freePorts(t, 4)
 	cmd := exec.Command(filepath.Join(bin, "local"), "--data", filepath.Join(dir, "data"), "--bin", bin,
 		fmt.Sprintf("--graphite-port=%d", p[0]), fmt.Sprintf("--statsd-port=%d", p[1]), fmt.Sprintf("--nats-port=%d", p[2]),
-		fmt.Sprintf("--admin-port=%d", p[3]+10), fmt.Sprintf("--query-port=%d", p[4]), `--times=["5s:1h", "10s:2h"]`)
+		fmt.Sprintf("--admin-port=%d", p[4]), fmt.Sprintf("--query-port=%d", p[3]), `--times=["5s:1h", "10s:2h"]`)
 	logPath := filepath.Join(dir, "local.log")
 	logf, _ := os.Create(logPath)
 	defer logf.Close()
@@ -91,7 +91,7 @@ func TestEndToEndStatblastMix(t *testing.T) {
 			t.Logf("stack log:\n%s", b)
 		}
 	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", p[4])
+	base := fmt.Sprintf("http://127.0.0.1:%d", p[3])
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if resp, err := http.Get(base + "/version"); err == nil {
 			resp.Body.Close()

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -42,20 +43,49 @@ func renderSums(url string) (map[string]float64, error) {
 	return out, nil
 }
 
+// freePorts returns n ports free for TCP and UDP, and after them a run of
+// four free ones for the admin servers (the last element is its first port).
+// They come from below Linux's ephemeral range (32768–60999), so that no
+// outgoing connection takes one between this check and the stack's listen.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	free := func(port int) bool {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatal(err)
+			return false
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
 		l.Close()
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return false
+		}
+		u.Close()
+		return true
+	}
+	used := map[int]bool{}
+	var ports []int
+	for tries := 0; len(ports) < n+1; tries++ {
+		if tries > 10000 {
+			t.Fatal("no free ports below 32768")
+		}
+		base := 20000 + rand.IntN(12000)
+		run := 1
+		if len(ports) == n {
+			run = 4 // the admin ports
+		}
+		ok := true
+		for i := range run {
+			if used[base+i] || !free(base+i) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			for i := range run {
+				used[base+i] = true
+			}
+			ports = append(ports, base)
+		}
 	}
 	return ports
 }
@@ -75,11 +105,11 @@ func TestLocalPipeline(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "local"), ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build local: %v\n%s", err, out)
 	}
-	p := freePorts(t, 5)
+	p := freePorts(t, 4)
 	data := filepath.Join(dir, "data")
 	cmd := exec.Command(filepath.Join(bin, "local"), "--data", data, "--bin", bin, fmt.Sprintf("--graphite-port=%d", p[0]),
-		fmt.Sprintf("--statsd-port=%d", p[1]), fmt.Sprintf("--nats-port=%d", p[2]), fmt.Sprintf("--admin-port=%d", p[3]+10),
-		fmt.Sprintf("--query-port=%d", p[4]), `--times=["1s:1h", "2s:2h"]`)
+		fmt.Sprintf("--statsd-port=%d", p[1]), fmt.Sprintf("--nats-port=%d", p[2]), fmt.Sprintf("--admin-port=%d", p[4]),
+		fmt.Sprintf("--query-port=%d", p[3]), `--times=["1s:1h", "2s:2h"]`)
 	logPath := filepath.Join(dir, "local.log")
 	logf, _ := os.Create(logPath)
 	defer logf.Close()
@@ -125,7 +155,7 @@ func TestLocalPipeline(t *testing.T) {
 	statsdConn.Close()
 	graphiteConn.Close()
 	// Through query-api: once the flushes are stored, /render sums to what was sent.
-	render := fmt.Sprintf("http://127.0.0.1:%d/render?target=stats_counts.local.*&from=-5min&format=json", p[4])
+	render := fmt.Sprintf("http://127.0.0.1:%d/render?target=stats_counts.local.*&from=-5min&format=json", p[3])
 	deadline = time.Now().Add(20 * time.Second)
 	for {
 		got, err := renderSums(render)
@@ -141,7 +171,7 @@ func TestLocalPipeline(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics/find?query=local.*", p[4]))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics/find?query=local.*", p[3]))
 	if err != nil {
 		t.Fatal(err)
 	}
