@@ -260,8 +260,8 @@ func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) erro
 		}
 	}
 	s.mu.Lock()
+	remember(s.known, add)
 	for _, e := range add {
-		s.known[e.path] = true
 		s.fresh = append(s.fresh, e.path)
 	}
 	s.mu.Unlock()

@@ -26,7 +26,7 @@ type sqlStore struct {
 	table   string
 	mu      sync.Mutex
 	tables  map[int64]bool
-	known   map[string]bool // paths already in the index
+	known   map[string]bool // paths already in the index: true for a leaf
 	fresh   []string        // paths added to the index since TakeNewPaths
 	maxRows int
 	stmts   sync.Map // query text -> *sql.Stmt, prepared once (reads are many and small)
@@ -213,17 +213,17 @@ func (s *sqlStore) Write(ctx context.Context, batches []*rollup.Batch) error {
 		return fmt.Errorf("committing: %w", err)
 	}
 	s.mu.Lock()
-	for _, p := range added {
-		s.known[p] = true
+	remember(s.known, added)
+	for _, e := range added {
+		s.fresh = append(s.fresh, e.path)
 	}
-	s.fresh = append(s.fresh, added...)
 	s.mu.Unlock()
 	return nil
 }
 
 // index adds paths (leaves) and their parents (branches) not yet known, and
 // returns them.
-func (s *sqlStore) index(ctx context.Context, tx *sqlx.Tx, paths map[string]bool) ([]string, error) {
+func (s *sqlStore) index(ctx context.Context, tx *sqlx.Tx, paths map[string]bool) ([]indexEntry, error) {
 	s.mu.Lock()
 	add := newIndexEntries(paths, s.known)
 	s.mu.Unlock()
@@ -259,11 +259,7 @@ func (s *sqlStore) index(ctx context.Context, tx *sqlx.Tx, paths map[string]bool
 			}
 		}
 	}
-	out := make([]string, len(add))
-	for i, e := range add {
-		out[i] = e.path
-	}
-	return out, nil
+	return add, nil
 }
 
 func (s *sqlStore) Read(ctx context.Context, path string, res rollup.Resolution, from, until int64) ([]rollup.Point, error) {

@@ -120,32 +120,49 @@ type indexEntry struct {
 }
 
 // newIndexEntries returns the leaves among paths, and their parents, that
-// known does not hold yet, each once.
+// known does not hold yet, each once. known maps an indexed path to whether
+// it is indexed as a leaf: a path known as a branch that now has points comes
+// back as a leaf, and a path that is a leaf and a parent of another in the
+// same batch is one leaf entry.
 func newIndexEntries(paths map[string]bool, known map[string]bool) []indexEntry {
 	var add []indexEntry
-	seen := map[string]bool{}
+	at := map[string]int{}
 	for p := range paths {
-		if known[p] || seen[p] {
+		if known[p] {
 			continue
 		}
-		seen[p] = true
 		ps := parents(p)
-		parent := ""
-		if len(ps) > 0 {
-			parent = ps[len(ps)-1]
+		if i, ok := at[p]; ok {
+			add[i].leaf = true
+		} else {
+			parent := ""
+			if len(ps) > 0 {
+				parent = ps[len(ps)-1]
+			}
+			at[p] = len(add)
+			add = append(add, indexEntry{p, parent, true})
 		}
-		add = append(add, indexEntry{p, parent, true})
 		for i, par := range ps {
-			if known[par] || seen[par] {
+			if _, ok := known[par]; ok {
 				continue
 			}
-			seen[par] = true
+			if _, ok := at[par]; ok {
+				continue
+			}
 			pp := ""
 			if i > 0 {
 				pp = ps[i-1]
 			}
+			at[par] = len(add)
 			add = append(add, indexEntry{par, pp, false})
 		}
 	}
 	return add
+}
+
+// remember records added entries in known.
+func remember(known map[string]bool, added []indexEntry) {
+	for _, e := range added {
+		known[e.path] = known[e.path] || e.leaf
+	}
 }

@@ -158,6 +158,32 @@ func suite(t *testing.T, s Store) {
 			t.Errorf("expired %d rows (%v), want the 4 ten-second rows past their hour", n, err)
 		}
 	}
+	// A path can be a leaf and a parent: written in one batch with its child
+	// (in either map order) or after it, it is a leaf.
+	for i := range 20 {
+		leaf, child := fmt.Sprintf("lp%d.q", i), fmt.Sprintf("lp%d.q.r", i)
+		both := &rollup.Batch{Source: "agg-a", Resolution: tenSec, Seq: 9, Points: []rollup.Point{pt(child, 1700000000, 1), pt(leaf, 1700000000, 2)}}
+		if err := s.Write(ctx, []*rollup.Batch{both}); err != nil {
+			t.Fatal(err)
+		}
+		nodes, err := r.Children(ctx, fmt.Sprintf("lp%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(nodes) != 1 || nodes[0].Path != leaf || !nodes[0].Leaf {
+			t.Fatalf("Children(lp%d) = %+v: %s, written with its child in one batch, is not a leaf", i, nodes, leaf)
+		}
+	}
+	later := &rollup.Batch{Source: "agg-a", Resolution: tenSec, Seq: 10, Points: []rollup.Point{pt("lb.q.r", 1700000000, 1)}}
+	then := &rollup.Batch{Source: "agg-a", Resolution: tenSec, Seq: 11, Points: []rollup.Point{pt("lb.q", 1700000000, 1)}}
+	for _, b := range []*rollup.Batch{later, then} {
+		if err := s.Write(ctx, []*rollup.Batch{b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if nodes, err := r.Children(ctx, "lb"); err != nil || len(nodes) != 1 || !nodes[0].Leaf {
+		t.Fatalf("Children(lb) = %+v, %v: lb.q got points after its child and is not a leaf", nodes, err)
+	}
 }
 
 func TestSQLiteStore(t *testing.T) {
