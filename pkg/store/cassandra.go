@@ -334,6 +334,32 @@ func (s *cassandraStore) Children(ctx context.Context, parent string) ([]Node, e
 	return out, nil
 }
 
+// ChildrenOf lists the children of many parents with one multi-partition
+// query (the glob is not used: CQL cannot match it).
+func (s *cassandraStore) ChildrenOf(ctx context.Context, parents []string, _ string) (map[string][]Node, error) {
+	if s.session == nil {
+		return nil, errNotInit
+	}
+	keys := make([]string, len(parents))
+	byKey := make(map[string]string, len(parents))
+	for i, p := range parents {
+		keys[i] = parentKey(p)
+		byKey[keys[i]] = p
+	}
+	it := s.session.Query(`SELECT parent, path, leaf FROM paths WHERE parent IN ?`, keys).PageSize(10000).IterContext(ctx)
+	out := make(map[string][]Node, len(parents))
+	var key string
+	var n Node
+	for it.Scan(&key, &n.Path, &n.Leaf) {
+		p := byKey[key]
+		out[p] = append(out[p], n)
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("listing children: %w", err)
+	}
+	return out, nil
+}
+
 func (s *cassandraStore) Close() error {
 	if s.session != nil {
 		s.session.Close()
