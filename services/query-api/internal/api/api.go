@@ -181,7 +181,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var all []*series.Series
 	fetched := 0
-	ev := &evaluator{from: from, until: until, leaves: a.leaves, fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
+	ev := &evaluator{from: from, until: until, tagPaths: a.tagPaths, fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
 		list, err := a.read(ctx, pattern, from, until, now)
 		for _, s := range list {
 			s.XFilesFactor = xff

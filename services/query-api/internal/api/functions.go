@@ -20,9 +20,11 @@ type fetchFunc func(ctx context.Context, pattern string, from, until time.Time) 
 // evaluator evaluates render targets with the graphite functions
 // implemented so far, each checked against graphite-web 1.1.8's answers.
 type evaluator struct {
-	fetch       fetchFunc
-	leaves      func(ctx context.Context) ([]string, error) // every leaf path, for tag queries
-	from, until time.Time                                   // the request's range; functions such as timeShift evaluate their argument over another
+	fetch fetchFunc
+	// tagPaths returns the leaf paths tag matchers may select (every leaf, or
+	// fewer when a matcher says which), for seriesByTag.
+	tagPaths    func(ctx context.Context, ms []tagMatcher) ([]string, error)
+	from, until time.Time // the request's range; functions such as timeShift evaluate their argument over another
 }
 
 // errUnsupported marks a function consthash does not implement yet.

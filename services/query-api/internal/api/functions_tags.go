@@ -83,10 +83,10 @@ func seriesByTagFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	if allMatchEmpty {
 		return nil, fmt.Errorf("seriesByTag(): at least one tag expression must not match the empty string")
 	}
-	if ev.leaves == nil {
+	if ev.tagPaths == nil {
 		return nil, errUnsupported{"seriesByTag without a path index"}
 	}
-	paths, err := ev.leaves(ctx)
+	paths, err := ev.tagPaths(ctx, matchers)
 	if err != nil {
 		return nil, err
 	}

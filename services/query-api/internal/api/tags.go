@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/consthash/consthash/services/query-api/internal/find"
 )
 
 // The tag database of graphite-web 1.1 (/tags/...), answered from the path
@@ -106,18 +108,43 @@ func (a *API) findByTags(ctx context.Context, exprs []string) ([]string, []map[s
 		//lint:ignore ST1005 graphite-web's message, word for word
 		return nil, nil, fmt.Errorf("At least one tagspec must not match the empty string")
 	}
-	paths, tags, err := a.taggedSeries(ctx)
+	paths, err := a.tagPaths(ctx, ms)
 	if err != nil {
 		return nil, nil, err
 	}
+	slices.Sort(paths)
 	var outP []string
 	var outT []map[string]string
-	for i, p := range paths {
-		if !slices.ContainsFunc(ms, func(m tagMatcher) bool { return !m.match(tags[i]) }) {
-			outP, outT = append(outP, p), append(outT, tags[i])
+	for _, p := range paths {
+		tags := tagsOf(p)
+		if !slices.ContainsFunc(ms, func(m tagMatcher) bool { return !m.match(tags) }) {
+			outP, outT = append(outP, p), append(outT, tags)
 		}
 	}
 	return outP, outT, nil
+}
+
+// tagPaths returns the leaf paths the matchers may select: with a
+// name=value matcher, the series of that name, found through the index by
+// their levels (tagged ones as name;tags); else every leaf.
+func (a *API) tagPaths(ctx context.Context, ms []tagMatcher) ([]string, error) {
+	for _, m := range ms {
+		if m.tag != "name" || m.op != "=" || m.value == "" || strings.ContainsAny(m.value, "*?[]{}") {
+			continue
+		}
+		nodes, err := find.Find(ctx, a.r, m.value, a.cfg.MaxFind)
+		if err != nil {
+			return nil, err
+		}
+		var paths []string
+		for _, n := range nodes {
+			if n.Leaf && strings.SplitN(n.Path, ";", 2)[0] == m.value {
+				paths = append(paths, n.Path)
+			}
+		}
+		return paths, nil
+	}
+	return a.leaves(ctx)
 }
 
 func (a *API) tagFindSeries(w http.ResponseWriter, r *http.Request) {
