@@ -64,6 +64,11 @@ run() {
 		(exec 3<>/dev/tcp/127.0.0.1/$relay_port) 2>/dev/null && break
 		sleep 0.1
 	done
+	if ! (exec 3<>/dev/tcp/127.0.0.1/$relay_port) 2>/dev/null; then
+		echo "bench/relay.sh: $name did not start listening:" >&2
+		cat "$work/$name.log" >&2
+		exit 1
+	fi
 	local t0 t1
 	t0=$(date +%s.%N)
 	bin/statblast --servers "tcp://127.0.0.1:$relay_port" --type graphite --forks "$FORKS" --buffer 65536 \
@@ -107,11 +112,11 @@ level = "warn"
 listen = ["tcp://127.0.0.1:$relay_port"]
 format = "graphite"
 cluster = "carbon_c_ch"
-servers = ["tcp://127.0.0.1:${sink_ports[0]}", "tcp://127.0.0.1:${sink_ports[1]}", "tcp://127.0.0.1:${sink_ports[2]}"]
+servers = ["tcp://127.0.0.1:${sink_ports[0]}=a", "tcp://127.0.0.1:${sink_ports[1]}=b", "tcp://127.0.0.1:${sink_ports[2]}=c"]
 TOML
 cat >"$work/c-relay.conf" <<CONF
 listen type linemode 127.0.0.1:$relay_port proto tcp;
-cluster sinks carbon_ch 127.0.0.1:${sink_ports[0]} 127.0.0.1:${sink_ports[1]} 127.0.0.1:${sink_ports[2]};
+cluster sinks carbon_ch 127.0.0.1:${sink_ports[0]}=a 127.0.0.1:${sink_ports[1]}=b 127.0.0.1:${sink_ports[2]}=c;
 match * send to sinks stop;
 CONF
 
