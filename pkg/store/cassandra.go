@@ -289,19 +289,7 @@ func (s *cassandraStore) ReadColumn(ctx context.Context, path string, res rollup
 		it := s.session.Query(q, path, res.Seconds(), b, from, until).PageSize(pointsPerBucket).IterContext(ctx)
 		p := rollup.Point{Path: path}
 		var count int64
-		dst := []any{&p.Time, &count}
-		switch col {
-		case "":
-			dst = append(dst, &p.Sum, &p.Min, &p.Max, &p.Last, &p.LastAt)
-		case "sum", "mean":
-			dst = append(dst, &p.Sum)
-		case "min":
-			dst = append(dst, &p.Min)
-		case "max":
-			dst = append(dst, &p.Max)
-		case "last":
-			dst = append(dst, &p.Last, &p.LastAt)
-		}
+		dst := columnDest(&p, &count, col)
 		for it.Scan(dst...) {
 			p.Count = uint64(count)
 			if n := len(out); n > 0 && out[n-1].Time == p.Time {

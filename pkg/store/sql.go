@@ -266,10 +266,6 @@ func (s *sqlStore) Read(ctx context.Context, path string, res rollup.Resolution,
 	return s.ReadColumn(ctx, path, res, from, until, "")
 }
 
-// columnSQL is what ReadColumn selects after time and count, per column
-// ("": all of them, for Read).
-var columnSQL = map[string]string{"": "sum, min, max, last, last_at", "sum": "sum", "mean": "sum", "min": "min", "max": "max", "last": "last, last_at"}
-
 func (s *sqlStore) ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error) {
 	cols, ok := columnSQL[col]
 	if !ok {
@@ -292,19 +288,7 @@ func (s *sqlStore) ReadColumn(ctx context.Context, path string, res rollup.Resol
 	for rows.Next() {
 		p := rollup.Point{Path: path}
 		var count int64
-		dst := []any{&p.Time, &count}
-		switch col {
-		case "":
-			dst = append(dst, &p.Sum, &p.Min, &p.Max, &p.Last, &p.LastAt)
-		case "sum", "mean":
-			dst = append(dst, &p.Sum)
-		case "min":
-			dst = append(dst, &p.Min)
-		case "max":
-			dst = append(dst, &p.Max)
-		case "last":
-			dst = append(dst, &p.Last, &p.LastAt)
-		}
+		dst := columnDest(&p, &count, col)
 		if err := rows.Scan(dst...); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", path, err)
 		}
