@@ -190,6 +190,15 @@ func kindName(k expr.Kind) string {
 	return "expression"
 }
 
+// listArg checks the call has lo to hi arguments and evaluates the first,
+// which must be a series list.
+func (ev *evaluator) listArg(ctx context.Context, c *expr.Expr, lo, hi int) ([]*series.Series, error) {
+	if err := argCount(c, lo, hi); err != nil {
+		return nil, err
+	}
+	return ev.seriesArg(ctx, c, 0)
+}
+
 // seriesArg evaluates argument i, which must be a series list.
 func (ev *evaluator) seriesArg(ctx context.Context, c *expr.Expr, i int) ([]*series.Series, error) {
 	if i >= len(c.Args) {
@@ -512,10 +521,7 @@ var aggregateNames = map[string]string{
 }
 
 func aggregateFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 3); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 2, 3)
 	if err != nil {
 		return nil, err
 	}
@@ -541,10 +547,7 @@ func groupFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series
 }
 
 func aliasFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 2); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 2, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -559,10 +562,7 @@ func aliasFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series
 }
 
 func aliasByNodeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 1<<10); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 2, 1<<10)
 	if err != nil {
 		return nil, err
 	}
@@ -577,10 +577,7 @@ func aliasByNodeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 }
 
 func aliasByMetricFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 1, 1); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 1, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -607,10 +604,7 @@ func aliasByMetricFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*serie
 var pyBackref = regexp.MustCompile(`\\(\d+)`)
 
 func aliasSubFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 3, 3); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 3, 3)
 	if err != nil {
 		return nil, err
 	}
@@ -635,10 +629,7 @@ func aliasSubFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Ser
 
 func perValue(format string, f func(v, a float64) float64) fnImpl {
 	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-		if err := argCount(c, 2, 2); err != nil {
-			return nil, err
-		}
-		list, err := ev.seriesArg(ctx, c, 0)
+		list, err := ev.listArg(ctx, c, 2, 2)
 		if err != nil {
 			return nil, err
 		}
@@ -659,10 +650,7 @@ func perValue(format string, f func(v, a float64) float64) fnImpl {
 }
 
 func mapSeries(ev *evaluator, ctx context.Context, c *expr.Expr, lo, hi int, f func(s *series.Series) *series.Series) ([]*series.Series, error) {
-	if err := argCount(c, lo, hi); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, lo, hi)
 	if err != nil {
 		return nil, err
 	}
@@ -877,10 +865,7 @@ func removeFn(name string, drop func(v, n float64) bool) fnImpl {
 }
 
 func limitFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 2); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 2, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -893,10 +878,7 @@ func limitFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series
 
 func grepFn(keep bool) fnImpl {
 	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-		if err := argCount(c, 2, 2); err != nil {
-			return nil, err
-		}
-		list, err := ev.seriesArg(ctx, c, 0)
+		list, err := ev.listArg(ctx, c, 2, 2)
 		if err != nil {
 			return nil, err
 		}
@@ -919,10 +901,7 @@ func grepFn(keep bool) fnImpl {
 }
 
 func sortByNameFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 1, 3); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 1, 3)
 	if err != nil {
 		return nil, err
 	}

@@ -177,10 +177,7 @@ func groupBy(list []*series.Series, cb, fn string, key func(*series.Series) stri
 }
 
 func groupByNodeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 3); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 2, 3)
 	if err != nil {
 		return nil, err
 	}
@@ -202,10 +199,7 @@ func groupByNodeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 }
 
 func groupByNodesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 1<<10); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 2, 1<<10)
 	if err != nil {
 		return nil, err
 	}
@@ -226,10 +220,7 @@ func groupByNodesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 
 func wildcardsFn(fn string) fnImpl {
 	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-		if err := argCount(c, 1, 1<<10); err != nil {
-			return nil, err
-		}
-		list, err := ev.seriesArg(ctx, c, 0)
+		list, err := ev.listArg(ctx, c, 1, 1<<10)
 		if err != nil {
 			return nil, err
 		}
@@ -281,10 +272,7 @@ func sortSeries(list []*series.Series, fn string, reverse bool) {
 
 func highestFn(fn string, highest bool) fnImpl {
 	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-		if err := argCount(c, 1, 2); err != nil {
-			return nil, err
-		}
-		list, err := ev.seriesArg(ctx, c, 0)
+		list, err := ev.listArg(ctx, c, 1, 2)
 		if err != nil {
 			return nil, err
 		}
@@ -300,10 +288,7 @@ func highestFn(fn string, highest bool) fnImpl {
 
 func filterFn(fn string, keep func(v, n float64) bool) fnImpl {
 	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-		if err := argCount(c, 2, 2); err != nil {
-			return nil, err
-		}
-		list, err := ev.seriesArg(ctx, c, 0)
+		list, err := ev.listArg(ctx, c, 2, 2)
 		if err != nil {
 			return nil, err
 		}
@@ -332,10 +317,7 @@ func nonNull(vs []float64) int {
 }
 
 func removeEmptySeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 1, 2); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 1, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -366,10 +348,7 @@ func isNonNullFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 }
 
 func nPercentileFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 2); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 2, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -397,10 +376,7 @@ func nPercentileFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 
 func sortByFn(fn string, reverse bool) fnImpl {
 	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-		if err := argCount(c, 1, 1); err != nil {
-			return nil, err
-		}
-		list, err := ev.seriesArg(ctx, c, 0)
+		list, err := ev.listArg(ctx, c, 1, 1)
 		if err != nil {
 			return nil, err
 		}
@@ -410,10 +386,7 @@ func sortByFn(fn string, reverse bool) fnImpl {
 }
 
 func sortByMinimaFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 1, 1); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 1, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -451,10 +424,7 @@ func at(s *series.Series, start, step int64, i int) float64 {
 }
 
 func divideSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 2); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 2, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -489,10 +459,7 @@ func divideSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 }
 
 func divideSeriesListsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 2); err != nil {
-		return nil, err
-	}
-	a, err := ev.seriesArg(ctx, c, 0)
+	a, err := ev.listArg(ctx, c, 2, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -515,10 +482,7 @@ func divideSeriesListsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*s
 }
 
 func fallbackSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 2); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 2, 2)
 	if err != nil || len(list) > 0 {
 		return list, err
 	}

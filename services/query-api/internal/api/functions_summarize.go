@@ -47,10 +47,7 @@ func intervalArg(c *expr.Expr, i int) (string, int64, error) {
 // summarizeFn re-buckets each series into intervals, as graphite-web's
 // summarize and _summarizeValues do, including which points a bucket takes.
 func summarizeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 4); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 2, 4)
 	if err != nil {
 		return nil, err
 	}

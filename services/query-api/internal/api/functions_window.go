@@ -55,10 +55,7 @@ func median(vs []float64) float64 {
 // before the request's start; a window needs one non-null value.
 func movingFn(fn, tag string) fnImpl {
 	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-		if err := argCount(c, 2, 2); err != nil {
-			return nil, err
-		}
-		list, err := ev.seriesArg(ctx, c, 0)
+		list, err := ev.listArg(ctx, c, 2, 2)
 		if err != nil || len(list) == 0 {
 			return nil, err
 		}
@@ -213,10 +210,7 @@ func percentile(vs []float64, n float64, interpolate bool) float64 {
 }
 
 func percentileOfSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 3); err != nil {
-		return nil, err
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
+	list, err := ev.listArg(ctx, c, 2, 3)
 	if err != nil || len(list) == 0 {
 		return nil, err
 	}
