@@ -26,15 +26,8 @@ const now = 1700003640 // on a minute: stored bins start on multiples of their s
 
 func testAPI(t testing.TB) *httptest.Server {
 	t.Helper()
-	s, err := store.Open(store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "q.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openStore(t, store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "q.db")})
 	ctx := context.Background()
-	if err := s.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
 	res, _ := rollup.ParseTimes([]string{"60s:24h", "10m:30d"})
 	// Two producers wrote stats_counts.app.req for the same minutes: reads add them.
 	for _, src := range []string{"agg-a", "agg-b"} {
@@ -75,6 +68,20 @@ func post(t testing.TB, srv *httptest.Server, path string, form url.Values) (int
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// openStore opens and initialises a store, closed when the test ends.
+func openStore(tb testing.TB, cfg store.Config) store.Store {
+	tb.Helper()
+	s, err := store.Open(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	if err := s.Init(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
 
 // getJSON GETs path and decodes its JSON answer into v; it returns the
@@ -420,15 +427,8 @@ func BenchmarkRenderDay(b *testing.B) {
 }
 
 func benchRenderDay(b *testing.B, cfg store.Config) {
-	s, err := store.Open(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
+	s := openStore(b, cfg)
 	ctx := context.Background()
-	if err := s.Init(ctx); err != nil {
-		b.Fatal(err)
-	}
 	res, _ := rollup.ParseTimes([]string{"10s:2d", "1m:30d"})
 	for k := range 100 {
 		batch := &rollup.Batch{Source: "bench", Resolution: res[0]}

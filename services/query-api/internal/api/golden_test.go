@@ -115,15 +115,8 @@ func newGolden(t *testing.T, cfg store.Config) *golden {
 		Series []goldenSeries
 	}
 	readGzip(t, "dataset.json.gz", func(dec *json.Decoder) error { return dec.Decode(&ds) })
-	s, err := store.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openStore(t, cfg)
 	ctx := context.Background()
-	if err := s.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
 	res, err := rollup.ParseTimes([]string{"10s:6h", "60s:168h"})
 	if err != nil {
 		t.Fatal(err)
