@@ -4,31 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
-	"os"
-	"os/exec"
 	"testing"
-)
 
-// python decodes b with Python's own pickle or msgpack reader and returns
-// it as JSON with sorted keys.
-func python(t *testing.T, reader string, b []byte) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if _, err := os.Stat(py); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing: scripts/install-deps.sh installs it", py)
-		}
-		t.Skipf("%s is missing: scripts/install-deps.sh installs it", py)
-	}
-	load := map[string]string{"pickle": "pickle.loads(data)", "msgpack": "msgpack.loads(data, raw=False)"}[reader]
-	cmd := exec.Command(py, "-c", "import sys, json, pickle, msgpack\ndata = sys.stdin.buffer.read()\nprint(json.dumps("+load+", sort_keys=True))")
-	cmd.Stdin = bytes.NewReader(b)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("python %s: %v\n%s", reader, err, out)
-	}
-	return string(bytes.TrimSpace(out))
-}
+	"github.com/consthash/consthash/services/query-api/internal/pyread"
+)
 
 func TestPythonReadsWhatWeWrite(t *testing.T) {
 	long := string(bytes.Repeat([]byte("x"), 70000))
@@ -58,7 +37,7 @@ func TestPythonReadsWhatWeWrite(t *testing.T) {
 	}
 	for reader, b := range map[string][]byte{"pickle": p, "msgpack": m} {
 		var got any
-		if err := json.Unmarshal([]byte(python(t, reader, b)), &got); err != nil {
+		if err := json.Unmarshal(pyread.JSON(t, reader, b), &got); err != nil {
 			t.Fatalf("%s: %v", reader, err)
 		}
 		g, _ := json.Marshal(got)
