@@ -20,7 +20,8 @@ type Stats struct {
 }
 
 type endpointStats struct {
-	requests, clientErrors, serverErrors atomic.Uint64
+	requests, clientErrors, serverErrors *metrics.Counter
+	duration                             *metrics.Histogram
 	nanos                                atomic.Int64
 }
 
@@ -58,10 +59,13 @@ func (s *Stats) of(ep string) *endpointStats {
 	defer s.mu.Unlock()
 	e := s.eps[ep]
 	if e == nil {
-		e = &endpointStats{}
+		e = &endpointStats{
+			requests:     s.set.NewCounter(fmt.Sprintf(`consthash_query_api_requests_total{endpoint=%q}`, ep)),
+			clientErrors: s.set.NewCounter(fmt.Sprintf(`consthash_query_api_client_errors_total{endpoint=%q}`, ep)),
+			serverErrors: s.set.NewCounter(fmt.Sprintf(`consthash_query_api_server_errors_total{endpoint=%q}`, ep)),
+			duration:     s.set.NewHistogram(fmt.Sprintf(`consthash_query_api_request_duration_seconds{endpoint=%q}`, ep)),
+		}
 		s.eps[ep] = e
-		s.set.NewGauge(fmt.Sprintf(`consthash_query_api_client_errors_total{endpoint=%q}`, ep), func() float64 { return float64(e.clientErrors.Load()) })
-		s.set.NewGauge(fmt.Sprintf(`consthash_query_api_server_errors_total{endpoint=%q}`, ep), func() float64 { return float64(e.serverErrors.Load()) })
 	}
 	return e
 }
@@ -69,21 +73,19 @@ func (s *Stats) of(ep string) *endpointStats {
 // Wrap counts and times each request h serves.
 func (s *Stats) Wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ep := endpoint(r.URL.Path)
-		e := s.of(ep)
+		e := s.of(endpoint(r.URL.Path))
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		start := time.Now()
 		h.ServeHTTP(sw, r)
 		d := time.Since(start)
-		e.requests.Add(1)
+		e.requests.Inc()
 		e.nanos.Add(int64(d))
-		s.set.GetOrCreateCounter(fmt.Sprintf(`consthash_query_api_requests_total{endpoint=%q}`, ep)).Inc()
-		s.set.GetOrCreateHistogram(fmt.Sprintf(`consthash_query_api_request_duration_seconds{endpoint=%q}`, ep)).Update(d.Seconds())
+		e.duration.Update(d.Seconds())
 		switch {
 		case sw.code >= 500:
-			e.serverErrors.Add(1)
+			e.serverErrors.Inc()
 		case sw.code >= 400:
-			e.clientErrors.Add(1)
+			e.clientErrors.Inc()
 		}
 	})
 }
@@ -95,12 +97,12 @@ func (s *Stats) Snapshot() any {
 	defer s.mu.Unlock()
 	out := map[string]any{}
 	for ep, e := range s.eps {
-		n := e.requests.Load()
+		n := e.requests.Get()
 		mean := 0.0
 		if n > 0 {
 			mean = float64(e.nanos.Load()) / float64(n) / 1e6
 		}
-		out[ep] = map[string]any{"requests": n, "client_errors": e.clientErrors.Load(), "server_errors": e.serverErrors.Load(), "mean_ms": mean}
+		out[ep] = map[string]any{"requests": n, "client_errors": e.clientErrors.Get(), "server_errors": e.serverErrors.Get(), "mean_ms": mean}
 	}
 	return map[string]any{"endpoints": out}
 }
