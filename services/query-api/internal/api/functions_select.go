@@ -198,16 +198,21 @@ func groupByNodeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	return groupBy(list, cb, fn, func(s *series.Series) string { return nodeKey(s, nodes) })
 }
 
+// listAndCallback reads a (seriesList, callback, ...) call of at least lo
+// arguments: the series, the callback as given and its aggregation.
+func listAndCallback(ev *evaluator, ctx context.Context, c *expr.Expr, lo int) (list []*series.Series, cb, fn string, err error) {
+	if list, err = ev.listArg(ctx, c, lo, 1<<10); err != nil {
+		return nil, "", "", err
+	}
+	if cb, err = strArg(c, 1); err != nil {
+		return nil, "", "", err
+	}
+	fn, err = callbackFunc(cb)
+	return list, cb, fn, err
+}
+
 func groupByNodesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	list, err := ev.listArg(ctx, c, 2, 1<<10)
-	if err != nil {
-		return nil, err
-	}
-	cb, err := strArg(c, 1)
-	if err != nil {
-		return nil, err
-	}
-	fn, err := callbackFunc(cb)
+	list, cb, fn, err := listAndCallback(ev, ctx, c, 2)
 	if err != nil {
 		return nil, err
 	}

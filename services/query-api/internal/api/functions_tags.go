@@ -127,18 +127,7 @@ func aliasByTagsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 // (or the callback's name when they differ, unless name is among the tags)
 // with the tags sorted after it, and its tags are parsed from that name.
 func groupByTagsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 3, 1<<10); err != nil {
-		return nil, fmt.Errorf("groupByTags(): give a series list, a callback and one or more tags")
-	}
-	list, err := ev.seriesArg(ctx, c, 0)
-	if err != nil {
-		return nil, err
-	}
-	cb, err := strArg(c, 1)
-	if err != nil {
-		return nil, err
-	}
-	fn, err := callbackFunc(cb)
+	list, cb, fn, err := listAndCallback(ev, ctx, c, 3)
 	if err != nil {
 		return nil, err
 	}
