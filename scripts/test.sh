@@ -36,9 +36,24 @@ echo "== real backends"
 (cd pkg && go test -count=1 -v -run '^(TestNATSJetStream|TestMariaDB|TestSQLite|TestCassandra)$' ./testenv) |
 	grep -E '^(=== RUN|--- |\s+testenv_test|ok|FAIL|PASS)' || { echo "test.sh: backend tests failed" >&2; exit 1; }
 
+# Every module also builds and vets alone (as the Docker build does), and passes
+# go vet and staticcheck: CI runs both, so a go.mod that needs tidying or a
+# lint finding fails here, not in a user's docker build.
+echo "== make isolated"
+make -s isolated || { echo "test.sh: make isolated failed" >&2; exit 1; }
+echo "== make lint"
+make -s lint || { echo "test.sh: make lint failed" >&2; exit 1; }
+
+# Every module's tests through `go test -json`, printed as go test prints them
+# (scripts/testsum), then every skip with its reason. In CI a skip that is not on
+# scripts/test-skips.txt (each entry says why it is allowed) fails the run.
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+(cd scripts/testsum && go build -o "$results/testsum" .)
 status=0
 for m in $(go list -m -f '{{.Dir}}'); do
 	echo "== ${m#"$PWD"/}"
-	(cd "$m" && go test ${GOFLAGS_TEST:--race -count=1} ./...) || status=1
+	(cd "$m" && go test -json ${GOFLAGS_TEST:--race -count=1} ./... 2>&1 | "$results/testsum" -record "$results/$(basename "$m").jsonl") || status=1
 done
+"$results/testsum" -summary -allow scripts/test-skips.txt "$results"/*.jsonl || status=1
 exit $status
