@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -46,6 +47,13 @@ func run(log *slog.Logger, data, bin string, graphite, statsd, natsPort, admin, 
 	etc := filepath.Join(data, "etc")
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		return err
+	}
+	// nats-server only logs a bind failure (and NoLog hides it), so a taken
+	// port would show as a 10 s wait and "did not start": try the port first.
+	if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", natsPort)); err != nil {
+		return fmt.Errorf("embedded NATS cannot listen on 127.0.0.1:%d (--nats-port moves it): %w", natsPort, err)
+	} else if err := l.Close(); err != nil {
+		return fmt.Errorf("embedded NATS: releasing the probed port: %w", err)
 	}
 	ns, err := server.NewServer(&server.Options{ServerName: "consthash-local", Host: "127.0.0.1", Port: natsPort,
 		JetStream: true, StoreDir: filepath.Join(data, "nats"), NoSigs: true, NoLog: true})

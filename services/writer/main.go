@@ -22,7 +22,7 @@ import (
 func main() {
 	app := &cli.App{
 		Name:  "writer",
-		Usage: "consumes rollups from NATS JetStream and stores them in MySQL/MariaDB, SQLite or files",
+		Usage: "consumes rollups from NATS JetStream and stores them in Cassandra, MySQL/MariaDB, SQLite or files",
 		Description: "A durable pull consumer on the rollup stream, shared by every writer instance (scale with\n" +
 			"--scale writer=N). Batches messages, writes their points (one row per path, resolution, time and producer;\n" +
 			"a rewrite overwrites), and acknowledges a message only after its rows are stored. Storage errors send\n" +
