@@ -67,6 +67,9 @@ type Destination struct {
 	lanes    []*queue
 	next     atomic.Uint32 // Send's round robin
 	down     atomic.Bool
+	hold     atomic.Bool
+	wakeMu   sync.Mutex
+	wake     chan struct{} // closed when the destination comes back up: writers retry at once
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -89,7 +92,7 @@ func New(cfg Config, log *slog.Logger) *Destination {
 		cfg.BatchBytes = 65000
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &Destination{cfg: cfg, log: log.With("destination", cfg.Name), ctx: ctx, cancel: cancel}
+	d := &Destination{cfg: cfg, log: log.With("destination", cfg.Name), ctx: ctx, cancel: cancel, wake: make(chan struct{})}
 	per := max(1, (cfg.QueueSize+cfg.Connections-1)/cfg.Connections)
 	for range cfg.Connections {
 		d.lanes = append(d.lanes, newQueue(per))
@@ -180,8 +183,32 @@ func (d *Destination) replayer() {
 }
 
 // SetDown marks the destination down (health checks failed) or up. While it
-// is down, Send never blocks: a full queue drops its oldest lines.
-func (d *Destination) SetDown(down bool) { d.down.Store(down) }
+// is down (and not held, see SetHold), Send never blocks: a full queue drops
+// its oldest lines. Coming back up wakes writers waiting to reconnect.
+func (d *Destination) SetDown(down bool) {
+	if was := d.down.Swap(down); was && !down {
+		d.wakeMu.Lock()
+		close(d.wake)
+		d.wake = make(chan struct{})
+		d.wakeMu.Unlock()
+	}
+}
+
+// SetHold makes a down destination keep what it is sent as if it were up: a
+// full queue makes senders wait (BackpressureWait) before it drops. The relay
+// holds the destinations of a cluster none of whose members is up: there is
+// nowhere else for their lines to go, and blocking the reader pushes back on
+// the senders instead of losing lines.
+func (d *Destination) SetHold(hold bool) { d.hold.Store(hold) }
+
+// Held reports whether SetHold holds the destination.
+func (d *Destination) Held() bool { return d.hold.Load() }
+
+func (d *Destination) wakeC() <-chan struct{} {
+	d.wakeMu.Lock()
+	defer d.wakeMu.Unlock()
+	return d.wake
+}
 
 // Down reports whether health checks marked the destination down.
 func (d *Destination) Down() bool { return d.down.Load() }
@@ -209,7 +236,7 @@ func (d *Destination) SendLane(lane int, c Chunk) {
 		}
 		return
 	}
-	if dropped := d.lanes[lane].push(c, d.cfg.BackpressureWait, !down); dropped > 0 {
+	if dropped := d.lanes[lane].push(c, d.cfg.BackpressureWait, !down || d.hold.Load()); dropped > 0 {
 		if d.ctx.Err() != nil {
 			d.DroppedClosing.Add(uint64(dropped))
 		} else if down {
@@ -295,6 +322,7 @@ func (d *Destination) writer(q *queue) {
 			if len(batch) == 0 {
 				break
 			}
+			wake := d.wakeC()
 			err := d.deliver(q, &conn, batch, &bufs)
 			d.report(err)
 			if err == nil {
@@ -304,6 +332,8 @@ func (d *Destination) writer(q *queue) {
 			select {
 			case <-d.ctx.Done():
 				return
+			case <-wake: // health checks saw it come back: retry now
+				backoff.reset()
 			case <-time.After(backoff.next()):
 			}
 		}

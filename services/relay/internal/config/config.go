@@ -122,7 +122,7 @@ func Default() *Config {
 			HealthInterval:   config.Duration(10 * time.Second),
 			HealthTimeout:    config.Duration(time.Second),
 			HealthFailures:   3,
-			HealthRecovery:   2,
+			HealthRecovery:   1,
 			DownPolicy:       "remove_node",
 			QueueSize:        1_000_000,
 			PoolConnections:  2,

@@ -30,10 +30,19 @@ type member struct {
 	oks    atomic.Int64 // consecutive good checks while down
 }
 
+// held reports whether the member's destinations hold lines (see rebuild).
+func (m *member) held() bool {
+	if m.dest != nil {
+		return m.dest.Held()
+	}
+	return len(m.shards) > 0 && m.shards[0].Held()
+}
+
 // liveSet is the members a cluster routes to right now.
 type liveSet struct {
-	members []*member // live members (all of them with the keep policy)
+	members []*member // live members (all of them with the keep policy, or when none is up)
 	ring    ring.Ring // over members, for hashed clusters
+	held    bool      // no member is up: lines are held for them, not dropped
 }
 
 // cluster routes keys of one section to its members.
@@ -63,14 +72,36 @@ func newCluster(name string, sc *config.Section, members []*member) (*cluster, e
 	return c, nil
 }
 
-// rebuild recomputes the live set after a health change.
+// rebuild recomputes the live set after a health change. When no member is
+// up, remove_node has nowhere to send a key: the cluster then routes over
+// all its members, as keep does, and their destinations hold the lines
+// (queue with backpressure, or spool) until a member comes back, instead of
+// dropping them as unroutable.
 func (c *cluster) rebuild() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ls := &liveSet{}
+	ls := &liveSet{held: true}
 	for _, m := range c.members {
-		if !c.remove || !m.down.Load() {
+		if !m.down.Load() {
+			ls.held = false
+		}
+	}
+	for _, m := range c.members {
+		down := m.down.Load()
+		if !c.remove || ls.held || !down {
 			ls.members = append(ls.members, m)
+		}
+		// With remove_node a member stays held until it is itself back up:
+		// it gets no new keys once another member is up, but what sessions
+		// had already batched for it must not be dropped. With keep, new
+		// lines keep going to a down member, which must not stall senders
+		// once another member is up.
+		hold := ls.held || (c.remove && down && m.held())
+		if m.dest != nil {
+			m.dest.SetHold(hold)
+		}
+		for _, d := range m.shards {
+			d.SetHold(hold)
 		}
 	}
 	if c.hashed && len(ls.members) > 0 {
@@ -160,7 +191,7 @@ func (h *checker) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		h.result(h.probe(ctx), true)
+		h.result(h.probe(ctx))
 	}
 }
 
@@ -193,29 +224,24 @@ func (h *checker) probe(ctx context.Context) error {
 }
 
 // result records one check (active) or write (passive) outcome. A member goes
-// down after `failures` consecutive failures and comes back only after
-// `recovery` consecutive good active checks.
-func (h *checker) result(err error, active bool) {
+// down after `failures` consecutive failures and comes back after `recovery`
+// consecutive good outcomes: a check that connected, or a batch its
+// destination's writer managed to send (the writers of a held destination
+// keep retrying, so a member is re-admitted as soon as a connection to it
+// succeeds).
+func (h *checker) result(err error) {
 	m := h.m
 	if err != nil {
 		m.oks.Store(0)
-		if n := m.fails.Add(1); n >= h.failures && !m.down.Load() {
-			m.down.Store(true)
+		if n := m.fails.Add(1); n >= h.failures && m.down.CompareAndSwap(false, true) {
 			h.log.Warn("server down", "cluster", h.c.name, "server", m.url, "err", err, "consecutive_failures", n)
 			h.onChange(m, true)
 		}
 		return
 	}
-	if !active {
-		if !m.down.Load() {
-			m.fails.Store(0)
-		}
-		return
-	}
 	m.fails.Store(0)
 	if m.down.Load() {
-		if n := m.oks.Add(1); n >= h.recovery {
-			m.down.Store(false)
+		if n := m.oks.Add(1); n >= h.recovery && m.down.CompareAndSwap(true, false) {
 			m.oks.Store(0)
 			h.log.Info("server up", "cluster", h.c.name, "server", m.url, "consecutive_good_checks", n)
 			h.onChange(m, false)

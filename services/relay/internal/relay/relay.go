@@ -303,7 +303,7 @@ func (r *Relay) startChecks(t *table) {
 				client: &http.Client{Timeout: s.cfg.HealthTimeout.D()}, onChange: r.healthChanged(s.cluster)}
 			if m.dest != nil {
 				m.dest.SetDown(m.down.Load())
-				m.dest.SetOnResult(func(err error) { h.result(err, false) }) // passive detection
+				m.dest.SetOnResult(h.result) // passive detection and recovery
 			}
 			r.checksWG.Add(1)
 			go func() {
