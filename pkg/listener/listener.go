@@ -14,6 +14,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/consthash/consthash/pkg/endpoint"
@@ -53,15 +54,47 @@ type Config struct {
 	MaxLineLength int // bytes, default line.DefaultMaxLength (32 KiB)
 	UDPReadBuffer int // socket receive buffer for udp, bytes; default: the system's
 	MaxBodyBytes  int64
+	// MaxConnections bounds the open tcp/unix connections: one more is
+	// accepted and closed at once (counted Refused), so it does not wait
+	// unread in the kernel's backlog. 0: no bound (see
+	// MaxConnectionsFromLimit for a default).
+	MaxConnections int
+	// IdleTimeout closes a tcp/unix connection that sends nothing for that
+	// long (counted IdleClosed); 0: never.
+	IdleTimeout time.Duration
 }
 
 // Stats counts what a listener received. All fields are safe to read while it runs.
 type Stats struct {
-	Connections atomic.Uint64 // tcp/unix connections accepted, http requests
-	Lines       atomic.Uint64 // lines handed to the Handler
-	Rejected    atomic.Uint64 // lines the Handler returned false for
-	Bytes       atomic.Uint64 // bytes read
-	TooLong     atomic.Uint64 // lines dropped for exceeding MaxLineLength
+	Connections  atomic.Uint64 // tcp/unix connections accepted, http requests
+	Lines        atomic.Uint64 // lines handed to the Handler
+	Rejected     atomic.Uint64 // lines the Handler returned false for
+	Bytes        atomic.Uint64 // bytes read
+	TooLong      atomic.Uint64 // lines dropped for exceeding MaxLineLength
+	Refused      atomic.Uint64 // connections closed at once: MaxConnections were open
+	IdleClosed   atomic.Uint64 // connections closed after IdleTimeout without data
+	AcceptErrors atomic.Uint64 // failed accepts (each retried after a back-off)
+}
+
+// Accept errors (EMFILE, ENFILE, ENOBUFS...) are retried after a delay that
+// doubles from acceptBackoffMin to acceptBackoffMax, as net/http does: the
+// loop never gives up while the listener is open.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+// MaxConnectionsFromLimit is a default bound for MaxConnections: the
+// process's open-file limit (RLIMIT_NOFILE, soft) less a reserve of an eighth
+// of it plus 32 for outbound connections, spool files and the admin server;
+// at least 1. It returns 0 (no bound) when the limit is unknown or unlimited.
+func MaxConnectionsFromLimit() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<40 /* RLIM_INFINITY */ {
+		return 0
+	}
+	n := int(rl.Cur)
+	return max(1, n-n/8-32)
 }
 
 // Listener serves one endpoint.
@@ -75,10 +108,15 @@ type Listener struct {
 	pc   net.PacketConn
 	http *http.Server
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	closed  bool
+	closing atomic.Bool // set before Close cuts the readers' deadlines
+	wg      sync.WaitGroup
+
+	serving  atomic.Bool  // bound and Serve has not returned
+	errUntil atomic.Int64 // unix ns: the accept loop is failing until at least then
+	now      func() time.Time
 }
 
 // Listen binds ep now, so an address in use is an error at start-up, and
@@ -98,7 +136,7 @@ func ListenSessions(ep endpoint.Endpoint, cfg Config, ns NewSession, log *slog.L
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Listener{ep: ep, cfg: cfg, ns: ns, log: log.With("listener", ep.String()), conns: map[net.Conn]struct{}{}}
+	l := &Listener{ep: ep, cfg: cfg, ns: ns, log: log.With("listener", ep.String()), conns: map[net.Conn]struct{}{}, now: time.Now}
 	var err error
 	switch ep.Scheme {
 	case endpoint.TCP, endpoint.HTTP:
@@ -121,6 +159,7 @@ func ListenSessions(ep endpoint.Endpoint, cfg Config, ns NewSession, log *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", ep, err)
 	}
+	l.serving.Store(true) // bound: Serve is about to run; false once it returns
 	if ep.Scheme == endpoint.HTTP {
 		mux := http.NewServeMux()
 		mux.HandleFunc(ep.Path, l.serveHTTP)
@@ -140,8 +179,16 @@ func (l *Listener) Addr() net.Addr {
 // Endpoint returns the endpoint the listener serves.
 func (l *Listener) Endpoint() endpoint.Endpoint { return l.ep }
 
+// Accepting reports whether the listener takes new connections: false when
+// its Serve has returned, or its accept loop is failing (backing off after accept
+// errors). Datagram and http listeners report whether they are serving.
+func (l *Listener) Accepting() bool {
+	return l.serving.Load() && l.now().UnixNano() >= l.errUntil.Load()
+}
+
 // Serve receives lines until Close. It returns nil after Close.
 func (l *Listener) Serve() error {
+	defer l.serving.Store(false)
 	switch {
 	case l.pc != nil:
 		l.serveUDP()
@@ -152,21 +199,40 @@ func (l *Listener) Serve() error {
 		}
 		return nil
 	}
+	var delay time.Duration
+	var lastLog time.Time
 	for {
 		c, err := l.ln.Accept()
 		if err != nil {
 			l.mu.Lock()
 			closed := l.closed
 			l.mu.Unlock()
-			if closed {
+			if closed || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			// Out of file descriptors and the like: the connection stays in
+			// the backlog; retry after a back-off instead of giving up (the
+			// kernel would go on queueing clients nobody reads).
+			l.AcceptErrors.Add(1)
+			if delay == 0 {
+				delay = acceptBackoffMin
+			} else if delay *= 2; delay > acceptBackoffMax {
+				delay = acceptBackoffMax
 			}
-			return fmt.Errorf("accepting on %s: %w", l.ep, err)
+			// Unhealthy until a retry has had the time to succeed.
+			l.errUntil.Store(l.now().Add(2*delay + 100*time.Millisecond).UnixNano())
+			if now := l.now(); now.Sub(lastLog) >= time.Second {
+				lastLog = now
+				l.log.Error("cannot accept a connection; retrying", "err", err, "retry_in", delay,
+					"open_connections", l.openConns(), "accept_errors", l.AcceptErrors.Load())
+			}
+			time.Sleep(delay)
+			continue
+		}
+		if delay != 0 {
+			delay = 0
+			l.errUntil.Store(0)
+			l.log.Info("accepting connections again")
 		}
 		l.mu.Lock()
 		if l.closed {
@@ -174,15 +240,42 @@ func (l *Listener) Serve() error {
 			c.Close()
 			return nil
 		}
+		if max := l.cfg.MaxConnections; max > 0 && len(l.conns) >= max {
+			l.mu.Unlock()
+			// Accept and close rather than leave it in the backlog, where
+			// the client would believe it is connected and wait forever.
+			c.Close()
+			if n := l.Refused.Add(1); n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th...
+				l.log.Warn("connection refused: max_connections reached", "max_connections", max,
+					"peer", c.RemoteAddr().String(), "refused", n)
+			}
+			continue
+		}
 		l.conns[c] = struct{}{}
 		l.wg.Add(1)
+		idle := l.cfg.IdleTimeout
 		l.mu.Unlock()
 		l.Connections.Add(1)
-		go l.serveConn(c)
+		go l.serveConn(c, idle)
 	}
 }
 
-func (l *Listener) serveConn(c net.Conn) {
+func (l *Listener) openConns() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// SetLimits changes MaxConnections and IdleTimeout of a running listener
+// (a reload): the bound applies to the next accept, the timeout to
+// connections accepted from now on.
+func (l *Listener) SetLimits(maxConns int, idle time.Duration) {
+	l.mu.Lock()
+	l.cfg.MaxConnections, l.cfg.IdleTimeout = maxConns, idle
+	l.mu.Unlock()
+}
+
+func (l *Listener) serveConn(c net.Conn, idle time.Duration) {
 	defer l.wg.Done()
 	defer func() {
 		l.mu.Lock()
@@ -192,7 +285,11 @@ func (l *Listener) serveConn(c net.Conn) {
 	}()
 	sess := l.ns(c.RemoteAddr())
 	defer sess.Close()
-	s := line.NewScanner(countingReader{c, &l.Bytes}, l.cfg.MaxLineLength)
+	var r interface{ Read([]byte) (int, error) } = c
+	if idle > 0 {
+		r = &idleReader{c: c, timeout: idle, closing: &l.closing}
+	}
+	s := line.NewScanner(countingReader{r, &l.Bytes}, l.cfg.MaxLineLength)
 	s.OnIdle(sess.Flush)
 	defer sess.Flush()
 	before := uint64(0)
@@ -208,7 +305,29 @@ func (l *Listener) serveConn(c net.Conn) {
 	}
 	if err := s.Err(); err != nil && !isClosedErr(err) {
 		l.log.Debug("connection read error", "peer", c.RemoteAddr().String(), "err", err)
+	} else if err != nil && idle > 0 && !l.closing.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		l.IdleClosed.Add(1)
+		l.log.Debug("idle connection closed", "peer", c.RemoteAddr().String(), "idle_timeout", idle)
 	}
+}
+
+// idleReader moves a connection's read deadline IdleTimeout ahead before
+// each read, unless the listener is closing: Close cuts the deadline to now
+// to stop the readers, and must not be undone.
+type idleReader struct {
+	c       net.Conn
+	timeout time.Duration
+	closing *atomic.Bool
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	if !r.closing.Load() {
+		_ = r.c.SetReadDeadline(time.Now().Add(r.timeout))
+		if r.closing.Load() { // Close ran meanwhile: its deadline may be overwritten
+			_ = r.c.SetReadDeadline(time.Now())
+		}
+	}
+	return r.c.Read(p)
 }
 
 // handle passes a line to the Handler. Empty lines are no metrics and no
@@ -312,6 +431,7 @@ func (l *Listener) Close() error {
 		return nil
 	}
 	l.closed = true
+	l.closing.Store(true)
 	l.mu.Unlock()
 	var err error
 	switch {

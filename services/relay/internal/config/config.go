@@ -76,7 +76,11 @@ type Section struct {
 	Format        string   `toml:"format"` // graphite, statsd, regex
 	Regex         string   `toml:"regex"`  // with format = "regex": must have (?P<Key>...)
 	MaxLineLength int      `toml:"max_line_length"`
-	Rules         []Rule   `toml:"rules"`
+	// MaxConnections bounds each tcp/unix listener's open connections; 0
+	// derives it from the open-file limit (listener.MaxConnectionsFromLimit).
+	MaxConnections int             `toml:"max_connections"`
+	IdleTimeout    config.Duration `toml:"idle_timeout"` // close tcp/unix connections silent this long; 0: never
+	Rules          []Rule          `toml:"rules"`
 
 	Cluster      string   `toml:"cluster"` // a ring algorithm, or forward, any_of, failover, blackhole
 	Replication  int      `toml:"replication"`
@@ -204,6 +208,12 @@ func (c *Config) applyDefaults(name string, s *Section) {
 	}
 	if !set["max_line_length"] {
 		s.MaxLineLength = d.MaxLineLength
+	}
+	if !set["max_connections"] {
+		s.MaxConnections = d.MaxConnections
+	}
+	if !set["idle_timeout"] {
+		s.IdleTimeout = d.IdleTimeout
 	}
 	if !set["cluster"] {
 		s.Cluster = d.Cluster
@@ -358,6 +368,12 @@ func (c *Config) validateSection(name string, s *Section) error {
 	}
 	if s.MaxLineLength <= 0 {
 		return c.errorf(key("max_line_length"), "%d must be positive", s.MaxLineLength)
+	}
+	if s.MaxConnections < 0 {
+		return c.errorf(key("max_connections"), "%d must not be negative (0: derived from the open-file limit)", s.MaxConnections)
+	}
+	if s.IdleTimeout < 0 {
+		return c.errorf(key("idle_timeout"), "%s must not be negative (0: never)", s.IdleTimeout)
 	}
 	for i := range s.Rules {
 		r := &s.Rules[i]

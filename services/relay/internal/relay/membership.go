@@ -94,7 +94,8 @@ func (r *Relay) Stats() map[string]any {
 	listeners := map[string]any{}
 	for k, l := range r.listeners {
 		listeners[k] = map[string]any{"lines": l.Lines.Load(), "bytes": l.Bytes.Load(), "too_long": l.TooLong.Load(),
-			"rejected": l.Rejected.Load(), "connections": l.Connections.Load()}
+			"rejected": l.Rejected.Load(), "connections": l.Connections.Load(), "refused": l.Refused.Load(),
+			"idle_closed": l.IdleClosed.Load(), "accept_errors": l.AcceptErrors.Load(), "accepting": l.Accepting()}
 	}
 	dests := map[string]any{}
 	for name, d := range r.dests {

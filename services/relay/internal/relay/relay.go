@@ -339,17 +339,23 @@ func (r *Relay) syncListeners(cfg *config.Config) error {
 		if sc.IsBackendOnly() {
 			continue
 		}
+		maxConns := sc.MaxConnections
+		if maxConns == 0 {
+			maxConns = listener.MaxConnectionsFromLimit()
+		}
 		for _, u := range sc.Listen {
 			k := name + "|" + u
 			want[k] = true
-			if _, ok := r.listeners[k]; ok {
+			if l, ok := r.listeners[k]; ok {
+				l.SetLimits(maxConns, sc.IdleTimeout.D())
 				continue
 			}
 			ep, err := endpoint.Parse(u)
 			if err != nil {
 				return err
 			}
-			l, err := listener.ListenSessions(ep, listener.Config{MaxLineLength: sc.MaxLineLength}, r.newSession(name), r.log)
+			lcfg := listener.Config{MaxLineLength: sc.MaxLineLength, MaxConnections: maxConns, IdleTimeout: sc.IdleTimeout.D()}
+			l, err := listener.ListenSessions(ep, lcfg, r.newSession(name), r.log)
 			if err != nil {
 				return fmt.Errorf("section %s: %w", name, err)
 			}
@@ -361,7 +367,7 @@ func (r *Relay) syncListeners(cfg *config.Config) error {
 					r.log.Error("listener stopped", "listener", u, "err", err)
 				}
 			}()
-			r.log.Info("listening", "section", name, "listener", u, "addr", l.Addr().String())
+			r.log.Info("listening", "section", name, "listener", u, "addr", l.Addr().String(), "max_connections", maxConns)
 		}
 	}
 	for k, l := range r.listeners {
@@ -517,15 +523,30 @@ func (r *Relay) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Healthy reports whether every section can route somewhere, with details.
+// Healthy reports whether every section can route somewhere and every
+// listener accepts connections (its accept loop runs and is not backing off
+// after errors such as running out of file descriptors), with details.
 func (r *Relay) Healthy() (bool, map[string]any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	t := r.table.Load()
 	ok := true
 	details := map[string]any{}
 	for name, s := range t.sections {
 		h := s.cluster.healthy()
 		ok = ok && h
-		details[name] = map[string]any{"healthy": h}
+		d := map[string]any{"healthy": h}
+		if !s.cfg.IsBackendOnly() {
+			accepting := map[string]bool{}
+			for _, u := range s.cfg.Listen {
+				if l, found := r.listeners[name+"|"+u]; found {
+					accepting[u] = l.Accepting()
+					ok = ok && accepting[u]
+				}
+			}
+			d["listeners_accepting"] = accepting
+		}
+		details[name] = d
 	}
 	return ok, details
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"net"
 	"testing"
 	"time"
 )
@@ -108,5 +109,44 @@ health_timeout = "200ms"
 	sec := r.Stats()["sections"].(map[string]any)["main"].(map[string]any)
 	if sec["lines_unroutable"] != uint64(0) || sec["lines_routed"] != uint64(want) {
 		t.Errorf("section stats %v", sec)
+	}
+}
+
+// TestListenerLimitsFromConfig checks that a section's max_connections and
+// idle_timeout reach its listener, and that /stats counts what they do.
+func TestListenerLimitsFromConfig(t *testing.T) {
+	s := newSink(t, "127.0.0.1:0")
+	r := startRelay(t, fmt.Sprintf(`
+[sections.main]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "failover"
+servers = ["tcp://%s"]
+max_connections = 1
+idle_timeout = "200ms"
+`, s.Addr()))
+	addr := r.ListenerAddrs("main")[0].String()
+	stats := func() map[string]any {
+		return r.Stats()["listeners"].(map[string]any)["main|tcp://127.0.0.1:0"].(map[string]any)
+	}
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	fmt.Fprintf(first, "a 1 1\n")
+	waitFor(t, "the first line", 5*time.Second, func() bool { return s.Count() == 1 })
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	waitFor(t, "the second connection refused", 5*time.Second, func() bool { return stats()["refused"] == uint64(1) })
+	// The first one sends nothing more: closed after 200 ms.
+	waitFor(t, "the idle connection closed", 5*time.Second, func() bool { return stats()["idle_closed"] == uint64(1) })
+	if _, err := first.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the idle connection is still open")
+	}
+	if ok, details := r.Healthy(); !ok {
+		t.Fatalf("unhealthy: %v", details)
 	}
 }

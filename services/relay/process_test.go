@@ -1,0 +1,184 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/consthash/consthash/pkg/testenv"
+)
+
+// relayProcess is a relay binary running under a test.
+type relayProcess struct {
+	t      *testing.T
+	admin  string
+	listen string
+	stderr *lockedBuffer
+}
+
+// buildRelay builds the relay binary into a temporary directory.
+func buildRelay(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "relay")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startRelayProcess runs bin with cfg (a TOML text in which %[1]s is the
+// admin address and %[2]s the listen address); nofile > 0 runs it with
+// that open-file limit (soft and hard).
+func startRelayProcess(t *testing.T, bin, cfg string, nofile int) *relayProcess {
+	t.Helper()
+	p := &relayProcess{t: t, admin: freePort(t), listen: freePort(t), stderr: &lockedBuffer{}}
+	path := filepath.Join(t.TempDir(), "relay.toml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(cfg, p.admin, p.listen)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", path)
+	if nofile > 0 {
+		cmd = exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" --config "$1"`, nofile), bin, path)
+	}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("relay stderr:\n%s", p.stderr.String())
+		}
+	})
+	eventually(t, "the admin server", func() bool { code, _ := p.get("/ops/status"); return code != 0 })
+	return p
+}
+
+func (p *relayProcess) get(path string) (int, string) {
+	resp, err := http.Get("http://" + p.admin + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// listenerStats returns the /stats counters of the relay's only listener.
+func (p *relayProcess) listenerStats() map[string]any {
+	p.t.Helper()
+	_, body := p.get("/stats")
+	var st struct{ Listeners map[string]map[string]any }
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		p.t.Fatalf("/stats: %v: %s", err, body)
+	}
+	for _, l := range st.Listeners {
+		return l
+	}
+	p.t.Fatalf("/stats has no listener: %s", body)
+	return nil
+}
+
+func dialAll(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	var cs []net.Conn
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	t.Cleanup(func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	})
+	return cs
+}
+
+// TestListenerAtTheFileLimit runs the relay with 64 open files. At the
+// default max_connections (derived from that limit: 64 - 64/8 - 32 = 24) the
+// connections beyond it are accepted, closed and counted, and the relay stays
+// healthy. With max_connections above what the limit allows, accept fails
+// with EMFILE: /ops/status turns 503 while the accept loop backs off, and once
+// clients leave the relay accepts and reads again.
+func TestListenerAtTheFileLimit(t *testing.T) {
+	bin := buildRelay(t)
+	sink := testenv.NewSink(t, "127.0.0.1:0")
+	const base = `
+[admin]
+listen = %%[1]q
+[sections.main]
+listen = ["tcp://%%[2]s"]
+cluster = "failover"
+servers = ["tcp://%s"]
+%s`
+	t.Run("derived max_connections", func(t *testing.T) {
+		p := startRelayProcess(t, bin, fmt.Sprintf(base, sink.Addr(), ""), 64)
+		cs := dialAll(t, p.listen, 30)
+		eventually(t, "30 connections taken or refused", func() bool {
+			st := p.listenerStats()
+			return st["connections"].(float64)+st["refused"].(float64) == 30
+		})
+		st := p.listenerStats()
+		if st["connections"] != float64(24) || st["refused"] != float64(6) {
+			t.Fatalf("connections %v refused %v, want 24 and 6", st["connections"], st["refused"])
+		}
+		if code, body := p.get("/ops/status"); code != 200 {
+			t.Fatalf("/ops/status %d %s: refusing beyond max_connections is healthy", code, body)
+		}
+		fmt.Fprintf(cs[0], "derived.a 1 1700000000\n")
+		eventually(t, "a line through a taken connection", func() bool { return sink.Has("derived.a 1 1700000000") })
+	})
+	t.Run("EMFILE", func(t *testing.T) {
+		p := startRelayProcess(t, bin, fmt.Sprintf(base, sink.Addr(), "max_connections = 1000\n"), 64)
+		c0 := dialAll(t, p.listen, 1)[0]
+		fmt.Fprintf(c0, "emfile.before 1 1700000000\n")
+		eventually(t, "the first line", func() bool { return sink.Has("emfile.before 1 1700000000") })
+		cs := dialAll(t, p.listen, 80)
+		// The admin server cannot accept either: the client reuses the
+		// connection it opened before the relay ran out of descriptors.
+		eventually(t, "accept errors and a 503 naming the listener", func() bool {
+			code, body := p.get("/ops/status")
+			var st struct {
+				Details map[string]struct {
+					Accepting map[string]bool `json:"listeners_accepting"`
+				}
+			}
+			_ = json.Unmarshal([]byte(body), &st)
+			accepting, named := st.Details["main"].Accepting["tcp://"+p.listen]
+			return code == http.StatusServiceUnavailable && named && !accepting
+		})
+		if p.listenerStats()["accept_errors"].(float64) == 0 {
+			t.Fatal("accept_errors is 0")
+		}
+		for _, c := range cs {
+			c.Close()
+		}
+		eventually(t, "healthy again", func() bool { code, _ := p.get("/ops/status"); return code == 200 })
+		c := dialAll(t, p.listen, 1)[0]
+		fmt.Fprintf(c, "emfile.after 2 1700000000\n")
+		eventually(t, "a line through a new connection", func() bool { return sink.Has("emfile.after 2 1700000000") })
+		if !strings.Contains(p.stderr.String(), "cannot accept a connection; retrying") {
+			t.Fatalf("no accept error logged:\n%s", p.stderr.String())
+		}
+	})
+}
