@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,4 +182,66 @@ servers = ["tcp://%s"]
 			t.Fatalf("no accept error logged:\n%s", p.stderr.String())
 		}
 	})
+}
+
+// TestAddServerValidatesAsTheConfigDoes changes membership through the relay
+// binary's admin HTTP: servers the configuration file would refuse are
+// refused with 400 and the reason, so is a unix socket that is not there, and
+// so is purging a section's last server; a good change still applies.
+func TestAddServerValidatesAsTheConfigDoes(t *testing.T) {
+	bin := buildRelay(t)
+	a, b := testenv.NewSink(t, "127.0.0.1:0"), testenv.NewSink(t, "127.0.0.1:0")
+	p := startRelayProcess(t, bin, fmt.Sprintf(`
+[admin]
+listen = %%[1]q
+token = "s3cret"
+[sections.main]
+listen = ["tcp://%%[2]s"]
+cluster = "murmur3"
+servers = ["tcp://%s"]
+`, a.Addr()), 0)
+	post := func(path, server string) (int, string) {
+		form := url.Values{"server": {server}, "token": {"s3cret"}}
+		resp, err := http.PostForm("http://"+p.admin+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, tc := range []struct{ name, server, want string }{
+		{"port out of range", "tcp://127.0.0.1:99999", `port "99999" is not a number from 1 to 65535`},
+		{"no socket", "unix:///nonexistent", "no socket at /nonexistent"},
+		{"no such directory", "unix:///no/such/dir/s.sock", "directory /no/such/dir does not exist"},
+		{"host name too long", "tcp://" + strings.Repeat("h", 5000) + ":2003", "host name of 5000 characters: DNS allows at most 253"},
+		{"not a URL", "carbon:2003", "scheme"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := post("/main/addserver", tc.server)
+			if code != http.StatusBadRequest || !strings.Contains(body, tc.want) {
+				t.Fatalf("addserver %.80q: %d %q, want 400 with %q", tc.server, code, body, tc.want)
+			}
+		})
+	}
+	if code, body := post("/main/purgeserver", "tcp://"+a.Addr()); code != http.StatusBadRequest || !strings.Contains(body, "last server of section main") {
+		t.Fatalf("purging the last server: %d %q, want 400", code, body)
+	}
+	if code, body := post("/main/addserver", "tcp://"+b.Addr()); code != 200 {
+		t.Fatalf("addserver of a good server: %d %q", code, body)
+	}
+	if code, body := post("/main/purgeserver", "tcp://"+a.Addr()); code != 200 {
+		t.Fatalf("purgeserver with another server left: %d %q", code, body)
+	}
+	_, body := p.get("/servers")
+	var servers map[string]struct{ Servers []struct{ Server string } }
+	if err := json.Unmarshal([]byte(body), &servers); err != nil {
+		t.Fatal(err)
+	}
+	if got := servers["main"].Servers; len(got) != 1 || got[0].Server != "tcp://"+b.Addr() {
+		t.Fatalf("/servers after the changes: %s", body)
+	}
+	c := dialAll(t, p.listen, 1)[0]
+	fmt.Fprintf(c, "after.purge 1 1700000000\n")
+	eventually(t, "a line to the remaining server", func() bool { return b.Has("after.purge 1 1700000000") })
 }

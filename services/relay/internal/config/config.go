@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -354,7 +356,11 @@ func (c *Config) validateSection(name string, s *Section) error {
 			if err != nil {
 				return c.errorf(key("listen"), "%v", err)
 			}
-			_ = ep
+			if ep.Scheme != endpoint.Unix { // a listener makes its own socket file
+				if err := checkAddress(ep, true); err != nil {
+					return c.errorf(key("listen"), "%q: %v", l, err)
+				}
+			}
 		}
 	}
 	switch s.Format {
@@ -443,6 +449,9 @@ func (c *Config) validateSection(name string, s *Section) error {
 			if err != nil || (ce.Scheme != endpoint.TCP && ce.Scheme != endpoint.HTTP && ce.Scheme != endpoint.Unix) {
 				return c.errorf(fmt.Sprintf("%s[%d]", key("check_servers"), i), "%q: want a tcp://, unix:// or http:// URL", s.CheckServers[i])
 			}
+			if err := checkAddress(ce, false); err != nil {
+				return c.errorf(fmt.Sprintf("%s[%d]", key("check_servers"), i), "%q: %v", s.CheckServers[i], err)
+			}
 		}
 	}
 	if err := c.checkRingIdentities(key, s); err != nil {
@@ -509,8 +518,86 @@ func ParseDestination(s string) (Destination, error) {
 	if err != nil {
 		return Destination{}, err
 	}
+	if err := checkAddress(ep, false); err != nil {
+		return Destination{}, fmt.Errorf("server %q: %w", clip(s), err)
+	}
 	d.Scheme, d.Endpoint = string(ep.Scheme), ep
 	return d, nil
+}
+
+// maxHostLength is the longest DNS name (RFC 1035: 253 characters written
+// out, labels of at most 63).
+const maxHostLength = 253
+
+// checkAddress rejects what endpoint.Parse lets through but no socket can
+// use: a port outside 1-65535 (0 too when listen is set: it binds any free
+// port), a host name longer than DNS allows, and a unix socket path that is
+// relative, whose directory does not exist, or that exists and is not a
+// socket.
+func checkAddress(ep endpoint.Endpoint, listen bool) error {
+	if ep.Scheme == endpoint.Unix {
+		path := ep.Addr
+		if !filepath.IsAbs(path) {
+			return fmt.Errorf("unix socket path %q is not absolute", path)
+		}
+		if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+			return fmt.Errorf("unix socket path %q: directory %s does not exist", path, filepath.Dir(path))
+		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {
+			return fmt.Errorf("unix socket path %q exists and is not a socket", path)
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(ep.Addr)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", ep.Addr, err)
+	}
+	min := 1
+	if listen {
+		min = 0
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < min || p > 65535 {
+		return fmt.Errorf("port %q is not a number from %d to 65535", port, min)
+	}
+	if net.ParseIP(host) != nil {
+		return nil
+	}
+	if len(host) > maxHostLength {
+		return fmt.Errorf("host name of %d characters: DNS allows at most %d", len(host), maxHostLength)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		if len(label) > 63 {
+			return fmt.Errorf("host name %q has a label of %d characters: DNS allows at most 63", clip(host), len(label))
+		}
+		if label == "" && host != "" {
+			return fmt.Errorf("host name %q has an empty label", host)
+		}
+	}
+	return nil
+}
+
+// clip shortens a value quoted in an error message.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:60] + "..." + s[len(s)-17:]
+	}
+	return s
+}
+
+// CheckSocketExists refuses a unix:// server whose socket does not exist
+// (yet). Membership changes at run time (addserver) check it: a server added
+// by hand is expected to be listening, and a path that is not there is most
+// likely a typo. A file or reload may name a receiver that is not started
+// yet, so Validate does not.
+func CheckSocketExists(server string) error {
+	d, err := ParseDestination(server)
+	if err != nil || d.Scheme != string(endpoint.Unix) {
+		return err
+	}
+	if _, err := os.Stat(d.Endpoint.Addr); err != nil {
+		return fmt.Errorf("server %q: no socket at %s: start the receiver first, or fix the path", server, d.Endpoint.Addr)
+	}
+	return nil
 }
 
 // Clone returns a deep copy, for changes at run time (addserver,

@@ -83,6 +83,35 @@ servers = ["tcp://10.0.0.1:2003", "tcp://10.0.0.1:2004"]`, "x.toml: sections.a.s
 listen = ["tcp://127.0.0.1:0"]
 cluster = "carbon_fnv1a_ch"
 servers = ["tcp://10.0.0.1:2003", "tcp://10.0.0.2:2003"]`, "carbon_fnv1a_ch hashes only the instance"},
+		{`[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+servers = ["tcp://127.0.0.1:99999"]`, `x.toml: sections.a.servers[0]: server "tcp://127.0.0.1:99999": port "99999" is not a number from 1 to 65535`},
+		{`[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+servers = ["tcp://127.0.0.1:0"]`, `port "0" is not a number from 1 to 65535`},
+		{`[sections.a]
+listen = ["tcp://127.0.0.1:70000"]
+servers = ["tcp://127.0.0.1:1"]`, `x.toml: sections.a.listen: "tcp://127.0.0.1:70000": port "70000" is not a number from 0 to 65535`},
+		{`[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+servers = ["tcp://` + strings.Repeat("a", 5000) + `:2003"]`, "host name of 5000 characters: DNS allows at most 253"},
+		{`[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+servers = ["tcp://` + strings.Repeat("b", 64) + `.example.com:2003"]`, "a label of 64 characters"},
+		{`[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+servers = ["unix:///no/such/dir/relay.sock"]`, `directory /no/such/dir does not exist`},
+		{`[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+servers = ["unix:///etc/passwd"]`, `"/etc/passwd" exists and is not a socket`},
+		{`[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+servers = ["tcp://127.0.0.1:1"]
+check_servers = ["http://127.0.0.1:123456/health"]`, `x.toml: sections.a.check_servers[0]: "http://127.0.0.1:123456/health": port "123456"`},
+		{`[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+servers = ["tcp://127.0.0.1:1"]
+max_connections = -1`, "x.toml: sections.a.max_connections: -1 must not be negative"},
 	}
 	for _, tt := range tests {
 		if _, err := Parse("x.toml", tt.toml); err == nil || !strings.Contains(err.Error(), tt.want) {

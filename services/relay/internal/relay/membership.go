@@ -3,6 +3,8 @@ package relay
 import (
 	"fmt"
 	"slices"
+
+	"github.com/consthash/consthash/services/relay/internal/config"
 )
 
 // AddServer adds a server to a section's cluster at run time (the seed's
@@ -19,6 +21,16 @@ func (r *Relay) AddServer(section, server, check, hashKey string) error {
 	}
 	if slices.Contains(s.Servers, server) {
 		return fmt.Errorf("section %s already has server %s", section, server)
+	}
+	// The same checks as the configuration file's (Validate below), plus:
+	// a unix socket added by hand must exist now.
+	if err := config.CheckSocketExists(server); err != nil {
+		return err
+	}
+	if check != "" {
+		if err := config.CheckSocketExists(check); err != nil {
+			return err
+		}
 	}
 	if check != "" && len(s.CheckServers) == 0 {
 		s.CheckServers = make([]string, len(s.Servers))
@@ -56,6 +68,9 @@ func (r *Relay) PurgeServer(section, server string) error {
 	i := slices.Index(s.Servers, server)
 	if i < 0 {
 		return fmt.Errorf("section %s has no server %s", section, server)
+	}
+	if len(s.Servers) == 1 {
+		return fmt.Errorf("%s is the last server of section %s: purging it would leave its lines nowhere to go; add another server first", server, section)
 	}
 	s.Servers = slices.Delete(s.Servers, i, i+1)
 	if len(s.CheckServers) > 0 {
