@@ -112,14 +112,51 @@ func (r *Relay) Stats() map[string]any {
 			"rejected": l.Rejected.Load(), "connections": l.Connections.Load(), "refused": l.Refused.Load(),
 			"idle_closed": l.IdleClosed.Load(), "accept_errors": l.AcceptErrors.Load(), "accepting": l.Accepting()}
 	}
-	dests := map[string]any{}
+	// A NATS server's shard subjects are one destination each inside the
+	// relay; /stats shows their totals as one entry (/metrics has each).
+	type destStats struct {
+		sentLines, sentBytes, droppedFull, droppedDown, droppedClosing uint64
+		writeErrors, connects, spooled, replayed, spoolErrors          uint64
+		queuedLines, queuedBytes, shards                               int
+		down                                                           bool
+	}
+	sums := map[string]*destStats{}
 	for name, d := range r.dests {
+		info := r.destInfo[name]
+		e := sums[info.stats]
+		if e == nil {
+			e = &destStats{}
+			sums[info.stats] = e
+		}
 		ql, qb := d.Queued()
-		dests[name] = map[string]any{"sent_lines": d.SentLines.Load(), "sent_bytes": d.SentBytes.Load(),
-			"queued_lines": ql, "queued_bytes": qb, "dropped_queue_full": d.DroppedFull.Load(),
-			"dropped_down": d.DroppedDown.Load(), "dropped_closing": d.DroppedClosing.Load(),
-			"write_errors": d.WriteErrors.Load(), "connects": d.Reconnects.Load(), "down": d.Down(),
-			"spooled": d.Spooled.Load(), "replayed": d.Replayed.Load()}
+		e.sentLines += d.SentLines.Load()
+		e.sentBytes += d.SentBytes.Load()
+		e.droppedFull += d.DroppedFull.Load()
+		e.droppedDown += d.DroppedDown.Load()
+		e.droppedClosing += d.DroppedClosing.Load()
+		e.writeErrors += d.WriteErrors.Load()
+		e.connects += d.Reconnects.Load()
+		e.spooled += d.Spooled.Load()
+		e.replayed += d.Replayed.Load()
+		e.spoolErrors += d.SpoolErrors.Load()
+		e.queuedLines += ql
+		e.queuedBytes += qb
+		e.down = e.down || d.Down()
+		if info.shard {
+			e.shards++
+		}
+	}
+	dests := map[string]any{}
+	for name, e := range sums {
+		m := map[string]any{"sent_lines": e.sentLines, "sent_bytes": e.sentBytes,
+			"queued_lines": e.queuedLines, "queued_bytes": e.queuedBytes, "dropped_queue_full": e.droppedFull,
+			"dropped_down": e.droppedDown, "dropped_closing": e.droppedClosing,
+			"write_errors": e.writeErrors, "connects": e.connects, "down": e.down,
+			"spooled": e.spooled, "replayed": e.replayed, "spool_errors": e.spoolErrors}
+		if e.shards > 0 {
+			m["shards"] = e.shards
+		}
+		dests[name] = m
 	}
 	return map[string]any{"sections": sections, "listeners": listeners, "destinations": dests}
 }

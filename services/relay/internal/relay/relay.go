@@ -38,7 +38,9 @@ type Relay struct {
 	mu        sync.Mutex // serialises reconfiguration
 	cfg       *config.Config
 	table     atomic.Pointer[table]
-	dests     map[string]*outbound.Destination // by destination URL (nats: URL#shard)
+	dests     map[string]*outbound.Destination // by destination URL (nats: URL#subject#format)
+	destInfo  map[string]destInfo              // by the same name
+	lnMetrics map[string][]string              // each listener's /metrics names, by the listeners key
 	retired   map[string]*outbound.Destination // removed by a reload, closed after retireGrace unless re-added
 	natsConns map[string]*nats.Conn
 	listeners map[string]*listener.Listener // by section + "|" + URL
@@ -50,6 +52,13 @@ type Relay struct {
 	selfStop  context.CancelFunc
 	selfWG    sync.WaitGroup
 	bufs      sync.Pool
+}
+
+// destInfo is what /stats and /metrics need to know of a destination.
+type destInfo struct {
+	stats   string   // its /stats entry: the URL; a NATS server's shard subjects share one
+	shard   bool     // one shard subject of a NATS server
+	metrics []string // its /metrics names, unregistered when it closes
 }
 
 // table is an immutable routing snapshot; reconfiguration swaps it.
@@ -79,7 +88,7 @@ type sectionStats struct {
 func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Relay{log: log, badLog: ratelog.New(log, 10, time.Second), Metrics: metrics.NewSet(),
-		dests: map[string]*outbound.Destination{}, retired: map[string]*outbound.Destination{}, natsConns: map[string]*nats.Conn{},
+		dests: map[string]*outbound.Destination{}, destInfo: map[string]destInfo{}, lnMetrics: map[string][]string{}, retired: map[string]*outbound.Destination{}, natsConns: map[string]*nats.Conn{},
 		listeners: map[string]*listener.Listener{}, ctx: ctx, cancel: cancel}
 	r.selfCtx, r.selfStop = context.WithCancel(context.Background())
 	r.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
@@ -169,7 +178,10 @@ func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*
 		for sh := 0; sh < sc.Shards; sh++ {
 			subject := natsSubject(sh)
 			name := d.NATSURL + "#" + subject + "#" + format
-			m.shards = append(m.shards, r.destination(name, sc, outbound.Config{
+			// One /stats entry per NATS server; each shard subject is a
+			// label of its own on /metrics.
+			labels := fmt.Sprintf(`{destination=%q,format=%q,shard="%d"}`, d.NATSURL, format, sh)
+			m.shards = append(m.shards, r.destination(name, destInfo{stats: d.NATSURL, shard: true}, labels, sc, outbound.Config{
 				Publish: func(data []byte) error {
 					msg := nats.NewMsg(subject)
 					msg.Header.Set(natsFormatHeader, format) // the aggregator reads lines by this
@@ -189,7 +201,7 @@ func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*
 		p = 1
 	}
 	m.ring = ring.Member{Host: host, Port: p, Instance: d.Instance, HashKey: hashKey}
-	m.dest = r.destination(srv, sc, outbound.Config{Endpoint: d.Endpoint})
+	m.dest = r.destination(srv, destInfo{stats: srv}, fmt.Sprintf(`{destination=%q}`, srv), sc, outbound.Config{Endpoint: d.Endpoint})
 	switch {
 	case len(sc.CheckServers) > 0 && sc.CheckServers[i] != "":
 		ce, err := endpoint.Parse(sc.CheckServers[i])
@@ -205,8 +217,8 @@ func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*
 }
 
 // destination returns the destination named name, creating and starting it
-// if it does not exist yet.
-func (r *Relay) destination(name string, sc *config.Section, base outbound.Config) *outbound.Destination {
+// if it does not exist yet, with its /metrics series labelled labels.
+func (r *Relay) destination(name string, info destInfo, labels string, sc *config.Section, base outbound.Config) *outbound.Destination {
 	if d, ok := r.dests[name]; ok {
 		return d
 	}
@@ -239,25 +251,46 @@ func (r *Relay) destination(name string, sc *config.Section, base outbound.Confi
 	d := outbound.New(base, r.log)
 	d.Start()
 	r.dests[name] = d
-	labels := fmt.Sprintf(`{destination=%q}`, name)
 	g := func(metric string, f func() float64) {
-		r.Metrics.GetOrCreateGauge("consthash_relay_destination_"+metric+labels, f)
+		n := "consthash_relay_destination_" + metric + labels
+		r.Metrics.UnregisterMetric(n) // a closed destination of the same name may still hold it
+		r.Metrics.GetOrCreateGauge(n, f)
+		info.metrics = append(info.metrics, n)
 	}
-	g("sent_lines_total", func() float64 { return float64(d.SentLines.Load()) })
-	g("sent_bytes_total", func() float64 { return float64(d.SentBytes.Load()) })
-	g("dropped_queue_full_total", func() float64 { return float64(d.DroppedFull.Load()) })
-	g("dropped_down_total", func() float64 { return float64(d.DroppedDown.Load()) })
-	g("write_errors_total", func() float64 { return float64(d.WriteErrors.Load()) })
-	g("spooled_lines_total", func() float64 { return float64(d.Spooled.Load()) })
-	g("replayed_lines_total", func() float64 { return float64(d.Replayed.Load()) })
+	u := func(v *atomic.Uint64) func() float64 { return func() float64 { return float64(v.Load()) } }
+	g("sent_lines_total", u(&d.SentLines))
+	g("sent_bytes_total", u(&d.SentBytes))
+	g("dropped_queue_full_total", u(&d.DroppedFull))
+	g("dropped_down_total", u(&d.DroppedDown))
+	g("dropped_closing_total", u(&d.DroppedClosing))
+	g("write_errors_total", u(&d.WriteErrors))
+	g("connects_total", u(&d.Reconnects))
+	g("spooled_lines_total", u(&d.Spooled))
+	g("replayed_lines_total", u(&d.Replayed))
+	g("spool_errors_total", u(&d.SpoolErrors))
 	g("queued_lines", func() float64 { l, _ := d.Queued(); return float64(l) })
+	g("queued_bytes", func() float64 { _, b := d.Queued(); return float64(b) })
 	g("down", func() float64 {
 		if d.Down() {
 			return 1
 		}
 		return 0
 	})
+	r.destInfo[name] = info
 	return d
+}
+
+// unregisterDest forgets a closed destination's /metrics series.
+func (r *Relay) unregisterDest(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, back := r.dests[name]; back { // made again meanwhile: the series are the new one's
+		return
+	}
+	for _, n := range r.destInfo[name].metrics {
+		r.Metrics.UnregisterMetric(n)
+	}
+	delete(r.destInfo, name)
 }
 
 // spoolName makes a destination name safe as a directory name.
@@ -360,6 +393,7 @@ func (r *Relay) syncListeners(cfg *config.Config) error {
 				return fmt.Errorf("section %s: %w", name, err)
 			}
 			r.listeners[k] = l
+			r.listenerMetrics(k, name, u, l)
 			r.serveWG.Add(1)
 			go func() {
 				defer r.serveWG.Done()
@@ -376,9 +410,41 @@ func (r *Relay) syncListeners(cfg *config.Config) error {
 				r.log.Warn("closing listener", "listener", k, "err", err)
 			}
 			delete(r.listeners, k)
+			for _, n := range r.lnMetrics[k] {
+				r.Metrics.UnregisterMetric(n)
+			}
+			delete(r.lnMetrics, k)
 		}
 	}
 	return nil
+}
+
+// listenerMetrics puts a listener's counters on /metrics.
+func (r *Relay) listenerMetrics(k, section, url string, l *listener.Listener) {
+	labels := fmt.Sprintf(`{section=%q,listener=%q}`, section, url)
+	var names []string
+	g := func(metric string, f func() float64) {
+		n := "consthash_relay_listener_" + metric + labels
+		r.Metrics.UnregisterMetric(n)
+		r.Metrics.GetOrCreateGauge(n, f)
+		names = append(names, n)
+	}
+	u := func(v *atomic.Uint64) func() float64 { return func() float64 { return float64(v.Load()) } }
+	g("lines_total", u(&l.Lines))
+	g("bytes_total", u(&l.Bytes))
+	g("too_long_total", u(&l.TooLong))
+	g("rejected_total", u(&l.Rejected))
+	g("connections_total", u(&l.Connections))
+	g("refused_total", u(&l.Refused))
+	g("idle_closed_total", u(&l.IdleClosed))
+	g("accept_errors_total", u(&l.AcceptErrors))
+	g("accepting", func() float64 {
+		if l.Accepting() {
+			return 1
+		}
+		return 0
+	})
+	r.lnMetrics[k] = names
 }
 
 // ListenerAddrs returns the bound address of every listener of a section, in
@@ -478,6 +544,7 @@ func (r *Relay) closeDest(name string, d *outbound.Destination) {
 	if err := d.Close(ctx); err != nil {
 		r.log.Warn("closing removed destination", "destination", name, "err", err)
 	}
+	r.unregisterDest(name)
 }
 
 // Close stops the listeners (handling what they already read), then sends

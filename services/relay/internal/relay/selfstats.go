@@ -70,10 +70,12 @@ func (r *Relay) sendSelfStats(ctx context.Context, server, prefix string, every 
 		for _, d := range sortedKeys(st["destinations"].(map[string]any)) {
 			m := st["destinations"].(map[string]any)[d].(map[string]any)
 			n := "destination." + statName(d) + "."
-			for _, k := range []string{"sent_lines", "dropped_queue_full", "dropped_down", "write_errors", "spooled", "replayed"} {
+			for _, k := range []string{"sent_lines", "sent_bytes", "dropped_queue_full", "dropped_down", "dropped_closing",
+				"write_errors", "connects", "spooled", "replayed", "spool_errors"} {
 				emit(n+k, m[k].(uint64), "c")
 			}
 			emit(n+"queued_lines", uint64(m["queued_lines"].(int)), "g")
+			emit(n+"queued_bytes", uint64(m["queued_bytes"].(int)), "g")
 			down := uint64(0)
 			if m["down"].(bool) {
 				down = 1
