@@ -88,6 +88,9 @@ func Value(r Reducer, p rollup.Point) float64 {
 type Graphite struct {
 	points map[string]*rollup.Point
 	now    func() time.Time
+	// Admit, when set, is asked before a line creates a key; false refuses
+	// the line (the caller counts it; Line returns nil).
+	Admit func(key string) bool
 }
 
 // NewGraphite returns an empty accumulator; now is the clock (time.Now).
@@ -104,6 +107,9 @@ func (g *Graphite) Line(b []byte) error {
 	}
 	p := g.points[string(l.Key)]
 	if p == nil {
+		if g.Admit != nil && !g.Admit(string(l.Key)) {
+			return nil
+		}
 		p = &rollup.Point{Path: string(l.Key)}
 		g.points[p.Path] = p
 	}
@@ -117,6 +123,14 @@ func (g *Graphite) Flush(emit func(rollup.Point)) {
 		emit(*p)
 	}
 	clear(g.points)
+}
+
+// Take moves the bin's points into a new accumulator (to flush outside the
+// caller's lock) and leaves g empty.
+func (g *Graphite) Take() *Graphite {
+	s := &Graphite{points: g.points, now: g.now}
+	g.points = map[string]*rollup.Point{}
+	return s
 }
 
 // Len returns the number of keys in the current bin.

@@ -6,6 +6,7 @@
 package agg
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -45,7 +46,8 @@ type Aggregator struct {
 	Metrics *metrics.Set
 	Source  string // this process's producer id
 
-	mu      sync.Mutex // guards the accumulators and shard ownership
+	mu      sync.Mutex // guards the accumulators, series and shard ownership
+	series  int        // keys the accumulators hold (max_series bounds it)
 	local   *shardAcc  // listeners' lines, and the aggregator's own statsd metrics
 	shards  map[int]*shardAcc
 	rollups *rollups.Set
@@ -58,31 +60,39 @@ type Aggregator struct {
 	js        jetstream.JetStream
 	listeners []*listener.Listener
 	lines     *outbound.Destination
-	pending   chan *rollup.Batch
-	pubWG     sync.WaitGroup
+	pub       *publisher // nil without NATS
+	flushMu   sync.Mutex // one flush at a time: the rollups and the publishing order
 	flushWG   sync.WaitGroup
 	stop      chan struct{}
+	flushHook func() // tests: called during a flush, with the accumulators swapped out and the lock free
 
-	linesIn, badLines, flushes, flushLate       *metrics.Counter
-	batchesPublished, batchesFailed, pointsSent *metrics.Counter
-	lastFlushSeconds                            atomic.Uint64 // float64 bits
+	linesIn, badLines, flushes, flushLate, seriesRefused *metrics.Counter
+	refusedLog                                           *ratelog.Limiter
+	flushSeconds                                         *metrics.Histogram
+	lastFlushSeconds, maxFlushSeconds                    atomic.Uint64 // float64 bits
 }
 
 // New connects and binds everything the configuration names; Start begins.
 func New(cfg *config.Config, log *slog.Logger) (*Aggregator, error) {
 	a := &Aggregator{cfg: cfg, log: log, badLog: ratelog.New(log, 10, time.Second), Metrics: metrics.NewSet(),
-		Source: cfg.ID + "-" + rand.Text()[:8], stop: make(chan struct{}), pending: make(chan *rollup.Batch, cfg.Output.MaxPending)}
-	a.local = &shardAcc{statsd: statsd.New(cfg.StatsdCfg), graphite: accum.NewGraphite(time.Now)}
+		Source: cfg.ID + "-" + rand.Text()[:8], stop: make(chan struct{}), refusedLog: ratelog.New(log, 1, 10*time.Second)}
+	a.local = a.newAcc(cfg.StatsdCfg)
+	a.series = a.local.statsd.Keys() // statsd's own counters
 	a.shards = map[int]*shardAcc{}
 	a.members = map[string]member{}
 	a.hbStop = make(chan struct{})
 	a.rollups = rollups.New(cfg.Resolutions, a.Source)
 	c := func(n string) *metrics.Counter { return a.Metrics.GetOrCreateCounter("consthash_aggregator_" + n) }
 	a.linesIn, a.badLines, a.flushes, a.flushLate = c("lines_in_total"), c("lines_bad_total"), c("flushes_total"), c("flushes_late_total")
-	a.batchesPublished, a.batchesFailed, a.pointsSent = c("rollup_batches_published_total"), c("rollup_batches_failed_total"), c("rollup_points_published_total")
+	a.seriesRefused = c("series_refused_total")
+	a.flushSeconds = a.Metrics.GetOrCreateHistogram("consthash_aggregator_flush_duration_seconds")
 	a.Metrics.GetOrCreateGauge("consthash_aggregator_last_flush_seconds", func() float64 {
 		return float64FromBits(a.lastFlushSeconds.Load())
 	})
+	a.Metrics.GetOrCreateGauge("consthash_aggregator_max_flush_seconds", func() float64 {
+		return float64FromBits(a.maxFlushSeconds.Load())
+	})
+	a.Metrics.GetOrCreateGauge("consthash_aggregator_series", func() float64 { return float64(a.Series()) })
 	if err := a.open(); err != nil {
 		a.closeAll()
 		return nil, err
@@ -98,7 +108,8 @@ func (a *Aggregator) open() error {
 			return fmt.Errorf("cannot connect to NATS at %s: %w", cfg.NATS.URL, err)
 		}
 		a.nc = nc
-		js, err := jetstream.New(nc)
+		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.Output.PublishWindow),
+			jetstream.WithPublishAsyncTimeout(cfg.Output.PublishTimeout.D()))
 		if err != nil {
 			return fmt.Errorf("cannot use JetStream: %w", err)
 		}
@@ -111,6 +122,7 @@ func (a *Aggregator) open() error {
 		if err != nil {
 			return fmt.Errorf("cannot create stream %s: %w", cfg.Output.Stream, err)
 		}
+		a.pub = newPublisher(js, a.log, a.Metrics, cfg.Output.MaxPending, cfg.Output.PublishWindow, cfg.Output.PublishTimeout.D())
 		if _, err := nc.Subscribe(heartbeatSubject, a.heartbeatMsg); err != nil {
 			return fmt.Errorf("cannot subscribe to %s: %w", heartbeatSubject, err)
 		}
@@ -140,6 +152,33 @@ func (a *Aggregator) open() error {
 			BackpressureWait: 10 * time.Second, WriteTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second}, a.log)
 	}
 	return nil
+}
+
+// newAcc returns an accumulator whose new keys count against max_series.
+func (a *Aggregator) newAcc(cfg statsd.Config) *shardAcc {
+	acc := &shardAcc{statsd: statsd.New(cfg), graphite: accum.NewGraphite(time.Now)}
+	acc.statsd.Admit, acc.graphite.Admit = a.admit, a.admit
+	return acc
+}
+
+// admit is asked, under a.mu, before an accumulator creates a key: past
+// max_series the value is refused, counted and logged (rate-limited).
+func (a *Aggregator) admit(key string) bool {
+	if a.cfg.MaxSeries == 0 || a.series < a.cfg.MaxSeries {
+		a.series++
+		return true
+	}
+	a.seriesRefused.Inc()
+	a.refusedLog.Warn("refusing a new series: max_series reached", "max_series", a.cfg.MaxSeries, "key", key,
+		"refused_total", a.seriesRefused.Get())
+	return false
+}
+
+// Series returns how many keys the accumulators hold.
+func (a *Aggregator) Series() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.series
 }
 
 // ListenerAddrs returns the bound address of each listener.
@@ -272,8 +311,9 @@ func (a *Aggregator) Start() {
 	if a.lines != nil {
 		a.lines.Start()
 	}
-	a.pubWG.Add(1)
-	go a.publisher()
+	if a.pub != nil {
+		go a.pub.run() // ends when Close stops it
+	}
 	if a.nc != nil {
 		a.reconcile() // a lone aggregator holds every shard when Start returns
 		a.announce()
@@ -292,32 +332,52 @@ func (a *Aggregator) Start() {
 }
 
 // Flush flushes the bin that ends at binEnd: lines to the backend, rollups
-// to the publisher.
+// to the publisher. It holds the accumulators' lock only to swap them for
+// empty ones and, afterwards, to put back the keys statsd keeps: lines are
+// accumulated while it computes.
 func (a *Aggregator) Flush(binEnd time.Time) {
+	a.flushMu.Lock()
+	defer a.flushMu.Unlock()
 	start := time.Now()
-	ts := strconv.FormatInt(binEnd.Unix(), 10)
-	var out []byte
-	var base []rollup.Point
-	at := binEnd.UnixNano()
-	merged := map[string]int{} // path -> index in base: a key seen by two accumulators is one point
-	add := func(p rollup.Point) {
-		if i, ok := merged[p.Path]; ok {
-			base[i].Merge(p)
-			return
-		}
-		merged[p.Path] = len(base)
-		base = append(base, p)
+	type snapshot struct {
+		acc *shardAcc
+		s   *statsd.Accumulator
+		g   *accum.Graphite
 	}
 	a.mu.Lock()
-	accs := []*shardAcc{a.local}
+	snaps := make([]snapshot, 0, len(a.shards)+1)
+	snaps = append(snaps, snapshot{a.local, a.local.statsd.Take(binEnd), a.local.graphite.Take()})
 	for shard, acc := range a.shards {
-		accs = append(accs, acc)
+		snaps = append(snaps, snapshot{acc, acc.statsd.Take(binEnd), acc.graphite.Take()})
 		if acc.released && !acc.sub.IsValid() {
 			delete(a.shards, shard) // drained: this is its last flush
 		}
 	}
-	for _, acc := range accs {
-		acc.statsd.Flush(binEnd, func(name string, v float64) {
+	a.mu.Unlock()
+	if a.flushHook != nil {
+		a.flushHook()
+	}
+
+	ts := strconv.FormatInt(binEnd.Unix(), 10)
+	var out []byte
+	var base []rollup.Point
+	at := binEnd.UnixNano()
+	var merged map[string]int // path -> index in base: a key seen by two accumulators (a hand-over) is one point
+	if len(snaps) > 2 {
+		merged = map[string]int{}
+	}
+	add := func(p rollup.Point) {
+		if merged != nil {
+			if i, ok := merged[p.Path]; ok {
+				base[i].Merge(p)
+				return
+			}
+			merged[p.Path] = len(base)
+		}
+		base = append(base, p)
+	}
+	for _, sn := range snaps {
+		sn.s.Flush(binEnd, func(name string, v float64) {
 			out = append(out, name...)
 			out = append(out, ' ')
 			out = line.AppendJSNumber(out, v)
@@ -326,7 +386,7 @@ func (a *Aggregator) Flush(binEnd time.Time) {
 			out = append(out, '\n')
 			add(rollup.Point{Path: name, Sum: v, Min: v, Max: v, Last: v, LastAt: at, Count: 1})
 		})
-		acc.graphite.Flush(func(p rollup.Point) {
+		sn.g.Flush(func(p rollup.Point) {
 			out = append(out, p.Path...)
 			out = append(out, ' ')
 			out = strconv.AppendFloat(out, accum.Value(accum.ReducerFor(a.cfg.Rules, p.Path), p), 'f', -1, 64)
@@ -336,8 +396,21 @@ func (a *Aggregator) Flush(binEnd time.Time) {
 			add(p)
 		})
 	}
-	batches := a.rollups.Add(binEnd, base)
+	merged = nil
+	a.mu.Lock()
+	for _, sn := range snaps {
+		sn.acc.statsd.Restore(sn.s, func() { a.mu.Unlock(); a.mu.Lock() })
+	}
+	a.series = 0
+	for _, acc := range a.shards {
+		a.series += acc.statsd.Keys() + acc.graphite.Len()
+	}
+	a.series += a.local.statsd.Keys() + a.local.graphite.Len()
 	a.mu.Unlock()
+	snaps = nil
+
+	batches := a.rollups.Add(binEnd, base)
+	base = nil
 	if a.lines != nil && len(out) > 0 {
 		n := 0
 		for _, c := range out {
@@ -347,48 +420,23 @@ func (a *Aggregator) Flush(binEnd time.Time) {
 		}
 		a.lines.Send(outbound.Chunk{Data: out, Lines: n})
 	}
-	if a.js != nil {
-		for _, b := range batches {
-			select {
-			case a.pending <- b:
-			default:
-				a.log.Error("rollup publisher is behind; the flush waits for it", "pending", len(a.pending))
-				a.pending <- b
-			}
+	took := time.Since(start)
+	if a.pub != nil {
+		maxBytes := min(a.cfg.Output.MaxMessageSize, int(a.nc.MaxPayload()/2))
+		var buf []byte
+		for i, b := range batches {
+			subject := rollup.Subject(b.Resolution)
+			buf = split(b, maxBytes, buf, func(id string, data []byte, points int) {
+				a.pub.enqueue(&outMsg{flush: binEnd.Unix(), subject: subject, id: id, data: bytes.Clone(data), points: points})
+			})
+			batches[i] = nil
 		}
 	}
 	a.flushes.Inc()
-	a.lastFlushSeconds.Store(float64Bits(time.Since(start).Seconds()))
-}
-
-// publisher sends rollup batches to JetStream, retrying until each is
-// acknowledged or the aggregator stops.
-func (a *Aggregator) publisher() {
-	defer a.pubWG.Done()
-	var buf []byte
-	for b := range a.pending {
-		buf = b.Append(buf[:0])
-		msg := nats.NewMsg(rollup.Subject(b.Resolution))
-		msg.Data = append([]byte(nil), buf...)
-		backoff := 100 * time.Millisecond
-		for attempt := 1; ; attempt++ {
-			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Output.PublishTimeout.D())
-			_, err := a.js.PublishMsg(ctx, msg, jetstream.WithMsgID(b.MsgID()))
-			cancel()
-			if err == nil {
-				a.batchesPublished.Inc()
-				a.pointsSent.Add(len(b.Points))
-				break
-			}
-			a.batchesFailed.Inc()
-			a.log.Warn("publishing a rollup batch", "subject", msg.Subject, "attempt", attempt, "err", err)
-			if attempt >= 20 {
-				a.log.Error("dropping a rollup batch after 20 attempts", "subject", msg.Subject, "points", len(b.Points))
-				break
-			}
-			time.Sleep(backoff)
-			backoff = min(2*backoff, 5*time.Second)
-		}
+	a.flushSeconds.Update(took.Seconds())
+	a.lastFlushSeconds.Store(float64Bits(took.Seconds()))
+	if took.Seconds() > float64FromBits(a.maxFlushSeconds.Load()) {
+		a.maxFlushSeconds.Store(float64Bits(took.Seconds()))
 	}
 }
 
@@ -410,14 +458,22 @@ func (a *Aggregator) Close(ctx context.Context) error {
 	a.flushWG.Wait()
 	// The current bin is not over: flush it now for its own boundary, so
 	// nothing this process accumulated is lost.
+	// Publishing waits for the publisher (bounded queue) only until the
+	// deadline; then what is left is counted lost.
+	if a.pub != nil {
+		stopped := make(chan struct{})
+		defer close(stopped)
+		go func() {
+			select {
+			case <-ctx.Done():
+				a.pub.abortOnce()
+			case <-stopped:
+			}
+		}()
+	}
 	a.Flush(accum.NextFlush(time.Now(), a.cfg.Resolutions[0].Step))
-	close(a.pending)
-	done := make(chan struct{})
-	go func() { a.pubWG.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		errs = append(errs, errors.New("stop deadline passed with rollup batches unpublished"))
+	if a.pub != nil && !a.pub.stop(ctx) {
+		errs = append(errs, fmt.Errorf("stop deadline passed: %d rollup messages (%d points) lost", a.pub.lostMsgs.Get(), a.pub.lostPoints.Get()))
 	}
 	if a.lines != nil {
 		if err := a.lines.Close(ctx); err != nil {
@@ -439,7 +495,10 @@ func (a *Aggregator) closeAll() {
 
 // Healthy reports NATS connectivity when NATS is used.
 func (a *Aggregator) Healthy() (bool, map[string]any) {
-	d := map[string]any{"source": a.Source, "pending_batches": len(a.pending)}
+	d := map[string]any{"source": a.Source}
+	if a.pub != nil {
+		d["pending_messages"] = len(a.pub.queue)
+	}
 	if a.nc == nil {
 		return true, d
 	}
@@ -449,8 +508,15 @@ func (a *Aggregator) Healthy() (bool, map[string]any) {
 
 // Stats is the /stats document.
 func (a *Aggregator) Stats() map[string]any {
-	return map[string]any{"source": a.Source, "lines_in": a.linesIn.Get(), "lines_bad": a.badLines.Get(),
+	st := map[string]any{"source": a.Source, "lines_in": a.linesIn.Get(), "lines_bad": a.badLines.Get(),
 		"flushes": a.flushes.Get(), "flushes_late": a.flushLate.Get(), "last_flush_seconds": float64FromBits(a.lastFlushSeconds.Load()),
-		"rollup_batches_published": a.batchesPublished.Get(), "rollup_batches_failed": a.batchesFailed.Get(),
-		"rollup_points_published": a.pointsSent.Get(), "pending_batches": len(a.pending), "shards_owned": a.Owned()}
+		"max_flush_seconds": float64FromBits(a.maxFlushSeconds.Load()), "series": a.Series(), "max_series": a.cfg.MaxSeries,
+		"series_refused": a.seriesRefused.Get(), "shards_owned": a.Owned()}
+	if p := a.pub; p != nil {
+		st["rollup_batches_published"], st["rollup_batches_failed"] = p.published.Get(), p.failed.Get()
+		st["rollup_points_published"], st["rollup_batches_lost"], st["rollup_points_lost"] = p.pointsSent.Get(), p.lostMsgs.Get(), p.lostPoints.Get()
+		st["pending_messages"], st["rollup_messages_in_flight"] = len(p.queue), p.flying()
+		st["rollup_points_produced"] = p.produced.Get()
+	}
+	return st
 }

@@ -31,6 +31,15 @@ type storeKey struct {
 // does, the newest point per (path, resolution, time, source).
 func readStream(t *testing.T, url, stream string) map[storeKey]rollup.Point {
 	t.Helper()
+	out, _ := readStreamSizes(t, url, stream)
+	return out
+}
+
+// readStreamSizes is readStream that also returns the largest message's
+// size.
+func readStreamSizes(t *testing.T, url, stream string) (map[storeKey]rollup.Point, int) {
+	t.Helper()
+	maxSize := 0
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +68,7 @@ func readStream(t *testing.T, url, stream string) map[storeKey]rollup.Point {
 		got := 0
 		for m := range msgs.Messages() {
 			got++
+			maxSize = max(maxSize, len(m.Data()))
 			if err := b.Decode(m.Data()); err != nil {
 				t.Fatalf("undecodable batch: %v", err)
 			}
@@ -75,7 +85,7 @@ func readStream(t *testing.T, url, stream string) map[storeKey]rollup.Point {
 		}
 		n += uint64(got)
 	}
-	return out
+	return out, maxSize
 }
 
 // TestCountersAreExactAtEveryResolution sends statsd counters (with sample

@@ -152,7 +152,7 @@ func (a *Aggregator) subscribe(shard int) {
 	subject := "consthash.lines." + strconv.Itoa(shard)
 	cfg := a.cfg.StatsdCfg
 	cfg.NoInternal = true
-	acc := &shardAcc{statsd: statsd.New(cfg), graphite: accum.NewGraphite(time.Now)}
+	acc := a.newAcc(cfg)
 	sub, err := a.nc.QueueSubscribe(subject, "consthash-shard-"+strconv.Itoa(shard), a.shardMsg(shard))
 	if err != nil {
 		a.log.Error("cannot subscribe to a shard", "subject", subject, "err", err)

@@ -30,6 +30,7 @@ type Config struct {
 	Statsd     Statsd       `toml:"statsd"`
 	Graphite   Graphite     `toml:"graphite"`
 	Output     Output       `toml:"output"`
+	MaxSeries  int          `toml:"max_series"` // keys held at once over all accumulators; 0: no limit
 
 	Resolutions []rollup.Resolution `toml:"-"`
 	StatsdCfg   statsd.Config       `toml:"-"`
@@ -97,7 +98,9 @@ type Output struct {
 	StreamMaxBytes int64           `toml:"stream_max_bytes"`
 	StreamMaxAge   config.Duration `toml:"stream_max_age"`
 	PublishTimeout config.Duration `toml:"publish_timeout"`
-	MaxPending     int             `toml:"max_pending_batches"`
+	MaxPending     int             `toml:"max_pending_batches"` // rollup messages queued for publishing
+	PublishWindow  int             `toml:"publish_window"`      // rollup messages published and not yet acknowledged
+	MaxMessageSize int             `toml:"max_message_bytes"`   // a rollup message's size (and at most half the server's max_payload)
 }
 
 // Default returns the documented defaults (docs/aggregator.md).
@@ -114,7 +117,9 @@ func Default() *Config {
 			PrefixTimer: d.PrefixTimer, PrefixGauge: d.PrefixGauge, PrefixSet: d.PrefixSet, PrefixStats: d.PrefixStats,
 			PercentThreshold: d.PercentThreshold, FlushCounts: true, GaugesMaxTTL: 1, KeyNameSanitize: true},
 		Output: Output{Lines: "BLACKHOLE", Stream: "CONSTHASH_ROLLUPS", StreamMaxBytes: 1 << 30,
-			StreamMaxAge: config.Duration(24 * time.Hour), PublishTimeout: config.Duration(10 * time.Second), MaxPending: 1000},
+			StreamMaxAge: config.Duration(24 * time.Hour), PublishTimeout: config.Duration(10 * time.Second), MaxPending: 256,
+			PublishWindow: 32, MaxMessageSize: 256 << 10},
+		MaxSeries: 1_000_000,
 	}
 }
 
@@ -181,6 +186,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Output.MaxPending <= 0 {
 		return c.errorf("output.max_pending_batches", "%d must be positive", c.Output.MaxPending)
+	}
+	if c.Output.PublishWindow <= 0 {
+		return c.errorf("output.publish_window", "%d must be positive", c.Output.PublishWindow)
+	}
+	if c.Output.MaxMessageSize < 4096 {
+		return c.errorf("output.max_message_bytes", "%d must be at least 4096", c.Output.MaxMessageSize)
+	}
+	if c.MaxSeries < 0 {
+		return c.errorf("max_series", "%d must be 0 (no limit) or positive", c.MaxSeries)
 	}
 	rules, err := accum.ParseRules(c.Graphite.Rules)
 	if err != nil {

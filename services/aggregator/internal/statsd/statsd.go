@@ -85,6 +85,12 @@ type Accumulator struct {
 	prevTS      int64
 	prevLen     int
 	prevTook    time.Duration
+
+	// Admit, when set, is asked before a line creates a key the accumulator
+	// does not hold yet; false refuses the value (the caller counts it).
+	Admit func(key string) bool
+	carry *Accumulator // taken by Take, until Restore: its keys still count as held
+	taken bool         // a snapshot of Take: Flush leaves its maps as they are
 }
 
 // New returns an empty accumulator.
@@ -143,6 +149,9 @@ func (a *Accumulator) Line(l []byte) int {
 	}
 	k := string(key)
 	for _, v := range values {
+		if a.Admit != nil && !a.holds(v.Type, k) && !a.Admit(k) {
+			continue
+		}
 		switch v.Type {
 		case line.StatsdTimer:
 			a.timers[k] = append(a.timers[k], v.Value)
@@ -151,7 +160,7 @@ func (a *Accumulator) Line(l []byte) int {
 			if a.cfg.DeleteGauges {
 				a.gaugeTTL[k] = a.cfg.GaugesMaxTTL
 			}
-			if g := a.gauges[k]; truthy(g) && v.Delta {
+			if g := a.gauge(k); truthy(g) && v.Delta {
 				a.gauges[k] = g + v.Value
 			} else {
 				a.gauges[k] = v.Value
@@ -199,9 +208,9 @@ type Emit func(name string, value float64)
 // then clears or deletes what statsd clears or deletes.
 func (a *Accumulator) Flush(now time.Time, emit Emit) {
 	start := time.Now()
-	ts := int64(math.Floor(float64(now.UnixMilli())/1000 + 0.5))
-	if a.flushes > 0 && !a.cfg.NoInternal {
-		a.gauges[a.cfg.PrefixStats+".timestamp_lag"] = float64(ts-a.prevTS) - a.cfg.FlushInterval.Seconds()
+	ts := flushTS(now)
+	if !a.taken {
+		a.setLag(ts)
 	}
 	interval := a.cfg.FlushInterval.Seconds()
 	n := &namer{cfg: a.cfg}
@@ -274,7 +283,139 @@ func (a *Accumulator) Flush(now time.Time, emit Emit) {
 	}
 	a.prevTS, a.prevLen, a.prevTook = ts, count, time.Since(start)
 	a.flushes++
-	a.clear()
+	if !a.taken {
+		a.clear()
+	}
+}
+
+func flushTS(now time.Time) int64 { return int64(math.Floor(float64(now.UnixMilli())/1000 + 0.5)) }
+
+// setLag sets statsd's timestamp_lag gauge for a flush at ts.
+func (a *Accumulator) setLag(ts int64) {
+	if a.flushes > 0 && !a.cfg.NoInternal {
+		a.gauges[a.cfg.PrefixStats+".timestamp_lag"] = float64(ts-a.prevTS) - a.cfg.FlushInterval.Seconds()
+	}
+}
+
+// Take moves everything accumulated so far into a snapshot and leaves a
+// empty but still holding (through the snapshot) the keys statsd keeps
+// between flushes, so that lines keep arriving while the snapshot is
+// flushed. The caller flushes the snapshot (Flush) without holding a's lock,
+// and then gives it back to a with Restore under that lock, which puts the
+// kept keys back as statsd's clearing rules keep them. Until then a's gauge
+// deltas apply to the snapshot's values. Flushing a directly (Flush) remains
+// the same as Take, Flush, Restore.
+func (a *Accumulator) Take(now time.Time) *Accumulator {
+	a.setLag(flushTS(now))
+	s := *a
+	s.taken, s.carry, s.Admit = true, nil, nil
+	a.counters, a.timers, a.timerCounts = map[string]float64{}, map[string][]float64{}, map[string]float64{}
+	a.gauges, a.gaugeTTL, a.sets = map[string]float64{}, map[string]int{}, map[string]map[string]struct{}{}
+	a.carry = &s
+	return &s
+}
+
+// Restore puts back into a what statsd keeps of the flushed snapshot s:
+// counters at zero, empty timers and sets, gauges until their TTL ends
+// (values that arrived since Take win). It calls yield every few thousand
+// keys, where the caller may let go of its lock for a moment (a's and s's
+// maps are only touched under it).
+func (a *Accumulator) Restore(s *Accumulator, yield func()) {
+	n := 0
+	step := func() {
+		if n++; n%4096 == 0 && yield != nil {
+			yield()
+		}
+	}
+	for k := range s.counters {
+		step()
+		if a.cfg.DeleteCounters && !strings.Contains(k, "packets_received") &&
+			!strings.Contains(k, "metrics_received") && !strings.Contains(k, "bad_lines_seen") {
+			continue
+		}
+		if _, ok := a.counters[k]; !ok {
+			a.counters[k] = 0
+		}
+	}
+	for k, vs := range s.timers {
+		step()
+		if a.cfg.DeleteTimers {
+			continue
+		}
+		if _, ok := a.timers[k]; !ok {
+			a.timers[k] = vs[:0]
+		}
+		if _, ok := a.timerCounts[k]; !ok {
+			a.timerCounts[k] = 0
+		}
+	}
+	for k, m := range s.sets {
+		step()
+		if a.cfg.DeleteSets {
+			continue
+		}
+		if _, ok := a.sets[k]; !ok {
+			clear(m)
+			a.sets[k] = m
+		}
+	}
+	for k, v := range s.gauges {
+		step()
+		ttl, has := s.gaugeTTL[k]
+		if a.cfg.DeleteGauges && has {
+			if ttl--; ttl < 1 {
+				continue
+			}
+		}
+		if _, ok := a.gauges[k]; !ok {
+			a.gauges[k] = v
+			if has {
+				a.gaugeTTL[k] = ttl
+			}
+		}
+	}
+	a.flushes, a.prevTS, a.prevLen, a.prevTook = s.flushes, s.prevTS, s.prevLen, s.prevTook
+	a.carry = nil
+}
+
+// gauge is a gauge's current value: a's, or while a snapshot is out, the
+// snapshot's as its flush keeps it.
+func (a *Accumulator) gauge(k string) float64 {
+	if g, ok := a.gauges[k]; ok || a.carry == nil {
+		return g
+	}
+	c := a.carry
+	if ttl, has := c.gaugeTTL[k]; c.cfg.DeleteGauges && has && ttl <= 1 {
+		return 0
+	}
+	return c.gauges[k]
+}
+
+// holds reports whether a (or the snapshot out for flushing) holds key k of
+// a value type: a line for it creates no key.
+func (a *Accumulator) holds(t line.StatsdType, k string) bool {
+	for c := a; c != nil; c = c.carry {
+		var ok bool
+		switch t {
+		case line.StatsdTimer:
+			_, ok = c.timers[k]
+		case line.StatsdGauge:
+			_, ok = c.gauges[k]
+		case line.StatsdSet:
+			_, ok = c.sets[k]
+		default:
+			_, ok = c.counters[k]
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Keys returns how many keys a holds (counters, timers, gauges and sets).
+func (a *Accumulator) Keys() int {
+	return len(a.counters) + len(a.timers) + len(a.gauges) + len(a.sets)
 }
 
 // clear resets or deletes what a flush consumed (statsd's clearing rules).
