@@ -12,19 +12,34 @@ import (
 type Set struct {
 	res    []rollup.Resolution
 	source string
-	bins   []map[string]*rollup.Point // per coarse resolution (index i-1 for res[i])
-	starts []int64                    // bin start of each coarse resolution's open bin
+	bins   []map[string]agg // per coarse resolution (index i-1 for res[i])
+	starts []int64          // bin start of each coarse resolution's open bin
 	seq    uint64
+}
+
+// agg is a coarse bin's aggregate of one path: a rollup.Point without the
+// path and time the map and the bin hold (48 bytes instead of 72 and a
+// pointer: coarse bins are most of an aggregator's memory).
+type agg struct {
+	sum, min, max, last float64
+	lastAt              int64
+	count               uint64
+}
+
+func (g *agg) merge(p *rollup.Point) {
+	q := rollup.Point{Sum: g.sum, Min: g.min, Max: g.max, Last: g.last, LastAt: g.lastAt, Count: g.count}
+	q.Merge(*p)
+	*g = agg{q.Sum, q.Min, q.Max, q.Last, q.LastAt, q.Count}
 }
 
 // New returns a Set for resolutions (res[0] is the base) and a producer id,
 // unique per process start so that a restarted aggregator never overwrites
 // its predecessor's partial bins.
 func New(res []rollup.Resolution, source string) *Set {
-	s := &Set{res: res, source: source, bins: make([]map[string]*rollup.Point, len(res)-1),
+	s := &Set{res: res, source: source, bins: make([]map[string]agg, len(res)-1),
 		starts: make([]int64, len(res)-1)}
 	for i := range s.bins {
-		s.bins[i] = map[string]*rollup.Point{}
+		s.bins[i] = map[string]agg{}
 		s.starts[i] = -1
 	}
 	return s
@@ -55,20 +70,17 @@ func (s *Set) Add(binEnd time.Time, base []rollup.Point) []*rollup.Batch {
 			clear(s.bins[i])
 			s.starts[i] = start
 		}
-		for _, p := range base {
-			cp := s.bins[i][p.Path]
-			if cp == nil {
-				cp = &rollup.Point{Path: p.Path, Time: start}
-				s.bins[i][p.Path] = cp
-			}
-			cp.Merge(p)
-			cp.Time = start
+		bin := s.bins[i]
+		for j := range base {
+			g := bin[base[j].Path]
+			g.merge(&base[j])
+			bin[base[j].Path] = g
 		}
 		final := flush%r.Seconds() == 0
 		if len(s.bins[i]) > 0 && (final || len(base) > 0) {
 			pts := make([]rollup.Point, 0, len(s.bins[i]))
-			for _, p := range s.bins[i] {
-				pts = append(pts, *p)
+			for path, g := range s.bins[i] {
+				pts = append(pts, rollup.Point{Path: path, Time: start, Sum: g.sum, Min: g.min, Max: g.max, Last: g.last, LastAt: g.lastAt, Count: g.count})
 			}
 			out = append(out, s.batch(r, flush, final, pts))
 		}
@@ -83,4 +95,13 @@ func (s *Set) Add(binEnd time.Time, base []rollup.Point) []*rollup.Batch {
 func (s *Set) batch(r rollup.Resolution, flush int64, final bool, pts []rollup.Point) *rollup.Batch {
 	s.seq++
 	return &rollup.Batch{Source: s.source, Resolution: r, Flush: flush, Seq: s.seq, Final: final, Points: pts}
+}
+
+// Open returns how many paths each coarse resolution's open bin holds.
+func (s *Set) Open() []int {
+	out := make([]int, len(s.bins))
+	for i, b := range s.bins {
+		out[i] = len(b)
+	}
+	return out
 }

@@ -20,7 +20,9 @@ func TestTakeFlushRestoreIsFlush(t *testing.T) {
 		mod  func(*Config)
 	}{
 		{"defaults", func(*Config) {}},
-		{"deleteIdleStats", func(c *Config) { c.DeleteCounters, c.DeleteTimers, c.DeleteGauges, c.DeleteSets = true, true, true, true }},
+		{"deleteIdleStats", func(c *Config) {
+			c.DeleteCounters, c.DeleteTimers, c.DeleteGauges, c.DeleteSets = true, true, true, true
+		}},
 		{"deleteGauges with ttl 3", func(c *Config) { c.DeleteGauges, c.GaugesMaxTTL = true, 3 }},
 		{"non-legacy", func(c *Config) { c.LegacyNamespace = false }},
 	} {
