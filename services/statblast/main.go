@@ -39,6 +39,7 @@ func main() {
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "PRNG seed: the same seed sends the same lines"},
 			&cli.StringFlag{Name: "prefix", Value: "statblast", Usage: "key prefix"},
 			&cli.StringFlag{Name: "mix", Value: "c:4,ms:2,g:1,s:1", Usage: "statsd: weights of counters, timers, gauges and sets among the keys"},
+			&cli.BoolFlag{Name: "cycle", Usage: "each fork sends its keys in turn, not at random: every key is sent once in every --keys lines"},
 			&cli.BoolFlag{Name: "sample-rates", Usage: "statsd: a quarter of counter and timer lines carry |@0.5, |@0.25 or |@0.1"},
 			&cli.StringFlag{Name: "expect-out", Usage: "write the exact expected aggregates of what was sent to this JSON file"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
@@ -63,7 +64,7 @@ func run(c *cli.Context) error {
 	cfg := blast.Config{
 		Servers: eps, Type: blast.Type(c.String("type")), Forks: c.Int("forks"), Count: c.Uint64("count"),
 		Duration: c.Duration("duration"), Rate: c.Duration("rate"), LinesPerSec: c.Int("lines-per-sec"), Buffer: c.Int("buffer"), Keys: c.Int("keys"),
-		Seed: c.Uint64("seed"), Prefix: c.String("prefix"), Mix: mix, SampleRates: c.Bool("sample-rates"),
+		Seed: c.Uint64("seed"), Prefix: c.String("prefix"), Mix: mix, SampleRates: c.Bool("sample-rates"), Cycle: c.Bool("cycle"),
 	}
 	if err := cfg.Validate(); err != nil {
 		return err

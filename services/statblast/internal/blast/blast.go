@@ -40,6 +40,7 @@ type Config struct {
 	Prefix      string        // key prefix (default "statblast")
 	Mix         Mix           // statsd type weights
 	SampleRates bool          // statsd: counters and timers sometimes carry |@rate
+	Cycle       bool          // each fork sends its keys in turn instead of at random: every key within Keys lines
 	Now         func() time.Time
 }
 

@@ -109,3 +109,30 @@ func BenchmarkGenerate(b *testing.B) {
 		})
 	}
 }
+
+// TestCycleSendsEveryKeyInTurn: with Cycle, each run of a fork's key count
+// of lines holds each of its keys exactly once, for both line types.
+func TestCycleSendsEveryKeyInTurn(t *testing.T) {
+	for _, typ := range []Type{Statsd, Graphite} {
+		cfg := testConfig(t, typ)
+		cfg.Cycle = true
+		for f := 0; f < cfg.Forks; f++ {
+			owned := cfg.Keys / cfg.Forks
+			lines := strings.Split(strings.TrimSpace(generate(cfg, f, 3*owned)), "\n")
+			for round := range 3 {
+				seen := map[string]bool{}
+				for _, l := range lines[round*owned : (round+1)*owned] {
+					key, _, _ := strings.Cut(l, ":")
+					key, _, _ = strings.Cut(key, " ")
+					if seen[key] {
+						t.Fatalf("%s fork %d round %d: key %s twice", typ, f, round, key)
+					}
+					seen[key] = true
+				}
+				if len(seen) != owned {
+					t.Fatalf("%s fork %d round %d: %d keys, want %d", typ, f, round, len(seen), owned)
+				}
+			}
+		}
+	}
+}

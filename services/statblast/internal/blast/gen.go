@@ -71,6 +71,7 @@ type generator struct {
 	pending pending
 	now     int64
 	n       uint64
+	cursor  int // Cycle: index in owned of the next key
 }
 
 var sampleRates = [...]float64{0.5, 0.25, 0.1}
@@ -95,7 +96,13 @@ func (g *generator) st(i int) *keyState {
 // next appends the next line (with its newline) to b. Its effect on the
 // expected aggregates is applied by commit, once the line is surely sent.
 func (g *generator) next(b []byte) []byte {
-	i := g.owned[g.rng.IntN(len(g.owned))]
+	var i int
+	if g.cfg.Cycle {
+		i = g.owned[g.cursor]
+		g.cursor = (g.cursor + 1) % len(g.owned)
+	} else {
+		i = g.owned[g.rng.IntN(len(g.owned))]
+	}
 	name := g.keys.names[i]
 	s := g.st(i)
 	b = append(b, name...)
