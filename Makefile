@@ -8,7 +8,7 @@ GOFLAGS_TEST ?= -race -count=1
 STATICCHECK_VERSION := v0.8.2
 TOOLS := $(CURDIR)/.cache/bin
 
-.PHONY: all build test test-unit run bench bench-relay bench-aggregator bench-query bench-writer lint isolated clean backends backends-stop
+.PHONY: all build test test-unit run bench bench-relay bench-aggregator bench-query bench-writer bench-pipeline lint isolated clean backends backends-stop
 
 all: build
 
@@ -37,6 +37,10 @@ bench-relay: build
 ## bench-aggregator: consthash aggregator vs npm statsd side by side (bench/aggregator.sh)
 bench-aggregator: build
 	bench/aggregator.sh
+
+## bench-pipeline: the whole pipeline at field scale, SERIES=200000 DURATION=5m STORE=sqlite|mysql|cassandra (bench/pipeline.sh)
+bench-pipeline: build
+	bench/pipeline.sh
 
 ## bench-query: consthash query-api vs graphite-web (gunicorn) side by side on the same data (bench/query.sh)
 bench-query: build

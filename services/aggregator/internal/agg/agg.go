@@ -472,8 +472,13 @@ func (a *Aggregator) Close(ctx context.Context) error {
 		}()
 	}
 	a.Flush(accum.NextFlush(time.Now(), a.cfg.Resolutions[0].Step))
-	if a.pub != nil && !a.pub.stop(ctx) {
-		errs = append(errs, fmt.Errorf("stop deadline passed: %d rollup messages (%d points) lost", a.pub.lostMsgs.Get(), a.pub.lostPoints.Get()))
+	if p := a.pub; p != nil {
+		if !p.stop(ctx) {
+			errs = append(errs, fmt.Errorf("stop deadline passed: %d rollup messages (%d points) lost", p.lostMsgs.Get(), p.lostPoints.Get()))
+		}
+		a.log.Info("rollups published", "points_produced", p.produced.Get(), "points_published", p.pointsSent.Get(),
+			"points_lost", p.lostPoints.Get(), "messages_published", p.published.Get(), "attempts_failed", p.failed.Get(),
+			"series_refused", a.seriesRefused.Get(), "flushes", a.flushes.Get(), "max_flush_seconds", float64FromBits(a.maxFlushSeconds.Load()))
 	}
 	if a.lines != nil {
 		if err := a.lines.Close(ctx); err != nil {
