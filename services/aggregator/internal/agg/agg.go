@@ -65,6 +65,13 @@ type Aggregator struct {
 	flushWG   sync.WaitGroup
 	stop      chan struct{}
 	flushHook func() // tests: called during a flush, with the accumulators swapped out and the lock free
+	started   time.Time
+
+	kv            jetstream.KeyValue // checkpoints (recover.go); nil without NATS
+	recoverCtx    context.Context
+	recoverCancel context.CancelFunc
+	recoverWG     sync.WaitGroup
+	recovered     *metrics.Counter
 
 	linesIn, badLines, flushes, flushLate, seriesRefused *metrics.Counter
 	refusedLog                                           *ratelog.Limiter
@@ -84,7 +91,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Aggregator, error) {
 	a.rollups = rollups.New(cfg.Resolutions, a.Source)
 	c := func(n string) *metrics.Counter { return a.Metrics.GetOrCreateCounter("consthash_aggregator_" + n) }
 	a.linesIn, a.badLines, a.flushes, a.flushLate = c("lines_in_total"), c("lines_bad_total"), c("flushes_total"), c("flushes_late_total")
-	a.seriesRefused = c("series_refused_total")
+	a.seriesRefused, a.recovered = c("series_refused_total"), c("coarse_recovered_points_total")
+	a.recoverCtx, a.recoverCancel = context.WithCancel(context.Background())
 	a.flushSeconds = a.Metrics.GetOrCreateHistogram("consthash_aggregator_flush_duration_seconds")
 	a.Metrics.GetOrCreateGauge("consthash_aggregator_last_flush_seconds", func() float64 {
 		return float64FromBits(a.lastFlushSeconds.Load())
@@ -123,6 +131,9 @@ func (a *Aggregator) open() error {
 			return fmt.Errorf("cannot create stream %s: %w", cfg.Output.Stream, err)
 		}
 		a.pub = newPublisher(js, a.log, a.Metrics, cfg.Output.MaxPending, cfg.Output.PublishWindow, cfg.Output.PublishTimeout.D())
+		if err := a.openCheckpoints(ctx); err != nil {
+			return fmt.Errorf("cannot use the KV bucket %s: %w", aggregatorsBucket, err)
+		}
 		if _, err := nc.Subscribe(heartbeatSubject, a.heartbeatMsg); err != nil {
 			return fmt.Errorf("cannot subscribe to %s: %w", heartbeatSubject, err)
 		}
@@ -305,6 +316,7 @@ func (a *Aggregator) lineTo(acc *shardAcc, format string, b []byte) bool {
 
 // Start serves the listeners and runs the flush loop and the publisher.
 func (a *Aggregator) Start() {
+	a.started = time.Now()
 	for _, l := range a.listeners {
 		go l.Serve()
 	}
@@ -335,7 +347,10 @@ func (a *Aggregator) Start() {
 // to the publisher. It holds the accumulators' lock only to swap them for
 // empty ones and, afterwards, to put back the keys statsd keeps: lines are
 // accumulated while it computes.
-func (a *Aggregator) Flush(binEnd time.Time) {
+func (a *Aggregator) Flush(binEnd time.Time) { a.flush(binEnd, false) }
+
+// flush is Flush; closing also closes the open coarse bins (at a stop).
+func (a *Aggregator) flush(binEnd time.Time, closing bool) {
 	a.flushMu.Lock()
 	defer a.flushMu.Unlock()
 	start := time.Now()
@@ -410,6 +425,9 @@ func (a *Aggregator) Flush(binEnd time.Time) {
 	snaps = nil
 
 	batches := a.rollups.Add(binEnd, base)
+	if closing {
+		batches = append(batches, a.rollups.Close(binEnd.Unix())...)
+	}
 	base = nil
 	if a.lines != nil && len(out) > 0 {
 		n := 0
@@ -430,6 +448,13 @@ func (a *Aggregator) Flush(binEnd time.Time) {
 				a.pub.enqueue(&outMsg{flush: binEnd.Unix(), subject: subject, id: id, data: bytes.Clone(data), points: points})
 			})
 			batches[i] = nil
+		}
+		if a.kv != nil && !closing {
+			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Output.PublishTimeout.D())
+			if err := a.checkpoint(ctx, binEnd.Unix()); err != nil {
+				a.log.Warn("recording the checkpoint", "err", err)
+			}
+			cancel()
 		}
 	}
 	a.flushes.Inc()
@@ -471,10 +496,18 @@ func (a *Aggregator) Close(ctx context.Context) error {
 			}
 		}()
 	}
-	a.Flush(accum.NextFlush(time.Now(), a.cfg.Resolutions[0].Step))
+	a.recoverCancel()
+	a.recoverWG.Wait()
+	a.flush(accum.NextFlush(time.Now(), a.cfg.Resolutions[0].Step), true)
 	if p := a.pub; p != nil {
 		if !p.stop(ctx) {
+			// The checkpoint stays: another aggregator rebuilds the open coarse
+			// bins from the base batches that made it to the stream.
 			errs = append(errs, fmt.Errorf("stop deadline passed: %d rollup messages (%d points) lost", p.lostMsgs.Get(), p.lostPoints.Get()))
+		} else if a.kv != nil {
+			if err := a.kv.Delete(ctx, kvKey(a.Source)); err != nil {
+				errs = append(errs, fmt.Errorf("deleting this aggregator's checkpoint: %w", err))
+			}
 		}
 		a.log.Info("rollups published", "points_produced", p.produced.Get(), "points_published", p.pointsSent.Get(),
 			"points_lost", p.lostPoints.Get(), "messages_published", p.published.Get(), "attempts_failed", p.failed.Get(),
@@ -522,6 +555,7 @@ func (a *Aggregator) Stats() map[string]any {
 		st["rollup_points_published"], st["rollup_batches_lost"], st["rollup_points_lost"] = p.pointsSent.Get(), p.lostMsgs.Get(), p.lostPoints.Get()
 		st["pending_messages"], st["rollup_messages_in_flight"] = len(p.queue), p.flying()
 		st["rollup_points_produced"] = p.produced.Get()
+		st["coarse_recovered_points"] = a.recovered.Get()
 	}
 	return st
 }

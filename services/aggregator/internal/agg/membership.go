@@ -69,9 +69,12 @@ func (a *Aggregator) membership() {
 	defer a.hbWG.Done()
 	t := time.NewTicker(a.interval())
 	defer t.Stop()
-	for {
+	for tick := 0; ; tick++ {
 		a.reconcile()
 		a.announce()
+		if tick%5 == 4 {
+			a.recoverOrphans()
+		}
 		select {
 		case <-a.hbStop:
 			return

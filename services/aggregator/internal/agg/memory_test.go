@@ -82,7 +82,7 @@ format = "statsd"
 	}
 	held := heapAfterGC() - before
 	paths := 0
-	for _, m := range a.rollups.Open() {
+	for _, m := range a.rollups.OpenPaths() {
 		paths = max(paths, m)
 	}
 	perKey, perPath := float64(held)/float64(n), float64(held)/float64(paths)

@@ -16,14 +16,20 @@ import (
 
 func newAgg(t *testing.T, url, extra string) *Aggregator {
 	t.Helper()
+	return newAggTimes(t, url, `["10s:1h", "1m:2h"]`, extra)
+}
+
+// newAggTimes is newAgg with times; extra is top-level TOML.
+func newAggTimes(t *testing.T, url, times, extra string) *Aggregator {
+	t.Helper()
 	cfg, err := config.Parse("agg.toml", fmt.Sprintf(`%s
-times = ["10s:1h", "1m:2h"]
+times = %s
 shards = 4
 [admin]
 listen = ""
 [nats]
 url = %q
-`, extra, url))
+`, extra, times, url))
 	if err != nil {
 		t.Fatal(err)
 	}
