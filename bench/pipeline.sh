@@ -88,6 +88,7 @@ wait_port "$nats_port"
 for i in $(seq 1 "$WRITERS"); do
 	cat >"$work/writer$i.toml" <<TOML
 nats = "$nats_url"
+batch = 64 # messages (of up to 64 KiB, about 800 points) per fetch and write
 [admin]
 listen = "127.0.0.1:$((writer_admin + i))"
 [log]

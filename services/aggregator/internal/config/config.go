@@ -118,7 +118,7 @@ func Default() *Config {
 			PercentThreshold: d.PercentThreshold, FlushCounts: true, GaugesMaxTTL: 1, KeyNameSanitize: true},
 		Output: Output{Lines: "BLACKHOLE", Stream: "CONSTHASH_ROLLUPS", StreamMaxBytes: 1 << 30,
 			StreamMaxAge: config.Duration(24 * time.Hour), PublishTimeout: config.Duration(10 * time.Second), MaxPending: 256,
-			PublishWindow: 32, MaxMessageSize: 256 << 10},
+			PublishWindow: 32, MaxMessageSize: 64 << 10},
 		MaxSeries: 1_000_000,
 	}
 }
