@@ -377,21 +377,24 @@ func (a *Aggregator) flush(binEnd time.Time, closing bool) {
 	var out []byte
 	var base []rollup.Point
 	at := binEnd.UnixNano()
-	var merged map[string]int // path -> index in base: a key seen by two accumulators (a hand-over) is one point
-	if len(snaps) > 2 {
-		merged = map[string]int{}
-	}
+	// A shard's keys are its own, but a key may also come through a listener
+	// (the local accumulator, flushed first): such a path is one point.
+	var local map[string]int // path -> index in base, for the local accumulator's paths
+	inLocal := true
 	add := func(p rollup.Point) {
-		if merged != nil {
-			if i, ok := merged[p.Path]; ok {
-				base[i].Merge(p)
-				return
+		if inLocal {
+			if local == nil {
+				local = map[string]int{}
 			}
-			merged[p.Path] = len(base)
+			local[p.Path] = len(base)
+		} else if i, ok := local[p.Path]; ok {
+			base[i].Merge(p)
+			return
 		}
 		base = append(base, p)
 	}
-	for _, sn := range snaps {
+	for i, sn := range snaps {
+		inLocal = i == 0
 		sn.s.Flush(binEnd, func(name string, v float64) {
 			out = append(out, name...)
 			out = append(out, ' ')
@@ -411,7 +414,7 @@ func (a *Aggregator) flush(binEnd time.Time, closing bool) {
 			add(p)
 		})
 	}
-	merged = nil
+	local = nil
 	a.mu.Lock()
 	for _, sn := range snaps {
 		sn.acc.statsd.Restore(sn.s, func() { a.mu.Unlock(); a.mu.Lock() })

@@ -219,7 +219,7 @@ func (a *Accumulator) Flush(now time.Time, emit Emit) {
 		count++
 		emit(name, v)
 	}
-	for _, k := range sortedKeys(a.counters) {
+	for _, k := range keysOf(a.counters, !a.taken) {
 		v := a.counters[k]
 		if a.cfg.LegacyNamespace {
 			out(n.format([]string{"stats"}, k), v/interval)
@@ -237,7 +237,7 @@ func (a *Accumulator) Flush(now time.Time, emit Emit) {
 	if !a.cfg.LegacyNamespace {
 		timerNS = n.ns(a.cfg.PrefixTimer)
 	}
-	for _, k := range sortedKeys(a.timers) {
+	for _, k := range keysOf(a.timers, !a.taken) {
 		for _, m := range a.timerMetrics(k, interval) {
 			out(n.format(timerNS, k, m.name), m.value)
 		}
@@ -247,10 +247,10 @@ func (a *Accumulator) Flush(now time.Time, emit Emit) {
 	if !a.cfg.LegacyNamespace {
 		gaugeNS, setNS = n.ns(a.cfg.PrefixGauge), n.ns(a.cfg.PrefixSet)
 	}
-	for _, k := range sortedKeys(a.gauges) {
+	for _, k := range keysOf(a.gauges, !a.taken) {
 		out(n.format(gaugeNS, k), a.gauges[k])
 	}
-	for _, k := range sortedKeys(a.sets) {
+	for _, k := range keysOf(a.sets, !a.taken) {
 		out(n.format(setNS, k, "count"), float64(len(a.sets[k])))
 	}
 	numStats := float64(len(a.counters) + len(a.timers) + len(a.gauges) + len(a.sets))
@@ -603,19 +603,45 @@ func (n *namer) format(namespace []string, key string, parts ...string) string {
 	if !n.cfg.KeyNameSanitize {
 		name = string(line.SanitizeStatsdKey(nil, []byte(name)))
 	}
-	all := append(append(append([]string(nil), namespace...), name), parts...)
-	s := strings.Join(all, ".") + n.suffix()
-	if hasTags {
-		s += ";" + tags
+	size := len(name) + len(n.cfg.GlobalSuffix) + 2 + len(tags) + 1
+	for _, p := range namespace {
+		size += len(p) + 1
 	}
-	return s
+	for _, p := range parts {
+		size += len(p) + 1
+	}
+	var b strings.Builder // one allocation: a flush names every key anew
+	b.Grow(size)
+	for _, p := range namespace {
+		b.WriteString(p)
+		b.WriteByte('.')
+	}
+	b.WriteString(name)
+	for _, p := range parts {
+		b.WriteByte('.')
+		b.WriteString(p)
+	}
+	if n.cfg.GlobalSuffix != "" {
+		b.WriteByte('.')
+		b.WriteString(n.cfg.GlobalSuffix)
+	}
+	if hasTags {
+		b.WriteByte(';')
+		b.WriteString(tags)
+	}
+	return b.String()
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+// keysOf returns m's keys, sorted if sorted (statsd's order, which its
+// golden vectors compare; a snapshot taken by the aggregator skips it: order
+// does not matter there and sorting a million keys costs a second).
+func keysOf[V any](m map[string]V, sorted bool) []string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
 		ks = append(ks, k)
 	}
-	sort.Strings(ks)
+	if sorted {
+		sort.Strings(ks)
+	}
 	return ks
 }
