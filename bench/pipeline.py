@@ -96,6 +96,18 @@ def monitor(a):
                     if s["flushes"] != last_flushes.get(port, 0):
                         state["flush_s"].append(s["last_flush_seconds"])
                         last_flushes[port] = s["flushes"]
+            if a.relay:
+                try:
+                    dests = get_json(f"http://127.0.0.1:{a.relay}/stats", 2)["destinations"].values()
+                    conns = get_json(f"http://127.0.0.1:{a.nats_monitor}/connz?limit=1024", 2)["connections"]
+                    relay_in = [c for c in conns if c.get("name") == "consthash-relay"]
+                    with lock:
+                        state["relay"] = {"sent_lines": sum(d["sent_lines"] for d in dests),
+                                          "dropped": sum(v for d in dests for k, v in d.items() if k.startswith("dropped")),
+                                          "nats_msgs": sum(c["in_msgs"] for c in relay_in),
+                                          "nats_bytes": sum(c["in_bytes"] for c in relay_in)}
+                except (OSError, KeyError, ValueError):
+                    pass
             stored = 0
             for port in writers:
                 try:
@@ -243,7 +255,8 @@ def check(a):
     lines_sent = sum(b["lines"] for b in blasts)
 
     exact, problems = True, []
-    lost = lost_agg + max(0, produced - stored) + send_errors + refused
+    relay = mon.get("relay", {})
+    lost = lost_agg + max(0, produced - stored) + send_errors + refused + relay.get("dropped", 0)
     if a.store == "cassandra":
         exact = False
         problems.append("the stored totals are checked on SQL stores only (no CQL client here)")
@@ -310,6 +323,10 @@ def check(a):
     pps = (in_run[-1] if in_run else 0) / max(dur, 1)
     print(f"sent {lines_sent} lines ({send_errors} send errors); aggregators produced {produced} points, "
           f"lost {lost_agg} at stop, refused {refused} series; writers stored {stored} points")
+    if relay:
+        print(f"relay -> NATS: {relay['sent_lines']} lines in {relay['nats_msgs']} messages "
+              f"({relay['sent_lines'] / max(relay['nats_msgs'], 1):.0f} lines, {relay['nats_bytes'] / max(relay['nats_msgs'], 1):.0f} "
+              f"bytes per message); {relay['dropped']} dropped")
     print(f"points stored per second during the run: {pps:.0f} (all {stored} by the end of the drain)")
     print(f"flush seconds: p50 {pct(mon['flush_s'], 50):.3f} p99 {pct(mon['flush_s'], 99):.3f} max "
           f"{max(mon['flush_s'] or [float('nan')]):.3f} over {len(mon['flush_s'])} flushes")
@@ -336,6 +353,7 @@ def main():
     m.add_argument("--aggs", required=True)
     m.add_argument("--writers", required=True)
     m.add_argument("--relay", type=int)
+    m.add_argument("--nats-monitor", type=int)
     m.add_argument("--query", type=int, required=True)
     m.add_argument("--statsd-keys", type=int, required=True)
     m.add_argument("--graphite-keys", type=int)

@@ -34,6 +34,7 @@ make -s build >/dev/null
 [ -x bin/nats-server ] || (cd pkg && go build -o ../bin/nats-server github.com/nats-io/nats-server/v2)
 
 nats_port=$((BASE_PORT + 222))
+nats_monitor=$((BASE_PORT + 223))
 relay_statsd=$((BASE_PORT + 125))
 relay_graphite=$((BASE_PORT + 3))
 query_port=$((BASE_PORT + 80))
@@ -82,7 +83,7 @@ wait_port() {
 }
 
 mkdir -p "$work/nats"
-start nats-server bin/nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/nats"
+start nats-server bin/nats-server -a 127.0.0.1 -p "$nats_port" -m "$nats_monitor" -js -sd "$work/nats"
 wait_port "$nats_port"
 
 for i in $(seq 1 "$WRITERS"); do
@@ -154,7 +155,7 @@ writers=$(seq -s, $((writer_admin + 1)) $((writer_admin + WRITERS)))
 echo "pipeline benchmark: $SERIES series ($statsd_keys statsd keys in statblast's mix, $graphite_keys graphite keys)," \
 	"$DURATION, store $STORE, $AGGREGATORS aggregators, $WRITERS writers, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 secs=$(python3 -c "import re,sys; m=re.fullmatch(r'(\d+)(s|m|h)', sys.argv[1]); print(int(m[1])*{'s':1,'m':60,'h':3600}[m[2]])" "$DURATION")
-python3 bench/pipeline.py monitor --render-after $((secs / 2)) --work "$work" --aggs "$aggs" --writers "$writers" --relay "$relay_admin" \
+python3 bench/pipeline.py monitor --render-after $((secs / 2)) --work "$work" --aggs "$aggs" --writers "$writers" --relay "$relay_admin" --nats-monitor "$nats_monitor" \
 	--query "$query_port" --statsd-keys "$statsd_keys" --graphite-keys "$graphite_keys" &
 monitor=$!
 pids+=($monitor)

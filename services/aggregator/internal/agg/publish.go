@@ -51,9 +51,8 @@ type publisher struct {
 
 	published, failed, pointsSent, lostMsgs, lostPoints, produced *metrics.Counter
 
-	mu           sync.Mutex
-	inFlight     int
-	inFlightPeak int
+	mu       sync.Mutex
+	inFlight int
 }
 
 func newPublisher(js jetstream.JetStream, log *slog.Logger, set *metrics.Set, queue, window int, timeout time.Duration) *publisher {
@@ -109,7 +108,6 @@ func (p *publisher) run() {
 		}
 		p.mu.Lock()
 		p.inFlight++
-		p.inFlightPeak = max(p.inFlightPeak, p.inFlight)
 		p.mu.Unlock()
 		wg.Add(1)
 		go func() {
