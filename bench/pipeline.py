@@ -66,7 +66,7 @@ def render(port, targets, frm, until, timeout=60):
 
 
 def monitor(a):
-    state = {"rss_kib": {}, "cpu_s": {}, "flush_s": [], "agg_stats": {}, "writer_stored": [], "lag_s": [],
+    state = {"rss_kib": {}, "anon_kib": {}, "cpu_s": {}, "flush_s": [], "agg_stats": {}, "writer_stored": [], "lag_s": [],
              "lag_timeouts": 0, "render_ms": {"100x1h": [], "100x24h": []}, "render_errors": 0, "start": time.time()}
     lock = threading.Lock()
     stop = threading.Event()
@@ -78,13 +78,16 @@ def monitor(a):
         while not stop.is_set():
             for name, pid in read_pids(a.work).items():
                 try:
-                    hwm = int(re.search(r"VmHWM:\s+(\d+)", open(f"/proc/{pid}/status").read())[1])
+                    status = open(f"/proc/{pid}/status").read()
+                    hwm = int(re.search(r"VmHWM:\s+(\d+)", status)[1])
+                    anon = int(re.search(r"RssAnon:\s+(\d+)", status)[1])
                     st = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
                     cpu = (int(st[11]) + int(st[12])) / TICK
                 except (OSError, TypeError):
                     continue
                 with lock:
                     state["rss_kib"][name] = max(state["rss_kib"].get(name, 0), hwm)
+                    state["anon_kib"][name] = max(state["anon_kib"].get(name, 0), anon)
                     state["cpu_s"][name] = cpu
             for port in aggs:
                 try:
@@ -119,7 +122,7 @@ def monitor(a):
             stop.wait(1)
 
     def lag():
-        sample = counter_paths(a.statsd_keys, 20)
+        sample = counter_paths(a.statsd_keys, 10)
         boundary = (int(time.time()) // 10 + 3) * 10  # after the first flushes
         while not stop.is_set():
             while time.time() < boundary and not stop.is_set():
@@ -134,7 +137,7 @@ def monitor(a):
                         break
                 except (OSError, ValueError):
                     pass
-                stop.wait(0.25)
+                stop.wait(0.5)  # polling is load on query-api and the store: a lag is known to ±0.5 s
             with lock:
                 if seen:
                     state["lag_s"].append(time.time() - boundary)
@@ -335,7 +338,8 @@ def check(a):
     for k, v in mon["render_ms"].items():
         print(f"/render {k} under load: p50 {pct(v, 50):.0f} ms p99 {pct(v, 99):.0f} ms over {len(v)} requests")
     for name in sorted(mon["rss_kib"]):
-        print(f"  {name:20s} peak RSS {mon['rss_kib'][name] / 1024:7.0f} MiB  CPU {mon['cpu_s'].get(name, 0):8.1f} s")
+        print(f"  {name:20s} peak RSS {mon['rss_kib'][name] / 1024:7.0f} MiB (anonymous {mon.get('anon_kib', {}).get(name, 0) / 1024:5.0f} MiB)"
+              f"  CPU {mon['cpu_s'].get(name, 0):8.1f} s")
     for p in problems:
         print("note:", p)
     lag99 = pct(mon["lag_s"], 99) if not mon["lag_timeouts"] else float("inf")
