@@ -472,6 +472,19 @@ func (a *Aggregator) flush(binEnd time.Time, closing bool) {
 // every pending batch and sends the lines, waiting until ctx ends.
 func (a *Aggregator) Close(ctx context.Context) error {
 	var errs []error
+	// Publishing (a flush waiting for room in the queue, too) waits for the
+	// publisher only until the deadline; then what is left is counted lost.
+	if a.pub != nil {
+		stopped := make(chan struct{})
+		defer close(stopped)
+		go func() {
+			select {
+			case <-ctx.Done():
+				a.pub.abortOnce()
+			case <-stopped:
+			}
+		}()
+	}
 	for _, l := range a.listeners {
 		if err := l.Close(); err != nil {
 			errs = append(errs, err)
@@ -484,23 +497,10 @@ func (a *Aggregator) Close(ctx context.Context) error {
 	}
 	close(a.stop)
 	a.flushWG.Wait()
-	// The current bin is not over: flush it now for its own boundary, so
-	// nothing this process accumulated is lost.
-	// Publishing waits for the publisher (bounded queue) only until the
-	// deadline; then what is left is counted lost.
-	if a.pub != nil {
-		stopped := make(chan struct{})
-		defer close(stopped)
-		go func() {
-			select {
-			case <-ctx.Done():
-				a.pub.abortOnce()
-			case <-stopped:
-			}
-		}()
-	}
 	a.recoverCancel()
 	a.recoverWG.Wait()
+	// The current bin is not over: flush it now for its own boundary, so
+	// nothing this process accumulated is lost.
 	a.flush(accum.NextFlush(time.Now(), a.cfg.Resolutions[0].Step), true)
 	if p := a.pub; p != nil {
 		if !p.stop(ctx) {
