@@ -21,13 +21,18 @@ type Publisher func(data []byte) error
 
 // Config describes one destination.
 type Config struct {
-	Name             string            // as configured, for logs and stats
-	Endpoint         endpoint.Endpoint // tcp, udp, unix or http; unused with Publish
-	Publish          Publisher         // when set, batches go here instead of a socket
-	QueueSize        int               // lines, over all lanes
-	Connections      int               // lanes: each a queue and a writer with its own connection
-	BatchBytes       int               // bytes per write (per datagram for udp, at most 65000)
-	BackpressureWait time.Duration     // how long Send blocks on a full queue before dropping the oldest
+	Name        string            // as configured, for logs and stats
+	Endpoint    endpoint.Endpoint // tcp, udp, unix or http; unused with Publish
+	Publish     Publisher         // when set, batches go here instead of a socket
+	QueueSize   int               // lines, over all lanes
+	Connections int               // lanes: each a queue and a writer with its own connection
+	BatchBytes  int               // bytes per write (per datagram for udp, at most 65000)
+	// Linger is how long a lane's writer, woken by lines, waits for its batch
+	// to fill to BatchBytes before it sends what it has (0: at once). For
+	// Publish destinations whose lanes see a few lines per read (NATS shard
+	// subjects), it makes one message of many lines instead of one per read.
+	Linger           time.Duration
+	BackpressureWait time.Duration // how long Send blocks on a full queue before dropping the oldest
 	WriteTimeout     time.Duration
 	ConnectTimeout   time.Duration
 	// OnResult, if set, is told of every write or connect attempt's outcome
@@ -75,6 +80,8 @@ type Destination struct {
 	wg       sync.WaitGroup
 	client   *http.Client
 	onResult atomic.Pointer[func(error)]
+	closing  chan struct{} // closed when Close begins: lingering ends
+	closeNow sync.Once
 }
 
 // SetOnResult replaces the function told of each write's outcome.
@@ -92,7 +99,8 @@ func New(cfg Config, log *slog.Logger) *Destination {
 		cfg.BatchBytes = 65000
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &Destination{cfg: cfg, log: log.With("destination", cfg.Name), ctx: ctx, cancel: cancel, wake: make(chan struct{})}
+	d := &Destination{cfg: cfg, log: log.With("destination", cfg.Name), ctx: ctx, cancel: cancel, wake: make(chan struct{}),
+		closing: make(chan struct{})}
 	per := max(1, (cfg.QueueSize+cfg.Connections-1)/cfg.Connections)
 	for range cfg.Connections {
 		d.lanes = append(d.lanes, newQueue(per))
@@ -259,6 +267,7 @@ func (d *Destination) Queued() (lines, bytes int) {
 // Close stops the writers once the queue is sent or ctx ends; what is left
 // then is counted as dropped.
 func (d *Destination) Close(ctx context.Context) error {
+	d.closeNow.Do(func() { close(d.closing) })
 	done := make(chan struct{})
 	go func() {
 		for {
@@ -318,6 +327,9 @@ func (d *Destination) writer(q *queue) {
 		case <-q.ready:
 		}
 		for {
+			if d.cfg.Linger > 0 {
+				d.linger(q)
+			}
 			batch = q.pop(batch[:0], d.cfg.BatchBytes)
 			if len(batch) == 0 {
 				break
@@ -336,6 +348,22 @@ func (d *Destination) writer(q *queue) {
 				backoff.reset()
 			case <-time.After(backoff.next()):
 			}
+		}
+	}
+}
+
+// linger waits until q holds BatchBytes, Linger passes or the destination
+// begins to close.
+func (d *Destination) linger(q *queue) {
+	t := time.NewTimer(d.cfg.Linger)
+	defer t.Stop()
+	for q.size() < d.cfg.BatchBytes {
+		select {
+		case <-q.ready: // more lines: look again
+		case <-t.C:
+			return
+		case <-d.closing:
+			return
 		}
 	}
 }

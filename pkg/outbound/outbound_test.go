@@ -275,3 +275,62 @@ func TestLanesKeepEachKeysOrder(t *testing.T) {
 		t.Errorf("the lines switched lanes only %d times: too few for the lanes to have raced", switches)
 	}
 }
+
+// TestLingerFillsBatches: with a Linger longer than the test, a Publish
+// destination sends only full batches while lines keep coming (each of
+// BatchBytes, in order), and Close sends the partial rest at once.
+func TestLingerFillsBatches(t *testing.T) {
+	var mu sync.Mutex
+	var msgs []string
+	publish := func(data []byte) error {
+		mu.Lock()
+		msgs = append(msgs, string(data))
+		mu.Unlock()
+		return nil
+	}
+	d := New(Config{Name: "linger", Publish: publish, QueueSize: 1 << 20, Connections: 1, BatchBytes: 1000,
+		Linger: time.Hour}, slog.Default())
+	d.Start()
+	line := strings.Repeat("x", 98) // 99 bytes with its newline: 10 make a full batch of 990
+	for i := range 55 {
+		d.Send(chunk(fmt.Sprintf("%s%d", line[:98-len(fmt.Sprint(i))], i)))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(msgs)
+		mu.Unlock()
+		if n == 5 {
+			break
+		}
+		if n > 5 || time.Now().After(deadline) {
+			t.Fatalf("%d messages while lingering, want the 5 full ones", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(msgs) != 6 {
+		t.Fatalf("%d messages, want 5 full and the rest at Close", len(msgs))
+	}
+	all := strings.Join(msgs, "")
+	for i, m := range msgs {
+		want := 10
+		if i == 5 {
+			want = 5
+		}
+		if strings.Count(m, "\n") != want {
+			t.Errorf("message %d has %d lines, want %d", i, strings.Count(m, "\n"), want)
+		}
+	}
+	for i := range 55 {
+		if !strings.Contains(all, fmt.Sprintf("x%d\n", i)) && !strings.HasPrefix(all, fmt.Sprintf("%d\n", i)) {
+			t.Errorf("line %d missing", i)
+		}
+	}
+}

@@ -90,6 +90,13 @@ func (q *queue) push(c Chunk, wait time.Duration, block bool) (dropped int) {
 	return dropped
 }
 
+// size returns the bytes queued.
+func (q *queue) size() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
+}
+
 // pushFront puts back a chunk that could not be sent, ahead of the others,
 // regardless of the bound (it was already counted in).
 func (q *queue) pushFront(c Chunk) {

@@ -253,5 +253,10 @@ func (h *checker) result(err error) {
 // ("statsd" or "graphite"); the aggregator reads lines by it.
 const natsFormatHeader = "Consthash-Format"
 
+// natsLinger is how long a shard's lane gathers lines into one NATS message
+// (up to batch_bytes): one read of a client's lines holds few lines of each
+// shard, and a message per read and shard carried about two lines.
+const natsLinger = 50 * time.Millisecond
+
 // natsSubject is the subject of a shard.
 func natsSubject(shard int) string { return "consthash.lines." + strconv.Itoa(shard) }

@@ -182,6 +182,7 @@ func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*
 			// label of its own on /metrics.
 			labels := fmt.Sprintf(`{destination=%q,format=%q,shard="%d"}`, d.NATSURL, format, sh)
 			m.shards = append(m.shards, r.destination(name, destInfo{stats: d.NATSURL, shard: true}, labels, sc, outbound.Config{
+				Linger: natsLinger,
 				Publish: func(data []byte) error {
 					msg := nats.NewMsg(subject)
 					msg.Header.Set(natsFormatHeader, format) // the aggregator reads lines by this
