@@ -256,7 +256,7 @@ const natsFormatHeader = "Consthash-Format"
 // natsLinger is how long a shard's lane gathers lines into one NATS message
 // (up to batch_bytes): one read of a client's lines holds few lines of each
 // shard, and a message per read and shard carried about two lines.
-const natsLinger = 50 * time.Millisecond
+const natsLinger = 200 * time.Millisecond
 
 // natsSubject is the subject of a shard.
 func natsSubject(shard int) string { return "consthash.lines." + strconv.Itoa(shard) }
