@@ -104,7 +104,7 @@ type Output struct {
 func Default() *Config {
 	d := statsd.Default()
 	return &Config{
-		Admin:      admin.Config{Listen: "127.0.0.1:8082"},
+		Admin:      admin.Default("127.0.0.1:8082"),
 		Log:        Log{Level: "info", Format: "text"},
 		ID:         hostname(),
 		Times:      []string{"10s:168h", "1m:720h", "10m:17520h"},

@@ -116,7 +116,7 @@ type Section struct {
 // Default returns the built-in defaults (documented in docs/relay.md).
 func Default() *Config {
 	return &Config{
-		Admin: admin.Config{Listen: "127.0.0.1:8081"},
+		Admin: admin.Default("127.0.0.1:8081"),
 		Log:   Log{Level: "info", Format: "text"},
 		Stats: SelfStats{Prefix: "consthash.relay", Interval: config.Duration(10 * time.Second)},
 		Defaults: Section{

@@ -38,7 +38,7 @@ type Log struct {
 // Default returns the documented defaults (docs/writer.md).
 func Default() *Config {
 	return &Config{
-		Admin: admin.Config{Listen: "127.0.0.1:8083"}, Log: Log{Level: "info", Format: "text"},
+		Admin: admin.Default("127.0.0.1:8083"), Log: Log{Level: "info", Format: "text"},
 		NATS: "nats://127.0.0.1:4222", Stream: "CONSTHASH_ROLLUPS", Durable: "consthash-writer",
 		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(time.Minute), MaxDeliver: 10,
 		RetryMaxDelay: config.Duration(time.Minute),
