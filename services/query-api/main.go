@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/logging"
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/services/query-api/internal/api"
@@ -78,7 +79,18 @@ func run(c *cli.Context) error {
 	a.Register(mux)
 	set := metrics.NewSet()
 	stats := api.NewStats(set)
-	srv := &http.Server{Addr: cfg.Listen, Handler: stats.Wrap(mux), ReadHeaderTimeout: 10 * time.Second}
+	// Timeouts, header cap, max_concurrent (429 past it) and query_timeout
+	// as every request's deadline, body included.
+	srv := httpserver.New(cfg.Config, stats.Wrap(mux), log)
+	srv.Addr = cfg.Listen
+	srv.Register(set, "query")
+	snapshot := func() any {
+		s := stats.Snapshot()
+		if m, ok := s.(map[string]any); ok {
+			m["http"] = srv.Snapshot()
+		}
+		return s
+	}
 	// Healthy while the store answers a listing of the roots.
 	status := func() (bool, map[string]any) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -88,7 +100,7 @@ func run(c *cli.Context) error {
 		}
 		return true, map[string]any{"storage": cfg.Storage.Driver}
 	}
-	adm := admin.New("query-api", cfg.Admin, log, set, status, stats.Snapshot)
+	adm := admin.New("query-api", cfg.Admin, log, set, status, snapshot)
 	if err := adm.Start(); err != nil {
 		return err
 	}

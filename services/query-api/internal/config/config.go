@@ -8,6 +8,7 @@ import (
 
 	"github.com/consthash/consthash/pkg/admin"
 	"github.com/consthash/consthash/pkg/config"
+	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
 )
@@ -26,7 +27,11 @@ type Config struct {
 	ReadConcurrency int             `toml:"read_concurrency"` // series one request reads at once
 	Storage         store.Config    `toml:"storage"`
 	Admin           admin.Config    `toml:"admin"`
-	Log             struct {
+	// The API server's limits, keys at the top level: read_header_timeout,
+	// read_timeout, write_timeout, idle_timeout, max_header_bytes,
+	// max_concurrent. query_timeout is its request deadline.
+	httpserver.Config
+	Log struct {
 		Level  string `toml:"level"`
 		Format string `toml:"format"`
 	} `toml:"log"`
@@ -39,7 +44,11 @@ type Config struct {
 func Default() *Config {
 	c := &Config{Listen: "127.0.0.1:8080", Times: []string{"10s:168h", "1m:720h", "10m:17520h"}, Timezone: "UTC",
 		MaxSeries: 1000, MaxPoints: 2_000_000, MaxFind: 100_000, QueryTimeout: config.Duration(30 * time.Second), BasePath: "/graphite/", ReadConcurrency: 8,
-		Storage: store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"}, Admin: admin.Default("127.0.0.1:8084")}
+		Storage: store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"}, Admin: admin.Default("127.0.0.1:8084"),
+		// No read_timeout: query_timeout bounds reading the body, from the
+		// end of the headers. write_timeout must exceed query_timeout.
+		Config: httpserver.Config{ReadHeaderTimeout: config.Duration(5 * time.Second), WriteTimeout: config.Duration(2 * time.Minute),
+			IdleTimeout: config.Duration(2 * time.Minute), MaxHeaderBytes: 1 << 20, MaxConcurrent: 256}}
 	c.Log.Level, c.Log.Format = "info", "text"
 	return c
 }
@@ -72,6 +81,10 @@ func (c *Config) Validate() error {
 	c.Location = loc
 	if c.MaxSeries <= 0 || c.MaxPoints <= 0 || c.MaxFind <= 0 || c.QueryTimeout <= 0 {
 		return e("max_series", "max_series, max_points, max_find and query_timeout must be positive")
+	}
+	c.RequestTimeout = c.QueryTimeout.D()
+	if err := c.Config.Validate(); err != nil {
+		return e("", "%v", err)
 	}
 	if c.ReadConcurrency <= 0 {
 		return e("read_concurrency", "must be positive, got %d", c.ReadConcurrency)
