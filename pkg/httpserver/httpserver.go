@@ -190,16 +190,30 @@ func (s *Server) Snapshot() map[string]any {
 
 // Register exports the counters into set as consthash_http_* series labelled
 // server=name (a fixed name per server: "query", "admin", a listener).
-// Registering the same name twice returns the first registration's series,
-// so a server replaced under the same name must not be registered again.
+// Registering the same name twice keeps the first registration's series:
+// a server replaced under the same name is registered through RegisterFunc.
 func (s *Server) Register(set *metrics.Set, name string) {
+	RegisterFunc(set, name, func() *Server { return s })
+}
+
+// RegisterFunc is Register for the server get returns at each scrape (nil:
+// none now, every series reads 0), for servers that come and go under one
+// name, such as a listener removed and added back by reloads.
+func RegisterFunc(set *metrics.Set, name string, get func() *Server) {
 	l := fmt.Sprintf(`{server=%q}`, name)
-	g := func(metric string, f func() float64) { set.GetOrCreateGauge("consthash_http_"+metric+l, f) }
-	g("requests_total", func() float64 { return float64(s.Requests.Load()) })
-	g("requests_busy_total", func() float64 { return float64(s.Busy.Load()) })
-	g("requests_timed_out_total", func() float64 { return float64(s.TimedOut.Load()) })
-	g("requests_in_flight", func() float64 { return float64(s.InFlight.Load()) })
-	g("connections_open", func() float64 { return float64(s.Connections.Load()) })
-	g("connections_total", func() float64 { return float64(s.Accepted.Load()) })
-	g("max_concurrent", func() float64 { return float64(s.cfg.MaxConcurrent) })
+	g := func(metric string, f func(s *Server) float64) {
+		set.GetOrCreateGauge("consthash_http_"+metric+l, func() float64 {
+			if s := get(); s != nil {
+				return f(s)
+			}
+			return 0
+		})
+	}
+	g("requests_total", func(s *Server) float64 { return float64(s.Requests.Load()) })
+	g("requests_busy_total", func(s *Server) float64 { return float64(s.Busy.Load()) })
+	g("requests_timed_out_total", func(s *Server) float64 { return float64(s.TimedOut.Load()) })
+	g("requests_in_flight", func(s *Server) float64 { return float64(s.InFlight.Load()) })
+	g("connections_open", func(s *Server) float64 { return float64(s.Connections.Load()) })
+	g("connections_total", func(s *Server) float64 { return float64(s.Accepted.Load()) })
+	g("max_concurrent", func(s *Server) float64 { return float64(s.cfg.MaxConcurrent) })
 }

@@ -17,7 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/line"
 )
 
@@ -62,6 +64,18 @@ type Config struct {
 	// IdleTimeout closes a tcp/unix connection that sends nothing for that
 	// long (counted IdleClosed); 0: never.
 	IdleTimeout time.Duration
+	// HTTP limits an http listener's server; the zero value means
+	// DefaultHTTP().
+	HTTP httpserver.Config
+}
+
+// DefaultHTTP returns the documented limits of an http listener
+// (docs/relay.md): a body may take read_timeout to arrive, backpressure
+// included, and write_timeout covers that and the reply.
+func DefaultHTTP() httpserver.Config {
+	return httpserver.Config{ReadHeaderTimeout: config.Duration(5 * time.Second), ReadTimeout: config.Duration(5 * time.Minute),
+		WriteTimeout: config.Duration(6 * time.Minute), IdleTimeout: config.Duration(2 * time.Minute),
+		MaxHeaderBytes: 64 << 10, MaxConcurrent: 256}
 }
 
 // Stats counts what a listener received. All fields are safe to read while it runs.
@@ -106,7 +120,7 @@ type Listener struct {
 	log  *slog.Logger
 	ln   net.Listener
 	pc   net.PacketConn
-	http *http.Server
+	http *httpserver.Server
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -163,7 +177,15 @@ func ListenSessions(ep endpoint.Endpoint, cfg Config, ns NewSession, log *slog.L
 	if ep.Scheme == endpoint.HTTP {
 		mux := http.NewServeMux()
 		mux.HandleFunc(ep.Path, l.serveHTTP)
-		l.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		if cfg.HTTP == (httpserver.Config{}) {
+			cfg.HTTP = DefaultHTTP()
+		}
+		if err := cfg.HTTP.Validate(); err != nil {
+			l.ln.Close()
+			return nil, fmt.Errorf("http limits of %s: %w", ep, err)
+		}
+		l.cfg.HTTP = cfg.HTTP
+		l.http = httpserver.New(cfg.HTTP, mux, l.log)
 	}
 	return l, nil
 }
@@ -175,6 +197,10 @@ func (l *Listener) Addr() net.Addr {
 	}
 	return l.ln.Addr()
 }
+
+// HTTPServer returns an http listener's server, for its limits' counters;
+// nil for the other schemes.
+func (l *Listener) HTTPServer() *httpserver.Server { return l.http }
 
 // Endpoint returns the endpoint the listener serves.
 func (l *Listener) Endpoint() endpoint.Endpoint { return l.ep }

@@ -17,7 +17,9 @@ import (
 	"github.com/consthash/consthash/pkg/admin"
 	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/line"
+	"github.com/consthash/consthash/pkg/listener"
 	"github.com/consthash/consthash/pkg/ring"
 )
 
@@ -35,13 +37,16 @@ const BackendOnly = "backend_only"
 
 // Config is the relay's whole configuration.
 type Config struct {
-	File     string                     `toml:"-"`
-	Admin    admin.Config               `toml:"admin"`
-	Log      Log                        `toml:"log"`
-	Defaults Section                    `toml:"defaults"`
-	Sections map[string]*Section        `toml:"sections"`
-	Stats    SelfStats                  `toml:"statsd"`
-	raw      map[string]map[string]bool // keys set per section, for defaults
+	File     string              `toml:"-"`
+	Admin    admin.Config        `toml:"admin"`
+	Log      Log                 `toml:"log"`
+	Defaults Section             `toml:"defaults"`
+	Sections map[string]*Section `toml:"sections"`
+	Stats    SelfStats           `toml:"statsd"`
+	// HTTPListeners limits every http:// listener's server (timeouts,
+	// header cap, max_concurrent).
+	HTTPListeners httpserver.Config          `toml:"http_listeners"`
+	raw           map[string]map[string]bool // keys set per section, for defaults
 }
 
 // Log configures the structured logger.
@@ -116,9 +121,10 @@ type Section struct {
 // Default returns the built-in defaults (documented in docs/relay.md).
 func Default() *Config {
 	return &Config{
-		Admin: admin.Default("127.0.0.1:8081"),
-		Log:   Log{Level: "info", Format: "text"},
-		Stats: SelfStats{Prefix: "consthash.relay", Interval: config.Duration(10 * time.Second)},
+		Admin:         admin.Default("127.0.0.1:8081"),
+		Log:           Log{Level: "info", Format: "text"},
+		Stats:         SelfStats{Prefix: "consthash.relay", Interval: config.Duration(10 * time.Second)},
+		HTTPListeners: listener.DefaultHTTP(),
 		Defaults: Section{
 			Format:           "graphite",
 			MaxLineLength:    line.DefaultMaxLength,
@@ -298,6 +304,9 @@ func (c *Config) errorf(key, format string, args ...any) error {
 func (c *Config) Validate() error {
 	if err := c.Admin.Validate(); err != nil {
 		return c.errorf("admin", "%v", err)
+	}
+	if err := c.HTTPListeners.Validate(); err != nil {
+		return c.errorf("http_listeners", "%v", err)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

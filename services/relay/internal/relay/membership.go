@@ -111,6 +111,9 @@ func (r *Relay) Stats() map[string]any {
 		listeners[k] = map[string]any{"lines": l.Lines.Load(), "bytes": l.Bytes.Load(), "too_long": l.TooLong.Load(),
 			"rejected": l.Rejected.Load(), "connections": l.Connections.Load(), "refused": l.Refused.Load(),
 			"idle_closed": l.IdleClosed.Load(), "accept_errors": l.AcceptErrors.Load(), "accepting": l.Accepting()}
+		if hs := l.HTTPServer(); hs != nil {
+			listeners[k].(map[string]any)["http"] = hs.Snapshot()
+		}
 	}
 	// A NATS server's shard subjects are one destination each inside the
 	// relay; /stats shows their totals as one entry (/metrics has each).

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/line"
 	"github.com/consthash/consthash/pkg/listener"
 	"github.com/consthash/consthash/pkg/outbound"
@@ -44,6 +45,7 @@ type Relay struct {
 	retired   map[string]*outbound.Destination // removed by a reload, closed after retireGrace unless re-added
 	natsConns map[string]*nats.Conn
 	listeners map[string]*listener.Listener // by section + "|" + URL
+	httpSrv   sync.Map                      // section + "|" + URL → *httpserver.Server of the http listeners open now
 	serveWG   sync.WaitGroup
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -387,13 +389,23 @@ func (r *Relay) syncListeners(cfg *config.Config) error {
 			if err != nil {
 				return err
 			}
-			lcfg := listener.Config{MaxLineLength: sc.MaxLineLength, MaxConnections: maxConns, IdleTimeout: sc.IdleTimeout.D()}
+			lcfg := listener.Config{MaxLineLength: sc.MaxLineLength, MaxConnections: maxConns, IdleTimeout: sc.IdleTimeout.D(), HTTP: cfg.HTTPListeners}
 			l, err := listener.ListenSessions(ep, lcfg, r.newSession(name), r.log)
 			if err != nil {
 				return fmt.Errorf("section %s: %w", name, err)
 			}
 			r.listeners[k] = l
 			r.listenerMetrics(k, name, u, l)
+			if hs := l.HTTPServer(); hs != nil {
+				r.httpSrv.Store(k, hs)
+				// Registered once per name; a listener re-added by a reload is found again.
+				httpserver.RegisterFunc(r.Metrics, "listener "+k, func() *httpserver.Server {
+					if v, ok := r.httpSrv.Load(k); ok {
+						return v.(*httpserver.Server)
+					}
+					return nil
+				})
+			}
 			r.serveWG.Add(1)
 			go func() {
 				defer r.serveWG.Done()
@@ -414,6 +426,7 @@ func (r *Relay) syncListeners(cfg *config.Config) error {
 				r.Metrics.UnregisterMetric(n)
 			}
 			delete(r.lnMetrics, k)
+			r.httpSrv.Delete(k)
 		}
 	}
 	return nil
