@@ -141,7 +141,8 @@ func (s *Server) connState(_ net.Conn, st http.ConnState) {
 func (s *Server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d := s.cfg.RequestTimeout; d > 0 {
-			ctx, cancel := context.WithTimeout(r.Context(), d)
+			deadline := time.Now().Add(d)
+			ctx, cancel := context.WithDeadline(r.Context(), deadline)
 			// At the deadline, a read of the body blocked on a slow client
 			// fails too. The read deadline is set only once the context has
 			// expired: set ahead, it would also end net/http's background
@@ -154,8 +155,13 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 			})
 			defer func() {
 				if !stop() {
-					<-fired // never touch the connection once the next request may use it
+					<-fired
 				}
+				// A handler that returns without reading the whole body (a
+				// 429, an error) leaves net/http to read the rest to reuse
+				// the connection: that read keeps the request's deadline.
+				// net/http sets the next request's deadlines afterwards.
+				_ = rc.SetReadDeadline(deadline)
 				cancel()
 			}()
 			r = r.WithContext(ctx)

@@ -166,6 +166,18 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	})
 }
 
+// TestUnreadSlowBodyIsCutOff: a handler that answers without reading the
+// body (as a 429 does) leaves net/http reading the rest after it returns;
+// the request deadline bounds that too.
+func TestUnreadSlowBodyIsCutOff(t *testing.T) {
+	cfg := testConfig()
+	cfg.ReadTimeout = 0
+	cfg.RequestTimeout = 100 * time.Millisecond
+	_, addr := start(t, cfg, ok)
+	c := slowBody(t, addr)
+	closedByServer(t, c, c)
+}
+
 func TestRequestTimeoutEndsTheHandlersContext(t *testing.T) {
 	cfg := testConfig()
 	cfg.RequestTimeout = 100 * time.Millisecond
