@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/store"
 )
@@ -15,8 +16,10 @@ type Config struct {
 	File           string          `toml:"-"`
 	Admin          admin.Config    `toml:"admin"`
 	Log            Log             `toml:"log"`
-	NATS           string          `toml:"nats"`    // NATS URL with JetStream
-	Stream         string          `toml:"stream"`  // the rollup stream
+	NATS           string          `toml:"nats"`   // NATS URL with JetStream
+	Stream         string          `toml:"stream"` // the rollup stream
+	StreamMaxBytes int64           `toml:"stream_max_bytes"`
+	StreamMaxAge   config.Duration `toml:"stream_max_age"`
 	Durable        string          `toml:"durable"` // consumer name, shared by every writer instance
 	Batch          int             `toml:"batch"`   // messages per fetch and write
 	BatchWait      config.Duration `toml:"batch_wait"`
@@ -39,7 +42,8 @@ type Log struct {
 func Default() *Config {
 	return &Config{
 		Admin: admin.Default("127.0.0.1:8083"), Log: Log{Level: "info", Format: "text"},
-		NATS: "nats://127.0.0.1:4222", Stream: "CONSTHASH_ROLLUPS", Durable: "consthash-writer",
+		NATS: "nats://127.0.0.1:4222", Stream: bus.DefaultStream, StreamMaxBytes: bus.DefaultStreamMaxBytes,
+		StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), Durable: "consthash-writer",
 		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(time.Minute), MaxDeliver: 10,
 		RetryMaxDelay: config.Duration(time.Minute),
 		DeadLetter:    "consthash.deadletter.rollups", WriteTimeout: config.Duration(30 * time.Second),
@@ -77,6 +81,12 @@ func (c *Config) Validate() error {
 	if c.NATS == "" {
 		return e("nats", "a NATS URL is required")
 	}
+	if c.Stream == "" {
+		return e("stream", "a stream name is required")
+	}
+	if c.StreamMaxBytes <= 0 || c.StreamMaxAge <= 0 {
+		return e("stream_max_bytes", "stream_max_bytes (%d) and stream_max_age (%s) must be positive", c.StreamMaxBytes, c.StreamMaxAge)
+	}
 	if c.Batch <= 0 {
 		return e("batch", "%d must be positive", c.Batch)
 	}
@@ -95,4 +105,9 @@ func (c *Config) Validate() error {
 		return e("storage.driver", "%q is not one of cassandra, sqlite, mysql, file", c.Storage.Driver)
 	}
 	return nil
+}
+
+// StreamConfig is the rollup stream as this writer would make it.
+func (c *Config) StreamConfig() bus.Stream {
+	return bus.Stream{Name: c.Stream, MaxBytes: c.StreamMaxBytes, MaxAge: c.StreamMaxAge.D()}
 }

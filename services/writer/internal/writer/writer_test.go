@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/pkg/testenv"
@@ -22,7 +24,7 @@ func publish(t *testing.T, js jetstream.JetStream, b *rollup.Batch) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := js.Publish(ctx, rollup.Subject(b.Resolution), b.Append(nil), jetstream.WithMsgID(b.MsgID())); err != nil {
+	if _, err := js.Publish(ctx, bus.RollupSubject(b.Resolution), b.Append(nil), jetstream.WithMsgID(b.MsgID())); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -62,11 +64,22 @@ listen = ""
 		t.Fatal(err)
 	}
 	announced := make(chan *nats.Msg, 1024)
-	if _, err := nc.ChanSubscribe(IndexSubject, announced); err != nil {
+	if _, err := nc.ChanSubscribe(bus.IndexSubject, announced); err != nil {
 		t.Fatal(err)
 	}
 	nc.Flush()
 	js, _ := jetstream.New(nc)
+	// The writer made the stream from the bus's one definition, with the
+	// defaults aggregators have too.
+	stream, err := js.Stream(ctx, bus.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, want := stream.CachedInfo().Config, bus.DefaultStreamConfig().Config()
+	if !reflect.DeepEqual(have.Subjects, want.Subjects) || have.MaxBytes != want.MaxBytes || have.MaxAge != want.MaxAge ||
+		have.Duplicates != want.Duplicates || have.Discard != want.Discard || have.Storage != want.Storage {
+		t.Errorf("the writer made the stream %+v, want %+v", have, want)
+	}
 	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
 	const n = 50
 	for i := 0; i < n; i++ {
@@ -100,8 +113,8 @@ listen = ""
 	}
 	select {
 	case m := <-dead:
-		if !strings.Contains(m.Header.Get(ReasonHeader), "undecodable rollup batch") || string(m.Data) != "not a batch" {
-			t.Errorf("dead letter %q with reason %q", m.Data, m.Header.Get(ReasonHeader))
+		if !strings.Contains(m.Header.Get(bus.ReasonHeader), "undecodable rollup batch") || string(m.Data) != "not a batch" {
+			t.Errorf("dead letter %q with reason %q", m.Data, m.Header.Get(bus.ReasonHeader))
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no dead letter")
