@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Batch is what an aggregator publishes on consthash.rollups.<seconds>: the
+// Batch is what an aggregator publishes on consthash.rollups.<seconds>
+// (pkg/bus owns the subjects and the stream): the
 // points of one resolution from one producer, from one flush.
 type Batch struct {
 	Source     string // producer id (the aggregator's)
@@ -28,9 +29,6 @@ var (
 	ErrTruncated = errors.New("rollup batch is truncated or malformed")
 	ErrTooLarge  = errors.New("rollup batch declares more than it holds")
 )
-
-// Subject returns the JetStream subject of a resolution.
-func Subject(r Resolution) string { return fmt.Sprintf("consthash.rollups.%d", r.Seconds()) }
 
 // Version orders the batches of one producer: storage keeps, per (path,
 // resolution, time, source), the point of the newest version, so a

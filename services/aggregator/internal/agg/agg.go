@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/endpoint"
 	"github.com/consthash/consthash/pkg/line"
 	"github.com/consthash/consthash/pkg/listener"
@@ -32,10 +33,6 @@ import (
 	"github.com/consthash/consthash/services/aggregator/internal/rollups"
 	"github.com/consthash/consthash/services/aggregator/internal/statsd"
 )
-
-// FormatHeader is the NATS header naming the line format of a message on
-// consthash.lines.<shard> ("statsd" or "graphite"; graphite when absent).
-const FormatHeader = "Consthash-Format"
 
 // Aggregator owns the inputs, the accumulators and the outputs.
 type Aggregator struct {
@@ -105,14 +102,13 @@ func (a *Aggregator) open() error {
 		a.js = js
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: cfg.Output.Stream, Subjects: []string{"consthash.rollups.>"},
-			Storage: jetstream.FileStorage, MaxBytes: cfg.Output.StreamMaxBytes, MaxAge: cfg.Output.StreamMaxAge.D(),
-			Discard: jetstream.DiscardOld, Duplicates: 10 * time.Minute})
-		if err != nil {
-			return fmt.Errorf("cannot create stream %s: %w", cfg.Output.Stream, err)
+		// Aggregators own the stream's limits: created or updated to theirs.
+		stream := bus.Stream{Name: cfg.Output.Stream, MaxBytes: cfg.Output.StreamMaxBytes, MaxAge: cfg.Output.StreamMaxAge.D()}
+		if _, _, err := bus.EnsureStream(ctx, js, stream, true); err != nil {
+			return fmt.Errorf("cannot create the rollup stream: %w", err)
 		}
-		if _, err := nc.Subscribe(heartbeatSubject, a.heartbeatMsg); err != nil {
-			return fmt.Errorf("cannot subscribe to %s: %w", heartbeatSubject, err)
+		if _, err := nc.Subscribe(bus.HeartbeatSubject, a.heartbeatMsg); err != nil {
+			return fmt.Errorf("cannot subscribe to %s: %w", bus.HeartbeatSubject, err)
 		}
 	}
 	for _, l := range cfg.Listeners {
@@ -133,7 +129,7 @@ func (a *Aggregator) open() error {
 		}
 		nc := a.nc
 		a.lines = outbound.New(outbound.Config{Name: out, QueueSize: 10_000_000, Connections: 1, BatchBytes: 64 << 10,
-			BackpressureWait: 10 * time.Second, Publish: func(b []byte) error { return nc.Publish("consthash.flushed", b) }}, a.log)
+			BackpressureWait: 10 * time.Second, Publish: func(b []byte) error { return nc.Publish(bus.FlushedSubject, b) }}, a.log)
 	default:
 		ep, _ := endpoint.Parse(out)
 		a.lines = outbound.New(outbound.Config{Name: out, Endpoint: ep, QueueSize: 10_000_000, Connections: 2, BatchBytes: 64 << 10,
@@ -155,7 +151,7 @@ func (a *Aggregator) ListenerAddrs() []net.Addr {
 // accumulator.
 func (a *Aggregator) shardMsg(shard int) nats.MsgHandler {
 	return func(m *nats.Msg) {
-		format := m.Header.Get(FormatHeader)
+		format := m.Header.Get(bus.FormatHeader)
 		if format == "" {
 			format = "graphite"
 		}
@@ -329,7 +325,7 @@ func (a *Aggregator) Flush(binEnd time.Time) {
 		acc.graphite.Flush(func(p rollup.Point) {
 			out = append(out, p.Path...)
 			out = append(out, ' ')
-			out = strconv.AppendFloat(out, accum.Value(accum.ReducerFor(a.cfg.Rules, p.Path), p), 'f', -1, 64)
+			out = strconv.AppendFloat(out, bus.Value(bus.ReducerFor(a.cfg.Rules, p.Path), p), 'f', -1, 64)
 			out = append(out, ' ')
 			out = append(out, ts...)
 			out = append(out, '\n')
@@ -368,7 +364,7 @@ func (a *Aggregator) publisher() {
 	var buf []byte
 	for b := range a.pending {
 		buf = b.Append(buf[:0])
-		msg := nats.NewMsg(rollup.Subject(b.Resolution))
+		msg := nats.NewMsg(bus.RollupSubject(b.Resolution))
 		msg.Data = append([]byte(nil), buf...)
 		backoff := 100 * time.Millisecond
 		for attempt := 1; ; attempt++ {

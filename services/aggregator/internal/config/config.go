@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/endpoint"
 	"github.com/consthash/consthash/pkg/rollup"
-	"github.com/consthash/consthash/services/aggregator/internal/accum"
 	"github.com/consthash/consthash/services/aggregator/internal/statsd"
 )
 
@@ -33,7 +33,7 @@ type Config struct {
 
 	Resolutions []rollup.Resolution `toml:"-"`
 	StatsdCfg   statsd.Config       `toml:"-"`
-	Rules       []accum.Rule        `toml:"-"`
+	Rules       []bus.Rule          `toml:"-"`
 }
 
 // Log configures the structured logger.
@@ -108,13 +108,13 @@ func Default() *Config {
 		Log:        Log{Level: "info", Format: "text"},
 		ID:         hostname(),
 		Times:      []string{"10s:168h", "1m:720h", "10m:17520h"},
-		Shards:     64,
+		Shards:     bus.DefaultShards,
 		Membership: Membership{Interval: config.Duration(time.Second)},
 		Statsd: Statsd{LegacyNamespace: d.LegacyNamespace, GlobalPrefix: d.GlobalPrefix, PrefixCounter: d.PrefixCounter,
 			PrefixTimer: d.PrefixTimer, PrefixGauge: d.PrefixGauge, PrefixSet: d.PrefixSet, PrefixStats: d.PrefixStats,
 			PercentThreshold: d.PercentThreshold, FlushCounts: true, GaugesMaxTTL: 1, KeyNameSanitize: true},
-		Output: Output{Lines: "BLACKHOLE", Stream: "CONSTHASH_ROLLUPS", StreamMaxBytes: 1 << 30,
-			StreamMaxAge: config.Duration(24 * time.Hour), PublishTimeout: config.Duration(10 * time.Second), MaxPending: 1000},
+		Output: Output{Lines: "BLACKHOLE", Stream: bus.DefaultStream, StreamMaxBytes: bus.DefaultStreamMaxBytes,
+			StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), PublishTimeout: config.Duration(10 * time.Second), MaxPending: 1000},
 	}
 }
 
@@ -182,11 +182,11 @@ func (c *Config) Validate() error {
 	if c.Output.MaxPending <= 0 {
 		return c.errorf("output.max_pending_batches", "%d must be positive", c.Output.MaxPending)
 	}
-	rules, err := accum.ParseRules(c.Graphite.Rules)
+	rules, err := bus.ParseRules(c.Graphite.Rules)
 	if err != nil {
 		return c.errorf("graphite.rules", "%v", err)
 	}
-	c.Rules = append(rules, accum.DefaultRules()...)
+	c.Rules = rules
 	s := c.Statsd
 	sc := statsd.Config{FlushInterval: res[0].Step, LegacyNamespace: s.LegacyNamespace, GlobalPrefix: s.GlobalPrefix,
 		GlobalSuffix: s.GlobalSuffix, PrefixCounter: s.PrefixCounter, PrefixTimer: s.PrefixTimer, PrefixGauge: s.PrefixGauge,
