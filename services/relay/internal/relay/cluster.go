@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -248,10 +247,3 @@ func (h *checker) result(err error) {
 		}
 	}
 }
-
-// natsFormatHeader names the line format of a message on a shard subject
-// ("statsd" or "graphite"); the aggregator reads lines by it.
-const natsFormatHeader = "Consthash-Format"
-
-// natsSubject is the subject of a shard.
-func natsSubject(shard int) string { return "consthash.lines." + strconv.Itoa(shard) }

@@ -104,7 +104,7 @@ func (r *Relay) Stats() map[string]any {
 		}
 		sections[name] = map[string]any{"lines_in": s.st.in.Get(), "lines_routed": s.st.routed.Get(),
 			"lines_rejected": s.st.rejected.Get(), "lines_blackholed": s.st.blackholed.Get(),
-			"lines_unroutable": s.st.unroutable.Get(), "lines_bad": bad}
+			"lines_unroutable": s.st.unroutable.Get(), "lines_bad": bad, "nats_shard_mismatch": s.st.shardMismatch.Get()}
 	}
 	listeners := map[string]any{}
 	for k, l := range r.listeners {
