@@ -74,7 +74,8 @@ func run(c *cli.Context) error {
 		return fmt.Errorf("storage %s cannot be queried", cfg.Storage.Driver)
 	}
 	a := api.New(api.Config{Resolutions: cfg.Resolutions, MaxSeries: cfg.MaxSeries, MaxPoints: cfg.MaxPoints,
-		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath, ReadConcurrency: cfg.ReadConcurrency}, reader, log)
+		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath, ReadConcurrency: cfg.ReadConcurrency,
+		Rules: cfg.Rules}, reader, log)
 	mux := http.NewServeMux()
 	a.Register(mux)
 	set := metrics.NewSet()

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/services/query-api/internal/codec"
@@ -44,6 +45,9 @@ type Config struct {
 	BasePath     string // the seed's find, expand and metrics live under it ("": not served)
 	// ReadConcurrency is how many series one request reads at once (0: 8).
 	ReadConcurrency int
+	// Rules pick the column a series is read from, as the aggregators'
+	// (nil: bus.DefaultRules).
+	Rules []bus.Rule
 }
 
 // API answers graphite requests.
@@ -63,6 +67,9 @@ func New(cfg Config, r store.Reader, log *slog.Logger) *API {
 	}
 	if cfg.ReadConcurrency <= 0 {
 		cfg.ReadConcurrency = 8
+	}
+	if cfg.Rules == nil {
+		cfg.Rules = bus.DefaultRules()
 	}
 	return &API{cfg: cfg, r: r, log: log}
 }
@@ -342,7 +349,7 @@ func (a *API) read(ctx context.Context, pattern string, from, until, now time.Ti
 	list := make([]*series.Series, len(leaves))
 	err = par.For(ctx, len(leaves), a.cfg.ReadConcurrency, func(i int) error {
 		p := leaves[i]
-		col := series.ColumnFor(p, "")
+		col := series.ColumnFor(a.cfg.Rules, p, "")
 		var pts []rollup.Point
 		var err error
 		if cr, ok := a.r.(store.ColumnReader); ok {

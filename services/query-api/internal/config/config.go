@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/rollup"
@@ -35,9 +36,15 @@ type Config struct {
 		Level  string `toml:"level"`
 		Format string `toml:"format"`
 	} `toml:"log"`
+	// Graphite holds the name rules, as the aggregators' [graphite] section:
+	// the column a series is read from follows the reducer it was made with.
+	Graphite struct {
+		Rules [][2]string `toml:"rules"` // [regex, reducer] pairs tried before the default name rules
+	} `toml:"graphite"`
 
 	Resolutions []rollup.Resolution `toml:"-"`
 	Location    *time.Location      `toml:"-"`
+	Rules       []bus.Rule          `toml:"-"`
 }
 
 // Default returns the documented defaults (docs/query-api.md).
@@ -86,6 +93,11 @@ func (c *Config) Validate() error {
 	if err := c.Config.Validate(); err != nil {
 		return e("", "%v", err)
 	}
+	rules, err := bus.ParseRules(c.Graphite.Rules)
+	if err != nil {
+		return e("graphite.rules", "%v", err)
+	}
+	c.Rules = rules
 	if c.ReadConcurrency <= 0 {
 		return e("read_concurrency", "must be positive, got %d", c.ReadConcurrency)
 	}

@@ -6,9 +6,9 @@ package series
 
 import (
 	"math"
-	"regexp"
 	"time"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/rollup"
 )
 
@@ -44,33 +44,23 @@ func Choose(res []rollup.Resolution, from, now time.Time) rollup.Resolution {
 	return res[len(res)-1]
 }
 
-// Column names which aggregate of a stored point answers a series: count and
-// sum names read the sum, upper/max the max, lower/min the min, gauges the
-// last value, anything else the mean.
-type Column string
+// Column names which aggregate of a stored point answers a series: the
+// reducer the aggregators' name rules give it (pkg/bus).
+type Column = bus.Reducer
 
 // The columns.
 const (
-	Sum  Column = "sum"
-	Max  Column = "max"
-	Min  Column = "min"
-	Last Column = "last"
-	Mean Column = "mean"
+	Sum  = bus.Sum
+	Max  = bus.Max
+	Min  = bus.Min
+	Last = bus.Last
+	Mean = bus.Mean
 )
 
-var columnRules = []struct {
-	re  *regexp.Regexp
-	col Column
-}{
-	{regexp.MustCompile(`(^|\.)(count|sum|counts?)(\.|$|;)|^stats_counts\.`), Sum},
-	{regexp.MustCompile(`(^|\.)(upper|max)(_[0-9a-z_]+)?(\.|$|;)`), Max},
-	{regexp.MustCompile(`(^|\.)(lower|min)(_[0-9a-z_]+)?(\.|$|;)`), Min},
-	{regexp.MustCompile(`(^|\.)gauges?(\.|$|;)`), Last},
-}
-
-// ColumnFor returns the column a path is read from; consolidateBy (sum,
-// max, min, last, average) overrides the name rules when given.
-func ColumnFor(path, consolidateBy string) Column {
+// ColumnFor returns the column a path is read from: consolidateBy (sum,
+// max, min, last, average) when given, else the name rules' reducer, the
+// aggregators' rules (bus.ParseRules).
+func ColumnFor(rules []bus.Rule, path, consolidateBy string) Column {
 	switch consolidateBy {
 	case "sum":
 		return Sum
@@ -83,27 +73,10 @@ func ColumnFor(path, consolidateBy string) Column {
 	case "average", "avg":
 		return Mean
 	}
-	for _, r := range columnRules {
-		if r.re.MatchString(path) {
-			return r.col
-		}
-	}
-	return Mean
+	return bus.ReducerFor(rules, path)
 }
 
-func value(p rollup.Point, c Column) float64 {
-	switch c {
-	case Sum:
-		return p.Sum
-	case Max:
-		return p.Max
-	case Min:
-		return p.Min
-	case Last:
-		return p.Last
-	}
-	return p.Mean()
-}
+func value(p rollup.Point, c Column) float64 { return bus.Value(c, p) }
 
 // Fit places points on whisper's steps for [from, until): the series starts
 // at the step after from's and ends at the step after until's, as whisper's
