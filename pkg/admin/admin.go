@@ -344,6 +344,11 @@ func (s *Server) Start() error {
 	if s.cfg.Listen == "" {
 		return nil
 	}
+	// A Config not from Default (a zero max_concurrent would answer every
+	// request 429) fails here, with the reason, rather than at the first request.
+	if err := s.cfg.Validate(); err != nil {
+		return fmt.Errorf("admin server: %w", err)
+	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on admin address %s: %w", s.cfg.Listen, err)

@@ -33,7 +33,7 @@ cluster = "forward"
 servers = ["%s"]
 shards = 32
 `, url))
-	adm := admin.New("relay", admin.Config{Listen: "127.0.0.1:0"}, slog.New(slog.DiscardHandler), r.Metrics, r.Healthy,
+	adm := admin.New("relay", admin.Default("127.0.0.1:0"), slog.New(slog.DiscardHandler), r.Metrics, r.Healthy,
 		func() any { return r.Stats() })
 	if err := adm.Start(); err != nil {
 		t.Fatal(err)
