@@ -21,6 +21,7 @@ import (
 	"github.com/consthash/consthash/pkg/endpoint"
 	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/line"
+	"github.com/consthash/consthash/pkg/retry"
 )
 
 // Handler receives one line (without its newline); the slice is only valid
@@ -131,6 +132,8 @@ type Listener struct {
 	serving  atomic.Bool  // bound and Serve has not returned
 	errUntil atomic.Int64 // unix ns: the accept loop is failing until at least then
 	now      func() time.Time
+	stop     context.Context // ended by Close
+	cancel   context.CancelFunc
 }
 
 // Listen binds ep now, so an address in use is an error at start-up, and
@@ -151,6 +154,7 @@ func ListenSessions(ep endpoint.Endpoint, cfg Config, ns NewSession, log *slog.L
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := &Listener{ep: ep, cfg: cfg, ns: ns, log: log.With("listener", ep.String()), conns: map[net.Conn]struct{}{}, now: time.Now}
+	l.stop, l.cancel = context.WithCancel(context.Background())
 	var err error
 	switch ep.Scheme {
 	case endpoint.TCP, endpoint.HTTP:
@@ -225,7 +229,7 @@ func (l *Listener) Serve() error {
 		}
 		return nil
 	}
-	var delay time.Duration
+	backoff := retry.Backoff{Min: acceptBackoffMin, Max: acceptBackoffMax}
 	var lastLog time.Time
 	for {
 		c, err := l.ln.Accept()
@@ -240,11 +244,7 @@ func (l *Listener) Serve() error {
 			// the backlog; retry after a back-off instead of giving up (the
 			// kernel would go on queueing clients nobody reads).
 			l.AcceptErrors.Add(1)
-			if delay == 0 {
-				delay = acceptBackoffMin
-			} else if delay *= 2; delay > acceptBackoffMax {
-				delay = acceptBackoffMax
-			}
+			delay := backoff.Next()
 			// Unhealthy until a retry has had the time to succeed.
 			l.errUntil.Store(l.now().Add(2*delay + 100*time.Millisecond).UnixNano())
 			if now := l.now(); now.Sub(lastLog) >= time.Second {
@@ -252,11 +252,14 @@ func (l *Listener) Serve() error {
 				l.log.Error("cannot accept a connection; retrying", "err", err, "retry_in", delay,
 					"open_connections", l.openConns(), "accept_errors", l.AcceptErrors.Load())
 			}
-			time.Sleep(delay)
+			select {
+			case <-l.stop.Done():
+			case <-time.After(delay):
+			}
 			continue
 		}
-		if delay != 0 {
-			delay = 0
+		if backoff.Failing() {
+			backoff.Reset()
 			l.errUntil.Store(0)
 			l.log.Info("accepting connections again")
 		}
@@ -459,6 +462,7 @@ func (l *Listener) Close() error {
 	l.closed = true
 	l.closing.Store(true)
 	l.mu.Unlock()
+	l.cancel() // ends an accept back-off at once
 	var err error
 	switch {
 	case l.pc != nil:
