@@ -35,7 +35,9 @@ type Handler func(line []byte) bool
 // Session receives the lines of one connection (one datagram, one http
 // request) from one goroutine. Flush is called whenever the reader is about
 // to wait for more input and at the end, so a session that batches lines
-// sends them then; Close follows the last Flush.
+// sends them then; Close follows the last Flush. For udp, Flush is called
+// exactly once after each datagram, even one without lines, so a session can
+// count datagrams.
 type Session interface {
 	Line(line []byte) bool
 	Flush()
@@ -68,6 +70,9 @@ type Config struct {
 	// HTTP limits an http listener's server; the zero value means
 	// DefaultHTTP().
 	HTTP httpserver.Config
+	// KeepCR splits lines on '\n' only and leaves a '\r' before it in the
+	// line, as statsd 0.9.0 does (the '\r' is part of the line's last field).
+	KeepCR bool
 }
 
 // DefaultHTTP returns the documented limits of an http listener
@@ -319,6 +324,7 @@ func (l *Listener) serveConn(c net.Conn, idle time.Duration) {
 		r = &idleReader{c: c, timeout: idle, closing: &l.closing}
 	}
 	s := line.NewScanner(countingReader{r, &l.Bytes}, l.cfg.MaxLineLength)
+	s.KeepCR = l.cfg.KeepCR
 	s.OnIdle(sess.Flush)
 	defer sess.Flush()
 	before := uint64(0)
@@ -390,7 +396,11 @@ func (l *Listener) serveUDP() {
 			continue
 		}
 		l.Bytes.Add(uint64(n))
-		for ln, rest, ok := line.Next(buf[:n]); ok; ln, rest, ok = line.Next(rest) {
+		next := line.Next
+		if l.cfg.KeepCR {
+			next = line.NextLF
+		}
+		for ln, rest, ok := next(buf[:n]); ok; ln, rest, ok = next(rest) {
 			if len(ln) > l.cfg.MaxLineLength {
 				l.TooLong.Add(1)
 				continue
@@ -423,6 +433,7 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	sess := l.ns(peer)
 	defer sess.Close()
 	s := line.NewScanner(countingReader{body, &l.Bytes}, l.cfg.MaxLineLength)
+	s.KeepCR = l.cfg.KeepCR
 	s.OnIdle(sess.Flush)
 	var rep httpReply
 	for s.Scan() {

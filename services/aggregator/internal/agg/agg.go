@@ -114,8 +114,11 @@ func (a *Aggregator) open() error {
 	for _, l := range cfg.Listeners {
 		ep, _ := endpoint.Parse(l.URL)
 		format := l.Format
-		ln, err := listener.ListenSessions(ep, listener.Config{MaxLineLength: l.MaxLineLength, UDPReadBuffer: 8 << 20},
-			func(net.Addr) listener.Session { return &session{a: a, format: format} }, a.log)
+		udp := ep.Scheme == endpoint.UDP
+		// statsd splits a packet on "\n" only: a '\r' stays in the line.
+		ln, err := listener.ListenSessions(ep, listener.Config{MaxLineLength: l.MaxLineLength, UDPReadBuffer: 8 << 20,
+			KeepCR: format == "statsd"},
+			func(net.Addr) listener.Session { return &session{a: a, format: format, udp: udp} }, a.log)
 		if err != nil {
 			return err
 		}
@@ -161,52 +164,77 @@ func (a *Aggregator) shardMsg(shard int) nats.MsgHandler {
 		if acc == nil {
 			acc = a.local // cannot happen once a drain completed; never lose the lines
 		}
+		// A statsd message is one statsd packet: split on "\n" only, its
+		// '\r's kept, counted in packets_received.
+		next, packets := line.Next, 0
+		if format == "statsd" {
+			next, packets = line.NextLF, 1
+		}
 		var ends []int
 		buf := m.Data[:0:0]
-		for l, rest, ok := line.Next(m.Data); ok; l, rest, ok = line.Next(rest) {
+		for l, rest, ok := next(m.Data); ok; l, rest, ok = next(rest) {
 			if len(l) > 0 {
 				buf = append(buf, l...)
 				ends = append(ends, len(buf))
 			}
 		}
-		a.addLines(acc, format, buf, ends)
+		a.addLines(acc, format, buf, ends, packets)
 	}
 }
 
 // session batches a connection's lines (a datagram's, or what one read of a
-// stream holds) so the accumulator lock is taken once per batch.
+// stream holds) so the accumulator lock is taken once per batch. It counts
+// statsd packets as statsd does: every udp datagram (the listener flushes
+// once per datagram), and every read of a stream that ended lines.
 type session struct {
-	a      *Aggregator
-	format string
-	buf    []byte
-	ends   []int
+	a       *Aggregator
+	format  string
+	udp     bool
+	buf     []byte
+	ends    []int
+	packets int
+	lines   int // since the last listener Flush
 }
 
 func (s *session) Line(b []byte) bool {
 	s.buf = append(s.buf, b...)
 	s.ends = append(s.ends, len(s.buf))
+	s.lines++
 	if len(s.buf) >= 64<<10 {
-		s.Flush()
+		s.flush()
 	}
 	return true
 }
 
+// Flush is the listener's: a datagram ended, or the reader waits for more.
 func (s *session) Flush() {
-	if len(s.ends) == 0 {
-		return
+	if s.format == "statsd" && (s.udp || s.lines > 0) {
+		s.packets++
 	}
-	s.a.addLines(s.a.local, s.format, s.buf, s.ends)
-	s.buf, s.ends = s.buf[:0], s.ends[:0]
+	s.lines = 0
+	s.flush()
 }
 
-func (s *session) Close() { s.Flush() }
+func (s *session) flush() {
+	if len(s.ends) == 0 && s.packets == 0 {
+		return
+	}
+	s.a.addLines(s.a.local, s.format, s.buf, s.ends, s.packets)
+	s.buf, s.ends, s.packets = s.buf[:0], s.ends[:0], 0
+}
 
-// addLines accumulates lines buf[ends[i-1]:ends[i]] under one lock.
-func (a *Aggregator) addLines(acc *shardAcc, format string, buf []byte, ends []int) {
+func (s *session) Close() { s.flush() }
+
+// addLines accumulates lines buf[ends[i-1]:ends[i]] under one lock; packets
+// statsd packets brought them.
+func (a *Aggregator) addLines(acc *shardAcc, format string, buf []byte, ends []int, packets int) {
 	a.linesIn.Add(len(ends))
 	bad := 0
 	var reasons []line.Reason
 	a.mu.Lock()
+	if packets > 0 {
+		a.local.statsd.AddInternal(float64(packets), 0, 0)
+	}
 	start := 0
 	for _, end := range ends {
 		l := buf[start:end]
@@ -312,6 +340,9 @@ func (a *Aggregator) Flush(binEnd time.Time) {
 			delete(a.shards, shard) // drained: this is its last flush
 		}
 	}
+	for _, acc := range accs[1:] { // statsd's numStats counts every key
+		a.local.statsd.AddKeys(acc.statsd.Keys())
+	}
 	for _, acc := range accs {
 		acc.statsd.Flush(binEnd, func(name string, v float64) {
 			out = append(out, name...)
@@ -334,6 +365,7 @@ func (a *Aggregator) Flush(binEnd time.Time) {
 	}
 	batches := a.rollups.Add(binEnd, base)
 	a.mu.Unlock()
+	chars, sendStart := statsd.PayloadChars(out), time.Now()
 	if a.lines != nil && len(out) > 0 {
 		n := 0
 		for _, c := range out {
@@ -343,6 +375,11 @@ func (a *Aggregator) Flush(binEnd time.Time) {
 		}
 		a.lines.Send(outbound.Chunk{Data: out, Lines: n})
 	}
+	// statsd's graphiteStats of the next flush describe this payload (every
+	// shard's lines and the graphite ones), even when it goes nowhere.
+	a.mu.Lock()
+	a.local.statsd.Sent(chars, time.Since(sendStart), time.Now())
+	a.mu.Unlock()
 	if a.js != nil {
 		for _, b := range batches {
 			select {
