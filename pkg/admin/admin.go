@@ -37,6 +37,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/consthash/consthash/pkg/config"
+	"github.com/consthash/consthash/pkg/endpoint"
 	"github.com/consthash/consthash/pkg/httpserver"
 )
 
@@ -76,16 +77,16 @@ func Default(listen string) Config {
 			MaxHeaderBytes: 64 << 10, MaxConcurrent: 32}}
 }
 
-// Validate checks that a non-loopback listener has a token, and the limits.
-// Errors name the key within [admin].
+// Validate checks the listen address, that a non-loopback listener has a
+// token, and the limits. Errors name the key within [admin].
 func (c Config) Validate() error {
 	if c.Listen == "" {
 		return nil
 	}
-	host, _, err := net.SplitHostPort(c.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %q: want host:port: %w", c.Listen, err)
+	if err := endpoint.CheckHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen %w", err)
 	}
+	host, _, _ := net.SplitHostPort(c.Listen)
 	if !isLoopback(host) && c.Token == "" {
 		return fmt.Errorf("listen %q is not a loopback address, so a token is required", c.Listen)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/consthash/consthash/pkg/rollup"
@@ -111,6 +112,28 @@ func Open(cfg Config) (Store, error) {
 		return openCassandra(cfg)
 	}
 	return nil, fmt.Errorf("%w %q: want cassandra, sqlite, mysql or file", ErrUnknownDriver, cfg.Driver)
+}
+
+// Validate checks cfg without connecting anywhere: the driver, the names and
+// values of its options, the form of its DSN. Services call it from their
+// configuration's Validate, so --check-config catches a bad option.
+func (c Config) Validate() error {
+	known := map[string][]string{"sqlite": {"table", "connections"}, "mysql": {"table"}, "file": {"max_file_size"},
+		"cassandra": {"keyspace", "replication", "batch_partitions", "write_queues", "consistency"}}
+	names, ok := known[c.Driver]
+	if !ok {
+		return fmt.Errorf("%w %q: want cassandra, sqlite, mysql or file", ErrUnknownDriver, c.Driver)
+	}
+	for k := range c.Options {
+		if !slices.Contains(names, k) {
+			return fmt.Errorf("options.%s: unknown option of %s (it has %s)", k, c.Driver, strings.Join(names, ", "))
+		}
+	}
+	s, err := Open(c) // opening parses; connecting is Init's
+	if err != nil {
+		return err
+	}
+	return s.Close()
 }
 
 // Finite reports whether a point can be stored: SQL databases and files take

@@ -4,7 +4,9 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/logging"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/services/aggregator/internal/statsd"
 )
@@ -150,10 +153,43 @@ func (c *Config) errorf(key, format string, args ...any) error {
 	return config.Errorf(c.File, key, format, args...)
 }
 
+// checkEndpoint parses an endpoint URL and checks its port.
+func checkEndpoint(u string) error {
+	ep, err := endpoint.Parse(u)
+	if err != nil {
+		return err
+	}
+	if ep.Scheme != endpoint.Unix {
+		return endpoint.CheckHostPort(ep.Addr)
+	}
+	return nil
+}
+
+// timerMetrics are the names calculatedTimerMetrics may keep (statsd's).
+func timerMetrics() []string {
+	return []string{"count", "count_ps", "lower", "upper", "sum", "sum_squares", "mean", "median", "std",
+		"count_percent", "mean_percent", "upper_percent", "lower_percent", "sum_percent", "sum_squares_percent", "histogram"}
+}
+
 // Validate checks the configuration and derives the parsed forms.
 func (c *Config) Validate() error {
 	if err := c.Admin.Validate(); err != nil {
 		return c.errorf("admin", "%v", err)
+	}
+	if err := logging.CheckLevel(c.Log.Level); err != nil {
+		return c.errorf("log.level", "%v", err)
+	}
+	if err := logging.CheckFormat(c.Log.Format); err != nil {
+		return c.errorf("log.format", "%v", err)
+	}
+	if c.ID == "" {
+		return c.errorf("id", "must not be empty")
+	}
+	if u := c.NATS.URL; u != "" && !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") {
+		return c.errorf("nats.url", "%q: want nats://host:port", u)
+	}
+	if c.Membership.Interval <= 0 {
+		return c.errorf("membership.interval", "%s must be positive", c.Membership.Interval)
 	}
 	res, err := rollup.ParseTimes(c.Times)
 	if err != nil {
@@ -167,20 +203,48 @@ func (c *Config) Validate() error {
 		return c.errorf("listeners", "nothing to receive: give [nats] url or at least one [[listeners]]")
 	}
 	for i, l := range c.Listeners {
-		if _, err := endpoint.Parse(l.URL); err != nil {
+		if err := checkEndpoint(l.URL); err != nil {
 			return c.errorf(fmt.Sprintf("listeners[%d].url", i), "%v", err)
 		}
 		if l.Format != "statsd" && l.Format != "graphite" {
 			return c.errorf(fmt.Sprintf("listeners[%d].format", i), "%q is not statsd or graphite", l.Format)
 		}
+		if l.MaxLineLength < 0 {
+			return c.errorf(fmt.Sprintf("listeners[%d].max_line_length", i), "%d must not be negative (0: the default)", l.MaxLineLength)
+		}
 	}
 	if l := c.Output.Lines; l != "BLACKHOLE" && l != "" && !strings.HasPrefix(l, "nats://") {
-		if _, err := endpoint.Parse(l); err != nil {
+		if err := checkEndpoint(l); err != nil {
 			return c.errorf("output.lines", "%q: want tcp://, udp://, unix://, http://, nats:// or BLACKHOLE: %v", l, err)
 		}
 	}
 	if c.Output.MaxPending <= 0 {
 		return c.errorf("output.max_pending_batches", "%d must be positive", c.Output.MaxPending)
+	}
+	if c.Output.Stream == "" || strings.ContainsAny(c.Output.Stream, ". *>") {
+		return c.errorf("output.stream", "%q is not a JetStream stream name", c.Output.Stream)
+	}
+	if c.Output.StreamMaxBytes <= 0 {
+		return c.errorf("output.stream_max_bytes", "%d must be positive", c.Output.StreamMaxBytes)
+	}
+	if c.Output.StreamMaxAge <= 0 {
+		return c.errorf("output.stream_max_age", "%s must be positive", c.Output.StreamMaxAge)
+	}
+	if c.Output.PublishTimeout <= 0 {
+		return c.errorf("output.publish_timeout", "%s must be positive", c.Output.PublishTimeout)
+	}
+	if c.Statsd.GaugesMaxTTL < 0 {
+		return c.errorf("statsd.gaugesMaxTTL", "%d must not be negative", c.Statsd.GaugesMaxTTL)
+	}
+	for i, m := range c.Statsd.CalculatedTimerMetrics {
+		if names := timerMetrics(); !slices.Contains(names, m) {
+			return c.errorf(fmt.Sprintf("statsd.calculatedTimerMetrics[%d]", i), "%q is not one of %s", m, strings.Join(names, ", "))
+		}
+	}
+	for i, p := range c.Statsd.PercentThreshold {
+		if math.IsNaN(p) || math.IsInf(p, 0) {
+			return c.errorf(fmt.Sprintf("statsd.percentThreshold[%d]", i), "%v is not a number", p)
+		}
 	}
 	rules, err := bus.ParseRules(c.Graphite.Rules)
 	if err != nil {

@@ -9,7 +9,9 @@ import (
 	"github.com/consthash/consthash/pkg/admin"
 	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/config"
+	"github.com/consthash/consthash/pkg/endpoint"
 	"github.com/consthash/consthash/pkg/httpserver"
+	"github.com/consthash/consthash/pkg/logging"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
 )
@@ -76,6 +78,15 @@ func (c *Config) Validate() error {
 	if c.Listen == "" {
 		return e("listen", "an address is required")
 	}
+	if err := endpoint.CheckHostPort(c.Listen); err != nil {
+		return e("listen", "%v", err)
+	}
+	if err := logging.CheckLevel(c.Log.Level); err != nil {
+		return e("log.level", "%v", err)
+	}
+	if err := logging.CheckFormat(c.Log.Format); err != nil {
+		return e("log.format", "%v", err)
+	}
 	res, err := rollup.ParseTimes(c.Times)
 	if err != nil {
 		return e("times", "%v", err)
@@ -86,8 +97,13 @@ func (c *Config) Validate() error {
 		return e("timezone", "%v", err)
 	}
 	c.Location = loc
-	if c.MaxSeries <= 0 || c.MaxPoints <= 0 || c.MaxFind <= 0 || c.QueryTimeout <= 0 {
-		return e("max_series", "max_series, max_points, max_find and query_timeout must be positive")
+	for key, v := range map[string]int{"max_series": c.MaxSeries, "max_points": c.MaxPoints, "max_find": c.MaxFind} {
+		if v <= 0 {
+			return e(key, "%d must be positive", v)
+		}
+	}
+	if c.QueryTimeout <= 0 {
+		return e("query_timeout", "%s must be positive", c.QueryTimeout)
 	}
 	c.RequestTimeout = c.QueryTimeout.D()
 	if err := c.Config.Validate(); err != nil {
@@ -120,6 +136,9 @@ func (c *Config) Validate() error {
 	case "cassandra", "sqlite", "mysql":
 	default:
 		return e("storage.driver", "%q cannot be read: use cassandra, sqlite or mysql", c.Storage.Driver)
+	}
+	if err := c.Storage.Validate(); err != nil {
+		return e("storage", "%v", err)
 	}
 	if err := c.Admin.Validate(); err != nil {
 		return e("admin", "%v", err)

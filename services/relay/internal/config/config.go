@@ -20,6 +20,7 @@ import (
 	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/line"
 	"github.com/consthash/consthash/pkg/listener"
+	"github.com/consthash/consthash/pkg/logging"
 	"github.com/consthash/consthash/pkg/ring"
 )
 
@@ -308,17 +309,18 @@ func (c *Config) Validate() error {
 	if err := c.HTTPListeners.Validate(); err != nil {
 		return c.errorf("http_listeners", "%v", err)
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		return c.errorf("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	if err := logging.CheckLevel(c.Log.Level); err != nil {
+		return c.errorf("log.level", "%v", err)
 	}
-	if c.Log.Format != "text" && c.Log.Format != "json" {
-		return c.errorf("log.format", "%q is not text or json", c.Log.Format)
+	if err := logging.CheckFormat(c.Log.Format); err != nil {
+		return c.errorf("log.format", "%v", err)
 	}
 	if c.Stats.Server != "" {
 		if _, err := endpoint.Parse(c.Stats.Server); err != nil {
 			return c.errorf("statsd.server", "%v", err)
+		}
+		if c.Stats.Interval <= 0 {
+			return c.errorf("statsd.interval", "%s must be positive", c.Stats.Interval)
 		}
 	}
 	if len(c.Sections) == 0 {

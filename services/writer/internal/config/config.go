@@ -3,11 +3,13 @@
 package config
 
 import (
+	"strings"
 	"time"
 
 	"github.com/consthash/consthash/pkg/admin"
 	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/config"
+	"github.com/consthash/consthash/pkg/logging"
 	"github.com/consthash/consthash/pkg/store"
 )
 
@@ -78,14 +80,31 @@ func (c *Config) Validate() error {
 	if err := c.Admin.Validate(); err != nil {
 		return e("admin", "%v", err)
 	}
+	if err := logging.CheckLevel(c.Log.Level); err != nil {
+		return e("log.level", "%v", err)
+	}
+	if err := logging.CheckFormat(c.Log.Format); err != nil {
+		return e("log.format", "%v", err)
+	}
 	if c.NATS == "" {
 		return e("nats", "a NATS URL is required")
 	}
-	if c.Stream == "" {
-		return e("stream", "a stream name is required")
+	if !strings.HasPrefix(c.NATS, "nats://") && !strings.HasPrefix(c.NATS, "tls://") {
+		return e("nats", "%q: want nats://host:port", c.NATS)
 	}
-	if c.StreamMaxBytes <= 0 || c.StreamMaxAge <= 0 {
-		return e("stream_max_bytes", "stream_max_bytes (%d) and stream_max_age (%s) must be positive", c.StreamMaxBytes, c.StreamMaxAge)
+	for key, v := range map[string]string{"stream": c.Stream, "durable": c.Durable} {
+		if v == "" || strings.ContainsAny(v, ". *>") {
+			return e(key, "%q is not a JetStream name", v)
+		}
+	}
+	if c.DeadLetter == "" || strings.ContainsAny(c.DeadLetter, " *>") {
+		return e("dead_letter", "%q is not a NATS subject", c.DeadLetter)
+	}
+	if c.StreamMaxBytes <= 0 {
+		return e("stream_max_bytes", "%d must be positive", c.StreamMaxBytes)
+	}
+	if c.StreamMaxAge <= 0 {
+		return e("stream_max_age", "%s must be positive", c.StreamMaxAge)
 	}
 	if c.Batch <= 0 {
 		return e("batch", "%d must be positive", c.Batch)
@@ -93,8 +112,14 @@ func (c *Config) Validate() error {
 	if c.MaxDeliver < 1 {
 		return e("max_deliver", "%d must be at least 1", c.MaxDeliver)
 	}
-	if c.BatchWait <= 0 || c.AckWait <= 0 || c.WriteTimeout <= 0 || c.ExpireInterval <= 0 || c.RetryMaxDelay <= 0 {
-		return e("batch_wait", "batch_wait, ack_wait, write_timeout, expire_interval and retry_max_delay must be positive")
+	for _, d := range []struct {
+		key string
+		v   config.Duration
+	}{{"batch_wait", c.BatchWait}, {"ack_wait", c.AckWait}, {"write_timeout", c.WriteTimeout},
+		{"expire_interval", c.ExpireInterval}, {"retry_max_delay", c.RetryMaxDelay}} {
+		if d.v <= 0 {
+			return e(d.key, "%s must be positive", d.v)
+		}
 	}
 	if c.WriteTimeout >= c.AckWait {
 		return e("write_timeout", "%s must be shorter than ack_wait (%s), or JetStream redelivers while a write is still running", c.WriteTimeout, c.AckWait)
@@ -103,6 +128,9 @@ func (c *Config) Validate() error {
 	case "cassandra", "sqlite", "mysql", "file":
 	default:
 		return e("storage.driver", "%q is not one of cassandra, sqlite, mysql, file", c.Storage.Driver)
+	}
+	if err := c.Storage.Validate(); err != nil {
+		return e("storage", "%v", err)
 	}
 	return nil
 }
