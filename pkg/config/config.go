@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -15,21 +16,84 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// Duration is a time.Duration that TOML spells as a string, "10s" or "1m30s".
+// ParseDuration reads every duration consthash takes, in configuration
+// files, rollup times and command-line flags: a Go duration ("10s", "1m30s",
+// "1.5h", "300ms", "-1h") or, as graphite retentions spell them, a whole
+// number and one unit: s, m, h, d (24h), w (7d), y (365d), or their words
+// (second(s), min, minute(s), hour(s), day(s), week(s), year(s)).
+func ParseDuration(s string) (time.Duration, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	i := 0
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		i++
+	}
+	j := i
+	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+		j++
+	}
+	if j > i && j < len(s) {
+		n, err := strconv.ParseInt(s[i:j], 10, 64)
+		unit, ok := durationUnit(s[j:])
+		if err == nil && ok && n <= int64(math.MaxInt64/unit) {
+			d := time.Duration(n) * unit
+			if s[0] == '-' {
+				d = -d
+			}
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("%q is not a duration such as 10s, 1m30s, 168h, 7d, 2w or 5y", s)
+}
+
+// durationUnit is carbon's retention units (storage-schemas.conf).
+func durationUnit(u string) (time.Duration, bool) {
+	const day = 24 * time.Hour
+	switch u {
+	case "s", "second", "seconds":
+		return time.Second, true
+	case "m", "min", "minute", "minutes":
+		return time.Minute, true
+	case "h", "hour", "hours":
+		return time.Hour, true
+	case "d", "day", "days":
+		return day, true
+	case "w", "week", "weeks":
+		return 7 * day, true
+	case "y", "year", "years":
+		return 365 * day, true
+	}
+	return 0, false
+}
+
+// Duration is a time.Duration that TOML spells as a string read by
+// ParseDuration: "10s", "1m30s", "7d". It is also a flag.Value, so command
+// line flags read durations the same way.
 type Duration time.Duration
 
 // D returns the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// UnmarshalText reads a Go duration string.
+// UnmarshalText reads a duration with ParseDuration.
 func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
+	v, err := ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("%q is not a duration such as \"10s\" or \"1m\"", b)
+		return err
 	}
 	*d = Duration(v)
 	return nil
 }
+
+// NewDuration returns a *Duration holding d: the default of a command-line
+// flag (cli.GenericFlag{Value: config.NewDuration(30 * time.Second)}).
+func NewDuration(d time.Duration) *Duration {
+	v := Duration(d)
+	return &v
+}
+
+// Set reads a duration with ParseDuration (flag.Value).
+func (d *Duration) Set(s string) error { return d.UnmarshalText([]byte(s)) }
 
 // MarshalText writes the duration as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/consthash/consthash/pkg/admin"
+	pkgconfig "github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/logging"
 	"github.com/consthash/consthash/services/aggregator/internal/agg"
 	"github.com/consthash/consthash/services/aggregator/internal/config"
@@ -33,7 +34,7 @@ func main() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML configuration file", EnvVars: []string{"CONSTHASH_AGGREGATOR_CONFIG", "CONSTHASH_CONFIG"}, Required: true},
 			&cli.BoolFlag{Name: "check-config", Usage: "validate the configuration and exit"},
-			&cli.DurationFlag{Name: "stop-timeout", Value: 30 * time.Second, Usage: "how long a stop may take to publish what it holds"},
+			&cli.GenericFlag{Name: "stop-timeout", Value: pkgconfig.NewDuration(30 * time.Second), Usage: "how long a stop may take to publish what it holds"},
 		},
 		Action: run,
 	}
@@ -61,7 +62,7 @@ func run(c *cli.Context) error {
 	a.Start()
 	adm := admin.New("aggregator", cfg.Admin, log, a.Metrics, a.Healthy, func() any { return a.Stats() })
 	if err := adm.Start(); err != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), c.Duration("stop-timeout"))
+		ctx, cancel := context.WithTimeout(context.Background(), c.Generic("stop-timeout").(*pkgconfig.Duration).D())
 		defer cancel()
 		_ = a.Close(ctx)
 		return err
@@ -72,7 +73,7 @@ func run(c *cli.Context) error {
 	s := <-sig
 	log.Info("stopping", "signal", s.String())
 	stopStart := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), c.Duration("stop-timeout"))
+	ctx, cancel := context.WithTimeout(context.Background(), c.Generic("stop-timeout").(*pkgconfig.Duration).D())
 	defer cancel()
 	err = a.Close(ctx)
 	log.Info("aggregator stopped: open bin flushed, rollups published", "took", time.Since(stopStart), "err", err)

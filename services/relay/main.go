@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/consthash/consthash/pkg/admin"
+	pkgconfig "github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/logging"
 	"github.com/consthash/consthash/services/relay/internal/config"
 	"github.com/consthash/consthash/services/relay/internal/relay"
@@ -33,7 +34,7 @@ func main() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML configuration file", EnvVars: []string{"CONSTHASH_RELAY_CONFIG", "CONSTHASH_CONFIG"}, Required: true},
 			&cli.BoolFlag{Name: "check-config", Usage: "validate the configuration and exit"},
-			&cli.DurationFlag{Name: "stop-timeout", Value: 30 * time.Second, Usage: "how long a stop may take to send what is queued"},
+			&cli.GenericFlag{Name: "stop-timeout", Value: pkgconfig.NewDuration(30 * time.Second), Usage: "how long a stop may take to send what is queued"},
 		},
 		Action: run,
 	}
@@ -91,7 +92,7 @@ func run(c *cli.Context) error {
 		fmt.Fprintf(w, "Server %s Purged\n", server)
 	})
 	if err := adm.Start(); err != nil {
-		stopCtx, cancel := context.WithTimeout(context.Background(), c.Duration("stop-timeout"))
+		stopCtx, cancel := context.WithTimeout(context.Background(), c.Generic("stop-timeout").(*pkgconfig.Duration).D())
 		defer cancel()
 		_ = r.Close(stopCtx)
 		return err
@@ -117,7 +118,7 @@ func run(c *cli.Context) error {
 		break
 	}
 	stopStart := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), c.Duration("stop-timeout"))
+	ctx, cancel := context.WithTimeout(context.Background(), c.Generic("stop-timeout").(*pkgconfig.Duration).D())
 	defer cancel()
 	err = r.Close(ctx)
 	log.Info("relay stopped: listeners closed, queues sent", "took", time.Since(stopStart), "err", err)

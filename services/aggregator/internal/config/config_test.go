@@ -13,6 +13,8 @@ func TestCheckConfig(t *testing.T) {
 	const base = "[[listeners]]\nurl = \"udp://127.0.0.1:8125\"\nformat = \"statsd\"\n"
 	tests := []struct{ name, text, want string }{
 		{"ok", base, ""},
+		{"one duration parser", "times = [\"10s:7d\", \"1m:2w\"]\n" + base + "[output]\nstream_max_age = \"7d\"\n[membership]\ninterval = \"1s\"\n", ""},
+		{"bad duration", base + "[output]\nstream_max_age = \"7 days\"\n", `c.toml:5: output.stream_max_age: "7 days" is not a duration`},
 		{"log level", base + "[log]\nlevel = \"verbose\"\n", `log.level: "verbose" is not one of debug, info, warn, error`},
 		{"log format", base + "[log]\nformat = \"jsn\"\n", `log.format: "jsn" is not one of text, json`},
 		{"listener port", "[[listeners]]\nurl = \"udp://127.0.0.1:99999\"\nformat = \"statsd\"\n", `listeners[0].url: "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
