@@ -399,7 +399,9 @@ func (r *Relay) syncListeners(cfg *config.Config) error {
 			if err != nil {
 				return err
 			}
-			lcfg := listener.Config{MaxLineLength: sc.MaxLineLength, MaxConnections: maxConns, IdleTimeout: sc.IdleTimeout.D(), HTTP: cfg.HTTPListeners}
+			// statsd (and its proxy.js) split on "\n" only: a '\r' stays in the line.
+			lcfg := listener.Config{MaxLineLength: sc.MaxLineLength, MaxConnections: maxConns, IdleTimeout: sc.IdleTimeout.D(),
+				HTTP: cfg.HTTPListeners, KeepCR: sc.Format == "statsd"}
 			l, err := listener.ListenSessions(ep, lcfg, r.newSession(name), r.log)
 			if err != nil {
 				return fmt.Errorf("section %s: %w", name, err)
