@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/consthash/consthash/pkg/bus"
+	"github.com/consthash/consthash/pkg/retry"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/services/writer/internal/config"
@@ -94,8 +96,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Writer, er
 
 // Run consumes until ctx ends, then returns after the batch in hand.
 func (w *Writer) Run(ctx context.Context) error {
-	go w.expirer(ctx)
-	go w.lag(ctx)
+	// The expirer and the lag probe end with ctx; Run returns only after them.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { w.expirer(ctx) })
+	wg.Go(func() { w.lag(ctx) })
+	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		batch, err := w.cons.Fetch(w.cfg.Batch, jetstream.FetchMaxWait(w.cfg.BatchWait.D()))
 		if err != nil {
@@ -103,9 +109,12 @@ func (w *Writer) Run(ctx context.Context) error {
 				break
 			}
 			w.log.Warn("fetching rollups", "err", err)
-			time.Sleep(time.Second)
+			if backoff.Wait(ctx) != nil {
+				break
+			}
 			continue
 		}
+		backoff.Reset()
 		var msgs []jetstream.Msg
 		for m := range batch.Messages() {
 			msgs = append(msgs, m)
