@@ -22,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/logging"
 )
 
@@ -95,7 +96,7 @@ func App[C any](spec Spec[C], stdout, stderr io.Writer) *cli.App {
 	flags := append([]cli.Flag{
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML configuration file", EnvVars: []string{env, "CONSTHASH_CONFIG"}, Required: true},
 		&cli.BoolFlag{Name: "check-config", Usage: "validate the configuration and exit"},
-		&cli.DurationFlag{Name: "stop-timeout", Value: spec.StopTimeout, Usage: "how long a stop may take to send what the service holds"},
+		&cli.GenericFlag{Name: "stop-timeout", Value: config.NewDuration(spec.StopTimeout), Usage: "how long a stop may take to send what the service holds (a duration: 30s, 2m)"},
 	}, spec.Flags...)
 	return &cli.App{
 		Name: spec.Name, Usage: spec.Usage, Description: spec.Description, Flags: flags,
@@ -112,12 +113,13 @@ func App[C any](spec Spec[C], stdout, stderr io.Writer) *cli.App {
 				return nil
 			}
 			log := logging.New(stderr, common.LogLevel, common.LogFormat)
+			stopTimeout := c.Generic("stop-timeout").(*config.Duration).D()
 			sig := make(chan os.Signal, 4)
 			signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 			defer signal.Stop(sig)
 			return run(spec.Name, common, log, sig, func() (*Service, error) {
-				return spec.Build(cfg, Env{Path: path, Log: log, Flags: c, StopTimeout: c.Duration("stop-timeout")})
-			}, c.Duration("stop-timeout"))
+				return spec.Build(cfg, Env{Path: path, Log: log, Flags: c, StopTimeout: stopTimeout})
+			}, stopTimeout)
 		},
 	}
 }
