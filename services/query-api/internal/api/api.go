@@ -19,9 +19,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
+	"github.com/consthash/consthash/services/query-api/internal/budget"
 	"github.com/consthash/consthash/services/query-api/internal/codec"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/find"
@@ -48,13 +51,32 @@ type Config struct {
 	// Rules pick the column a series is read from, as the aggregators'
 	// (nil: bus.DefaultRules).
 	Rules []bus.Rule
+	// MaxRequestPoints bounds the points one request reads and computes
+	// (0: DefaultMaxRequestPoints).
+	MaxRequestPoints int64
+	// MaxPointsInFlight bounds the points all requests hold together
+	// (0: DefaultMaxPointsInFlight).
+	MaxPointsInFlight int64
+	// MaxDepth is how deeply a target's calls may nest (0: expr.DefaultMaxDepth).
+	MaxDepth int
+	// Metrics is where the limits' counters are registered (nil: a set of
+	// the API's own).
+	Metrics *metrics.Set
 }
+
+// The defaults of the limits (docs/query-api.md).
+const (
+	DefaultMaxRequestPoints  = 10_000_000
+	DefaultMaxPointsInFlight = 40_000_000
+)
 
 // API answers graphite requests.
 type API struct {
-	cfg Config
-	r   store.Reader
-	log *slog.Logger
+	cfg    Config
+	r      store.Reader
+	log    *slog.Logger
+	pool   *budget.Pool
+	limits *limitStats
 }
 
 // New returns the API over a store reader.
@@ -71,7 +93,20 @@ func New(cfg Config, r store.Reader, log *slog.Logger) *API {
 	if cfg.Rules == nil {
 		cfg.Rules = bus.DefaultRules()
 	}
-	return &API{cfg: cfg, r: r, log: log}
+	if cfg.MaxRequestPoints <= 0 {
+		cfg.MaxRequestPoints = DefaultMaxRequestPoints
+	}
+	if cfg.MaxPointsInFlight <= 0 {
+		cfg.MaxPointsInFlight = DefaultMaxPointsInFlight
+	}
+	if cfg.MaxDepth <= 0 {
+		cfg.MaxDepth = expr.DefaultMaxDepth
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewSet()
+	}
+	pool := budget.NewPool(cfg.MaxPointsInFlight)
+	return &API{cfg: cfg, r: r, log: log, pool: pool, limits: newLimitStats(cfg.Metrics, pool)}
 }
 
 // Register adds the API's routes to mux.
@@ -96,18 +131,28 @@ func (a *API) Register(mux *http.ServeMux) {
 
 // badRequest answers as graphite-web does: 400 with a plain-text reason.
 func badRequest(w http.ResponseWriter, format string, args ...any) {
+	textError(w, http.StatusBadRequest, format, args...)
+}
+
+// textError answers code with a plain-text reason of at most errBodyMax
+// bytes, whatever the request held.
+func textError(w http.ResponseWriter, code int, format string, args ...any) {
 	w.Header().Set("Content-Type", "text/plain")
-	w.WriteHeader(http.StatusBadRequest)
-	fmt.Fprintf(w, format+"\n", args...)
+	w.WriteHeader(code)
+	fmt.Fprintln(w, clip(fmt.Sprintf(format, args...)))
 }
 
 func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		textError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
 	if cb := r.FormValue("jsonp"); cb != "" {
+		if !validCallback(cb) {
+			textError(w, http.StatusBadRequest, "invalid jsonp callback %s: want a JavaScript name of at most %d bytes", clipQuote(cb), maxCallback)
+			return
+		}
 		w.Header().Set("Content-Type", "text/javascript")
 		w.WriteHeader(code)
 		fmt.Fprintf(w, "%s(%s)", cb, b)
@@ -117,6 +162,25 @@ func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 	w.WriteHeader(code)
 	w.Write(b)
 }
+
+// maxCallback is the longest jsonp callback answered.
+const maxCallback = 128
+
+// validCallback accepts a jsonp callback made of a JavaScript name and
+// dots (jQuery's jQuery123_456 or a.b.c), short: the answer repeats it.
+func validCallback(cb string) bool {
+	if len(cb) > maxCallback {
+		return false
+	}
+	for i := 0; i < len(cb); i++ {
+		if c := cb[i]; !(isIdentByte(c) || c == '$' || c == '.' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func isIdentByte(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 func (a *API) ctx(r *http.Request) (context.Context, context.CancelFunc) {
 	if a.cfg.QueryTimeout > 0 {
@@ -184,8 +248,32 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Parse every target, and refuse what would compute too much even if
+	// each pattern selected one series, before anything is read.
+	parsed := make([]*expr.Expr, 0, len(targets))
+	texts := make([]string, 0, len(targets)) // the targets parsed, quoted for errors
+	var bound int64
+	for _, target := range targets {
+		if strings.TrimSpace(target) == "" {
+			continue // graphite-web answers an empty target with nothing
+		}
+		e, err := expr.ParseDepth(target, a.cfg.MaxDepth)
+		if err != nil {
+			if !a.limitError(w, r, "target "+clipQuote(target), err, false) {
+				badRequest(w, "target %s: %v", clipQuote(target), err)
+			}
+			return
+		}
+		parsed, texts = append(parsed, e), append(texts, clipQuote(target))
+		if bound += a.lowerBound(e, from, until, now); bound > a.cfg.MaxRequestPoints {
+			a.limitError(w, r, "target "+clipQuote(target), &budget.ExceededError{Limit: a.cfg.MaxRequestPoints, Want: bound}, false)
+			return
+		}
+	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
+	ctx, release := a.withBudget(ctx)
+	defer release() // once the answer is written: its series are held until then
 	var all []*series.Series
 	fetched := 0
 	ev := &evaluator{from: from, until: until, tagPaths: a.tagPaths, fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
@@ -194,27 +282,28 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 			s.XFilesFactor = xff
 		}
 		if fetched += len(list); err == nil && a.cfg.MaxSeries > 0 && fetched > a.cfg.MaxSeries {
-			return nil, fmt.Errorf("the request selects more than %d series (max_series)", a.cfg.MaxSeries)
+			return nil, errMaxSeries{a.cfg.MaxSeries}
 		}
 		return list, err
 	}}
-	for _, target := range targets {
-		if strings.TrimSpace(target) == "" {
-			continue // graphite-web answers an empty target with nothing
-		}
-		e, err := expr.Parse(target)
-		if err != nil {
-			badRequest(w, "target %q: %v", target, err)
-			return
-		}
+	for i, e := range parsed {
 		list, err := ev.eval(ctx, e)
+		target := texts[i]
 		var re readError
+		var ms errMaxSeries
 		switch {
-		case err != nil && (errors.As(err, &re) || ctx.Err() != nil):
-			http.Error(w, fmt.Sprintf("target %q: %v", target, err), http.StatusInternalServerError)
+		case err == nil:
+		case a.limitError(w, r, "target "+target, err, false):
 			return
-		case err != nil: // the target is wrong or asks for what is not implemented
-			badRequest(w, "target %q: %v", target, err)
+		case errors.As(err, &ms):
+			a.limits.maxSeries.Inc()
+			badRequest(w, "target %s: %v", target, err)
+			return
+		case errors.As(err, &re) || ctx.Err() != nil:
+			textError(w, http.StatusInternalServerError, "target %s: %v", target, err)
+			return
+		default: // the target is wrong or asks for what is not implemented
+			badRequest(w, "target %s: %v", target, err)
 			return
 		}
 		all = append(all, list...)
@@ -246,6 +335,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 		}
 		total += len(o.Datapoints)
 		if a.cfg.MaxPoints > 0 && total > a.cfg.MaxPoints {
+			a.limits.maxPoints.Inc()
 			badRequest(w, "the response would hold more than %d datapoints (max_points): narrow the time range or use maxDataPoints", a.cfg.MaxPoints)
 			return
 		}
@@ -311,7 +401,7 @@ func writeEncoded(w http.ResponseWriter, format string, v any) {
 		b, err = codec.Msgpack(nil, v)
 	}
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		textError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
 	w.Write(b)
@@ -321,16 +411,7 @@ func writeEncoded(w http.ResponseWriter, format string, v any) {
 // at the resolution whisper would choose, as whisper reads them: no later
 // than now, no earlier than the longest retention.
 func (a *API) read(ctx context.Context, pattern string, from, until, now time.Time) ([]*series.Series, error) {
-	res := series.Choose(a.cfg.Resolutions, from, now)
-	readFrom, readUntil := from, until
-	if readUntil.After(now) {
-		readUntil = now
-	}
-	if n := len(a.cfg.Resolutions); n > 0 {
-		if oldest := now.Add(-a.cfg.Resolutions[n-1].TTL); readFrom.Before(oldest) {
-			readFrom = oldest
-		}
-	}
+	res, readFrom, readUntil := a.span(from, until, now)
 	nodes, err := find.Find(ctx, a.r, pattern, a.cfg.MaxSeries)
 	if err != nil {
 		return nil, err
@@ -342,7 +423,12 @@ func (a *API) read(ctx context.Context, pattern string, from, until, now time.Ti
 		}
 	}
 	if a.cfg.MaxSeries > 0 && len(leaves) > a.cfg.MaxSeries {
-		return nil, fmt.Errorf("the request selects more than %d series (max_series)", a.cfg.MaxSeries)
+		return nil, errMaxSeries{a.cfg.MaxSeries}
+	}
+	// The index said how many series: charge their points before reading.
+	start, end := series.Span(res.Seconds(), readFrom.Unix(), readUntil.Unix())
+	if err := budget.Charge(ctx, int64(len(leaves))*max(0, (end-start)/res.Seconds())); err != nil {
+		return nil, err
 	}
 	// Read the series side by side (the store's connections permitting),
 	// keeping their order.
@@ -370,6 +456,13 @@ func (a *API) read(ctx context.Context, pattern string, from, until, now time.Ti
 		return nil, err
 	}
 	return list, nil
+}
+
+// errMaxSeries refuses a request that selects more than max_series series.
+type errMaxSeries struct{ max int }
+
+func (e errMaxSeries) Error() string {
+	return fmt.Sprintf("the request selects more than %d series (max_series)", e.max)
 }
 
 // readError is a failure of the store, not of the request.
@@ -434,7 +527,7 @@ func (a *API) findHandler(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	found, err := find.Find(ctx, a.r, query, a.cfg.MaxFind)
 	if err != nil {
-		badRequest(w, "query %q: %v", query, err)
+		badRequest(w, "query %s: %v", clipQuote(query), err)
 		return
 	}
 	var nodes []find.Node
@@ -562,7 +655,7 @@ func (a *API) expand(w http.ResponseWriter, r *http.Request) {
 	for _, q := range queries {
 		nodes, err := find.Find(ctx, a.r, q, a.cfg.MaxFind)
 		if err != nil {
-			badRequest(w, "query %q: %v", q, err)
+			badRequest(w, "query %s: %v", clipQuote(q), err)
 			return
 		}
 		for _, n := range nodes {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consthash/consthash/services/query-api/internal/budget"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
@@ -264,18 +265,21 @@ func with(s *series.Series, name string, values []float64) *series.Series {
 // aggregateRows combines series step by step as graphite-web's aggregate()
 // does after normalising them to one step (xFilesFactor 0: one non-null
 // value is enough).
-func aggregateRows(fn, name string, list []*series.Series) ([]*series.Series, error) {
-	return aggregateRowsXFF(fn, name, list, 0)
+func aggregateRows(ctx context.Context, fn, name string, list []*series.Series) ([]*series.Series, error) {
+	return aggregateRowsXFF(ctx, fn, name, list, 0)
 }
 
 // aggregateRowsXFF is aggregateRows where a step needs the share xff of
 // its values non-null. The result's tags are those all the series share,
 // its name and aggregatedBy, as graphite-web's aggregate() sets them.
-func aggregateRowsXFF(fn, name string, list []*series.Series, xff float64) ([]*series.Series, error) {
+func aggregateRowsXFF(ctx context.Context, fn, name string, list []*series.Series, xff float64) ([]*series.Series, error) {
 	if len(list) == 0 {
 		return nil, nil
 	}
-	out, list := emptyOver(name, list)
+	out, list, err := emptyOver(ctx, name, list)
+	if err != nil {
+		return nil, err
+	}
 	start, step, values := out.Start, out.Step, out.Values
 	row := make([]float64, 0, len(list))
 	for i := range values {
@@ -342,7 +346,8 @@ func withTag(s *series.Series, k, v string) {
 // consolidated (each by its own function and xFilesFactor) to the least
 // common multiple of the steps and, as graphite-web then pairs values by
 // position, read from the common start. The list given is not modified.
-func emptyOver(name string, list []*series.Series) (*series.Series, []*series.Series) {
+// The values it makes are charged to the request's budget first.
+func emptyOver(ctx context.Context, name string, list []*series.Series) (*series.Series, []*series.Series, error) {
 	step, start, end := list[0].Step, list[0].Start, list[0].End
 	mixed := false
 	for _, s := range list[1:] {
@@ -357,6 +362,14 @@ func emptyOver(name string, list []*series.Series) (*series.Series, []*series.Se
 		// graphite-web pairs the values of the longest series with the
 		// timestamps from start to end, both ends included.
 		last := end - (end-start)%step
+		var charge int64
+		for _, s := range list {
+			k := step / s.Step
+			charge += (int64(len(s.Values)) + k - 1) / k
+		}
+		if err := budget.Charge(ctx, charge); err != nil {
+			return nil, nil, err
+		}
 		norm := make([]*series.Series, len(list))
 		longest := 0
 		for i, s := range list {
@@ -373,12 +386,16 @@ func emptyOver(name string, list []*series.Series) (*series.Series, []*series.Se
 		end -= (end - start) % step
 		n = int((end - start) / step)
 	}
+	// The series may lie far apart (timeShift): n is what they span.
+	if err := budget.Charge(ctx, int64(n)); err != nil {
+		return nil, nil, err
+	}
 	values := make([]float64, n)
 	for i := range values {
 		values[i] = nan()
 	}
 	return &series.Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: values,
-		Consolidate: "average", ValuesPerPoint: 1, Tags: tagsOf(name)}, list
+		Consolidate: "average", ValuesPerPoint: 1, Tags: tagsOf(name)}, list, nil
 }
 
 func lcm(a, b int64) int64 {
@@ -491,7 +508,7 @@ func combineFn(fn, prefix string) fnImpl {
 		if err != nil {
 			return nil, err
 		}
-		return aggregateRows(fn, prefix+"("+formatPathExprs(all)+")", all)
+		return aggregateRows(ctx, fn, prefix+"("+formatPathExprs(all)+")", all)
 	}
 }
 
@@ -501,7 +518,7 @@ func countSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	if err != nil || len(all) == 0 {
 		return nil, err
 	}
-	out, err := aggregateRows("count", "countSeries("+formatPathExprs(all)+")", all)
+	out, err := aggregateRows(ctx, "count", "countSeries("+formatPathExprs(all)+")", all)
 	for _, s := range out {
 		s.Tags = tagsOf(s.Name) // graphite-web's countSeries is not an aggregate()
 	}
@@ -539,7 +556,7 @@ func aggregateFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	if !ok {
 		return nil, fmt.Errorf("aggregate(): unsupported aggregation function %q", name)
 	}
-	return aggregateRowsXFF(fn, name+"Series("+formatPathExprs(list)+")", list, xff)
+	return aggregateRowsXFF(ctx, fn, name+"Series("+formatPathExprs(list)+")", list, xff)
 }
 
 func groupFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
@@ -637,6 +654,9 @@ func perValue(format string, f func(v, a float64) float64) fnImpl {
 		if err != nil {
 			return nil, err
 		}
+		if err := chargeValues(ctx, list); err != nil {
+			return nil, err
+		}
 		out := make([]*series.Series, len(list))
 		for i, s := range list {
 			vals := make([]float64, len(s.Values))
@@ -652,6 +672,10 @@ func perValue(format string, f func(v, a float64) float64) fnImpl {
 func mapSeries(ev *evaluator, ctx context.Context, c *expr.Expr, lo, hi int, f func(s *series.Series) *series.Series) ([]*series.Series, error) {
 	list, err := ev.listArg(ctx, c, lo, hi)
 	if err != nil {
+		return nil, err
+	}
+	// f makes (at most) a value for each of the series' values.
+	if err := chargeValues(ctx, list); err != nil {
 		return nil, err
 	}
 	out := make([]*series.Series, len(list))

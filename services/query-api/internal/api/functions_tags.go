@@ -152,7 +152,7 @@ func groupByTagsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 			}
 		}
 	}
-	out, err := groupBy(list, cb, fn, func(s *series.Series) string {
+	out, err := groupBy(ctx, list, cb, fn, func(s *series.Series) string {
 		st := seriesTags(s)
 		var kv []string
 		for _, t := range tags {

@@ -187,3 +187,21 @@ func (r *Request) Release() {
 		r.pool.release(n)
 	}
 }
+
+type ctxKey struct{}
+
+// NewContext returns ctx carrying r, for the code that allocates series
+// values deep inside an evaluation.
+func NewContext(ctx context.Context, r *Request) context.Context {
+	return context.WithValue(ctx, ctxKey{}, r)
+}
+
+// FromContext returns the Request ctx carries, nil if none (a nil Request
+// accepts every charge).
+func FromContext(ctx context.Context) *Request {
+	r, _ := ctx.Value(ctxKey{}).(*Request)
+	return r
+}
+
+// Charge charges n points to the Request ctx carries, if any.
+func Charge(ctx context.Context, n int64) error { return FromContext(ctx).Charge(ctx, n) }

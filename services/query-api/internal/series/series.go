@@ -83,12 +83,8 @@ func value(p rollup.Point, c Column) float64 { return bus.Value(c, p) }
 // fetch does; steps without a point are NaN.
 func Fit(name string, pts []rollup.Point, res rollup.Resolution, from, until int64, col Column) *Series {
 	step := res.Seconds()
-	start := from - Mod(from, step) + step
-	end := until - Mod(until, step) + step
-	n := int((end - start) / step)
-	if n < 0 {
-		n = 0
-	}
+	start, end := Span(step, from, until)
+	n := int(max(0, (end-start)/step))
 	s := &Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: make([]float64, n), Consolidate: "average", ValuesPerPoint: 1}
 	for i := range s.Values {
 		s.Values[i] = math.NaN()
@@ -100,6 +96,12 @@ func Fit(name string, pts []rollup.Point, res rollup.Resolution, from, until int
 		s.Values[(p.Time-start)/step] = value(p, col)
 	}
 	return s
+}
+
+// Span is where Fit places a series read over [from, until] at step:
+// [start, end), (end-start)/step values.
+func Span(step, from, until int64) (start, end int64) {
+	return from - Mod(from, step) + step, until - Mod(until, step) + step
 }
 
 // Mod is a modulo that is never negative for a positive b.
