@@ -64,13 +64,14 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 	if !ok {
 		return nil, fmt.Errorf("storage %s cannot be queried", cfg.Storage.Driver)
 	}
+	set := metrics.NewSet()
 	a := api.New(api.Config{Resolutions: cfg.Resolutions, MaxSeries: cfg.MaxSeries, MaxPoints: cfg.MaxPoints,
 		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath, ReadConcurrency: cfg.ReadConcurrency,
-		Rules: cfg.Rules}, reader, log)
+		Rules: cfg.Rules, MaxRequestPoints: cfg.MaxRequestPoints, MaxPointsInFlight: cfg.MaxPointsInFlight, MaxDepth: cfg.MaxDepth, Metrics: set}, reader, log)
 	mux := http.NewServeMux()
 	a.Register(mux)
-	set := metrics.NewSet()
 	stats := api.NewStats(set)
+	stats.Section("limits", a.LimitStats)
 	// Timeouts, header cap, max_concurrent (429 past it) and query_timeout
 	// as every request's deadline, body included.
 	srv := httpserver.New(cfg.Config, stats.Wrap(mux), log)

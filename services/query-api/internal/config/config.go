@@ -28,8 +28,14 @@ type Config struct {
 	QueryTimeout    config.Duration `toml:"query_timeout"`
 	BasePath        string          `toml:"base_path"`        // the seed's find, expand and metrics under it
 	ReadConcurrency int             `toml:"read_concurrency"` // series one request reads at once
-	Storage         store.Config    `toml:"storage"`
-	Admin           admin.Config    `toml:"admin"`
+	// MaxRequestPoints bounds the points one render reads and computes;
+	// MaxPointsInFlight those all renders hold together; MaxDepth how
+	// deeply a target's calls nest.
+	MaxRequestPoints  int64        `toml:"max_request_points"`
+	MaxPointsInFlight int64        `toml:"max_points_in_flight"`
+	MaxDepth          int          `toml:"max_depth"`
+	Storage           store.Config `toml:"storage"`
+	Admin             admin.Config `toml:"admin"`
 	// The API server's limits, keys at the top level: read_header_timeout,
 	// read_timeout, write_timeout, idle_timeout, max_header_bytes,
 	// max_concurrent. query_timeout is its request deadline.
@@ -53,6 +59,7 @@ type Config struct {
 func Default() *Config {
 	c := &Config{Listen: "127.0.0.1:8080", Times: []string{"10s:168h", "1m:720h", "10m:17520h"}, Timezone: "UTC",
 		MaxSeries: 1000, MaxPoints: 2_000_000, MaxFind: 100_000, QueryTimeout: config.Duration(30 * time.Second), BasePath: "/graphite/", ReadConcurrency: 8,
+		MaxRequestPoints: 10_000_000, MaxPointsInFlight: 40_000_000, MaxDepth: 64,
 		Storage: store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"}, Admin: admin.Default("127.0.0.1:8084"),
 		// No read_timeout: query_timeout bounds reading the body, from the
 		// end of the headers. write_timeout must exceed query_timeout.
@@ -116,6 +123,15 @@ func (c *Config) Validate() error {
 	c.Rules = rules
 	if c.ReadConcurrency <= 0 {
 		return e("read_concurrency", "must be positive, got %d", c.ReadConcurrency)
+	}
+	if c.MaxRequestPoints <= 0 {
+		return e("max_request_points", "must be positive, got %d", c.MaxRequestPoints)
+	}
+	if c.MaxPointsInFlight < c.MaxRequestPoints {
+		return e("max_points_in_flight", "(%d) cannot be lower than max_request_points (%d): such a request could never run", c.MaxPointsInFlight, c.MaxRequestPoints)
+	}
+	if c.MaxDepth <= 0 || c.MaxDepth > 10_000 {
+		return e("max_depth", "must be 1 to 10000, got %d", c.MaxDepth)
 	}
 	if c.BasePath != "" && !strings.HasPrefix(c.BasePath, "/") {
 		return e("base_path", "%q must start with /", c.BasePath)

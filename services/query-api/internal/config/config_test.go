@@ -93,3 +93,35 @@ func TestShippedConfigsAreValid(t *testing.T) {
 		}
 	}
 }
+
+func TestLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml, err string
+	}{
+		{"defaults", "", ""},
+		{"set", "max_request_points = 1000\nmax_points_in_flight = 5000\nmax_depth = 8\n", ""},
+		{"request past pool", "max_request_points = 5000\nmax_points_in_flight = 1000\n", "max_points_in_flight"},
+		{"zero points", "max_request_points = 0\n", "max_request_points"},
+		{"zero depth", "max_depth = 0\n", "max_depth"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "q.toml")
+			if err := os.WriteFile(path, []byte(tc.toml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(path)
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.toml == "" && (c.MaxRequestPoints != 10_000_000 || c.MaxPointsInFlight != 40_000_000 || c.MaxDepth != 64) {
+					t.Fatalf("defaults %d %d %d", c.MaxRequestPoints, c.MaxPointsInFlight, c.MaxDepth)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("want an error naming %s and %s, got %v", path, tc.err, err)
+			}
+		})
+	}
+}
