@@ -232,6 +232,17 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "from (%s) must be before until (%s)", from.Format(time.RFC3339), until.Format(time.RFC3339))
 		return
 	}
+	format := r.FormValue("format")
+	switch format {
+	case "", "json", "csv", "raw", "pickle", "msgpack":
+	default:
+		badRequest(w, "format %s is not supported: use json, csv, raw, pickle or msgpack", clipQuote(format))
+		return
+	}
+	if cb := r.FormValue("jsonp"); cb != "" && !validCallback(cb) {
+		badRequest(w, "invalid jsonp callback %s: want a JavaScript name of at most %d bytes", clipQuote(cb), maxCallback)
+		return
+	}
 	maxDataPoints := 0
 	if v := r.FormValue("maxDataPoints"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
@@ -310,69 +321,51 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	}
 	timeRange := until.Unix() - from.Unix()
 	noNull := r.FormValue("noNullPoints") == "true" || r.FormValue("noNullPoints") == "1"
-	type out struct {
-		Target     string            `json:"target"`
-		Tags       map[string]string `json:"tags"`
-		Datapoints [][2]any          `json:"datapoints"`
-	}
-	var outs []out
+	// Consolidate every series first, to refuse past max_points before
+	// answering anything; the points made are charged (16 bytes: two
+	// values each) as each series is done.
+	outs := make([]renderOut, 0, len(all))
 	total := 0
 	for _, s := range all {
-		tags := s.Tags
-		if tags == nil {
-			tags = tagsOf(s.Name)
-		}
-		o := out{Target: s.Name, Tags: tags, Datapoints: [][2]any{}}
-		for _, p := range s.Datapoints(maxDataPoints, timeRange) {
-			if math.IsNaN(p.Value) {
-				if noNull {
-					continue
-				}
-				o.Datapoints = append(o.Datapoints, [2]any{nil, p.Time})
-			} else {
-				o.Datapoints = append(o.Datapoints, [2]any{jsonNumber(p.Value), p.Time})
+		pts := s.Datapoints(maxDataPoints, timeRange)
+		if err := budget.Charge(ctx, 2*int64(len(pts))); err != nil {
+			if !a.limitError(w, r, "the answer", err, false) {
+				textError(w, http.StatusInternalServerError, "%v", err)
 			}
+			return
 		}
-		total += len(o.Datapoints)
+		if noNull {
+			pts = slices.DeleteFunc(pts, func(p series.Point) bool { return math.IsNaN(p.Value) })
+		}
+		total += len(pts)
 		if a.cfg.MaxPoints > 0 && total > a.cfg.MaxPoints {
 			a.limits.maxPoints.Inc()
 			badRequest(w, "the response would hold more than %d datapoints (max_points): narrow the time range or use maxDataPoints", a.cfg.MaxPoints)
 			return
 		}
-		outs = append(outs, o)
+		outs = append(outs, renderOut{s, pts})
 	}
-	if outs == nil {
-		outs = []out{}
-	}
-	switch format := r.FormValue("format"); format {
+	var err2 error
+	switch format {
 	case "", "json":
-		writeJSON(w, r, http.StatusOK, outs)
+		err2 = writeRenderJSON(w, r.FormValue("jsonp"), outs)
 	case "csv":
-		w.Header().Set("Content-Type", "text/csv")
-		for _, o := range outs {
-			for _, dp := range o.Datapoints {
-				v := ""
-				if dp[0] != nil {
-					v = fmt.Sprint(dp[0])
-				}
-				fmt.Fprintf(w, "%s,%s,%s\n", o.Target, time.Unix(dp[1].(int64), 0).In(loc).Format("2006-01-02 15:04:05"), v)
-			}
-		}
+		err2 = writeRenderCSV(w, outs, loc)
 	case "raw":
-		w.Header().Set("Content-Type", "text/plain")
-		for _, s := range all {
-			var vals []string
-			for _, v := range s.Values {
-				if math.IsNaN(v) {
-					vals = append(vals, "None")
-				} else {
-					vals = append(vals, strconv.FormatFloat(v, 'g', -1, 64))
-				}
-			}
-			fmt.Fprintf(w, "%s,%d,%d,%d|%s\n", s.Name, s.Start, s.End, s.Step, strings.Join(vals, ","))
-		}
+		err2 = writeRenderRaw(w, all)
 	case "pickle", "msgpack":
-		// graphite-web's getInfo() of each series, its values unconsolidated.
+		// graphite-web's getInfo() of each series, its values
+		// unconsolidated; the encoding takes about two values' room a value.
+		var n int64
+		for _, s := range all {
+			n += 2 * int64(len(s.Values))
+		}
+		if err := budget.Charge(ctx, n); err != nil {
+			if !a.limitError(w, r, "the answer", err, false) {
+				textError(w, http.StatusInternalServerError, "%v", err)
+			}
+			return
+		}
 		infos := []map[string]any{}
 		for _, s := range all {
 			cf := s.Consolidate
@@ -384,8 +377,9 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 				"consolidationFunc": cf, "xFilesFactor": s.XFilesFactor})
 		}
 		writeEncoded(w, format, infos)
-	default:
-		badRequest(w, "format %q is not supported: use json, csv, raw, pickle or msgpack", format)
+	}
+	if err2 != nil {
+		a.log.Debug("writing a render answer", "err", err2)
 	}
 }
 

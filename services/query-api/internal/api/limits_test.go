@@ -130,16 +130,19 @@ func TestRefusedBeforeReading(t *testing.T) {
 // its series hold is stopped by the request's budget before it makes them,
 // when only the number of series read shows it is too much.
 func TestBudgetStopsFunctions(t *testing.T) {
+	// With 12,000 points, one series fits: its 60 points, the function's
+	// values and the answer's (two values a point). Five do not, and the
+	// function is what goes past: the 300 points read fit.
 	for _, tc := range []struct{ name, target string }{
-		// 5 series read (300 points), then 5 x 3,601 one-second buckets.
+		// 300 points read, then 5 x 3,601 one-second buckets.
 		{"summarize", `summarize(a.*,"1s")`},
 		{"hitcount", `hitcount(a.*,"1s")`},
-		// 5 x (1,260 + 1,260): the window is read over 20 hours before the
-		// request's start, then averaged.
-		{"movingAverage", `movingAverage(a.*,"20h")`},
+		// 300 read, then 5 x 1,440 read again for the 23-hour windows
+		// before the request's start, then 5 x 1,440 values averaged.
+		{"movingAverage", `movingAverage(a.*,"23h")`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, cr, _ := limitsAPI(t, 5, Config{MaxRequestPoints: 10_000})
+			srv, cr, _ := limitsAPI(t, 5, Config{MaxRequestPoints: 12_000})
 			// Alone, one series fits.
 			code, body := post(t, srv, "/render", url.Values{"target": {strings.Replace(tc.target, "a.*", "a.s0", 1)}, "from": {"-1h"}})
 			if code != http.StatusOK {
@@ -147,7 +150,7 @@ func TestBudgetStopsFunctions(t *testing.T) {
 			}
 			before := cr.reads.Load()
 			code, body = post(t, srv, "/render", url.Values{"target": {tc.target}, "from": {"-1h"}})
-			if code != http.StatusUnprocessableEntity || !strings.Contains(body, "max_request_points 10000") {
+			if code != http.StatusUnprocessableEntity || !strings.Contains(body, "max_request_points 12000") || strings.Contains(body, "the answer") {
 				t.Fatalf("%d %.300s", code, body)
 			}
 			if cr.reads.Load() == before {
