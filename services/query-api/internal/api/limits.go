@@ -71,7 +71,7 @@ func newLimitStats(set *metrics.Set, pool *budget.Pool) *limitStats {
 func (a *API) LimitStats() any {
 	l := a.limits
 	return map[string]any{
-		"points_in_flight": a.pool.InFlight(), "points_in_flight_max": a.pool.Max(), "points_waits": a.pool.Waits(),
+		"points_in_flight": a.pool.InFlight(), "points_in_flight_max": a.pool.Max(), "points_waits": a.pool.Waits(), "points_refused": a.pool.Refused(),
 		"refused": map[string]uint64{"points": l.points.Get(), "busy": l.busy.Get(), "depth": l.depth.Get(),
 			"max_series": l.maxSeries.Get(), "max_points": l.maxPoints.Get()},
 	}

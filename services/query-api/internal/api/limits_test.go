@@ -217,12 +217,13 @@ func TestErrorBodiesShort(t *testing.T) {
 // 503; one that is waiting when points come back is served.
 func TestPointsInFlightBounded(t *testing.T) {
 	srv, _, set, a := limitsAPIOf(t, 2, Config{MaxRequestPoints: 2000, MaxPointsInFlight: 2500, QueryTimeout: 300 * time.Millisecond})
-	others := budget.NewRequest(a.pool, 0)
+	others := budget.NewRequest(a.pool, 2000)
 	defer others.Release()
 	if err := others.Charge(context.Background(), 2000); err != nil {
 		t.Fatal(err)
 	}
-	// A series over a day is 1440 points, charged before it is read.
+	// A series over a day is 1440 points, charged before it is read: with
+	// what the request reserves for computing and answering, 2000.
 	code, body := post(t, srv, "/render", url.Values{"target": {"a.s0"}, "from": {"-24h"}})
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "max_points_in_flight 2500") {
 		t.Fatalf("%d %.300s", code, body)
@@ -230,7 +231,9 @@ func TestPointsInFlightBounded(t *testing.T) {
 	if code, body := post(t, srv, "/render", url.Values{"target": {"a.s0"}, "from": {"-1h"}}); code != http.StatusOK {
 		t.Fatalf("60 points fit: %d %.300s", code, body)
 	}
-	if err := others.Charge(context.Background(), 400); err != nil { // 2400 of 2500 held
+	more := budget.NewRequest(a.pool, 400)
+	defer more.Release()
+	if err := more.Charge(context.Background(), 400); err != nil { // 2400 of 2500 held
 		t.Fatal(err)
 	}
 	type answer struct {
@@ -250,6 +253,7 @@ func TestPointsInFlightBounded(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	others.Release()
+	more.Release()
 	if w := <-waiting; w.code != http.StatusOK {
 		t.Fatalf("after the points came back: %d %.300s", w.code, w.body)
 	}

@@ -162,4 +162,3 @@ func writeRenderRaw(w http.ResponseWriter, all []*series.Series) error {
 	}
 	return bw.Flush()
 }
-

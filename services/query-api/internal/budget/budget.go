@@ -2,9 +2,15 @@
 // own allowance (a Request) that every allocation of series values charges
 // before it is made; every Request also draws its charges from one Pool
 // shared by all renders, so the points in flight across concurrent requests
-// stay under a configured total. A charge that would take a Request past its
-// allowance fails at once; one that does not fit in the Pool waits, first in
-// first out, until other requests give points back or its context ends.
+// stay under a configured total.
+//
+// A charge that would take a Request past its allowance fails at once. Only
+// a Request's first charge waits for the Pool (first in, first out, until
+// its context ends), and it reserves Growth times what it asked (up to the
+// allowance) for what the request will compute from what it reads; a later
+// charge past the reservation takes points at once if the Pool has them and
+// fails otherwise. A request holding points never waits for another's, so
+// requests cannot wait on each other with the Pool full of what they hold.
 package budget
 
 import (
@@ -15,8 +21,12 @@ import (
 	"sync/atomic"
 )
 
-// ErrBusy is returned (wrapped) when a charge waited for the Pool until its
-// context ended.
+// Growth is how many times its first charge a Request reserves: the points
+// read, then what functions and the answer make of them.
+const Growth = 4
+
+// ErrBusy is returned (wrapped) when a first charge waited for the Pool until
+// its context ended, or a later one found the Pool full.
 var ErrBusy = errors.New("too many points in flight")
 
 // ExceededError is returned when a charge would take a Request past its
@@ -39,7 +49,7 @@ type Pool struct {
 	waiters []*waiter
 
 	waits   atomic.Uint64 // charges that had to wait
-	timeout atomic.Uint64 // charges that waited until their context ended
+	refused atomic.Uint64 // charges refused: waited until their context ended, or found no room
 }
 
 type waiter struct {
@@ -63,8 +73,9 @@ func (p *Pool) InFlight() int64 {
 // Waits is how many charges had to wait for points.
 func (p *Pool) Waits() uint64 { return p.waits.Load() }
 
-// TimedOut is how many charges waited until their context ended.
-func (p *Pool) TimedOut() uint64 { return p.timeout.Load() }
+// Refused is how many charges were refused for want of room: first ones
+// that waited until their context ended, later ones that found none.
+func (p *Pool) Refused() uint64 { return p.refused.Load() }
 
 // acquire takes n points, waiting in order until they fit or ctx ends.
 func (p *Pool) acquire(ctx context.Context, n int64) error {
@@ -101,8 +112,20 @@ func (p *Pool) acquire(ctx context.Context, n int64) error {
 	}
 	p.grantLocked() // the next ones may fit now this one left the head
 	p.mu.Unlock()
-	p.timeout.Add(1)
+	p.refused.Add(1)
 	return fmt.Errorf("%w: waited for %d points: %w", ErrBusy, n, context.Cause(ctx))
+}
+
+// tryAcquire takes n points if they fit now, ahead of the waiters: the
+// request asking holds points and will give them back sooner for it.
+func (p *Pool) tryAcquire(n int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.used+n > p.max {
+		return false
+	}
+	p.used += n
+	return true
 }
 
 // release gives n points back and wakes the waiters that now fit.
@@ -132,10 +155,11 @@ func (p *Pool) grantLocked() {
 // are only given back, all at once, by Release: a bound on everything the
 // request allocated, hence on what it can hold at any moment.
 type Request struct {
-	pool  *Pool // nil: no shared pool
-	limit int64 // 0: no allowance of its own
-	mu    sync.Mutex
-	used  int64
+	pool     *Pool // nil: no shared pool
+	limit    int64 // 0: no allowance of its own
+	mu       sync.Mutex
+	used     int64 // charged
+	reserved int64 // taken from the pool, >= used
 }
 
 // NewRequest returns an allowance of limit points (0: unlimited) drawn from
@@ -143,8 +167,8 @@ type Request struct {
 func NewRequest(pool *Pool, limit int64) *Request { return &Request{pool: pool, limit: limit} }
 
 // Charge accounts for n more points before they are allocated: an
-// *ExceededError past the allowance, ErrBusy when the Pool had no room
-// before ctx ended.
+// *ExceededError past the allowance; ErrBusy when the first charge found no
+// room in the Pool before ctx ended, or a later one found none at once.
 func (r *Request) Charge(ctx context.Context, n int64) error {
 	if r == nil || n <= 0 {
 		return nil
@@ -154,11 +178,29 @@ func (r *Request) Charge(ctx context.Context, n int64) error {
 	if r.limit > 0 && r.used+n > r.limit {
 		return &ExceededError{Limit: r.limit, Want: r.used + n}
 	}
-	if r.pool != nil {
-		if err := r.pool.acquire(ctx, n); err != nil {
+	if r.pool == nil || r.used+n <= r.reserved {
+		r.used += n
+		return nil
+	}
+	need := r.used + n - r.reserved
+	want := need * Growth
+	if r.limit > 0 {
+		want = min(want, r.limit-r.reserved)
+	}
+	want = max(need, min(want, r.pool.max))
+	switch {
+	case r.reserved == 0:
+		if err := r.pool.acquire(ctx, want); err != nil {
 			return err
 		}
+	case r.pool.tryAcquire(want):
+	case want > need && r.pool.tryAcquire(need):
+		want = need
+	default:
+		r.pool.refused.Add(1)
+		return fmt.Errorf("%w: no room for %d more points", ErrBusy, need)
 	}
+	r.reserved += want
 	r.used += n
 	return nil
 }
@@ -173,15 +215,25 @@ func (r *Request) Used() int64 {
 	return r.used
 }
 
-// Release gives every point charged back to the Pool; the Request can be
+// Reserved is the points taken from the Pool so far (at least Used).
+func (r *Request) Reserved() int64 {
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reserved
+}
+
+// Release gives every point reserved back to the Pool; the Request can be
 // charged again afterwards.
 func (r *Request) Release() {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
-	n := r.used
-	r.used = 0
+	n := r.reserved
+	r.used, r.reserved = 0, 0
 	r.mu.Unlock()
 	if r.pool != nil {
 		r.pool.release(n)
