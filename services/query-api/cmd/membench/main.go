@@ -192,7 +192,11 @@ func run(bin, work, dsn, extra string, c benchCase) (string, time.Duration, int6
 			key := "error"
 			resp, err := client.PostForm("http://"+addr+"/render", form)
 			if err == nil {
-				io.Copy(io.Discard, resp.Body)
+				if resp.StatusCode == http.StatusOK {
+					io.Copy(io.Discard, resp.Body)
+				} else if b, _ := io.ReadAll(resp.Body); resp.StatusCode >= 500 {
+					log.Printf("%s: %d %.300s", c.name, resp.StatusCode, b) // an answer the limits do not explain
+				}
 				resp.Body.Close()
 				key = strconv.Itoa(resp.StatusCode)
 			}
