@@ -110,6 +110,14 @@ func (a *API) cyaniteMetrics(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+		// This answer is encoded whole, from a value boxed in an any per
+		// point: charge what that holds.
+		if err := chargeWeighted(ctx, list, cyaniteWeight); err != nil {
+			if !a.limitError(w, r, "path "+clipQuote(p), err, true) {
+				jsonError(w, r, http.StatusInternalServerError, "%v", err)
+			}
+			return
+		}
 		for _, s := range list {
 			vals := make([]any, len(s.Values))
 			for i, v := range s.Values {
@@ -201,6 +209,14 @@ func (a *API) seedMetrics(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			if !a.limitError(w, r, "path "+clipQuote(t), err, true) {
 				jsonError(w, r, http.StatusBadRequest, "%v", err)
+			}
+			return
+		}
+		// This answer is encoded whole, from a value boxed in an any per
+		// point: charge what that holds.
+		if err := chargeWeighted(ctx, list, seedWeight); err != nil {
+			if !a.limitError(w, r, "path "+clipQuote(t), err, true) {
+				jsonError(w, r, http.StatusInternalServerError, "%v", err)
 			}
 			return
 		}

@@ -265,3 +265,21 @@ func TestPointsInFlightBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestCyaniteBudget checks cyanite's /metrics reads under the same budget,
+// its answer (a boxed value per point, encoded whole) charged too: 20
+// series of 60 points fit as read (1,200) but not with their answer.
+func TestCyaniteBudget(t *testing.T) {
+	srv, _, set := limitsAPI(t, 20, Config{MaxRequestPoints: 10_000})
+	from := fmt.Sprint(now - 3600)
+	if code, body := post(t, srv, "/metrics", url.Values{"path": {"a.s0"}, "from": {from}}); code != http.StatusOK {
+		t.Fatalf("one series: %d %.300s", code, body)
+	}
+	code, body := post(t, srv, "/metrics", url.Values{"path": {"a.*"}, "from": {from}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, `"error":"path \"a.*\": the request would hold more than 10000 points`) {
+		t.Fatalf("%d %.300s", code, body)
+	}
+	if m := metricsText(set); !strings.Contains(m, `consthash_query_api_refused_total{reason="points"} 1`) {
+		t.Errorf("/metrics:\n%s", m)
+	}
+}
