@@ -77,6 +77,7 @@ type API struct {
 	log    *slog.Logger
 	pool   *budget.Pool
 	limits *limitStats
+	lib    *library // the graphite functions
 }
 
 // New returns the API over a store reader.
@@ -106,7 +107,7 @@ func New(cfg Config, r store.Reader, log *slog.Logger) *API {
 		cfg.Metrics = metrics.NewSet()
 	}
 	pool := budget.NewPool(cfg.MaxPointsInFlight)
-	return &API{cfg: cfg, r: r, log: log, pool: pool, limits: newLimitStats(cfg.Metrics, pool)}
+	return &API{cfg: cfg, r: r, log: log, pool: pool, limits: newLimitStats(cfg.Metrics, pool), lib: newLibrary()}
 }
 
 // Register adds the API's routes to mux.
@@ -287,7 +288,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	defer release() // once the answer is written: its series are held until then
 	var all []*series.Series
 	fetched := 0
-	ev := &evaluator{from: from, until: until, tagPaths: a.tagPaths, fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
+	ev := &evaluator{lib: a.lib, from: from, until: until, tagPaths: a.tagPaths, fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
 		list, err := a.read(ctx, pattern, from, until, now)
 		for _, s := range list {
 			s.XFilesFactor = xff

@@ -21,6 +21,7 @@ type fetchFunc func(ctx context.Context, pattern string, from, until time.Time) 
 // evaluator evaluates render targets with the graphite functions
 // implemented so far, each checked against graphite-web 1.1.8's answers.
 type evaluator struct {
+	lib   *library
 	fetch fetchFunc
 	// tagPaths returns the leaf paths tag matchers may select (every leaf, or
 	// fewer when a matcher says which), for seriesByTag.
@@ -37,11 +38,27 @@ func (e errUnsupported) Error() string {
 
 type fnImpl func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error)
 
-// functions maps graphite function names to their implementations; each
-// file's init adds its own.
-var functions = map[string]fnImpl{}
+// library is the graphite functions query-api implements, built once by
+// newLibrary and kept by the API: fns maps a function's name to its
+// evaluation, tags the graphite tags its result series get.
+type library struct {
+	fns  map[string]fnImpl
+	tags map[string]func(c *expr.Expr) map[string]string
+}
 
-func init() {
+// newLibrary lists every function: each file adds its own group.
+func newLibrary() *library {
+	l := &library{fns: map[string]fnImpl{}, tags: transformTags()}
+	addCoreFunctions(l.fns)
+	addSelectFunctions(l.fns)
+	addSummarizeFunctions(l.fns)
+	addWindowFunctions(l.fns)
+	addPercentFunctions(l.fns)
+	addTagFunctions(l.fns)
+	return l
+}
+
+func addCoreFunctions(fns map[string]fnImpl) {
 	for name, fn := range map[string]fnImpl{
 		"sumSeries":             combineFn("sum", "sumSeries"),
 		"sum":                   combineFn("sum", "sumSeries"),
@@ -77,7 +94,7 @@ func init() {
 		"grep":                  grepFn(true),
 		"sortByName":            sortByNameFn,
 	} {
-		functions[name] = fn
+		fns[name] = fn
 	}
 }
 
@@ -86,7 +103,7 @@ func (ev *evaluator) eval(ctx context.Context, e *expr.Expr) ([]*series.Series, 
 	case expr.Path:
 		return ev.fetch(ctx, e.Text, ev.from, ev.until)
 	case expr.Call:
-		fn, ok := functions[e.Text]
+		fn, ok := ev.lib.fns[e.Text]
 		if !ok {
 			return nil, errUnsupported{e.Text}
 		}
@@ -96,7 +113,7 @@ func (ev *evaluator) eval(ctx context.Context, e *expr.Expr) ([]*series.Series, 
 		}
 		list, err := fn(ev, ctx, e)
 		if err == nil {
-			if tag := seriesTagsSet[e.Text]; tag != nil {
+			if tag := ev.lib.tags[e.Text]; tag != nil {
 				for _, s := range list {
 					for k, v := range tag(e) {
 						withTag(s, k, v)
@@ -109,11 +126,10 @@ func (ev *evaluator) eval(ctx context.Context, e *expr.Expr) ([]*series.Series, 
 	return nil, fmt.Errorf("a %s is not a series list", kindName(e.Kind))
 }
 
-// seriesTagsSet are the tags graphite-web's transforms add to each series
+// transformTags are the tags graphite-web's transforms add to each series
 // they return, from the call's arguments.
-var seriesTagsSet = map[string]func(c *expr.Expr) map[string]string{}
-
-func init() {
+func transformTags() map[string]func(c *expr.Expr) map[string]string {
+	seriesTagsSet := map[string]func(c *expr.Expr) map[string]string{}
 	one := func(tag string) func(*expr.Expr) map[string]string {
 		return func(*expr.Expr) map[string]string { return map[string]string{tag: "1"} }
 	}
@@ -148,6 +164,7 @@ func init() {
 	seriesTagsSet["summarize"] = func(c *expr.Expr) map[string]string {
 		return map[string]string{"summarize": argText(c, 1, ""), "summarizeFunction": argText(c, 2, "sum")}
 	}
+	return seriesTagsSet
 }
 
 // argNumber is argument i as a number, 0 if it is not one.

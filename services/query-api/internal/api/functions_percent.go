@@ -12,8 +12,8 @@ import (
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
 
-func init() {
-	functions["asPercent"] = asPercentFn
+func addPercentFunctions(fns map[string]fnImpl) {
+	fns["asPercent"] = asPercentFn
 }
 
 func percentOf(v, total float64) float64 {

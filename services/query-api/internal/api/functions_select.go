@@ -16,7 +16,7 @@ import (
 // The second slice of graphite functions: grouping, selecting, sorting,
 // dividing.
 
-func init() {
+func addSelectFunctions(fns map[string]fnImpl) {
 	for name, fn := range map[string]fnImpl{
 		"groupByNode":                groupByNodeFn,
 		"groupByNodes":               groupByNodesFn,
@@ -43,7 +43,7 @@ func init() {
 		"divideSeriesLists":          divideSeriesListsFn,
 		"fallbackSeries":             fallbackSeriesFn,
 	} {
-		functions[name] = fn
+		fns[name] = fn
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 // The fourth slice: re-bucketing (summarize, hitcount), scaleToSeconds,
 // cumulative, threshold and identity.
 
-func init() {
+func addSummarizeFunctions(fns map[string]fnImpl) {
 	for name, fn := range map[string]fnImpl{
 		"summarize":      summarizeFn,
 		"hitcount":       hitcountFn,
@@ -25,7 +25,7 @@ func init() {
 		"identity":       identityFn,
 		"time":           identityFn,
 	} {
-		functions[name] = fn
+		fns[name] = fn
 	}
 }
 

@@ -11,9 +11,6 @@ import (
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
 
-func init() {
-	functions["seriesByTag"] = seriesByTagFn
-}
 
 // tagMatcher is one seriesByTag expression: tag=value, tag!=value,
 // tag=~regex or tag!=~regex (regexes anchored at the start, as Python's
@@ -111,9 +108,10 @@ func seriesByTagFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	return out, nil
 }
 
-func init() {
-	functions["aliasByTags"] = aliasByTagsFn
-	functions["groupByTags"] = groupByTagsFn
+func addTagFunctions(fns map[string]fnImpl) {
+	fns["seriesByTag"] = seriesByTagFn
+	fns["aliasByTags"] = aliasByTagsFn
+	fns["groupByTags"] = groupByTagsFn
 }
 
 // aliasByTagsFn is aliasByNode under another name, as in graphite-web: each

@@ -18,7 +18,7 @@ import (
 // request's (moving windows, timeShift) or need none (constantLine), and
 // percentileOfSeries.
 
-func init() {
+func addWindowFunctions(fns map[string]fnImpl) {
 	for name, fn := range map[string]fnImpl{
 		"movingAverage":      movingFn("average", "movingAverage"),
 		"movingSum":          movingFn("sum", "movingSum"),
@@ -29,7 +29,7 @@ func init() {
 		"constantLine":       constantLineFn,
 		"percentileOfSeries": percentileOfSeriesFn,
 	} {
-		functions[name] = fn
+		fns[name] = fn
 	}
 }
 
