@@ -11,7 +11,6 @@ import (
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
 
-
 // tagMatcher is one seriesByTag expression: tag=value, tag!=value,
 // tag=~regex or tag!=~regex (regexes anchored at the start, as Python's
 // re.match).
