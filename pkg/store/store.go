@@ -34,31 +34,27 @@ type Store interface {
 	Close() error
 }
 
-// Reader is implemented by stores that answer queries.
+// Reader is what query-api reads through; the SQL and Cassandra stores
+// implement it (files are write-only). One interface, no optional ones: every
+// reader lists many parents at once and reads single columns.
 type Reader interface {
 	// Read returns the points of path at resolution with from <= time < until,
 	// merged over sources, in time order.
 	Read(ctx context.Context, path string, res rollup.Resolution, from, until int64) ([]rollup.Point, error)
+	// ReadColumn is Read for fewer columns: its points carry time, count and
+	// what col needs ("sum", "min", "max", "last" with its time, "mean": sum
+	// and count; "": all, as Read), merged over sources like Read's; other
+	// fields are zero. Reading less is faster where decoding rows is the cost
+	// (SQLite).
+	ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error)
 	// Children returns the direct children of a path prefix ("" for the
 	// roots): their full paths and whether each is a leaf (has points).
 	Children(ctx context.Context, parent string) ([]Node, error)
-}
-
-// ColumnReader is implemented by readers that can read fewer columns: the
-// points of ReadColumn carry time, count and what col needs ("sum", "min",
-// "max", "last" with its time, "mean": sum and count; "": all, as Read), merged over
-// sources like Read's; other fields are zero. Reading less is faster where
-// decoding rows is the cost (SQLite).
-type ColumnReader interface {
-	ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error)
-}
-
-// ManyChildren is implemented by readers that list the children of many
-// parents at once (a glob's level); parents without children are absent.
-// glob, unless "", is an SQLite GLOB pattern over a child's last level (or
-// over its name before ";tags"); a store may use it to skip children that
-// cannot match, so callers still match what they get.
-type ManyChildren interface {
+	// ChildrenOf lists the children of many parents at once (a glob's level);
+	// parents without children are absent. glob, unless "", is an SQLite GLOB
+	// pattern over a child's last level (or over its name before ";tags"); a
+	// store may use it to skip children that cannot match, so callers still
+	// match what they get.
 	ChildrenOf(ctx context.Context, parents []string, glob string) (map[string][]Node, error)
 }
 
@@ -212,3 +208,9 @@ func remember(known map[string]bool, added []indexEntry) {
 		known[e.path] = known[e.path] || e.leaf
 	}
 }
+
+// The stores that answer queries implement the whole Reader.
+var (
+	_ Reader = (*sqlStore)(nil)
+	_ Reader = (*cassandraStore)(nil)
+)

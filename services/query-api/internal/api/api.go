@@ -431,13 +431,7 @@ func (a *API) read(ctx context.Context, pattern string, from, until, now time.Ti
 	err = par.For(ctx, len(leaves), a.cfg.ReadConcurrency, func(i int) error {
 		p := leaves[i]
 		col := series.ColumnFor(a.cfg.Rules, p, "")
-		var pts []rollup.Point
-		var err error
-		if cr, ok := a.r.(store.ColumnReader); ok {
-			pts, err = cr.ReadColumn(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds(), string(col))
-		} else {
-			pts, err = a.r.Read(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds())
-		}
+		pts, err := a.r.ReadColumn(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds(), string(col))
 		if err != nil {
 			return readError{fmt.Errorf("reading %s: %w", p, err)}
 		}

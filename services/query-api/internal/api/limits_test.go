@@ -32,9 +32,19 @@ func (c *countingReader) Read(ctx context.Context, path string, res rollup.Resol
 	return c.Reader.Read(ctx, path, res, from, until)
 }
 
+func (c *countingReader) ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error) {
+	c.reads.Add(1)
+	return c.Reader.ReadColumn(ctx, path, res, from, until, col)
+}
+
 func (c *countingReader) Children(ctx context.Context, parent string) ([]store.Node, error) {
 	c.lists.Add(1)
 	return c.Reader.Children(ctx, parent)
+}
+
+func (c *countingReader) ChildrenOf(ctx context.Context, parents []string, glob string) (map[string][]store.Node, error) {
+	c.lists.Add(1)
+	return c.Reader.ChildrenOf(ctx, parents, glob)
 }
 
 // limitsAPI serves n series a.s0..a.s<n-1>, a point a minute over the last
