@@ -215,6 +215,9 @@ func TestEndToEndStatblastMix(t *testing.T) {
 	if fns["aliasSub"] == nil || fns["sumSeries"] == nil || fns["groupByTags"] == nil {
 		t.Errorf("/functions lacks Grafana's functions: %d listed", len(fns))
 	}
+	// The provisioned Grafana dashboards show this data.
+	t.Run("provisioned dashboards", func(t *testing.T) { checkDashboards(t, base) })
+
 	var values []string
 	getJSON("/tags/autoComplete/values?tag=name&valuePrefix=statblast.graphite.&limit=100", &values)
 	if len(values) != len(gx.Graphite) {

@@ -181,6 +181,36 @@ func TestLocalPipeline(t *testing.T) {
 	if len(found) != 10 {
 		t.Errorf("/metrics/find local.* found %d, want 10 graphite paths", len(found))
 	}
+	// The relay's mutating admin endpoints take the token it wrote to
+	// data/run, readable only by this user; without it they refuse.
+	tokenFile := filepath.Join(data, "run", "relay-admin.token")
+	fi, err := os.Stat(tokenFile)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file %s: %v %v, want mode 0600", tokenFile, fi, err)
+	}
+	token, _ := os.ReadFile(tokenFile)
+	admin := func(op, tok string) int {
+		req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/graphite/%s", p[4], op), strings.NewReader("server=tcp://127.0.0.1:1"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := admin("addserver", ""); code != http.StatusUnauthorized {
+		t.Errorf("addserver without the token: %d, want 401", code)
+	}
+	if code := admin("addserver", strings.TrimSpace(string(token))); code != 200 {
+		t.Errorf("addserver with the token: %d, want 200", code)
+	}
+	if code := admin("purgeserver", strings.TrimSpace(string(token))); code != 200 {
+		t.Errorf("purgeserver with the token: %d, want 200", code)
+	}
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -191,6 +221,9 @@ func TestLocalPipeline(t *testing.T) {
 		}
 	case <-time.After(90 * time.Second):
 		t.Fatal("local stack did not stop")
+	}
+	if _, err := os.Stat(tokenFile); !os.IsNotExist(err) {
+		t.Errorf("the relay's token file outlived it: %v", err)
 	}
 	db, err := sqlx.Open("sqlite", "file:"+filepath.Join(data, "consthash.db"))
 	if err != nil {

@@ -66,9 +66,16 @@ func run(log *slog.Logger, data, bin string, graphite, statsd, natsPort, admin, 
 	}
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 	url := ns.ClientURL()
+	// The relay writes the token of its mutating admin endpoints
+	// (addserver, purgeserver) here at start, readable only by this user.
+	tokenFile, err := filepath.Abs(filepath.Join(data, "run", "relay-admin.token"))
+	if err != nil {
+		return err
+	}
 	configs := map[string]string{
 		"relay": fmt.Sprintf(`[admin]
 listen = "127.0.0.1:%d"
+token_file = %q
 [sections.graphite]
 listen = ["tcp://127.0.0.1:%d", "udp://127.0.0.1:%d"]
 format = "graphite"
@@ -79,7 +86,7 @@ listen = ["udp://127.0.0.1:%d", "tcp://127.0.0.1:%d"]
 format = "statsd"
 cluster = "forward"
 servers = [%q]
-`, admin, graphite, graphite, url, statsd, statsd, url),
+`, admin, tokenFile, graphite, graphite, url, statsd, statsd, url),
 		"aggregator": fmt.Sprintf(`times = %s
 [admin]
 listen = "127.0.0.1:%d"
@@ -153,9 +160,11 @@ consthash is running (data in %s):
   NATS       %s
   query-api  http://127.0.0.1:%d       the Graphite API: point Grafana's graphite datasource here
   admin      relay http://127.0.0.1:%d  aggregator :%d  writer :%d  query-api :%d  (/ops/status, /stats, /metrics)
+             relay addserver/purgeserver need the token in %s:
+             curl -H "Authorization: Bearer $(cat %s)" -d server=tcp://host:2003 http://127.0.0.1:%d/graphite/addserver
   storage    SQLite %s
 Ctrl-C stops everything (query-api, relay, aggregator, writer, then NATS).
-`, data, graphite, graphite, statsd, statsd, url, query, admin, admin+1, admin+2, admin+3, filepath.Join(data, "consthash.db"))
+`, data, graphite, graphite, statsd, statsd, url, query, admin, admin+1, admin+2, admin+3, tokenFile, tokenFile, admin, filepath.Join(data, "consthash.db"))
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	exited := make(chan string, len(procs))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -78,6 +79,21 @@ func Parse(s string) (Endpoint, error) {
 		return Endpoint{}, fmt.Errorf("endpoint %q: scheme %q is not one of tcp, udp, unix, http", s, u.Scheme)
 	}
 	return e, nil
+}
+
+// CheckHostPort checks a listen or dial address "host:port" (an
+// Endpoint's Addr for tcp, udp and http): the port must be a number from 0
+// to 65535 (0: any free port). Parse leaves this to the services, whose
+// rules differ (the relay also refuses port 0 for a server).
+func CheckHostPort(hostport string) error {
+	_, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port: %w", hostport, err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 32); err != nil || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", hostport, port)
+	}
+	return nil
 }
 
 // ParseList reads a comma-separated list of endpoint URLs.

@@ -21,6 +21,7 @@ func TestParse(t *testing.T) {
 		{in: "tcp://:2003/x", err: "no path"},
 		{in: "ftp://h:1", err: "not one of"},
 		{in: "unix://", err: "want unix"},
+		{in: "tcp://:http", err: "invalid port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -42,5 +43,14 @@ func TestParse(t *testing.T) {
 	}
 	if _, err := ParseList(" , "); err == nil {
 		t.Fatal("empty list: want an error")
+	}
+}
+
+func TestCheckHostPort(t *testing.T) {
+	for in, ok := range map[string]bool{"127.0.0.1:8080": true, ":0": true, "[::1]:65535": true, "h:65536": false,
+		"h:99999": false, "h": false, "h:x": false, "": false} {
+		if err := CheckHostPort(in); (err == nil) != ok {
+			t.Errorf("CheckHostPort(%q) = %v", in, err)
+		}
 	}
 }

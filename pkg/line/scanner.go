@@ -11,9 +11,14 @@ const DefaultMaxLength = 32 << 10
 // Scanner splits a byte stream into lines. Unlike bufio.Scanner it survives a
 // line longer than its maximum: that line is dropped whole and counted, and
 // scanning goes on with the next one. Lines end at '\n'; a '\r' before it is
-// removed; a last line without a newline at EOF is still returned (but not
-// one cut short by a read error).
+// removed unless KeepCR is set; a last line without a newline at EOF is still
+// returned (but not one cut short by a read error).
 type Scanner struct {
+	// KeepCR leaves a '\r' before the '\n' in the line, as statsd 0.9.0
+	// does: it splits on "\n" only and the '\r' belongs to the line's last
+	// field.
+	KeepCR bool
+
 	r        io.Reader
 	buf      []byte
 	start    int
@@ -60,7 +65,7 @@ func (s *Scanner) Scan() bool {
 				s.tooLong++
 				continue
 			}
-			s.line = trimCR(l)
+			s.line = s.trim(l)
 			return true
 		}
 		if s.skipping {
@@ -74,7 +79,7 @@ func (s *Scanner) Scan() bool {
 			// A last line without a newline counts only at a clean EOF: after a
 			// read error it may be cut short.
 			if s.err == io.EOF && s.start < s.end && !s.skipping {
-				s.line = trimCR(s.buf[s.start:s.end])
+				s.line = s.trim(s.buf[s.start:s.end])
 				s.start = s.end
 				return true
 			}
@@ -94,6 +99,13 @@ func (s *Scanner) Scan() bool {
 			s.err = err
 		}
 	}
+}
+
+func (s *Scanner) trim(l []byte) []byte {
+	if s.KeepCR {
+		return l
+	}
+	return trimCR(l)
 }
 
 // Bytes returns the current line. It aliases the Scanner's buffer and is
@@ -123,6 +135,18 @@ func Next(b []byte) (line, rest []byte, ok bool) {
 		return trimCR(b[:i]), b[i+1:], true
 	}
 	return trimCR(b), nil, true
+}
+
+// NextLF is Next without the '\r' trimming: it splits on '\n' only, as
+// statsd 0.9.0 splits a packet, so a '\r' stays part of the line.
+func NextLF(b []byte) (line, rest []byte, ok bool) {
+	if len(b) == 0 {
+		return nil, nil, false
+	}
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[:i], b[i+1:], true
+	}
+	return b, nil, true
 }
 
 func trimCR(b []byte) []byte {

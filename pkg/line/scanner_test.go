@@ -11,7 +11,13 @@ import (
 
 func scanAll(t testing.TB, r io.Reader, maxLen int) ([]string, uint64, error) {
 	t.Helper()
+	return scanAllCR(t, r, maxLen, false)
+}
+
+func scanAllCR(t testing.TB, r io.Reader, maxLen int, keepCR bool) ([]string, uint64, error) {
+	t.Helper()
 	s := NewScanner(r, maxLen)
+	s.KeepCR = keepCR
 	var got []string
 	for s.Scan() {
 		got = append(got, string(s.Bytes()))
@@ -27,9 +33,11 @@ func TestScanner(t *testing.T) {
 		max     int
 		want    []string
 		tooLong uint64
+		keepCR  bool
 	}{
 		{name: "plain", in: "a 1\nb 2\n", max: 10, want: []string{"a 1", "b 2"}},
 		{name: "crlf", in: "a 1\r\nb 2\r\n", max: 10, want: []string{"a 1", "b 2"}},
+		{name: "crlf kept", in: "a 1\r\nb 2\r\n\r\n\r", max: 10, keepCR: true, want: []string{"a 1\r", "b 2\r", "\r", "\r"}},
 		{name: "no final newline", in: "a 1\nb 2", max: 10, want: []string{"a 1", "b 2"}},
 		{name: "empty lines kept", in: "\n\na\n", max: 10, want: []string{"", "", "a"}},
 		{name: "exactly max", in: "0123456789\n", max: 10, want: []string{"0123456789"}},
@@ -44,7 +52,7 @@ func TestScanner(t *testing.T) {
 				if mode != "whole" {
 					r = iotest.OneByteReader(r)
 				}
-				got, tooLong, err := scanAll(t, r, tt.max)
+				got, tooLong, err := scanAllCR(t, r, tt.max, tt.keepCR)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -85,14 +93,23 @@ func TestNext(t *testing.T) {
 	if strings.Join(got, "|") != "a|b||c" {
 		t.Fatalf("got %q", got)
 	}
+	got = nil
+	for l, rest, ok := NextLF([]byte("a\r\nb\n\r\n\nc\r")); ok; l, rest, ok = NextLF(rest) {
+		got = append(got, string(l))
+	}
+	if strings.Join(got, "|") != "a\r|b|\r||c\r" {
+		t.Fatalf("NextLF: got %q", got)
+	}
 }
 
 func FuzzScanner(f *testing.F) {
 	f.Add([]byte("a 1\nb 2\r\n"), uint8(4))
 	f.Add([]byte("xxxxxxxxxxxxxxxxxxxx\nshort\n"), uint8(8))
+	f.Add([]byte("a:1|c\r\n\r\nb:2|c|#t\r"), uint8(132))
 	f.Fuzz(func(t *testing.T, in []byte, maxLen uint8) {
 		m := int(maxLen)%64 + 1
-		got, tooLong, err := scanAll(t, iotest.HalfReader(bytes.NewReader(in)), m)
+		keepCR := maxLen >= 128
+		got, tooLong, err := scanAllCR(t, iotest.HalfReader(bytes.NewReader(in)), m, keepCR)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +125,21 @@ func FuzzScanner(f *testing.F) {
 				wantLong++
 				continue
 			}
-			want = append(want, strings.TrimSuffix(p, "\r"))
+			if !keepCR {
+				p = strings.TrimSuffix(p, "\r")
+			}
+			want = append(want, p)
+		}
+		if keepCR { // NextLF splits a datagram the same way
+			var next []string
+			for l, rest, ok := NextLF(in); ok; l, rest, ok = NextLF(rest) {
+				if len(l) <= m {
+					next = append(next, string(l))
+				}
+			}
+			if strings.Join(next, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("NextLF = %q, want %q", next, want)
+			}
 		}
 		if tooLong != wantLong || len(got) != len(want) {
 			t.Fatalf("got %d lines (%d too long), want %d (%d)", len(got), tooLong, len(want), wantLong)

@@ -17,8 +17,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/line"
+	"github.com/consthash/consthash/pkg/retry"
 )
 
 // Handler receives one line (without its newline); the slice is only valid
@@ -32,7 +35,9 @@ type Handler func(line []byte) bool
 // Session receives the lines of one connection (one datagram, one http
 // request) from one goroutine. Flush is called whenever the reader is about
 // to wait for more input and at the end, so a session that batches lines
-// sends them then; Close follows the last Flush.
+// sends them then; Close follows the last Flush. For udp, Flush is called
+// exactly once after each datagram, even one without lines, so a session can
+// count datagrams.
 type Session interface {
 	Line(line []byte) bool
 	Flush()
@@ -62,6 +67,21 @@ type Config struct {
 	// IdleTimeout closes a tcp/unix connection that sends nothing for that
 	// long (counted IdleClosed); 0: never.
 	IdleTimeout time.Duration
+	// HTTP limits an http listener's server; the zero value means
+	// DefaultHTTP().
+	HTTP httpserver.Config
+	// KeepCR splits lines on '\n' only and leaves a '\r' before it in the
+	// line, as statsd 0.9.0 does (the '\r' is part of the line's last field).
+	KeepCR bool
+}
+
+// DefaultHTTP returns the documented limits of an http listener
+// (docs/relay.md): a body may take read_timeout to arrive, backpressure
+// included, and write_timeout covers that and the reply.
+func DefaultHTTP() httpserver.Config {
+	return httpserver.Config{ReadHeaderTimeout: config.Duration(5 * time.Second), ReadTimeout: config.Duration(5 * time.Minute),
+		WriteTimeout: config.Duration(6 * time.Minute), IdleTimeout: config.Duration(2 * time.Minute),
+		MaxHeaderBytes: 64 << 10, MaxConcurrent: 256}
 }
 
 // Stats counts what a listener received. All fields are safe to read while it runs.
@@ -106,7 +126,7 @@ type Listener struct {
 	log  *slog.Logger
 	ln   net.Listener
 	pc   net.PacketConn
-	http *http.Server
+	http *httpserver.Server
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -117,6 +137,8 @@ type Listener struct {
 	serving  atomic.Bool  // bound and Serve has not returned
 	errUntil atomic.Int64 // unix ns: the accept loop is failing until at least then
 	now      func() time.Time
+	stop     context.Context // ended by Close
+	cancel   context.CancelFunc
 }
 
 // Listen binds ep now, so an address in use is an error at start-up, and
@@ -137,6 +159,7 @@ func ListenSessions(ep endpoint.Endpoint, cfg Config, ns NewSession, log *slog.L
 		log = slog.New(slog.DiscardHandler)
 	}
 	l := &Listener{ep: ep, cfg: cfg, ns: ns, log: log.With("listener", ep.String()), conns: map[net.Conn]struct{}{}, now: time.Now}
+	l.stop, l.cancel = context.WithCancel(context.Background())
 	var err error
 	switch ep.Scheme {
 	case endpoint.TCP, endpoint.HTTP:
@@ -163,7 +186,15 @@ func ListenSessions(ep endpoint.Endpoint, cfg Config, ns NewSession, log *slog.L
 	if ep.Scheme == endpoint.HTTP {
 		mux := http.NewServeMux()
 		mux.HandleFunc(ep.Path, l.serveHTTP)
-		l.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		if cfg.HTTP == (httpserver.Config{}) {
+			cfg.HTTP = DefaultHTTP()
+		}
+		if err := cfg.HTTP.Validate(); err != nil {
+			l.ln.Close()
+			return nil, fmt.Errorf("http limits of %s: %w", ep, err)
+		}
+		l.cfg.HTTP = cfg.HTTP
+		l.http = httpserver.New(cfg.HTTP, mux, l.log)
 	}
 	return l, nil
 }
@@ -175,6 +206,10 @@ func (l *Listener) Addr() net.Addr {
 	}
 	return l.ln.Addr()
 }
+
+// HTTPServer returns an http listener's server, for its limits' counters;
+// nil for the other schemes.
+func (l *Listener) HTTPServer() *httpserver.Server { return l.http }
 
 // Endpoint returns the endpoint the listener serves.
 func (l *Listener) Endpoint() endpoint.Endpoint { return l.ep }
@@ -199,7 +234,7 @@ func (l *Listener) Serve() error {
 		}
 		return nil
 	}
-	var delay time.Duration
+	backoff := retry.Backoff{Min: acceptBackoffMin, Max: acceptBackoffMax}
 	var lastLog time.Time
 	for {
 		c, err := l.ln.Accept()
@@ -214,11 +249,7 @@ func (l *Listener) Serve() error {
 			// the backlog; retry after a back-off instead of giving up (the
 			// kernel would go on queueing clients nobody reads).
 			l.AcceptErrors.Add(1)
-			if delay == 0 {
-				delay = acceptBackoffMin
-			} else if delay *= 2; delay > acceptBackoffMax {
-				delay = acceptBackoffMax
-			}
+			delay := backoff.Next()
 			// Unhealthy until a retry has had the time to succeed.
 			l.errUntil.Store(l.now().Add(2*delay + 100*time.Millisecond).UnixNano())
 			if now := l.now(); now.Sub(lastLog) >= time.Second {
@@ -226,11 +257,14 @@ func (l *Listener) Serve() error {
 				l.log.Error("cannot accept a connection; retrying", "err", err, "retry_in", delay,
 					"open_connections", l.openConns(), "accept_errors", l.AcceptErrors.Load())
 			}
-			time.Sleep(delay)
+			select {
+			case <-l.stop.Done():
+			case <-time.After(delay):
+			}
 			continue
 		}
-		if delay != 0 {
-			delay = 0
+		if backoff.Failing() {
+			backoff.Reset()
 			l.errUntil.Store(0)
 			l.log.Info("accepting connections again")
 		}
@@ -290,6 +324,7 @@ func (l *Listener) serveConn(c net.Conn, idle time.Duration) {
 		r = &idleReader{c: c, timeout: idle, closing: &l.closing}
 	}
 	s := line.NewScanner(countingReader{r, &l.Bytes}, l.cfg.MaxLineLength)
+	s.KeepCR = l.cfg.KeepCR
 	s.OnIdle(sess.Flush)
 	defer sess.Flush()
 	before := uint64(0)
@@ -361,7 +396,11 @@ func (l *Listener) serveUDP() {
 			continue
 		}
 		l.Bytes.Add(uint64(n))
-		for ln, rest, ok := line.Next(buf[:n]); ok; ln, rest, ok = line.Next(rest) {
+		next := line.Next
+		if l.cfg.KeepCR {
+			next = line.NextLF
+		}
+		for ln, rest, ok := next(buf[:n]); ok; ln, rest, ok = next(rest) {
 			if len(ln) > l.cfg.MaxLineLength {
 				l.TooLong.Add(1)
 				continue
@@ -394,6 +433,7 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	sess := l.ns(peer)
 	defer sess.Close()
 	s := line.NewScanner(countingReader{body, &l.Bytes}, l.cfg.MaxLineLength)
+	s.KeepCR = l.cfg.KeepCR
 	s.OnIdle(sess.Flush)
 	var rep httpReply
 	for s.Scan() {
@@ -433,6 +473,7 @@ func (l *Listener) Close() error {
 	l.closed = true
 	l.closing.Store(true)
 	l.mu.Unlock()
+	l.cancel() // ends an accept back-off at once
 	var err error
 	switch {
 	case l.pc != nil:

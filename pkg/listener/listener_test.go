@@ -258,3 +258,34 @@ func TestSessionsFlushWhenIdle(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestKeepCR: with KeepCR lines end at '\n' only, so a '\r' stays in the
+// line (statsd 0.9.0 keeps it in the last field), on every transport.
+func TestKeepCR(t *testing.T) {
+	in := "a:1|c\r\n\r\n\nb:2|c|#t:v\r\nc:3|c\r"
+	want := []string{"a:1|c\r", "\r", "b:2|c|#t:v\r", "c:3|c\r"}
+	for _, url := range []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0", "http://127.0.0.1:0/lines"} {
+		t.Run(strings.SplitN(url, ":", 2)[0], func(t *testing.T) {
+			l, s := start(t, url, Config{KeepCR: true})
+			if strings.HasPrefix(url, "http") {
+				resp, err := http.Post("http://"+l.Addr().String()+"/lines", "text/plain", strings.NewReader(in))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			} else {
+				c, err := net.Dial(l.Addr().Network(), l.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.Write([]byte(in)); err != nil {
+					t.Fatal(err)
+				}
+				c.Close()
+			}
+			if got := s.waitFor(t, len(want)); !slices.Equal(got, want) {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		})
+	}
+}

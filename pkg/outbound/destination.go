@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/retry"
 )
 
 // Publisher sends a batch somewhere other than a socket (NATS).
@@ -317,7 +318,7 @@ func (d *Destination) writer(q *queue) {
 			conn.Close()
 		}
 	}()
-	backoff := newBackoff(50*time.Millisecond, 5*time.Second)
+	backoff := retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	var batch []Chunk
 	var bufs net.Buffers
 	for {
@@ -338,15 +339,12 @@ func (d *Destination) writer(q *queue) {
 			err := d.deliver(q, &conn, batch, &bufs)
 			d.report(err)
 			if err == nil {
-				backoff.reset()
+				backoff.Reset()
 				continue
 			}
-			select {
-			case <-d.ctx.Done():
+			// A health check that sees it come back wakes the wait: retry now.
+			if backoff.WaitOr(d.ctx, wake) != nil {
 				return
-			case <-wake: // health checks saw it come back: retry now
-				backoff.reset()
-			case <-time.After(backoff.next()):
 			}
 		}
 	}
@@ -517,22 +515,6 @@ func (d *Destination) requeue(q *queue, batch []Chunk, written int64) {
 		q.pushFront(rest[i])
 	}
 }
-
-// backoff doubles a delay up to a maximum.
-type backoff struct{ min, max, cur time.Duration }
-
-func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max} }
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else if b.cur *= 2; b.cur > b.max {
-		b.cur = b.max
-	}
-	return b.cur
-}
-
-func (b *backoff) reset() { b.cur = 0 }
 
 // alive reports whether a stream connection is still open for writing, by
 // one non-blocking read on the socket: end of file or an error means the peer

@@ -36,12 +36,6 @@ type cEntry struct {
 	seq    int32 // insertion order, for a stable tie-break
 }
 
-func init() {
-	builders[CarbonC] = func(ms []Member, opt Options) (Ring, error) { return newCRing(CarbonC, ms, opt), nil }
-	builders[FNV1aC] = func(ms []Member, opt Options) (Ring, error) { return newCRing(FNV1aC, ms, opt), nil }
-	builders[JumpFNV1aC] = func(ms []Member, opt Options) (Ring, error) { return newJump(ms, opt), nil }
-}
-
 // cInstance is the instance as carbon-c-relay's config parser keeps it: a
 // bare integer is normalised ("007" becomes "7").
 func cInstance(s string) string {

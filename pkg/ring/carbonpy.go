@@ -34,11 +34,6 @@ type carbonPy struct {
 
 const carbonReplicas = 100
 
-func init() {
-	builders[CarbonPy] = func(ms []Member, opt Options) (Ring, error) { return newCarbonPy(CarbonPy, ms, opt), nil }
-	builders[CarbonPyFNV] = func(ms []Member, opt Options) (Ring, error) { return newCarbonPy(CarbonPyFNV, ms, opt), nil }
-}
-
 func newCarbonPy(algo Algorithm, ms []Member, opt Options) *carbonPy {
 	r := &carbonPy{algo: algo, members: ms, opt: opt, ring: make(points, 0, carbonReplicas*len(ms))}
 	taken := make(map[uint64]bool, carbonReplicas*len(ms))

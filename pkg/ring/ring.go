@@ -80,10 +80,14 @@ func New(algo Algorithm, members []Member, opt Options) (Ring, error) {
 	switch algo {
 	case Murmur3, CRC32, FNV1a:
 		return newGeneric(algo, ms, opt)
-	default:
-		if b, ok := builders[algo]; ok {
-			return b(ms, opt)
-		}
+	case CarbonPy, CarbonPyFNV:
+		return newCarbonPy(algo, ms, opt), nil
+	case CarbonC, FNV1aC:
+		return newCRing(algo, ms, opt), nil
+	case JumpFNV1aC:
+		return newJump(ms, opt), nil
+	case Statsd:
+		return newStatsd(ms, opt), nil
 	}
 	names := make([]string, 0, len(Algorithms()))
 	for _, a := range Algorithms() {
@@ -91,9 +95,6 @@ func New(algo Algorithm, members []Member, opt Options) (Ring, error) {
 	}
 	return nil, fmt.Errorf("unknown ring algorithm %q: want one of %s", algo, strings.Join(names, ", "))
 }
-
-// builders holds the constructors of the peer-compatible rings.
-var builders = map[Algorithm]func([]Member, Options) (Ring, error){}
 
 // With returns a new ring like r with m added.
 func With(r Ring, m Member) (Ring, error) {

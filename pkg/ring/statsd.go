@@ -30,10 +30,6 @@ type statsdRing struct {
 // statsdVnodes is hashring's default vnode count.
 const statsdVnodes = 40
 
-func init() {
-	builders[Statsd] = func(ms []Member, opt Options) (Ring, error) { return newStatsd(ms, opt), nil }
-}
-
 func newStatsd(ms []Member, opt Options) *statsdRing {
 	r := &statsdRing{members: ms, opt: opt}
 	n := float64(len(ms))

@@ -7,9 +7,10 @@ package rollup
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/consthash/consthash/pkg/config"
 )
 
 // Point is the aggregate of one path over one bin of one resolution, from
@@ -102,29 +103,6 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
-// parseDuration reads a Go duration ("10s", "168h", "1h30m") or, as carbon's
-// retentions write them, a whole number of days, weeks or years ("7d", "2w",
-// "5y"; a year is 365 days).
-func parseDuration(s string) (time.Duration, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		return d, nil
-	}
-	if len(s) >= 2 {
-		n, err := strconv.ParseInt(s[:len(s)-1], 10, 64)
-		if err == nil && n > 0 {
-			switch s[len(s)-1] {
-			case 'd':
-				return time.Duration(n) * 24 * time.Hour, nil
-			case 'w':
-				return time.Duration(n) * 7 * 24 * time.Hour, nil
-			case 'y':
-				return time.Duration(n) * 365 * 24 * time.Hour, nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("%q is not a duration such as 10s, 1m, 168h, 7d, 2w or 5y", s)
-}
-
 // ParseTimes reads `times` such as ["10s:168h", "1m:720h", "10m:17520h"]:
 // each "step:ttl", steps ascending and each a whole number of seconds and a
 // multiple of the one before, TTLs at least the step. The first is the base
@@ -139,11 +117,11 @@ func ParseTimes(ss []string) ([]Resolution, error) {
 		if !ok {
 			return nil, fmt.Errorf("times[%d] %q: want \"step:ttl\", e.g. \"10s:168h\"", i, s)
 		}
-		st, err := parseDuration(step)
+		st, err := config.ParseDuration(step)
 		if err != nil || st <= 0 || st%time.Second != 0 {
 			return nil, fmt.Errorf("times[%d] %q: step %q is not a positive whole number of seconds", i, s, step)
 		}
-		tt, err := parseDuration(ttl)
+		tt, err := config.ParseDuration(ttl)
 		if err != nil || tt < st {
 			return nil, fmt.Errorf("times[%d] %q: ttl %q is not a duration of at least the step", i, s, ttl)
 		}

@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Batch is what an aggregator publishes on consthash.rollups.<seconds>: the
+// Batch is what an aggregator publishes on consthash.rollups.<seconds>
+// (pkg/bus owns the subjects and the stream): the
 // points of one resolution from one producer, from one flush.
 type Batch struct {
 	Source     string // producer id (the aggregator's)
@@ -29,8 +30,15 @@ var (
 	ErrTooLarge  = errors.New("rollup batch declares more than it holds")
 )
 
-// Subject returns the JetStream subject of a resolution.
-func Subject(r Resolution) string { return fmt.Sprintf("consthash.rollups.%d", r.Seconds()) }
+// Version orders the batches of one producer: storage keeps, per (path,
+// resolution, time, source), the point of the newest version, so a
+// redelivered older partial of a coarse bin never overwrites a later one or
+// the final. It is the flush time in unix microseconds: it grows with every
+// flush of a producer, across its restarts too (the wall clock does), and is
+// what Cassandra takes as a write timestamp. Batches of one producer with the
+// same flush never hold the same point, so equal versions carry equal values
+// (a redelivery).
+func (b *Batch) Version() int64 { return b.Flush * 1e6 }
 
 // MsgID is the JetStream deduplication id of a batch: a redelivered or
 // republished batch is stored once.

@@ -132,7 +132,11 @@ func bucketOf(res rollup.Resolution, t int64) int64 {
 }
 
 // Write groups rows by partition into unlogged batches, spread over write
-// queues by partition hash so each series is written in order.
+// queues by partition hash so each series is written in order. Each row is
+// written with its batch's version as the write timestamp: Cassandra keeps
+// the cells of the newest timestamp whatever order writes arrive in, so a
+// redelivered older partial never replaces a later value, with no
+// lightweight transaction (rollup.Batch.Version).
 func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) error {
 	type row struct {
 		b *rollup.Batch
@@ -165,7 +169,7 @@ func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) err
 		h.Write([]byte(k.path))
 		queues[h.Sum32()%uint32(s.queues)] = append(queues[h.Sum32()%uint32(s.queues)], k)
 	}
-	insert := `INSERT INTO points (path, resolution, bucket, time, source, sum, min, max, last, last_at, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`
+	insert := `INSERT INTO points (path, resolution, bucket, time, source, sum, min, max, last, last_at, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`
 	var wg sync.WaitGroup
 	errs := make(chan error, s.queues)
 	for _, q := range queues {
@@ -187,7 +191,7 @@ func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) err
 					for _, k := range singles[start:min(start+s.group, len(singles))] {
 						r := parts[k][0]
 						batch.Query(insert, k.path, k.res, k.bucket, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max,
-							r.p.Last, r.p.LastAt, int64(r.p.Count), int(r.b.Resolution.TTL/time.Second))
+							r.p.Last, r.p.LastAt, int64(r.p.Count), int(r.b.Resolution.TTL/time.Second), r.b.Version())
 					}
 					if err := batch.ExecContext(ctx); err != nil {
 						errs <- fmt.Errorf("writing %d partitions: %w", min(s.group, len(singles)-start), err)
@@ -203,7 +207,7 @@ func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) err
 				if len(rows) == 1 { // the usual case: one point per series per batch; no batch wrapper
 					r := rows[0]
 					err := s.session.Query(insert, k.path, k.res, k.bucket, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max,
-						r.p.Last, r.p.LastAt, int64(r.p.Count), int(r.b.Resolution.TTL/time.Second)).ExecContext(ctx)
+						r.p.Last, r.p.LastAt, int64(r.p.Count), int(r.b.Resolution.TTL/time.Second), r.b.Version()).ExecContext(ctx)
 					if err != nil {
 						errs <- fmt.Errorf("writing (%s, %d, %d): %w", k.path, k.res, k.bucket, err)
 						return
@@ -215,7 +219,7 @@ func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) err
 					for _, r := range rows[start:min(start+100, len(rows))] {
 						ttl := int(r.b.Resolution.TTL / time.Second)
 						batch.Query(insert, k.path, k.res, k.bucket, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max, r.p.Last,
-							r.p.LastAt, int64(r.p.Count), ttl)
+							r.p.LastAt, int64(r.p.Count), ttl, r.b.Version())
 					}
 					if err := batch.ExecContext(ctx); err != nil {
 						errs <- fmt.Errorf("writing partition (%s, %d, %d): %w", k.path, k.res, k.bucket, err)

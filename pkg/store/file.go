@@ -14,9 +14,12 @@ import (
 
 // fileStore appends one TSV line per point to `{dsn}_{seconds}s`, with the
 // seed's columns: name, sum, mean, min, max, count, resolution (seconds),
-// time (ns), ttl (ns). A file is rotated to `.<unix time>` when it passes
-// max_file_size. Files cannot overwrite a row, so only final batches are
-// written (partial coarse bins come again, final, at their boundary).
+// time (ns), ttl (ns), then the producer (source) and the batch's version. A
+// file is rotated to `.<unix time>` when it passes max_file_size. Files
+// cannot overwrite a row, so only final batches are written (partial coarse
+// bins come again, final, at their boundary), and a redelivered batch
+// appends its lines again: readers keep, per (name, time, source), the line
+// of the newest version, and add up the sources.
 type fileStore struct {
 	prefix  string
 	maxSize int64
@@ -109,6 +112,10 @@ func (s *fileStore) Write(_ context.Context, batches []*rollup.Batch) error {
 			line = strconv.AppendInt(line, p.Time*int64(time.Second), 10)
 			line = append(line, '\t')
 			line = strconv.AppendInt(line, int64(b.Resolution.TTL), 10)
+			line = append(line, '\t')
+			line = append(line, b.Source...)
+			line = append(line, '\t')
+			line = strconv.AppendInt(line, b.Version(), 10)
 			line = append(line, '\n')
 			if _, err := t.w.Write(line); err != nil {
 				return fmt.Errorf("writing %s: %w", s.path(secs), err)

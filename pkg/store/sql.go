@@ -144,9 +144,23 @@ func (s *sqlStore) ensureTable(ctx context.Context, seconds int64) error {
 	}
 	q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_%ds (path %s, time BIGINT NOT NULL, source %s,
 		sum DOUBLE NOT NULL, min DOUBLE NOT NULL, max DOUBLE NOT NULL, last DOUBLE NOT NULL, last_at BIGINT NOT NULL,
-		count BIGINT NOT NULL, expires BIGINT NOT NULL, PRIMARY KEY (path, time, source))`, s.table, seconds, path, source)
+		count BIGINT NOT NULL, expires BIGINT NOT NULL, version BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (path, time, source))`,
+		s.table, seconds, path, source)
 	if _, err := s.db.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("creating table %s_%ds: %w", s.table, seconds, err)
+	}
+	// Tables made before points carried a version get the column (rows
+	// already there are version 0, older than any batch). Checked by reading
+	// it first, so a reader without ALTER rights is not refused.
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT version FROM %s_%ds WHERE 1 = 0`, s.table, seconds))
+	if err == nil {
+		err = rows.Close()
+	}
+	if err != nil {
+		q := fmt.Sprintf(`ALTER TABLE %s_%ds ADD COLUMN version BIGINT NOT NULL DEFAULT 0`, s.table, seconds)
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("adding the version column to %s_%ds: %w", s.table, seconds, err)
+		}
 	}
 	s.mu.Lock()
 	s.tables[seconds] = true
@@ -184,22 +198,18 @@ func (s *sqlStore) Write(ctx context.Context, batches []*rollup.Batch) error {
 		for start := 0; start < len(rows); start += s.maxRows {
 			chunk := rows[start:min(start+s.maxRows, len(rows))]
 			var q strings.Builder
-			fmt.Fprintf(&q, "INSERT INTO %s_%ds (path, time, source, sum, min, max, last, last_at, count, expires) VALUES ", s.table, secs)
-			args := make([]any, 0, len(chunk)*10)
+			fmt.Fprintf(&q, "INSERT INTO %s_%ds (path, time, source, sum, min, max, last, last_at, count, expires, version) VALUES ", s.table, secs)
+			args := make([]any, 0, len(chunk)*11)
 			for i, r := range chunk {
 				if i > 0 {
 					q.WriteString(", ")
 				}
-				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 				expires := r.p.Time + int64(r.b.Resolution.TTL/time.Second)
-				args = append(args, r.p.Path, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max, r.p.Last, r.p.LastAt, int64(r.p.Count), expires)
+				args = append(args, r.p.Path, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max, r.p.Last, r.p.LastAt, int64(r.p.Count), expires, r.b.Version())
 				newPaths[r.p.Path] = true
 			}
-			if s.mysql {
-				q.WriteString(" ON DUPLICATE KEY UPDATE sum=VALUES(sum), min=VALUES(min), max=VALUES(max), last=VALUES(last), last_at=VALUES(last_at), count=VALUES(count), expires=VALUES(expires)")
-			} else {
-				q.WriteString(" ON CONFLICT (path, time, source) DO UPDATE SET sum=excluded.sum, min=excluded.min, max=excluded.max, last=excluded.last, last_at=excluded.last_at, count=excluded.count, expires=excluded.expires")
-			}
+			q.WriteString(s.upsert(secs))
 			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 				return fmt.Errorf("writing %d points to %s_%ds: %w", len(chunk), s.table, secs, err)
 			}
@@ -219,6 +229,30 @@ func (s *sqlStore) Write(ctx context.Context, batches []*rollup.Batch) error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// upsert is the conflict clause of a point insert: a stored row is replaced
+// only by a row of the same or a newer version, so a redelivered older
+// partial never overwrites a later value (rollup.Batch.Version).
+func (s *sqlStore) upsert(secs int64) string {
+	cols := []string{"sum", "min", "max", "last", "last_at", "count", "expires"}
+	var q strings.Builder
+	if s.mysql {
+		// Assignments may see the columns assigned before them, so version
+		// goes last and every other column compares with the stored version.
+		q.WriteString(" ON DUPLICATE KEY UPDATE ")
+		for _, c := range cols {
+			fmt.Fprintf(&q, "%s = IF(VALUES(version) >= version, VALUES(%s), %s), ", c, c, c)
+		}
+		q.WriteString("version = GREATEST(version, VALUES(version))")
+		return q.String()
+	}
+	q.WriteString(" ON CONFLICT (path, time, source) DO UPDATE SET ")
+	for _, c := range cols {
+		fmt.Fprintf(&q, "%s = excluded.%s, ", c, c)
+	}
+	fmt.Fprintf(&q, "version = excluded.version WHERE excluded.version >= %s_%ds.version", s.table, secs)
+	return q.String()
 }
 
 // index adds paths (leaves) and their parents (branches) not yet known, and

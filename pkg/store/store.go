@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/consthash/consthash/pkg/rollup"
@@ -33,31 +34,27 @@ type Store interface {
 	Close() error
 }
 
-// Reader is implemented by stores that answer queries.
+// Reader is what query-api reads through; the SQL and Cassandra stores
+// implement it (files are write-only). One interface, no optional ones: every
+// reader lists many parents at once and reads single columns.
 type Reader interface {
 	// Read returns the points of path at resolution with from <= time < until,
 	// merged over sources, in time order.
 	Read(ctx context.Context, path string, res rollup.Resolution, from, until int64) ([]rollup.Point, error)
+	// ReadColumn is Read for fewer columns: its points carry time, count and
+	// what col needs ("sum", "min", "max", "last" with its time, "mean": sum
+	// and count; "": all, as Read), merged over sources like Read's; other
+	// fields are zero. Reading less is faster where decoding rows is the cost
+	// (SQLite).
+	ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error)
 	// Children returns the direct children of a path prefix ("" for the
 	// roots): their full paths and whether each is a leaf (has points).
 	Children(ctx context.Context, parent string) ([]Node, error)
-}
-
-// ColumnReader is implemented by readers that can read fewer columns: the
-// points of ReadColumn carry time, count and what col needs ("sum", "min",
-// "max", "last" with its time, "mean": sum and count; "": all, as Read), merged over
-// sources like Read's; other fields are zero. Reading less is faster where
-// decoding rows is the cost (SQLite).
-type ColumnReader interface {
-	ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error)
-}
-
-// ManyChildren is implemented by readers that list the children of many
-// parents at once (a glob's level); parents without children are absent.
-// glob, unless "", is an SQLite GLOB pattern over a child's last level (or
-// over its name before ";tags"); a store may use it to skip children that
-// cannot match, so callers still match what they get.
-type ManyChildren interface {
+	// ChildrenOf lists the children of many parents at once (a glob's level);
+	// parents without children are absent. glob, unless "", is an SQLite GLOB
+	// pattern over a child's last level (or over its name before ";tags"); a
+	// store may use it to skip children that cannot match, so callers still
+	// match what they get.
 	ChildrenOf(ctx context.Context, parents []string, glob string) (map[string][]Node, error)
 }
 
@@ -111,6 +108,28 @@ func Open(cfg Config) (Store, error) {
 		return openCassandra(cfg)
 	}
 	return nil, fmt.Errorf("%w %q: want cassandra, sqlite, mysql or file", ErrUnknownDriver, cfg.Driver)
+}
+
+// Validate checks cfg without connecting anywhere: the driver, the names and
+// values of its options, the form of its DSN. Services call it from their
+// configuration's Validate, so --check-config catches a bad option.
+func (c Config) Validate() error {
+	known := map[string][]string{"sqlite": {"table", "connections"}, "mysql": {"table"}, "file": {"max_file_size"},
+		"cassandra": {"keyspace", "replication", "batch_partitions", "write_queues", "consistency"}}
+	names, ok := known[c.Driver]
+	if !ok {
+		return fmt.Errorf("%w %q: want cassandra, sqlite, mysql or file", ErrUnknownDriver, c.Driver)
+	}
+	for k := range c.Options {
+		if !slices.Contains(names, k) {
+			return fmt.Errorf("options.%s: unknown option of %s (it has %s)", k, c.Driver, strings.Join(names, ", "))
+		}
+	}
+	s, err := Open(c) // opening parses; connecting is Init's
+	if err != nil {
+		return err
+	}
+	return s.Close()
 }
 
 // Finite reports whether a point can be stored: SQL databases and files take
@@ -189,3 +208,9 @@ func remember(known map[string]bool, added []indexEntry) {
 		known[e.path] = known[e.path] || e.leaf
 	}
 }
+
+// The stores that answer queries implement the whole Reader.
+var (
+	_ Reader = (*sqlStore)(nil)
+	_ Reader = (*cassandraStore)(nil)
+)

@@ -42,9 +42,9 @@ func suite(t *testing.T, s Store) {
 	r := s.(Reader)
 	// Two producers write the same bin; one of them writes it twice (a
 	// redelivery or a later partial): rows are overwritten, producers merged.
-	a1 := &rollup.Batch{Source: "agg-a", Resolution: tenSec, Seq: 1, Points: []rollup.Point{pt("a.b.c", 1700000000, 1, 2), pt("a.b.d", 1700000000, 5)}}
-	a2 := &rollup.Batch{Source: "agg-a", Resolution: tenSec, Seq: 2, Points: []rollup.Point{pt("a.b.c", 1700000000, 1, 2, 3)}}
-	b1 := &rollup.Batch{Source: "agg-b", Resolution: tenSec, Seq: 1, Points: []rollup.Point{pt("a.b.c", 1700000000, 10), pt("a.b.c", 1700000010, 7)}}
+	a1 := &rollup.Batch{Source: "agg-a", Resolution: tenSec, Flush: 1700000010, Seq: 1, Points: []rollup.Point{pt("a.b.c", 1700000000, 1, 2), pt("a.b.d", 1700000000, 5)}}
+	a2 := &rollup.Batch{Source: "agg-a", Resolution: tenSec, Flush: 1700000020, Seq: 2, Points: []rollup.Point{pt("a.b.c", 1700000000, 1, 2, 3)}}
+	b1 := &rollup.Batch{Source: "agg-b", Resolution: tenSec, Flush: 1700000010, Seq: 1, Points: []rollup.Point{pt("a.b.c", 1700000000, 10), pt("a.b.c", 1700000010, 7)}}
 	bad := &rollup.Batch{Source: "agg-b", Resolution: oneMin, Seq: 2, Points: []rollup.Point{pt("a.x", 1699999980, math.NaN()), pt("ü.日本;t=v", 1699999980, 4)}}
 	for _, batches := range [][]*rollup.Batch{{a1, b1}, {a2}, {a2}, {bad}} {
 		if err := s.Write(ctx, batches); err != nil {
@@ -66,7 +66,8 @@ func suite(t *testing.T, s Store) {
 	}
 	// A column reader merges the producers' rows of the column it reads as
 	// Read does.
-	if cr, ok := s.(ColumnReader); ok {
+	{
+		cr := r
 		for _, col := range []string{"sum", "mean", "min", "max", "last"} {
 			cg, err := cr.ReadColumn(ctx, "a.b.c", tenSec, 1700000000, 1700000020, col)
 			if err != nil {
@@ -104,8 +105,8 @@ func suite(t *testing.T, s Store) {
 		t.Errorf("the finite point beside the NaN one: %+v", got)
 	}
 	// Many parents' children at once, as one by one.
-	if mc, ok := s.(ManyChildren); ok {
-		many, err := mc.ChildrenOf(ctx, []string{"", "a", "a.b", "nope"}, "")
+	{
+		many, err := r.ChildrenOf(ctx, []string{"", "a", "a.b", "nope"}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +120,7 @@ func suite(t *testing.T, s Store) {
 			}
 		}
 		// A glob may narrow what comes back, never drop a match.
-		some, err := mc.ChildrenOf(ctx, []string{"a.b", ""}, "[cx]")
+		some, err := r.ChildrenOf(ctx, []string{"a.b", ""}, "[cx]")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,6 +185,53 @@ func suite(t *testing.T, s Store) {
 	if nodes, err := r.Children(ctx, "lb"); err != nil || len(nodes) != 1 || !nodes[0].Leaf {
 		t.Fatalf("Children(lb) = %+v, %v: lb.q got points after its child and is not a leaf", nodes, err)
 	}
+	versions(ctx, t, s)
+}
+
+// versions checks that a stored point never goes backwards: a row is
+// replaced by the same or a newer version of the batch that carries it, never
+// by an older one (a redelivered partial of a coarse bin after its final).
+func versions(ctx context.Context, t *testing.T, s Store) {
+	t.Helper()
+	r := s.(Reader)
+	const bin = 1700000040 // a minute bin: partials at 1700000050.., final at 1700000100
+	at := func(flush int64, final bool, path string, vals ...float64) *rollup.Batch {
+		return &rollup.Batch{Source: "agg-v", Resolution: oneMin, Flush: flush, Final: final, Points: []rollup.Point{pt(path, bin, vals...)}}
+	}
+	for _, tc := range []struct {
+		name    string
+		writes  [][]*rollup.Batch // one Write each
+		sum     float64
+		count   uint64
+		comment string
+	}{
+		{"newer then older", [][]*rollup.Batch{{at(1700000070, false, "v.a", 1, 2, 3)}, {at(1700000050, false, "v.a", 1)}},
+			6, 3, "the older partial, written second, replaced the newer"},
+		{"final then redelivered partial", [][]*rollup.Batch{{at(1700000100, true, "v.b", 1, 2, 3, 4)}, {at(1700000060, false, "v.b", 1, 2)}},
+			10, 4, "a redelivered partial replaced the final"},
+		{"older after newer in one write", [][]*rollup.Batch{{at(1700000100, true, "v.c", 5, 5), at(1700000090, false, "v.c", 5)}},
+			10, 2, "the older row of the same write replaced the newer"},
+		{"older then newer", [][]*rollup.Batch{{at(1700000050, false, "v.d", 1)}, {at(1700000100, true, "v.d", 1, 7)}},
+			8, 2, "a newer version did not replace the older"},
+		{"same version twice", [][]*rollup.Batch{{at(1700000080, false, "v.e", 2, 2)}, {at(1700000080, false, "v.e", 2, 2)}},
+			4, 2, "a redelivery of the same version changed the value"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, w := range tc.writes {
+				if err := s.Write(ctx, w); err != nil {
+					t.Fatal(err)
+				}
+			}
+			path := tc.writes[0][0].Points[0].Path
+			got, err := r.Read(ctx, path, oneMin, bin, bin+60)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0].Sum != tc.sum || got[0].Count != tc.count {
+				t.Errorf("%s = %+v, want sum %v count %d: %s", path, got, tc.sum, tc.count, tc.comment)
+			}
+		})
+	}
 }
 
 func TestSQLiteStore(t *testing.T) {
@@ -224,6 +272,15 @@ func TestCassandraStore(t *testing.T) {
 	if ttl <= 3500 || ttl > 3600 {
 		t.Errorf("TTL %d s, want about 3600", ttl)
 	}
+	// The write timestamp is the batch's version.
+	var ts int64
+	q = "SELECT WRITETIME(sum) FROM " + ks + ".points WHERE path = ? AND resolution = ? AND bucket = ? AND time = ? AND source = ?"
+	if err := sess.Query(q, "a.b.c", 10, bucketOf(tenSec, 1700000000), 1700000000, "agg-b").Scan(&ts); err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(1700000010) * 1e6; ts != want {
+		t.Errorf("write timestamp %d, want the version %d", ts, want)
+	}
 }
 
 func TestFileStore(t *testing.T) {
@@ -233,7 +290,7 @@ func TestFileStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	final := &rollup.Batch{Source: "a", Resolution: tenSec, Final: true, Points: []rollup.Point{pt("x.y", 1700000000, 1, 3), pt("x.z", 1700000000, 2)}}
+	final := &rollup.Batch{Source: "a", Resolution: tenSec, Flush: 1700000010, Final: true, Points: []rollup.Point{pt("x.y", 1700000000, 1, 3), pt("x.z", 1700000000, 2)}}
 	partial := &rollup.Batch{Source: "a", Resolution: oneMin, Points: []rollup.Point{pt("x.y", 1699999980, 9)}}
 	for i := 0; i < 3; i++ {
 		if err := s.Write(ctx, []*rollup.Batch{final, partial}); err != nil {
@@ -255,7 +312,7 @@ func TestFileStore(t *testing.T) {
 	if len(lines) != 6 {
 		t.Fatalf("%d lines, want 6", len(lines))
 	}
-	want := "x.y\t4\t2\t1\t3\t2\t10\t1700000000000000000\t3600000000000"
+	want := "x.y\t4\t2\t1\t3\t2\t10\t1700000000000000000\t3600000000000\ta\t1700000010000000"
 	found := false
 	for _, l := range lines {
 		found = found || l == want
@@ -277,5 +334,33 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, err := Open(Config{Driver: "file"}); err == nil {
 		t.Error("file without dsn accepted")
+	}
+}
+
+// TestSQLiteAddsVersion opens a table made before points carried a version:
+// the column is added, and its rows (version 0) are replaced by any batch.
+func TestSQLiteAddsVersion(t *testing.T) {
+	dsn := "file:" + filepath.Join(t.TempDir(), "old.db")
+	s, err := Open(Config{Driver: "sqlite", DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db := s.(*sqlStore).db
+	db.MustExec(`CREATE TABLE metrics_60s (path TEXT NOT NULL, time BIGINT NOT NULL, source TEXT NOT NULL,
+		sum DOUBLE NOT NULL, min DOUBLE NOT NULL, max DOUBLE NOT NULL, last DOUBLE NOT NULL, last_at BIGINT NOT NULL,
+		count BIGINT NOT NULL, expires BIGINT NOT NULL, PRIMARY KEY (path, time, source))`)
+	db.MustExec(`INSERT INTO metrics_60s VALUES ('old.p', 1700000040, 'agg-v', 1, 1, 1, 1, 0, 1, 1800000000)`)
+	b := &rollup.Batch{Source: "agg-v", Resolution: oneMin, Flush: 1700000050, Points: []rollup.Point{pt("old.p", 1700000040, 2, 3)}}
+	if err := s.Write(ctx, []*rollup.Batch{b}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.(Reader).Read(ctx, "old.p", oneMin, 0, 2e9)
+	if err != nil || len(got) != 1 || got[0].Sum != 5 {
+		t.Fatalf("old.p = %+v, %v: want the new row (sum 5)", got, err)
 	}
 }

@@ -7,21 +7,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/urfave/cli/v2"
-
-	"github.com/consthash/consthash/pkg/admin"
-	"github.com/consthash/consthash/pkg/logging"
+	"github.com/consthash/consthash/pkg/service"
 	"github.com/consthash/consthash/services/aggregator/internal/agg"
 	"github.com/consthash/consthash/services/aggregator/internal/config"
 )
 
 func main() {
-	app := &cli.App{
+	service.Main(service.Spec[*config.Config]{
 		Name:  "aggregator",
 		Usage: "statsd and graphite accumulation with wall-clock flushes and multi-resolution rollups",
 		Description: "Accumulates statsd lines with Etsy statsd 0.9.0's semantics and names, and graphite lines by arrival\n" +
@@ -30,54 +24,28 @@ func main() {
 			"output.lines and publishes rollups (sum, min, max, count, last) of every resolution to the JetStream\n" +
 			"stream CONSTHASH_ROLLUPS. SIGINT/SIGTERM flush the open bin and publish everything before exiting.\n" +
 			"Configuration reference: docs/aggregator.md.",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML configuration file", EnvVars: []string{"CONSTHASH_AGGREGATOR_CONFIG", "CONSTHASH_CONFIG"}, Required: true},
-			&cli.BoolFlag{Name: "check-config", Usage: "validate the configuration and exit"},
-			&cli.DurationFlag{Name: "stop-timeout", Value: 30 * time.Second, Usage: "how long a stop may take to publish what it holds"},
+		StopTimeout: 30 * time.Second,
+		Load:        config.Load,
+		Common: func(c *config.Config) service.Common {
+			return service.Common{LogLevel: c.Log.Level, LogFormat: c.Log.Format, Admin: c.Admin, Summary: fmt.Sprintf("times %v", c.Times)}
 		},
-		Action: run,
-	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "aggregator:", err)
-		os.Exit(1)
-	}
-}
-
-func run(c *cli.Context) error {
-	path := c.String("config")
-	cfg, err := config.Load(path)
-	if err != nil {
-		return err
-	}
-	if c.Bool("check-config") {
-		fmt.Printf("%s: ok (times %v)\n", path, cfg.Times)
-		return nil
-	}
-	log := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
-	a, err := agg.New(cfg, log)
-	if err != nil {
-		return err
-	}
-	a.Start()
-	adm := admin.New("aggregator", cfg.Admin, log, a.Metrics, a.Healthy, func() any { return a.Stats() })
-	if err := adm.Start(); err != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), c.Duration("stop-timeout"))
-		defer cancel()
-		_ = a.Close(ctx)
-		return err
-	}
-	log.Info("aggregator started", "source", a.Source, "times", cfg.Times, "listeners", len(cfg.Listeners), "nats", cfg.NATS.URL)
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
-	log.Info("stopping", "signal", s.String())
-	stopStart := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), c.Duration("stop-timeout"))
-	defer cancel()
-	err = a.Close(ctx)
-	log.Info("aggregator stopped: open bin flushed, rollups published", "took", time.Since(stopStart), "err", err)
-	if aerr := adm.Shutdown(ctx); aerr != nil && err == nil {
-		err = aerr
-	}
-	return err
+		Build: func(cfg *config.Config, env service.Env) (*service.Service, error) {
+			a, err := agg.New(cfg, env.Log)
+			if err != nil {
+				return nil, err
+			}
+			env.Log.Info("aggregating", "source", a.Source, "times", cfg.Times, "listeners", len(cfg.Listeners), "nats", cfg.NATS.URL)
+			return &service.Service{
+				// At the stop: the open bin is flushed and every rollup published, within the deadline.
+				Parts: []service.Part{{Name: "aggregator", Run: func(ctx context.Context) error {
+					a.Start()
+					<-ctx.Done()
+					sctx, cancel := env.StopContext()
+					defer cancel()
+					return a.Close(sctx)
+				}}},
+				Metrics: a.Metrics, Status: a.Healthy, Stats: func() any { return a.Stats() },
+			}, nil
+		},
+	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/endpoint"
 	"github.com/consthash/consthash/services/echoserver/internal/echo"
 )
@@ -33,8 +34,8 @@ func main() {
 			&cli.StringFlag{Name: "out", Usage: "write lines to this file instead of stdout"},
 			&cli.BoolFlag{Name: "sum", Usage: "with --count: total graphite values per key in the summary"},
 			&cli.Uint64Flag{Name: "expect", Usage: "stop after this many lines (0: no limit)"},
-			&cli.DurationFlag{Name: "duration", Usage: "stop after this long (0: no limit)"},
-			&cli.DurationFlag{Name: "interval", Value: 10 * time.Second, Usage: "with --count: how often to print per-listener counts"},
+			&cli.GenericFlag{Name: "duration", Value: config.NewDuration(0), Usage: "stop after this long (0: no limit)"},
+			&cli.GenericFlag{Name: "interval", Value: config.NewDuration(10 * time.Second), Usage: "with --count: how often to print per-listener counts"},
 			&cli.IntFlag{Name: "max-line-length", Value: 32 << 10, Usage: "longer lines are dropped and counted"},
 			&cli.StringFlag{Name: "summary-out", Usage: "also write the JSON summary to this file"},
 		},
@@ -76,12 +77,12 @@ func run(c *cli.Context) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	var timeout <-chan time.Time
-	if d := c.Duration("duration"); d > 0 {
+	if d := c.Generic("duration").(*config.Duration).D(); d > 0 {
 		timeout = time.After(d)
 	}
 	var tick <-chan time.Time
-	if c.Bool("count") && c.Duration("interval") > 0 {
-		t := time.NewTicker(c.Duration("interval"))
+	if c.Bool("count") && c.Generic("interval").(*config.Duration).D() > 0 {
+		t := time.NewTicker(c.Generic("interval").(*config.Duration).D())
 		defer t.Stop()
 		tick = t.C
 	}

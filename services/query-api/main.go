@@ -7,24 +7,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/urfave/cli/v2"
 
-	"github.com/consthash/consthash/pkg/admin"
-	"github.com/consthash/consthash/pkg/logging"
+	"github.com/consthash/consthash/pkg/httpserver"
+	"github.com/consthash/consthash/pkg/service"
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/services/query-api/internal/api"
 	"github.com/consthash/consthash/services/query-api/internal/config"
 )
 
 func main() {
-	app := &cli.App{
+	service.Main(service.Spec[*config.Config]{
 		Name:  "query-api",
 		Usage: "the Graphite HTTP API (render, metrics/find, functions) over consthash storage",
 		Description: "Serves graphite-web 1.1's HTTP API as Grafana's graphite datasource uses it: /render (json, csv, raw,\n" +
@@ -34,51 +31,58 @@ func main() {
 			"SQLite): the finest resolution whose TTL covers `from`, producers merged, whisper's step fitting and graphite's\n" +
 			"maxDataPoints consolidation, with 76 graphite functions (/functions lists them). Configuration reference:\n" +
 			"docs/query-api.md.",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML configuration file", EnvVars: []string{"CONSTHASH_QUERY_API_CONFIG", "CONSTHASH_CONFIG"}, Required: true},
-			&cli.BoolFlag{Name: "check-config", Usage: "validate the configuration and exit"},
+		StopTimeout: 10 * time.Second,
+		Load:        config.Load,
+		Common: func(c *config.Config) service.Common {
+			return service.Common{LogLevel: c.Log.Level, LogFormat: c.Log.Format, Admin: c.Admin, Summary: "storage " + c.Storage.Driver}
 		},
-		Action: run,
-	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "query-api:", err)
-		os.Exit(1)
-	}
+		Build: build,
+	})
 }
 
-func run(c *cli.Context) error {
-	path := c.String("config")
-	cfg, err := config.Load(path)
-	if err != nil {
-		return err
-	}
-	if c.Bool("check-config") {
-		fmt.Printf("%s: ok (storage %s)\n", path, cfg.Storage.Driver)
-		return nil
-	}
-	log := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+// build opens the store (creating its schema), binds the API's address and
+// returns the HTTP server as the one part: it serves until the stop, then
+// finishes the requests in flight within the stop deadline.
+func build(cfg *config.Config, env service.Env) (svc *service.Service, err error) {
+	log := env.Log
 	st, err := store.Open(cfg.Storage)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer st.Close()
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err = st.Init(ctx)
 	cancel()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	reader, ok := st.(store.Reader)
 	if !ok {
-		return fmt.Errorf("storage %s cannot be queried", cfg.Storage.Driver)
+		return nil, fmt.Errorf("storage %s cannot be queried", cfg.Storage.Driver)
 	}
+	set := metrics.NewSet()
 	a := api.New(api.Config{Resolutions: cfg.Resolutions, MaxSeries: cfg.MaxSeries, MaxPoints: cfg.MaxPoints,
-		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath, ReadConcurrency: cfg.ReadConcurrency}, reader, log)
+		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath, ReadConcurrency: cfg.ReadConcurrency,
+		Rules: cfg.Rules, MaxRequestPoints: cfg.MaxRequestPoints, MaxPointsInFlight: cfg.MaxPointsInFlight, MaxDepth: cfg.MaxDepth, Metrics: set}, reader, log)
 	mux := http.NewServeMux()
 	a.Register(mux)
-	set := metrics.NewSet()
 	stats := api.NewStats(set)
-	srv := &http.Server{Addr: cfg.Listen, Handler: stats.Wrap(mux), ReadHeaderTimeout: 10 * time.Second}
+	stats.Section("limits", a.LimitStats)
+	// Timeouts, header cap, max_concurrent (429 past it) and query_timeout
+	// as every request's deadline, body included.
+	srv := httpserver.New(cfg.Config, stats.Wrap(mux), log)
+	srv.Register(set, "query")
+	snapshot := func() any {
+		s := stats.Snapshot()
+		if m, ok := s.(map[string]any); ok {
+			m["http"] = srv.Snapshot()
+		}
+		return s
+	}
 	// Healthy while the store answers a listing of the roots.
 	status := func() (bool, map[string]any) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -88,28 +92,29 @@ func run(c *cli.Context) error {
 		}
 		return true, map[string]any{"storage": cfg.Storage.Driver}
 	}
-	adm := admin.New("query-api", cfg.Admin, log, set, status, stats.Snapshot)
-	if err := adm.Start(); err != nil {
-		return err
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("query-api listening", "addr", cfg.Listen, "storage", cfg.Storage.Driver)
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case s := <-sig:
-		log.Info("stopping", "signal", s.String())
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serving %s: %w", cfg.Listen, err)
-		}
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	err = srv.Shutdown(sctx)
-	if aerr := adm.Shutdown(sctx); aerr != nil && err == nil {
-		err = aerr
-	}
-	return err
+	log.Info("query-api listening", "addr", ln.Addr().String(), "storage", cfg.Storage.Driver)
+	return &service.Service{
+		Parts: []service.Part{{Name: "http", Run: func(ctx context.Context) error {
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				return fmt.Errorf("serving %s: %w", cfg.Listen, err)
+			case <-ctx.Done():
+			}
+			sctx, cancel := env.StopContext()
+			defer cancel()
+			err := srv.Shutdown(sctx)
+			if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+				err = serr
+			}
+			return err
+		}}},
+		Metrics: set, Status: status, Stats: snapshot,
+		Close: st.Close,
+	}, nil
 }

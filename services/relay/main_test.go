@@ -117,7 +117,9 @@ servers = [%s]
 		return err == nil
 	})
 	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + adminAddr + path)
+		req, _ := http.NewRequest("GET", "http://"+adminAddr+path, nil)
+		req.Header.Set("Authorization", "Bearer s3cret") // with a token set, reads need it too
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return 0, err.Error()
 		}
@@ -167,23 +169,30 @@ servers = [%s]
 	if code != 200 || json.Unmarshal([]byte(body), &hc) != nil || len(hc.Sections["main"].Servers) != 1 {
 		t.Fatalf("/hashcheck: %d %s", code, body)
 	}
-	form := url.Values{"server": {"tcp://127.0.0.1:1"}}
-	resp, err := http.PostForm("http://"+adminAddr+"/main/addserver", form)
-	if err != nil {
-		t.Fatal(err)
+	if code, _ := get("/stats"); code != 200 {
+		t.Fatalf("/stats with the token: %d", code)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("addserver without the token: %d", resp.StatusCode)
+	addserver := func(form url.Values, header string) int {
+		req, _ := http.NewRequest("POST", "http://"+adminAddr+"/main/addserver", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if header != "" {
+			req.Header.Set("X-Consthash-Token", header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
 	}
-	form.Set("token", "s3cret")
-	resp, err = http.PostForm("http://"+adminAddr+"/main/addserver", form)
-	if err != nil {
-		t.Fatal(err)
+	if code := addserver(url.Values{"server": {"tcp://127.0.0.1:1"}}, ""); code != http.StatusUnauthorized {
+		t.Fatalf("addserver without the token: %d", code)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("addserver with the token: %d", resp.StatusCode)
+	if code := addserver(url.Values{"server": {"tcp://127.0.0.1:1"}, "token": {"s3cret"}}, ""); code != http.StatusBadRequest {
+		t.Fatalf("addserver with the token in the form: %d, want 400", code)
+	}
+	if code := addserver(url.Values{"server": {"tcp://127.0.0.1:1"}}, "s3cret"); code != 200 {
+		t.Fatalf("addserver with the token: %d", code)
 	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `consthash_relay_lines_routed_total{section="main"}`) {
 		t.Fatalf("/metrics: %d", code)

@@ -24,6 +24,7 @@ type relayProcess struct {
 	admin  string
 	listen string
 	stderr *lockedBuffer
+	token  string // sent with reads when the config sets one
 }
 
 // buildRelay builds the relay binary into a temporary directory.
@@ -73,7 +74,14 @@ func startRelayProcess(t *testing.T, bin, cfg string, nofile int) *relayProcess 
 }
 
 func (p *relayProcess) get(path string) (int, string) {
-	resp, err := http.Get("http://" + p.admin + path)
+	req, err := http.NewRequest(http.MethodGet, "http://"+p.admin+path, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -201,8 +209,14 @@ cluster = "murmur3"
 servers = ["tcp://%s"]
 `, a.Addr()), 0)
 	post := func(path, server string) (int, string) {
-		form := url.Values{"server": {server}, "token": {"s3cret"}}
-		resp, err := http.PostForm("http://"+p.admin+path, form)
+		form := url.Values{"server": {server}}
+		req, err := http.NewRequest(http.MethodPost, "http://"+p.admin+path, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,6 +247,7 @@ servers = ["tcp://%s"]
 	if code, body := post("/main/purgeserver", "tcp://"+a.Addr()); code != 200 {
 		t.Fatalf("purgeserver with another server left: %d %q", code, body)
 	}
+	p.token = "s3cret"
 	_, body := p.get("/servers")
 	var servers map[string]struct{ Servers []struct{ Server string } }
 	if err := json.Unmarshal([]byte(body), &servers); err != nil {

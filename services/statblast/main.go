@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/endpoint"
 	"github.com/consthash/consthash/services/statblast/internal/blast"
 )
@@ -31,8 +32,8 @@ func main() {
 			&cli.StringFlag{Name: "type", Value: "statsd", Usage: "line type: statsd or graphite"},
 			&cli.IntFlag{Name: "forks", Value: 1, Usage: "concurrent senders"},
 			&cli.Uint64Flag{Name: "count", Usage: "lines to send in all (0: bounded by --duration only)"},
-			&cli.DurationFlag{Name: "duration", Usage: "longest run (0: bounded by --count only)"},
-			&cli.DurationFlag{Name: "rate", Usage: "pause between two sends of one fork (0: as fast as possible)"},
+			&cli.GenericFlag{Name: "duration", Value: config.NewDuration(0), Usage: "longest run (0: bounded by --count only)"},
+			&cli.GenericFlag{Name: "rate", Value: config.NewDuration(0), Usage: "pause between two sends of one fork (0: as fast as possible)"},
 			&cli.IntFlag{Name: "lines-per-sec", Usage: "target send rate over all forks, kept by schedule (0: no target)"},
 			&cli.IntFlag{Name: "buffer", Value: 1400, Usage: "bytes per send; lines are never split across sends"},
 			&cli.IntFlag{Name: "keys", Value: 100, Usage: "distinct keys"},
@@ -63,7 +64,7 @@ func run(c *cli.Context) error {
 	}
 	cfg := blast.Config{
 		Servers: eps, Type: blast.Type(c.String("type")), Forks: c.Int("forks"), Count: c.Uint64("count"),
-		Duration: c.Duration("duration"), Rate: c.Duration("rate"), LinesPerSec: c.Int("lines-per-sec"), Buffer: c.Int("buffer"), Keys: c.Int("keys"),
+		Duration: c.Generic("duration").(*config.Duration).D(), Rate: c.Generic("rate").(*config.Duration).D(), LinesPerSec: c.Int("lines-per-sec"), Buffer: c.Int("buffer"), Keys: c.Int("keys"),
 		Seed: c.Uint64("seed"), Prefix: c.String("prefix"), Mix: mix, SampleRates: c.Bool("sample-rates"), Cycle: c.Bool("cycle"),
 	}
 	if err := cfg.Validate(); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/testenv"
 )
@@ -153,7 +154,7 @@ dsn = %q
 				want[p.Path] = float64(seq*10 + j)
 			}
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if _, err := js.Publish(pctx, rollup.Subject(res), b.Append(nil), jetstream.WithMsgID(b.MsgID())); err != nil {
+			if _, err := js.Publish(pctx, bus.RollupSubject(res), b.Append(nil), jetstream.WithMsgID(b.MsgID())); err != nil {
 				t.Error(err)
 			}
 			cancel()

@@ -8,33 +8,6 @@ import (
 	"github.com/consthash/consthash/pkg/rollup"
 )
 
-func TestReducerRules(t *testing.T) {
-	rules := DefaultRules()
-	for name, want := range map[string]Reducer{
-		"stats_counts.api.requests":       Sum,
-		"stats.counters.api.count":        Sum,
-		"app.bytes.sum":                   Sum,
-		"stats.timers.api.upper_90":       Max,
-		"stats.timers.api.upper":          Max,
-		"host.cpu.max":                    Max,
-		"stats.timers.api.lower":          Min,
-		"stats.gauges.queue.depth":        Last,
-		"stats.timers.api.mean":           Mean,
-		"servers.web01.cpu.load":          Mean,
-		"stats.timers.api.count;env=prod": Sum,
-	} {
-		if got := ReducerFor(rules, name); got != want {
-			t.Errorf("%s: %s, want %s", name, got, want)
-		}
-	}
-	if _, err := ParseRules([][2]string{{"(", "sum"}}); err == nil {
-		t.Error("bad regex accepted")
-	}
-	if _, err := ParseRules([][2]string{{"x", "median"}}); err == nil {
-		t.Error("unknown reducer accepted")
-	}
-}
-
 func TestGraphiteBinsByArrival(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	g := NewGraphite(func() time.Time { now = now.Add(time.Millisecond); return now })
@@ -47,8 +20,8 @@ func TestGraphiteBinsByArrival(t *testing.T) {
 	if a.Count != 3 || a.Sum != 6 || a.Min != 1 || a.Max != 3 || a.Last != 2 || len(got) != 2 {
 		t.Fatalf("got %+v", got)
 	}
-	if Value(Mean, a) != 2 || Value(Last, a) != 2 || Value(Max, a) != 3 {
-		t.Errorf("reducers: %v %v %v", Value(Mean, a), Value(Last, a), Value(Max, a))
+	if a.Mean() != 2 {
+		t.Errorf("mean %v", a.Mean())
 	}
 	if g.Len() != 0 {
 		t.Error("flush did not start a new bin")

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/endpoint"
 	"github.com/consthash/consthash/pkg/line"
 	"github.com/consthash/consthash/pkg/listener"
@@ -33,10 +34,6 @@ import (
 	"github.com/consthash/consthash/services/aggregator/internal/rollups"
 	"github.com/consthash/consthash/services/aggregator/internal/statsd"
 )
-
-// FormatHeader is the NATS header naming the line format of a message on
-// consthash.lines.<shard> ("statsd" or "graphite"; graphite when absent).
-const FormatHeader = "Consthash-Format"
 
 // Aggregator owns the inputs, the accumulators and the outputs.
 type Aggregator struct {
@@ -124,25 +121,27 @@ func (a *Aggregator) open() error {
 		a.js = js
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: cfg.Output.Stream, Subjects: []string{"consthash.rollups.>"},
-			Storage: jetstream.FileStorage, MaxBytes: cfg.Output.StreamMaxBytes, MaxAge: cfg.Output.StreamMaxAge.D(),
-			Discard: jetstream.DiscardOld, Duplicates: 10 * time.Minute})
-		if err != nil {
-			return fmt.Errorf("cannot create stream %s: %w", cfg.Output.Stream, err)
+		// Aggregators own the stream's limits: created or updated to theirs.
+		stream := bus.Stream{Name: cfg.Output.Stream, MaxBytes: cfg.Output.StreamMaxBytes, MaxAge: cfg.Output.StreamMaxAge.D()}
+		if _, _, err := bus.EnsureStream(ctx, js, stream, true); err != nil {
+			return fmt.Errorf("cannot create the rollup stream: %w", err)
 		}
 		a.pub = newPublisher(js, a.log, a.Metrics, cfg.Output.MaxPending, cfg.Output.PublishWindow, cfg.Output.PublishTimeout.D())
 		if err := a.openCheckpoints(ctx); err != nil {
 			return fmt.Errorf("cannot use the KV bucket %s: %w", aggregatorsBucket, err)
 		}
-		if _, err := nc.Subscribe(heartbeatSubject, a.heartbeatMsg); err != nil {
-			return fmt.Errorf("cannot subscribe to %s: %w", heartbeatSubject, err)
+		if _, err := nc.Subscribe(bus.HeartbeatSubject, a.heartbeatMsg); err != nil {
+			return fmt.Errorf("cannot subscribe to %s: %w", bus.HeartbeatSubject, err)
 		}
 	}
 	for _, l := range cfg.Listeners {
 		ep, _ := endpoint.Parse(l.URL)
 		format := l.Format
-		ln, err := listener.ListenSessions(ep, listener.Config{MaxLineLength: l.MaxLineLength, UDPReadBuffer: 8 << 20},
-			func(net.Addr) listener.Session { return &session{a: a, format: format} }, a.log)
+		udp := ep.Scheme == endpoint.UDP
+		// statsd splits a packet on "\n" only: a '\r' stays in the line.
+		ln, err := listener.ListenSessions(ep, listener.Config{MaxLineLength: l.MaxLineLength, UDPReadBuffer: 8 << 20,
+			KeepCR: format == "statsd"},
+			func(net.Addr) listener.Session { return &session{a: a, format: format, udp: udp} }, a.log)
 		if err != nil {
 			return err
 		}
@@ -156,7 +155,7 @@ func (a *Aggregator) open() error {
 		}
 		nc := a.nc
 		a.lines = outbound.New(outbound.Config{Name: out, QueueSize: 10_000_000, Connections: 1, BatchBytes: 64 << 10,
-			BackpressureWait: 10 * time.Second, Publish: func(b []byte) error { return nc.Publish("consthash.flushed", b) }}, a.log)
+			BackpressureWait: 10 * time.Second, Publish: func(b []byte) error { return nc.Publish(bus.FlushedSubject, b) }}, a.log)
 	default:
 		ep, _ := endpoint.Parse(out)
 		a.lines = outbound.New(outbound.Config{Name: out, Endpoint: ep, QueueSize: 10_000_000, Connections: 2, BatchBytes: 64 << 10,
@@ -205,7 +204,7 @@ func (a *Aggregator) ListenerAddrs() []net.Addr {
 // accumulator.
 func (a *Aggregator) shardMsg(shard int) nats.MsgHandler {
 	return func(m *nats.Msg) {
-		format := m.Header.Get(FormatHeader)
+		format := m.Header.Get(bus.FormatHeader)
 		if format == "" {
 			format = "graphite"
 		}
@@ -215,52 +214,77 @@ func (a *Aggregator) shardMsg(shard int) nats.MsgHandler {
 		if acc == nil {
 			acc = a.local // cannot happen once a drain completed; never lose the lines
 		}
+		// A statsd message is one statsd packet: split on "\n" only, its
+		// '\r's kept, counted in packets_received.
+		next, packets := line.Next, 0
+		if format == "statsd" {
+			next, packets = line.NextLF, 1
+		}
 		var ends []int
 		buf := m.Data[:0:0]
-		for l, rest, ok := line.Next(m.Data); ok; l, rest, ok = line.Next(rest) {
+		for l, rest, ok := next(m.Data); ok; l, rest, ok = next(rest) {
 			if len(l) > 0 {
 				buf = append(buf, l...)
 				ends = append(ends, len(buf))
 			}
 		}
-		a.addLines(acc, format, buf, ends)
+		a.addLines(acc, format, buf, ends, packets)
 	}
 }
 
 // session batches a connection's lines (a datagram's, or what one read of a
-// stream holds) so the accumulator lock is taken once per batch.
+// stream holds) so the accumulator lock is taken once per batch. It counts
+// statsd packets as statsd does: every udp datagram (the listener flushes
+// once per datagram), and every read of a stream that ended lines.
 type session struct {
-	a      *Aggregator
-	format string
-	buf    []byte
-	ends   []int
+	a       *Aggregator
+	format  string
+	udp     bool
+	buf     []byte
+	ends    []int
+	packets int
+	lines   int // since the last listener Flush
 }
 
 func (s *session) Line(b []byte) bool {
 	s.buf = append(s.buf, b...)
 	s.ends = append(s.ends, len(s.buf))
+	s.lines++
 	if len(s.buf) >= 64<<10 {
-		s.Flush()
+		s.flush()
 	}
 	return true
 }
 
+// Flush is the listener's: a datagram ended, or the reader waits for more.
 func (s *session) Flush() {
-	if len(s.ends) == 0 {
-		return
+	if s.format == "statsd" && (s.udp || s.lines > 0) {
+		s.packets++
 	}
-	s.a.addLines(s.a.local, s.format, s.buf, s.ends)
-	s.buf, s.ends = s.buf[:0], s.ends[:0]
+	s.lines = 0
+	s.flush()
 }
 
-func (s *session) Close() { s.Flush() }
+func (s *session) flush() {
+	if len(s.ends) == 0 && s.packets == 0 {
+		return
+	}
+	s.a.addLines(s.a.local, s.format, s.buf, s.ends, s.packets)
+	s.buf, s.ends, s.packets = s.buf[:0], s.ends[:0], 0
+}
 
-// addLines accumulates lines buf[ends[i-1]:ends[i]] under one lock.
-func (a *Aggregator) addLines(acc *shardAcc, format string, buf []byte, ends []int) {
+func (s *session) Close() { s.flush() }
+
+// addLines accumulates lines buf[ends[i-1]:ends[i]] under one lock; packets
+// statsd packets brought them.
+func (a *Aggregator) addLines(acc *shardAcc, format string, buf []byte, ends []int, packets int) {
 	a.linesIn.Add(len(ends))
 	bad := 0
 	var reasons []line.Reason
 	a.mu.Lock()
+	if packets > 0 {
+		a.local.statsd.AddInternal(float64(packets), 0, 0)
+	}
 	start := 0
 	for _, end := range ends {
 		l := buf[start:end]
@@ -368,6 +392,11 @@ func (a *Aggregator) flush(binEnd time.Time, closing bool) {
 			delete(a.shards, shard) // drained: this is its last flush
 		}
 	}
+	var shardKeys int
+	for _, sn := range snaps[1:] { // statsd's numStats counts every key
+		shardKeys += sn.s.Keys()
+	}
+	snaps[0].s.AddKeys(shardKeys)
 	a.mu.Unlock()
 	if a.flushHook != nil {
 		a.flushHook()
@@ -407,7 +436,7 @@ func (a *Aggregator) flush(binEnd time.Time, closing bool) {
 		sn.g.Flush(func(p rollup.Point) {
 			out = append(out, p.Path...)
 			out = append(out, ' ')
-			out = strconv.AppendFloat(out, accum.Value(accum.ReducerFor(a.cfg.Rules, p.Path), p), 'f', -1, 64)
+			out = strconv.AppendFloat(out, bus.Value(bus.ReducerFor(a.cfg.Rules, p.Path), p), 'f', -1, 64)
 			out = append(out, ' ')
 			out = append(out, ts...)
 			out = append(out, '\n')
@@ -432,6 +461,7 @@ func (a *Aggregator) flush(binEnd time.Time, closing bool) {
 		batches = append(batches, a.rollups.Close(binEnd.Unix())...)
 	}
 	base = nil
+	chars, sendStart := statsd.PayloadChars(out), time.Now()
 	if a.lines != nil && len(out) > 0 {
 		n := 0
 		for _, c := range out {
@@ -441,12 +471,17 @@ func (a *Aggregator) flush(binEnd time.Time, closing bool) {
 		}
 		a.lines.Send(outbound.Chunk{Data: out, Lines: n})
 	}
+	// statsd's graphiteStats of the next flush describe this payload (every
+	// shard's lines and the graphite ones), even when it goes nowhere.
+	a.mu.Lock()
+	a.local.statsd.Sent(chars, time.Since(sendStart), time.Now())
+	a.mu.Unlock()
 	took := time.Since(start)
 	if a.pub != nil {
 		maxBytes := min(a.cfg.Output.MaxMessageSize, int(a.nc.MaxPayload()/2))
 		var buf []byte
 		for i, b := range batches {
-			subject := rollup.Subject(b.Resolution)
+			subject := bus.RollupSubject(b.Resolution)
 			buf = split(b, maxBytes, buf, func(id string, data []byte, points int) {
 				a.pub.enqueue(&outMsg{flush: binEnd.Unix(), subject: subject, id: id, data: bytes.Clone(data), points: points})
 			})

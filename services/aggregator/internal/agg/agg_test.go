@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/ring"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/testenv"
@@ -145,7 +146,7 @@ format = "statsd"
 		}
 		w.Flush()
 		msg := nats.NewMsg(fmt.Sprintf("consthash.lines.%d", ring.Shard([]byte("x"), 4)))
-		msg.Header.Set(FormatHeader, "statsd")
+		msg.Header.Set(bus.FormatHeader, "statsd")
 		msg.Data = []byte(viaNATS.String())
 		if err := nc.PublishMsg(msg); err != nil {
 			t.Fatal(err)

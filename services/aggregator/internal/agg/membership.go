@@ -2,20 +2,17 @@ package agg
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/ring"
 	"github.com/consthash/consthash/services/aggregator/internal/accum"
 	"github.com/consthash/consthash/services/aggregator/internal/statsd"
 )
-
-// heartbeatSubject carries every aggregator's heartbeat.
-const heartbeatSubject = "consthash.aggregators.heartbeat"
 
 // shardAcc is the accumulator of one owned shard (or of the listeners).
 type shardAcc struct {
@@ -23,13 +20,6 @@ type shardAcc struct {
 	graphite *accum.Graphite
 	sub      *nats.Subscription
 	released bool // draining or drained: flushed once more after the drain, then forgotten
-}
-
-// heartbeat is what each aggregator announces every membership interval.
-type heartbeat struct {
-	ID      string `json:"id"`
-	Owned   []int  `json:"owned"`
-	Leaving bool   `json:"leaving,omitempty"`
 }
 
 type member struct {
@@ -47,8 +37,8 @@ type member struct {
 // of them, so no message is lost or counted twice.
 
 func (a *Aggregator) heartbeatMsg(m *nats.Msg) {
-	var hb heartbeat
-	if err := json.Unmarshal(m.Data, &hb); err != nil || hb.ID == "" || hb.ID == a.Source {
+	var hb bus.Heartbeat
+	if err := hb.Decode(m.Data); err != nil || hb.ID == a.Source {
 		return
 	}
 	a.mu.Lock()
@@ -85,7 +75,8 @@ func (a *Aggregator) membership() {
 
 func (a *Aggregator) announce() {
 	a.mu.Lock()
-	hb := heartbeat{ID: a.Source, Leaving: a.leaving.Load()}
+	// Shards is announced for relays, which check theirs against it.
+	hb := bus.Heartbeat{ID: a.Source, Shards: a.cfg.Shards, Leaving: a.leaving.Load()}
 	for s, acc := range a.shards {
 		if !acc.released {
 			hb.Owned = append(hb.Owned, s)
@@ -93,8 +84,7 @@ func (a *Aggregator) announce() {
 	}
 	a.mu.Unlock()
 	slices.Sort(hb.Owned)
-	b, _ := json.Marshal(hb)
-	if err := a.nc.Publish(heartbeatSubject, b); err != nil {
+	if err := a.nc.Publish(bus.HeartbeatSubject, hb.Encode()); err != nil {
 		a.log.Warn("announcing", "err", err)
 	}
 }
@@ -152,7 +142,7 @@ func (a *Aggregator) reconcile() {
 }
 
 func (a *Aggregator) subscribe(shard int) {
-	subject := "consthash.lines." + strconv.Itoa(shard)
+	subject := bus.LinesSubject(shard)
 	cfg := a.cfg.StatsdCfg
 	cfg.NoInternal = true
 	acc := a.newAcc(cfg)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/ring"
 	"github.com/consthash/consthash/pkg/testenv"
 	"github.com/consthash/consthash/services/aggregator/internal/config"
@@ -122,7 +123,7 @@ func TestScaleOneThreeTwoKeepsTotalsExact(t *testing.T) {
 			mu.Unlock()
 			for sh, b := range batches {
 				msg := nats.NewMsg(fmt.Sprintf("consthash.lines.%d", sh))
-				msg.Header.Set(FormatHeader, "statsd")
+				msg.Header.Set(bus.FormatHeader, "statsd")
 				msg.Data = []byte(b.String())
 				if err := nc.PublishMsg(msg); err != nil {
 					t.Error(err)

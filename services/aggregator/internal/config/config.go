@@ -4,15 +4,18 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/logging"
 	"github.com/consthash/consthash/pkg/rollup"
-	"github.com/consthash/consthash/services/aggregator/internal/accum"
 	"github.com/consthash/consthash/services/aggregator/internal/statsd"
 )
 
@@ -34,7 +37,7 @@ type Config struct {
 
 	Resolutions []rollup.Resolution `toml:"-"`
 	StatsdCfg   statsd.Config       `toml:"-"`
-	Rules       []accum.Rule        `toml:"-"`
+	Rules       []bus.Rule          `toml:"-"`
 }
 
 // Log configures the structured logger.
@@ -107,17 +110,17 @@ type Output struct {
 func Default() *Config {
 	d := statsd.Default()
 	return &Config{
-		Admin:      admin.Config{Listen: "127.0.0.1:8082"},
+		Admin:      admin.Default("127.0.0.1:8082"),
 		Log:        Log{Level: "info", Format: "text"},
 		ID:         hostname(),
 		Times:      []string{"10s:168h", "1m:720h", "10m:17520h"},
-		Shards:     64,
+		Shards:     bus.DefaultShards,
 		Membership: Membership{Interval: config.Duration(time.Second)},
 		Statsd: Statsd{LegacyNamespace: d.LegacyNamespace, GlobalPrefix: d.GlobalPrefix, PrefixCounter: d.PrefixCounter,
 			PrefixTimer: d.PrefixTimer, PrefixGauge: d.PrefixGauge, PrefixSet: d.PrefixSet, PrefixStats: d.PrefixStats,
 			PercentThreshold: d.PercentThreshold, FlushCounts: true, GaugesMaxTTL: 1, KeyNameSanitize: true},
-		Output: Output{Lines: "BLACKHOLE", Stream: "CONSTHASH_ROLLUPS", StreamMaxBytes: 1 << 30,
-			StreamMaxAge: config.Duration(24 * time.Hour), PublishTimeout: config.Duration(10 * time.Second), MaxPending: 256,
+		Output: Output{Lines: "BLACKHOLE", Stream: bus.DefaultStream, StreamMaxBytes: bus.DefaultStreamMaxBytes,
+			StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), PublishTimeout: config.Duration(10 * time.Second), MaxPending: 256,
 			PublishWindow: 32, MaxMessageSize: 64 << 10},
 		MaxSeries: 1_000_000,
 	}
@@ -155,10 +158,43 @@ func (c *Config) errorf(key, format string, args ...any) error {
 	return config.Errorf(c.File, key, format, args...)
 }
 
+// checkEndpoint parses an endpoint URL and checks its port.
+func checkEndpoint(u string) error {
+	ep, err := endpoint.Parse(u)
+	if err != nil {
+		return err
+	}
+	if ep.Scheme != endpoint.Unix {
+		return endpoint.CheckHostPort(ep.Addr)
+	}
+	return nil
+}
+
+// timerMetrics are the names calculatedTimerMetrics may keep (statsd's).
+func timerMetrics() []string {
+	return []string{"count", "count_ps", "lower", "upper", "sum", "sum_squares", "mean", "median", "std",
+		"count_percent", "mean_percent", "upper_percent", "lower_percent", "sum_percent", "sum_squares_percent", "histogram"}
+}
+
 // Validate checks the configuration and derives the parsed forms.
 func (c *Config) Validate() error {
 	if err := c.Admin.Validate(); err != nil {
 		return c.errorf("admin", "%v", err)
+	}
+	if err := logging.CheckLevel(c.Log.Level); err != nil {
+		return c.errorf("log.level", "%v", err)
+	}
+	if err := logging.CheckFormat(c.Log.Format); err != nil {
+		return c.errorf("log.format", "%v", err)
+	}
+	if c.ID == "" {
+		return c.errorf("id", "must not be empty")
+	}
+	if u := c.NATS.URL; u != "" && !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") {
+		return c.errorf("nats.url", "%q: want nats://host:port", u)
+	}
+	if c.Membership.Interval <= 0 {
+		return c.errorf("membership.interval", "%s must be positive", c.Membership.Interval)
 	}
 	res, err := rollup.ParseTimes(c.Times)
 	if err != nil {
@@ -172,20 +208,48 @@ func (c *Config) Validate() error {
 		return c.errorf("listeners", "nothing to receive: give [nats] url or at least one [[listeners]]")
 	}
 	for i, l := range c.Listeners {
-		if _, err := endpoint.Parse(l.URL); err != nil {
+		if err := checkEndpoint(l.URL); err != nil {
 			return c.errorf(fmt.Sprintf("listeners[%d].url", i), "%v", err)
 		}
 		if l.Format != "statsd" && l.Format != "graphite" {
 			return c.errorf(fmt.Sprintf("listeners[%d].format", i), "%q is not statsd or graphite", l.Format)
 		}
+		if l.MaxLineLength < 0 {
+			return c.errorf(fmt.Sprintf("listeners[%d].max_line_length", i), "%d must not be negative (0: the default)", l.MaxLineLength)
+		}
 	}
 	if l := c.Output.Lines; l != "BLACKHOLE" && l != "" && !strings.HasPrefix(l, "nats://") {
-		if _, err := endpoint.Parse(l); err != nil {
+		if err := checkEndpoint(l); err != nil {
 			return c.errorf("output.lines", "%q: want tcp://, udp://, unix://, http://, nats:// or BLACKHOLE: %v", l, err)
 		}
 	}
 	if c.Output.MaxPending <= 0 {
 		return c.errorf("output.max_pending_batches", "%d must be positive", c.Output.MaxPending)
+	}
+	if c.Output.Stream == "" || strings.ContainsAny(c.Output.Stream, ". *>") {
+		return c.errorf("output.stream", "%q is not a JetStream stream name", c.Output.Stream)
+	}
+	if c.Output.StreamMaxBytes <= 0 {
+		return c.errorf("output.stream_max_bytes", "%d must be positive", c.Output.StreamMaxBytes)
+	}
+	if c.Output.StreamMaxAge <= 0 {
+		return c.errorf("output.stream_max_age", "%s must be positive", c.Output.StreamMaxAge)
+	}
+	if c.Output.PublishTimeout <= 0 {
+		return c.errorf("output.publish_timeout", "%s must be positive", c.Output.PublishTimeout)
+	}
+	if c.Statsd.GaugesMaxTTL < 0 {
+		return c.errorf("statsd.gaugesMaxTTL", "%d must not be negative", c.Statsd.GaugesMaxTTL)
+	}
+	for i, m := range c.Statsd.CalculatedTimerMetrics {
+		if names := timerMetrics(); !slices.Contains(names, m) {
+			return c.errorf(fmt.Sprintf("statsd.calculatedTimerMetrics[%d]", i), "%q is not one of %s", m, strings.Join(names, ", "))
+		}
+	}
+	for i, p := range c.Statsd.PercentThreshold {
+		if math.IsNaN(p) || math.IsInf(p, 0) {
+			return c.errorf(fmt.Sprintf("statsd.percentThreshold[%d]", i), "%v is not a number", p)
+		}
 	}
 	if c.Output.PublishWindow <= 0 {
 		return c.errorf("output.publish_window", "%d must be positive", c.Output.PublishWindow)
@@ -196,11 +260,11 @@ func (c *Config) Validate() error {
 	if c.MaxSeries < 0 {
 		return c.errorf("max_series", "%d must be 0 (no limit) or positive", c.MaxSeries)
 	}
-	rules, err := accum.ParseRules(c.Graphite.Rules)
+	rules, err := bus.ParseRules(c.Graphite.Rules)
 	if err != nil {
 		return c.errorf("graphite.rules", "%v", err)
 	}
-	c.Rules = append(rules, accum.DefaultRules()...)
+	c.Rules = rules
 	s := c.Statsd
 	sc := statsd.Config{FlushInterval: res[0].Step, LegacyNamespace: s.LegacyNamespace, GlobalPrefix: s.GlobalPrefix,
 		GlobalSuffix: s.GlobalSuffix, PrefixCounter: s.PrefixCounter, PrefixTimer: s.PrefixTimer, PrefixGauge: s.PrefixGauge,

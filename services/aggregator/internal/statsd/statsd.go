@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,8 +84,12 @@ type Accumulator struct {
 	metrics     string
 	flushes     int
 	prevTS      int64
-	prevLen     int
-	prevTook    time.Duration
+	extraKeys   int
+	// graphiteStats of the previous flush's payload, as statsd's graphite
+	// backend reports them in the next flush.
+	lastFlush   int64 // when it was handed over, unix seconds (rounded); the start time before
+	flushLength int   // its length in characters (UTF-16 code units, as JavaScript counts)
+	flushTime   time.Duration
 
 	// Admit, when set, is asked before a line creates a key the accumulator
 	// does not hold yet; false refuses the value (the caller counts it).
@@ -100,7 +105,7 @@ func New(cfg Config) *Accumulator {
 	}
 	a := &Accumulator{cfg: cfg, counters: map[string]float64{}, timers: map[string][]float64{},
 		timerCounts: map[string]float64{}, gauges: map[string]float64{}, gaugeTTL: map[string]int{},
-		sets: map[string]map[string]struct{}{}}
+		sets: map[string]map[string]struct{}{}, lastFlush: roundSeconds(time.Now())}
 	a.parser.NoSanitize = !cfg.KeyNameSanitize
 	a.parser.AllowNonFinite = cfg.AllowNonFinite
 	a.badLines = cfg.PrefixStats + ".bad_lines_seen"
@@ -201,22 +206,83 @@ func (a *Accumulator) AddInternal(packets, metrics, bad float64) {
 	a.counters[a.badLines] += bad
 }
 
+// Keys returns how many keys (counters, timers, gauges, sets) the next
+// flush emits: statsd's numStats.
+func (a *Accumulator) Keys() int {
+	return len(a.counters) + len(a.timers) + len(a.gauges) + len(a.sets)
+}
+
+// AddKeys adds n to the next flush's numStats: an aggregator reports the
+// keys of its per-shard accumulators through its main one.
+func (a *Accumulator) AddKeys(n int) { a.extraKeys += n }
+
+// Sent records how the payload of the flush just made was handed over: its
+// length in characters (UTF-16 code units, see PayloadChars), how long
+// handing it over took, and when. The next flush reports them as statsd's
+// graphite backend does (graphiteStats.flush_length, flush_time, last_flush).
+// Without a call, a flush's own lines are its payload, handed over in no time.
+func (a *Accumulator) Sent(chars int, took time.Duration, at time.Time) {
+	a.flushLength, a.flushTime, a.lastFlush = chars, took, roundSeconds(at)
+}
+
+// PayloadChars is the length of a graphite text payload as JavaScript
+// counts a string's length (UTF-16 code units): statsd's flush_length.
+func PayloadChars(b []byte) int {
+	n := 0
+	for _, c := range b {
+		switch {
+		case c&0xC0 == 0x80: // continuation byte
+		case c >= 0xF0: // a 4-byte sequence is a surrogate pair
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+func roundSeconds(t time.Time) int64 { return int64(math.Floor(float64(t.UnixMilli())/1000 + 0.5)) }
+
+// Received returns statsd's own counters since the last flush: packets,
+// metrics (non-empty lines) and bad lines. They are zero with NoInternal.
+func (a *Accumulator) Received() (packets, metrics, bad float64) {
+	if a.cfg.NoInternal {
+		return 0, 0, 0
+	}
+	return a.counters[a.packets], a.counters[a.metrics], a.counters[a.badLines]
+}
+
 // Emit receives one output line: its graphite name and value.
 type Emit func(name string, value float64)
 
 // Flush emits everything as statsd's graphite backend names it, at now, and
 // then clears or deletes what statsd clears or deletes.
 func (a *Accumulator) Flush(now time.Time, emit Emit) {
-	start := time.Now()
-	ts := flushTS(now)
+	procStart := time.Now()
+	ts := roundSeconds(now)
 	if !a.taken {
 		a.setLag(ts)
 	}
 	interval := a.cfg.FlushInterval.Seconds()
+	// statsd's process_metrics computes every timer's metrics first
+	// (processing_time), then the graphite backend formats the lines
+	// (calculationtime).
+	timerKeys := keysOf(a.timers, !a.taken)
+	timerData := make([][]metric, len(timerKeys))
+	for i, k := range timerKeys {
+		timerData[i] = a.timerMetrics(k, interval)
+	}
+	processing := float64(time.Since(procStart).Milliseconds())
+	start := time.Now()
 	n := &namer{cfg: a.cfg}
-	count := 0
+	chars := 0
+	tsLen := len(strconv.FormatInt(ts, 10))
+	var num []byte
 	out := func(name string, v float64) {
-		count++
+		if !a.cfg.NoInternal { // "name value ts\n"
+			num = line.AppendJSNumber(num[:0], v)
+			chars += PayloadChars([]byte(name)) + len(num) + tsLen + 3
+		}
 		emit(name, v)
 	}
 	for _, k := range keysOf(a.counters, !a.taken) {
@@ -237,8 +303,8 @@ func (a *Accumulator) Flush(now time.Time, emit Emit) {
 	if !a.cfg.LegacyNamespace {
 		timerNS = n.ns(a.cfg.PrefixTimer)
 	}
-	for _, k := range keysOf(a.timers, !a.taken) {
-		for _, m := range a.timerMetrics(k, interval) {
+	for i, k := range timerKeys {
+		for _, m := range timerData[i] {
 			out(n.format(timerNS, k, m.name), m.value)
 		}
 	}
@@ -253,42 +319,38 @@ func (a *Accumulator) Flush(now time.Time, emit Emit) {
 	for _, k := range keysOf(a.sets, !a.taken) {
 		out(n.format(setNS, k, "count"), float64(len(a.sets[k])))
 	}
-	numStats := float64(len(a.counters) + len(a.timers) + len(a.gauges) + len(a.sets))
-	processing := float64(time.Since(start).Milliseconds())
+	numStats := float64(a.Keys() + a.extraKeys)
+	a.extraKeys = 0
+	calculation := float64(time.Since(start).Milliseconds())
 	if a.cfg.NoInternal {
 		// nothing: the aggregator reports for all its accumulators
 	} else if a.cfg.LegacyNamespace {
 		sfx := n.suffix()
 		ps := a.cfg.PrefixStats
 		out(ps+".numStats"+sfx, numStats)
-		out("stats."+ps+".graphiteStats.calculationtime"+sfx, processing)
+		out("stats."+ps+".graphiteStats.calculationtime"+sfx, calculation)
 		out("stats."+ps+".processing_time"+sfx, processing)
-		lastFlush := a.prevTS
-		if a.flushes == 0 {
-			lastFlush = ts
-		}
 		out("stats."+ps+".graphiteStats.last_exception"+sfx, 0)
-		out("stats."+ps+".graphiteStats.last_flush"+sfx, float64(lastFlush))
-		out("stats."+ps+".graphiteStats.flush_time"+sfx, float64(a.prevTook.Milliseconds()))
-		out("stats."+ps+".graphiteStats.flush_length"+sfx, float64(a.prevLen))
+		out("stats."+ps+".graphiteStats.last_flush"+sfx, float64(a.lastFlush))
+		out("stats."+ps+".graphiteStats.flush_time"+sfx, float64(a.flushTime.Milliseconds()))
+		out("stats."+ps+".graphiteStats.flush_length"+sfx, float64(a.flushLength))
 	} else {
 		ns := n.ns("")
 		out(n.format(ns, a.cfg.PrefixStats, "numStats"), numStats)
-		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "calculationtime"), processing)
+		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "calculationtime"), calculation)
 		out(n.format(ns, a.cfg.PrefixStats, "processing_time"), processing)
 		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "last_exception"), 0)
-		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "last_flush"), float64(a.prevTS))
-		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "flush_time"), float64(a.prevTook.Milliseconds()))
-		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "flush_length"), float64(a.prevLen))
+		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "last_flush"), float64(a.lastFlush))
+		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "flush_time"), float64(a.flushTime.Milliseconds()))
+		out(n.format(ns, a.cfg.PrefixStats, "graphiteStats", "flush_length"), float64(a.flushLength))
 	}
-	a.prevTS, a.prevLen, a.prevTook = ts, count, time.Since(start)
+	a.prevTS = ts
+	a.Sent(chars, 0, now)
 	a.flushes++
 	if !a.taken {
 		a.clear()
 	}
 }
-
-func flushTS(now time.Time) int64 { return int64(math.Floor(float64(now.UnixMilli())/1000 + 0.5)) }
 
 // setLag sets statsd's timestamp_lag gauge for a flush at ts.
 func (a *Accumulator) setLag(ts int64) {
@@ -306,9 +368,10 @@ func (a *Accumulator) setLag(ts int64) {
 // deltas apply to the snapshot's values. Flushing a directly (Flush) remains
 // the same as Take, Flush, Restore.
 func (a *Accumulator) Take(now time.Time) *Accumulator {
-	a.setLag(flushTS(now))
+	a.setLag(roundSeconds(now))
 	s := *a
 	s.taken, s.carry, s.Admit = true, nil, nil
+	a.extraKeys = 0 // the snapshot reports them
 	a.counters, a.timers, a.timerCounts = map[string]float64{}, map[string][]float64{}, map[string]float64{}
 	a.gauges, a.gaugeTTL, a.sets = map[string]float64{}, map[string]int{}, map[string]map[string]struct{}{}
 	a.carry = &s
@@ -374,7 +437,8 @@ func (a *Accumulator) Restore(s *Accumulator, yield func()) {
 			}
 		}
 	}
-	a.flushes, a.prevTS, a.prevLen, a.prevTook = s.flushes, s.prevTS, s.prevLen, s.prevTook
+	a.flushes, a.prevTS = s.flushes, s.prevTS
+	a.lastFlush, a.flushLength, a.flushTime = s.lastFlush, s.flushLength, s.flushTime
 	a.carry = nil
 }
 
@@ -411,11 +475,6 @@ func (a *Accumulator) holds(t line.StatsdType, k string) bool {
 		}
 	}
 	return false
-}
-
-// Keys returns how many keys a holds (counters, timers, gauges and sets).
-func (a *Accumulator) Keys() int {
-	return len(a.counters) + len(a.timers) + len(a.gauges) + len(a.sets)
 }
 
 // clear resets or deletes what a flush consumed (statsd's clearing rules).

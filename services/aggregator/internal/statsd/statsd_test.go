@@ -1,9 +1,14 @@
 package statsd
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/consthash/consthash/pkg/line"
 )
 
 func flushMap(a *Accumulator) map[string]float64 {
@@ -74,6 +79,45 @@ func BenchmarkPacket(b *testing.B) {
 		a.Packet(pkt)
 		if len(a.timers["api.latency"]) > 1<<16 {
 			a.timers["api.latency"] = a.timers["api.latency"][:0]
+		}
+	}
+}
+
+// TestGraphiteStats: flush_length is the previous payload's length in
+// characters as JavaScript counts them (UTF-16 code units), last_flush when
+// it was handed over, flush_time how long that took; Sent overrides them.
+func TestGraphiteStats(t *testing.T) {
+	a := New(Default())
+	a.Packet([]byte("emoji😀.k:1|c\ncafé:2|ms\ng:3|g"))
+	t0 := time.Unix(1700000000, 0)
+	var payload []byte
+	a.Flush(t0, func(n string, v float64) {
+		payload = fmt.Appendf(payload, "%s %s %d\n", n, line.AppendJSNumber(nil, v), t0.Unix())
+	})
+	chars := utf8.RuneCount(payload) + strings.Count(string(payload), "😀") // one surrogate pair each
+	if PayloadChars(payload) != chars {
+		t.Fatalf("PayloadChars = %d, want %d", PayloadChars(payload), chars)
+	}
+	got := map[string]float64{}
+	t1 := t0.Add(10 * time.Second)
+	a.Flush(t1, func(n string, v float64) { got[n] = v })
+	want := map[string]float64{"stats.statsd.graphiteStats.flush_length": float64(chars),
+		"stats.statsd.graphiteStats.last_flush": float64(t0.Unix()), "stats.statsd.graphiteStats.flush_time": 0,
+		"statsd.numStats": 3 + 1 + 1 + 2} // counters: 3 internal + the emoji one; timer café; gauges g, timestamp_lag
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	a.Sent(12345, 7*time.Millisecond, t1.Add(time.Second))
+	a.AddKeys(5)
+	got = map[string]float64{}
+	a.Flush(t1.Add(10*time.Second), func(n string, v float64) { got[n] = v })
+	want = map[string]float64{"stats.statsd.graphiteStats.flush_length": 12345, "stats.statsd.graphiteStats.flush_time": 7,
+		"stats.statsd.graphiteStats.last_flush": float64(t1.Unix() + 1), "statsd.numStats": 7 + 5}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("after Sent: %s = %v, want %v", k, got[k], v)
 		}
 	}
 }

@@ -19,8 +19,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
+	"github.com/consthash/consthash/services/query-api/internal/budget"
 	"github.com/consthash/consthash/services/query-api/internal/codec"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/find"
@@ -44,13 +48,36 @@ type Config struct {
 	BasePath     string // the seed's find, expand and metrics live under it ("": not served)
 	// ReadConcurrency is how many series one request reads at once (0: 8).
 	ReadConcurrency int
+	// Rules pick the column a series is read from, as the aggregators'
+	// (nil: bus.DefaultRules).
+	Rules []bus.Rule
+	// MaxRequestPoints bounds the points one request reads and computes
+	// (0: DefaultMaxRequestPoints).
+	MaxRequestPoints int64
+	// MaxPointsInFlight bounds the points all requests hold together
+	// (0: DefaultMaxPointsInFlight).
+	MaxPointsInFlight int64
+	// MaxDepth is how deeply a target's calls may nest (0: expr.DefaultMaxDepth).
+	MaxDepth int
+	// Metrics is where the limits' counters are registered (nil: a set of
+	// the API's own).
+	Metrics *metrics.Set
 }
+
+// The defaults of the limits (docs/query-api.md).
+const (
+	DefaultMaxRequestPoints  = 10_000_000
+	DefaultMaxPointsInFlight = 40_000_000
+)
 
 // API answers graphite requests.
 type API struct {
-	cfg Config
-	r   store.Reader
-	log *slog.Logger
+	cfg    Config
+	r      store.Reader
+	log    *slog.Logger
+	pool   *budget.Pool
+	limits *limitStats
+	lib    *library // the graphite functions
 }
 
 // New returns the API over a store reader.
@@ -64,7 +91,23 @@ func New(cfg Config, r store.Reader, log *slog.Logger) *API {
 	if cfg.ReadConcurrency <= 0 {
 		cfg.ReadConcurrency = 8
 	}
-	return &API{cfg: cfg, r: r, log: log}
+	if cfg.Rules == nil {
+		cfg.Rules = bus.DefaultRules()
+	}
+	if cfg.MaxRequestPoints <= 0 {
+		cfg.MaxRequestPoints = DefaultMaxRequestPoints
+	}
+	if cfg.MaxPointsInFlight <= 0 {
+		cfg.MaxPointsInFlight = DefaultMaxPointsInFlight
+	}
+	if cfg.MaxDepth <= 0 {
+		cfg.MaxDepth = expr.DefaultMaxDepth
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewSet()
+	}
+	pool := budget.NewPool(cfg.MaxPointsInFlight)
+	return &API{cfg: cfg, r: r, log: log, pool: pool, limits: newLimitStats(cfg.Metrics, pool), lib: newLibrary()}
 }
 
 // Register adds the API's routes to mux.
@@ -89,18 +132,28 @@ func (a *API) Register(mux *http.ServeMux) {
 
 // badRequest answers as graphite-web does: 400 with a plain-text reason.
 func badRequest(w http.ResponseWriter, format string, args ...any) {
+	textError(w, http.StatusBadRequest, format, args...)
+}
+
+// textError answers code with a plain-text reason of at most errBodyMax
+// bytes, whatever the request held.
+func textError(w http.ResponseWriter, code int, format string, args ...any) {
 	w.Header().Set("Content-Type", "text/plain")
-	w.WriteHeader(http.StatusBadRequest)
-	fmt.Fprintf(w, format+"\n", args...)
+	w.WriteHeader(code)
+	fmt.Fprintln(w, clip(fmt.Sprintf(format, args...)))
 }
 
 func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		textError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
 	if cb := r.FormValue("jsonp"); cb != "" {
+		if !validCallback(cb) {
+			textError(w, http.StatusBadRequest, "invalid jsonp callback %s: want a JavaScript name of at most %d bytes", clipQuote(cb), maxCallback)
+			return
+		}
 		w.Header().Set("Content-Type", "text/javascript")
 		w.WriteHeader(code)
 		fmt.Fprintf(w, "%s(%s)", cb, b)
@@ -110,6 +163,25 @@ func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 	w.WriteHeader(code)
 	w.Write(b)
 }
+
+// maxCallback is the longest jsonp callback answered.
+const maxCallback = 128
+
+// validCallback accepts a jsonp callback made of a JavaScript name and
+// dots (jQuery's jQuery123_456 or a.b.c), short: the answer repeats it.
+func validCallback(cb string) bool {
+	if len(cb) > maxCallback {
+		return false
+	}
+	for i := 0; i < len(cb); i++ {
+		if c := cb[i]; !(isIdentByte(c) || c == '$' || c == '.' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func isIdentByte(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 func (a *API) ctx(r *http.Request) (context.Context, context.CancelFunc) {
 	if a.cfg.QueryTimeout > 0 {
@@ -161,6 +233,17 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "from (%s) must be before until (%s)", from.Format(time.RFC3339), until.Format(time.RFC3339))
 		return
 	}
+	format := r.FormValue("format")
+	switch format {
+	case "", "json", "csv", "raw", "pickle", "msgpack":
+	default:
+		badRequest(w, "format %s is not supported: use json, csv, raw, pickle or msgpack", clipQuote(format))
+		return
+	}
+	if cb := r.FormValue("jsonp"); cb != "" && !validCallback(cb) {
+		badRequest(w, "invalid jsonp callback %s: want a JavaScript name of at most %d bytes", clipQuote(cb), maxCallback)
+		return
+	}
 	maxDataPoints := 0
 	if v := r.FormValue("maxDataPoints"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
@@ -177,105 +260,113 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Parse every target, and refuse what would compute too much even if
+	// each pattern selected one series, before anything is read.
+	parsed := make([]*expr.Expr, 0, len(targets))
+	texts := make([]string, 0, len(targets)) // the targets parsed, quoted for errors
+	var bound int64
+	for _, target := range targets {
+		if strings.TrimSpace(target) == "" {
+			continue // graphite-web answers an empty target with nothing
+		}
+		e, err := expr.ParseDepth(target, a.cfg.MaxDepth)
+		if err != nil {
+			if !a.limitError(w, r, "target "+clipQuote(target), err, false) {
+				badRequest(w, "target %s: %v", clipQuote(target), err)
+			}
+			return
+		}
+		parsed, texts = append(parsed, e), append(texts, clipQuote(target))
+		if bound += a.lowerBound(e, from, until, now); bound > a.cfg.MaxRequestPoints {
+			a.limitError(w, r, "target "+clipQuote(target), &budget.ExceededError{Limit: a.cfg.MaxRequestPoints, Want: bound}, false)
+			return
+		}
+	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
+	ctx, release := a.withBudget(ctx)
+	defer release() // once the answer is written: its series are held until then
 	var all []*series.Series
 	fetched := 0
-	ev := &evaluator{from: from, until: until, tagPaths: a.tagPaths, fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
+	ev := &evaluator{lib: a.lib, from: from, until: until, tagPaths: a.tagPaths, fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
 		list, err := a.read(ctx, pattern, from, until, now)
 		for _, s := range list {
 			s.XFilesFactor = xff
 		}
 		if fetched += len(list); err == nil && a.cfg.MaxSeries > 0 && fetched > a.cfg.MaxSeries {
-			return nil, fmt.Errorf("the request selects more than %d series (max_series)", a.cfg.MaxSeries)
+			return nil, errMaxSeries{a.cfg.MaxSeries}
 		}
 		return list, err
 	}}
-	for _, target := range targets {
-		if strings.TrimSpace(target) == "" {
-			continue // graphite-web answers an empty target with nothing
-		}
-		e, err := expr.Parse(target)
-		if err != nil {
-			badRequest(w, "target %q: %v", target, err)
-			return
-		}
+	for i, e := range parsed {
 		list, err := ev.eval(ctx, e)
+		target := texts[i]
 		var re readError
+		var ms errMaxSeries
 		switch {
-		case err != nil && (errors.As(err, &re) || ctx.Err() != nil):
-			http.Error(w, fmt.Sprintf("target %q: %v", target, err), http.StatusInternalServerError)
+		case err == nil:
+		case a.limitError(w, r, "target "+target, err, false):
 			return
-		case err != nil: // the target is wrong or asks for what is not implemented
-			badRequest(w, "target %q: %v", target, err)
+		case errors.As(err, &ms):
+			a.limits.maxSeries.Inc()
+			badRequest(w, "target %s: %v", target, err)
+			return
+		case errors.As(err, &re) || ctx.Err() != nil:
+			textError(w, http.StatusInternalServerError, "target %s: %v", target, err)
+			return
+		default: // the target is wrong or asks for what is not implemented
+			badRequest(w, "target %s: %v", target, err)
 			return
 		}
 		all = append(all, list...)
 	}
 	timeRange := until.Unix() - from.Unix()
 	noNull := r.FormValue("noNullPoints") == "true" || r.FormValue("noNullPoints") == "1"
-	type out struct {
-		Target     string            `json:"target"`
-		Tags       map[string]string `json:"tags"`
-		Datapoints [][2]any          `json:"datapoints"`
-	}
-	var outs []out
+	// Consolidate every series first, to refuse past max_points before
+	// answering anything; the points made are charged (16 bytes: two
+	// values each) as each series is done.
+	outs := make([]renderOut, 0, len(all))
 	total := 0
 	for _, s := range all {
-		tags := s.Tags
-		if tags == nil {
-			tags = tagsOf(s.Name)
-		}
-		o := out{Target: s.Name, Tags: tags, Datapoints: [][2]any{}}
-		for _, p := range s.Datapoints(maxDataPoints, timeRange) {
-			if math.IsNaN(p.Value) {
-				if noNull {
-					continue
-				}
-				o.Datapoints = append(o.Datapoints, [2]any{nil, p.Time})
-			} else {
-				o.Datapoints = append(o.Datapoints, [2]any{jsonNumber(p.Value), p.Time})
+		pts := s.Datapoints(maxDataPoints, timeRange)
+		if err := budget.Charge(ctx, 2*int64(len(pts))); err != nil {
+			if !a.limitError(w, r, "the answer", err, false) {
+				textError(w, http.StatusInternalServerError, "%v", err)
 			}
+			return
 		}
-		total += len(o.Datapoints)
+		if noNull {
+			pts = slices.DeleteFunc(pts, func(p series.Point) bool { return math.IsNaN(p.Value) })
+		}
+		total += len(pts)
 		if a.cfg.MaxPoints > 0 && total > a.cfg.MaxPoints {
+			a.limits.maxPoints.Inc()
 			badRequest(w, "the response would hold more than %d datapoints (max_points): narrow the time range or use maxDataPoints", a.cfg.MaxPoints)
 			return
 		}
-		outs = append(outs, o)
+		outs = append(outs, renderOut{s, pts})
 	}
-	if outs == nil {
-		outs = []out{}
-	}
-	switch format := r.FormValue("format"); format {
+	var err2 error
+	switch format {
 	case "", "json":
-		writeJSON(w, r, http.StatusOK, outs)
+		err2 = writeRenderJSON(w, r.FormValue("jsonp"), outs)
 	case "csv":
-		w.Header().Set("Content-Type", "text/csv")
-		for _, o := range outs {
-			for _, dp := range o.Datapoints {
-				v := ""
-				if dp[0] != nil {
-					v = fmt.Sprint(dp[0])
-				}
-				fmt.Fprintf(w, "%s,%s,%s\n", o.Target, time.Unix(dp[1].(int64), 0).In(loc).Format("2006-01-02 15:04:05"), v)
-			}
-		}
+		err2 = writeRenderCSV(w, outs, loc)
 	case "raw":
-		w.Header().Set("Content-Type", "text/plain")
-		for _, s := range all {
-			var vals []string
-			for _, v := range s.Values {
-				if math.IsNaN(v) {
-					vals = append(vals, "None")
-				} else {
-					vals = append(vals, strconv.FormatFloat(v, 'g', -1, 64))
-				}
-			}
-			fmt.Fprintf(w, "%s,%d,%d,%d|%s\n", s.Name, s.Start, s.End, s.Step, strings.Join(vals, ","))
-		}
+		err2 = writeRenderRaw(w, all)
 	case "pickle", "msgpack":
-		// graphite-web's getInfo() of each series, its values unconsolidated.
+		// graphite-web's getInfo() of each series, its values
+		// unconsolidated; the encoding takes about two values' room a value.
+		var n int64
+		for _, s := range all {
+			n += 2 * int64(len(s.Values))
+		}
+		if err := budget.Charge(ctx, n); err != nil {
+			if !a.limitError(w, r, "the answer", err, false) {
+				textError(w, http.StatusInternalServerError, "%v", err)
+			}
+			return
+		}
 		infos := []map[string]any{}
 		for _, s := range all {
 			cf := s.Consolidate
@@ -287,8 +378,9 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 				"consolidationFunc": cf, "xFilesFactor": s.XFilesFactor})
 		}
 		writeEncoded(w, format, infos)
-	default:
-		badRequest(w, "format %q is not supported: use json, csv, raw, pickle or msgpack", format)
+	}
+	if err2 != nil {
+		a.log.Debug("writing a render answer", "err", err2)
 	}
 }
 
@@ -304,7 +396,7 @@ func writeEncoded(w http.ResponseWriter, format string, v any) {
 		b, err = codec.Msgpack(nil, v)
 	}
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		textError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
 	w.Write(b)
@@ -314,16 +406,7 @@ func writeEncoded(w http.ResponseWriter, format string, v any) {
 // at the resolution whisper would choose, as whisper reads them: no later
 // than now, no earlier than the longest retention.
 func (a *API) read(ctx context.Context, pattern string, from, until, now time.Time) ([]*series.Series, error) {
-	res := series.Choose(a.cfg.Resolutions, from, now)
-	readFrom, readUntil := from, until
-	if readUntil.After(now) {
-		readUntil = now
-	}
-	if n := len(a.cfg.Resolutions); n > 0 {
-		if oldest := now.Add(-a.cfg.Resolutions[n-1].TTL); readFrom.Before(oldest) {
-			readFrom = oldest
-		}
-	}
+	res, readFrom, readUntil := a.span(from, until, now)
 	nodes, err := find.Find(ctx, a.r, pattern, a.cfg.MaxSeries)
 	if err != nil {
 		return nil, err
@@ -335,21 +418,20 @@ func (a *API) read(ctx context.Context, pattern string, from, until, now time.Ti
 		}
 	}
 	if a.cfg.MaxSeries > 0 && len(leaves) > a.cfg.MaxSeries {
-		return nil, fmt.Errorf("the request selects more than %d series (max_series)", a.cfg.MaxSeries)
+		return nil, errMaxSeries{a.cfg.MaxSeries}
+	}
+	// The index said how many series: charge their points before reading.
+	start, end := series.Span(res.Seconds(), readFrom.Unix(), readUntil.Unix())
+	if err := budget.Charge(ctx, int64(len(leaves))*max(0, (end-start)/res.Seconds())); err != nil {
+		return nil, err
 	}
 	// Read the series side by side (the store's connections permitting),
 	// keeping their order.
 	list := make([]*series.Series, len(leaves))
 	err = par.For(ctx, len(leaves), a.cfg.ReadConcurrency, func(i int) error {
 		p := leaves[i]
-		col := series.ColumnFor(p, "")
-		var pts []rollup.Point
-		var err error
-		if cr, ok := a.r.(store.ColumnReader); ok {
-			pts, err = cr.ReadColumn(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds(), string(col))
-		} else {
-			pts, err = a.r.Read(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds())
-		}
+		col := series.ColumnFor(a.cfg.Rules, p, "")
+		pts, err := a.r.ReadColumn(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds(), string(col))
 		if err != nil {
 			return readError{fmt.Errorf("reading %s: %w", p, err)}
 		}
@@ -363,6 +445,13 @@ func (a *API) read(ctx context.Context, pattern string, from, until, now time.Ti
 		return nil, err
 	}
 	return list, nil
+}
+
+// errMaxSeries refuses a request that selects more than max_series series.
+type errMaxSeries struct{ max int }
+
+func (e errMaxSeries) Error() string {
+	return fmt.Sprintf("the request selects more than %d series (max_series)", e.max)
 }
 
 // readError is a failure of the store, not of the request.
@@ -427,7 +516,7 @@ func (a *API) findHandler(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	found, err := find.Find(ctx, a.r, query, a.cfg.MaxFind)
 	if err != nil {
-		badRequest(w, "query %q: %v", query, err)
+		badRequest(w, "query %s: %v", clipQuote(query), err)
 		return
 	}
 	var nodes []find.Node
@@ -555,7 +644,7 @@ func (a *API) expand(w http.ResponseWriter, r *http.Request) {
 	for _, q := range queries {
 		nodes, err := find.Find(ctx, a.r, q, a.cfg.MaxFind)
 		if err != nil {
-			badRequest(w, "query %q: %v", q, err)
+			badRequest(w, "query %s: %v", clipQuote(q), err)
 			return
 		}
 		for _, n := range nodes {

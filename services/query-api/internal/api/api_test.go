@@ -237,6 +237,7 @@ func TestGrafanaDatasourceChecks(t *testing.T) {
 			Required   bool
 		}
 	}
+	functions := newLibrary().fns
 	if code := get("/functions", &defs); code != 200 || len(defs) != len(functions) {
 		t.Fatalf("/functions: %d, %d functions, implemented %d", code, len(defs), len(functions))
 	}

@@ -48,7 +48,7 @@ func (a *API) jsonFind(w http.ResponseWriter, r *http.Request) ([]find.Node, boo
 	defer cancel()
 	nodes, err := find.Find(ctx, a.r, query, a.cfg.MaxFind)
 	if err != nil {
-		jsonError(w, r, http.StatusBadRequest, "query %q: %v", query, err)
+		jsonError(w, r, http.StatusBadRequest, "query %s: %v", clipQuote(query), err)
 		return nil, false
 	}
 	return nodes, true
@@ -98,12 +98,24 @@ func (a *API) cyaniteMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
+	ctx, release := a.withBudget(ctx)
+	defer release()
 	out := map[string]any{}
 	var start, end, step int64
 	for _, p := range paths {
 		list, err := a.read(ctx, p, from, until, now)
 		if err != nil {
-			jsonError(w, r, http.StatusBadRequest, "%v", err)
+			if !a.limitError(w, r, "path "+clipQuote(p), err, true) {
+				jsonError(w, r, http.StatusBadRequest, "%v", err)
+			}
+			return
+		}
+		// This answer is encoded whole, from a value boxed in an any per
+		// point: charge what that holds.
+		if err := chargeWeighted(ctx, list, cyaniteWeight); err != nil {
+			if !a.limitError(w, r, "path "+clipQuote(p), err, true) {
+				jsonError(w, r, http.StatusInternalServerError, "%v", err)
+			}
 			return
 		}
 		for _, s := range list {
@@ -188,12 +200,24 @@ func (a *API) seedMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
+	ctx, release := a.withBudget(ctx)
+	defer release()
 	out := map[string]any{}
 	var start, end, step int64
 	for _, t := range targets {
 		list, err := a.read(ctx, t, from, until, now)
 		if err != nil {
-			jsonError(w, r, http.StatusBadRequest, "%v", err)
+			if !a.limitError(w, r, "path "+clipQuote(t), err, true) {
+				jsonError(w, r, http.StatusBadRequest, "%v", err)
+			}
+			return
+		}
+		// This answer is encoded whole, from a value boxed in an any per
+		// point: charge what that holds.
+		if err := chargeWeighted(ctx, list, seedWeight); err != nil {
+			if !a.limitError(w, r, "path "+clipQuote(t), err, true) {
+				jsonError(w, r, http.StatusInternalServerError, "%v", err)
+			}
 			return
 		}
 		for _, s := range list {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consthash/consthash/services/query-api/internal/budget"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
@@ -20,6 +21,7 @@ type fetchFunc func(ctx context.Context, pattern string, from, until time.Time) 
 // evaluator evaluates render targets with the graphite functions
 // implemented so far, each checked against graphite-web 1.1.8's answers.
 type evaluator struct {
+	lib   *library
 	fetch fetchFunc
 	// tagPaths returns the leaf paths tag matchers may select (every leaf, or
 	// fewer when a matcher says which), for seriesByTag.
@@ -36,11 +38,27 @@ func (e errUnsupported) Error() string {
 
 type fnImpl func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error)
 
-// functions maps graphite function names to their implementations; each
-// file's init adds its own.
-var functions = map[string]fnImpl{}
+// library is the graphite functions query-api implements, built once by
+// newLibrary and kept by the API: fns maps a function's name to its
+// evaluation, tags the graphite tags its result series get.
+type library struct {
+	fns  map[string]fnImpl
+	tags map[string]func(c *expr.Expr) map[string]string
+}
 
-func init() {
+// newLibrary lists every function: each file adds its own group.
+func newLibrary() *library {
+	l := &library{fns: map[string]fnImpl{}, tags: transformTags()}
+	addCoreFunctions(l.fns)
+	addSelectFunctions(l.fns)
+	addSummarizeFunctions(l.fns)
+	addWindowFunctions(l.fns)
+	addPercentFunctions(l.fns)
+	addTagFunctions(l.fns)
+	return l
+}
+
+func addCoreFunctions(fns map[string]fnImpl) {
 	for name, fn := range map[string]fnImpl{
 		"sumSeries":             combineFn("sum", "sumSeries"),
 		"sum":                   combineFn("sum", "sumSeries"),
@@ -76,7 +94,7 @@ func init() {
 		"grep":                  grepFn(true),
 		"sortByName":            sortByNameFn,
 	} {
-		functions[name] = fn
+		fns[name] = fn
 	}
 }
 
@@ -85,7 +103,7 @@ func (ev *evaluator) eval(ctx context.Context, e *expr.Expr) ([]*series.Series, 
 	case expr.Path:
 		return ev.fetch(ctx, e.Text, ev.from, ev.until)
 	case expr.Call:
-		fn, ok := functions[e.Text]
+		fn, ok := ev.lib.fns[e.Text]
 		if !ok {
 			return nil, errUnsupported{e.Text}
 		}
@@ -95,7 +113,7 @@ func (ev *evaluator) eval(ctx context.Context, e *expr.Expr) ([]*series.Series, 
 		}
 		list, err := fn(ev, ctx, e)
 		if err == nil {
-			if tag := seriesTagsSet[e.Text]; tag != nil {
+			if tag := ev.lib.tags[e.Text]; tag != nil {
 				for _, s := range list {
 					for k, v := range tag(e) {
 						withTag(s, k, v)
@@ -108,11 +126,10 @@ func (ev *evaluator) eval(ctx context.Context, e *expr.Expr) ([]*series.Series, 
 	return nil, fmt.Errorf("a %s is not a series list", kindName(e.Kind))
 }
 
-// seriesTagsSet are the tags graphite-web's transforms add to each series
+// transformTags are the tags graphite-web's transforms add to each series
 // they return, from the call's arguments.
-var seriesTagsSet = map[string]func(c *expr.Expr) map[string]string{}
-
-func init() {
+func transformTags() map[string]func(c *expr.Expr) map[string]string {
+	seriesTagsSet := map[string]func(c *expr.Expr) map[string]string{}
 	one := func(tag string) func(*expr.Expr) map[string]string {
 		return func(*expr.Expr) map[string]string { return map[string]string{tag: "1"} }
 	}
@@ -147,6 +164,7 @@ func init() {
 	seriesTagsSet["summarize"] = func(c *expr.Expr) map[string]string {
 		return map[string]string{"summarize": argText(c, 1, ""), "summarizeFunction": argText(c, 2, "sum")}
 	}
+	return seriesTagsSet
 }
 
 // argNumber is argument i as a number, 0 if it is not one.
@@ -264,18 +282,21 @@ func with(s *series.Series, name string, values []float64) *series.Series {
 // aggregateRows combines series step by step as graphite-web's aggregate()
 // does after normalising them to one step (xFilesFactor 0: one non-null
 // value is enough).
-func aggregateRows(fn, name string, list []*series.Series) ([]*series.Series, error) {
-	return aggregateRowsXFF(fn, name, list, 0)
+func aggregateRows(ctx context.Context, fn, name string, list []*series.Series) ([]*series.Series, error) {
+	return aggregateRowsXFF(ctx, fn, name, list, 0)
 }
 
 // aggregateRowsXFF is aggregateRows where a step needs the share xff of
 // its values non-null. The result's tags are those all the series share,
 // its name and aggregatedBy, as graphite-web's aggregate() sets them.
-func aggregateRowsXFF(fn, name string, list []*series.Series, xff float64) ([]*series.Series, error) {
+func aggregateRowsXFF(ctx context.Context, fn, name string, list []*series.Series, xff float64) ([]*series.Series, error) {
 	if len(list) == 0 {
 		return nil, nil
 	}
-	out, list := emptyOver(name, list)
+	out, list, err := emptyOver(ctx, name, list)
+	if err != nil {
+		return nil, err
+	}
 	start, step, values := out.Start, out.Step, out.Values
 	row := make([]float64, 0, len(list))
 	for i := range values {
@@ -342,7 +363,8 @@ func withTag(s *series.Series, k, v string) {
 // consolidated (each by its own function and xFilesFactor) to the least
 // common multiple of the steps and, as graphite-web then pairs values by
 // position, read from the common start. The list given is not modified.
-func emptyOver(name string, list []*series.Series) (*series.Series, []*series.Series) {
+// The values it makes are charged to the request's budget first.
+func emptyOver(ctx context.Context, name string, list []*series.Series) (*series.Series, []*series.Series, error) {
 	step, start, end := list[0].Step, list[0].Start, list[0].End
 	mixed := false
 	for _, s := range list[1:] {
@@ -357,6 +379,14 @@ func emptyOver(name string, list []*series.Series) (*series.Series, []*series.Se
 		// graphite-web pairs the values of the longest series with the
 		// timestamps from start to end, both ends included.
 		last := end - (end-start)%step
+		var charge int64
+		for _, s := range list {
+			k := step / s.Step
+			charge += (int64(len(s.Values)) + k - 1) / k
+		}
+		if err := budget.Charge(ctx, charge); err != nil {
+			return nil, nil, err
+		}
 		norm := make([]*series.Series, len(list))
 		longest := 0
 		for i, s := range list {
@@ -373,12 +403,16 @@ func emptyOver(name string, list []*series.Series) (*series.Series, []*series.Se
 		end -= (end - start) % step
 		n = int((end - start) / step)
 	}
+	// The series may lie far apart (timeShift): n is what they span.
+	if err := budget.Charge(ctx, int64(n)); err != nil {
+		return nil, nil, err
+	}
 	values := make([]float64, n)
 	for i := range values {
 		values[i] = nan()
 	}
 	return &series.Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: values,
-		Consolidate: "average", ValuesPerPoint: 1, Tags: tagsOf(name)}, list
+		Consolidate: "average", ValuesPerPoint: 1, Tags: tagsOf(name)}, list, nil
 }
 
 func lcm(a, b int64) int64 {
@@ -491,7 +525,7 @@ func combineFn(fn, prefix string) fnImpl {
 		if err != nil {
 			return nil, err
 		}
-		return aggregateRows(fn, prefix+"("+formatPathExprs(all)+")", all)
+		return aggregateRows(ctx, fn, prefix+"("+formatPathExprs(all)+")", all)
 	}
 }
 
@@ -501,7 +535,7 @@ func countSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	if err != nil || len(all) == 0 {
 		return nil, err
 	}
-	out, err := aggregateRows("count", "countSeries("+formatPathExprs(all)+")", all)
+	out, err := aggregateRows(ctx, "count", "countSeries("+formatPathExprs(all)+")", all)
 	for _, s := range out {
 		s.Tags = tagsOf(s.Name) // graphite-web's countSeries is not an aggregate()
 	}
@@ -539,7 +573,7 @@ func aggregateFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	if !ok {
 		return nil, fmt.Errorf("aggregate(): unsupported aggregation function %q", name)
 	}
-	return aggregateRowsXFF(fn, name+"Series("+formatPathExprs(list)+")", list, xff)
+	return aggregateRowsXFF(ctx, fn, name+"Series("+formatPathExprs(list)+")", list, xff)
 }
 
 func groupFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
@@ -637,6 +671,9 @@ func perValue(format string, f func(v, a float64) float64) fnImpl {
 		if err != nil {
 			return nil, err
 		}
+		if err := chargeValues(ctx, list); err != nil {
+			return nil, err
+		}
 		out := make([]*series.Series, len(list))
 		for i, s := range list {
 			vals := make([]float64, len(s.Values))
@@ -652,6 +689,10 @@ func perValue(format string, f func(v, a float64) float64) fnImpl {
 func mapSeries(ev *evaluator, ctx context.Context, c *expr.Expr, lo, hi int, f func(s *series.Series) *series.Series) ([]*series.Series, error) {
 	list, err := ev.listArg(ctx, c, lo, hi)
 	if err != nil {
+		return nil, err
+	}
+	// f makes (at most) a value for each of the series' values.
+	if err := chargeValues(ctx, list); err != nil {
 		return nil, err
 	}
 	out := make([]*series.Series, len(list))

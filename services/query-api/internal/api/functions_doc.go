@@ -104,7 +104,7 @@ var functionDocs = map[string]string{
 
 // functionDefs builds /functions' answer: graphite-web's description of
 // each function query-api implements, with our description.
-func functionDefs() (map[string]map[string]any, error) {
+func functionDefs(lib *library) (map[string]map[string]any, error) {
 	var all map[string]map[string]any
 	dec := json.NewDecoder(bytes.NewReader(graphiteFunctions))
 	dec.UseNumber() // keeps 1e9999 (an infinite default) as written
@@ -112,7 +112,7 @@ func functionDefs() (map[string]map[string]any, error) {
 		return nil, fmt.Errorf("graphite_functions.json: %w", err)
 	}
 	out := map[string]map[string]any{}
-	for name := range functions {
+	for name := range lib.fns {
 		def, ok := all[name]
 		if !ok {
 			return nil, fmt.Errorf("graphite_functions.json has no %s", name)
@@ -127,7 +127,7 @@ func functionDefs() (map[string]map[string]any, error) {
 // functionsHandler answers /functions (grouped=true groups them by group)
 // and /functions/<name> as graphite-web does.
 func (a *API) functionsHandler(w http.ResponseWriter, r *http.Request) {
-	defs, err := functionDefs()
+	defs, err := functionDefs(a.lib)
 	if err != nil {
 		writeJSON(w, r, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return

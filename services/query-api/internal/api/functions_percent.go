@@ -7,12 +7,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/consthash/consthash/services/query-api/internal/budget"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
 
-func init() {
-	functions["asPercent"] = asPercentFn
+func addPercentFunctions(fns map[string]fnImpl) {
+	fns["asPercent"] = asPercentFn
 }
 
 func percentOf(v, total float64) float64 {
@@ -42,7 +43,7 @@ func asPercentFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	var totalText string
 	switch {
 	case len(c.Args) == 1:
-		agg, err := aggregateRows("sum", "", list)
+		agg, err := aggregateRows(ctx, "sum", "", list)
 		if err != nil {
 			return nil, err
 		}
@@ -50,6 +51,9 @@ func asPercentFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 		totalText = "sumSeries(" + formatPathExprs(list) + ")"
 	case c.Args[1].Kind == expr.Number:
 		n := c.Args[1].Number
+		if err := budget.Charge(ctx, int64(len(list[0].Values))); err != nil {
+			return nil, err
+		}
 		totalValues = make([]float64, len(list[0].Values))
 		for i := range totalValues {
 			totalValues[i] = n
@@ -70,7 +74,7 @@ func asPercentFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 			a, b := sortedByName(list), sortedByName(total)
 			out := make([]*series.Series, len(a))
 			for i := range a {
-				q, err := divide(a[i], b[i])
+				q, err := divide(ctx, a[i], b[i])
 				if err != nil {
 					return nil, err
 				}
@@ -89,6 +93,9 @@ func asPercentFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 			return nil, errUnsupported{"combining series of different steps (asPercent)"}
 		}
 		totalValues, totalText = total[0].Values, total[0].Name
+	}
+	if err := chargeValues(ctx, list); err != nil {
+		return nil, err
 	}
 	out := make([]*series.Series, len(list))
 	for i, s := range list {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/consthash/consthash/services/query-api/internal/budget"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
@@ -15,7 +16,7 @@ import (
 // The second slice of graphite functions: grouping, selecting, sorting,
 // dividing.
 
-func init() {
+func addSelectFunctions(fns map[string]fnImpl) {
 	for name, fn := range map[string]fnImpl{
 		"groupByNode":                groupByNodeFn,
 		"groupByNodes":               groupByNodesFn,
@@ -42,7 +43,7 @@ func init() {
 		"divideSeriesLists":          divideSeriesListsFn,
 		"fallbackSeries":             fallbackSeriesFn,
 	} {
-		functions[name] = fn
+		fns[name] = fn
 	}
 }
 
@@ -154,7 +155,7 @@ func aggregatedBy(cb string) string {
 
 // groupBy aggregates the series sharing a key, in order of first appearance;
 // cb is the callback as given (it names the aggregate in the tags).
-func groupBy(list []*series.Series, cb, fn string, key func(*series.Series) string) ([]*series.Series, error) {
+func groupBy(ctx context.Context, list []*series.Series, cb, fn string, key func(*series.Series) string) ([]*series.Series, error) {
 	groups := map[string][]*series.Series{}
 	var keys []string
 	for _, s := range list {
@@ -166,7 +167,7 @@ func groupBy(list []*series.Series, cb, fn string, key func(*series.Series) stri
 	}
 	out := make([]*series.Series, 0, len(keys))
 	for _, k := range keys {
-		agg, err := aggregateRows(fn, aggregatedBy(cb)+"Series("+formatPathExprs(groups[k])+")", groups[k])
+		agg, err := aggregateRows(ctx, fn, aggregatedBy(cb)+"Series("+formatPathExprs(groups[k])+")", groups[k])
 		if err != nil {
 			return nil, err
 		}
@@ -195,7 +196,7 @@ func groupByNodeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	if err != nil {
 		return nil, err
 	}
-	return groupBy(list, cb, fn, func(s *series.Series) string { return nodeKey(s, nodes) })
+	return groupBy(ctx, list, cb, fn, func(s *series.Series) string { return nodeKey(s, nodes) })
 }
 
 // listAndCallback reads a (seriesList, callback, ...) call of at least lo
@@ -220,7 +221,7 @@ func groupByNodesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 	if err != nil {
 		return nil, err
 	}
-	return groupBy(list, cb, fn, func(s *series.Series) string { return nodeKey(s, nodes) })
+	return groupBy(ctx, list, cb, fn, func(s *series.Series) string { return nodeKey(s, nodes) })
 }
 
 func wildcardsFn(fn string) fnImpl {
@@ -233,7 +234,7 @@ func wildcardsFn(fn string) fnImpl {
 		if err != nil {
 			return nil, err
 		}
-		return groupBy(list, fn, fn, func(s *series.Series) string {
+		return groupBy(ctx, list, fn, fn, func(s *series.Series) string {
 			var kept []string
 			for i, part := range strings.Split(s.Name, ".") {
 				if !slices.Contains(positions, i) {
@@ -364,6 +365,13 @@ func nPercentileFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	if n <= 0 {
 		return nil, fmt.Errorf("nPercentile(): the percent must be greater than 0")
 	}
+	var charge int64
+	for _, s := range list {
+		charge += (s.End - s.Start) / s.Step
+	}
+	if err := budget.Charge(ctx, charge); err != nil {
+		return nil, err
+	}
 	var out []*series.Series
 	for _, s := range list {
 		p := percentile(s.Values, n, false)
@@ -405,9 +413,12 @@ func sortByMinimaFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 	return out, nil
 }
 
-func divide(a, b *series.Series) (*series.Series, error) {
+func divide(ctx context.Context, a, b *series.Series) (*series.Series, error) {
 	name := "divideSeries(" + a.Name + "," + b.Name + ")"
-	out, both := emptyOver(name, []*series.Series{a, b})
+	out, both, err := emptyOver(ctx, name, []*series.Series{a, b})
+	if err != nil {
+		return nil, err
+	}
 	a, b = both[0], both[1]
 	for i := range out.Values {
 		va, vb := at(a, out.Start, out.Step, i), at(b, out.Start, out.Step, i)
@@ -439,6 +450,9 @@ func divideSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 	}
 	switch len(divisor) {
 	case 0:
+		if err := chargeValues(ctx, list); err != nil {
+			return nil, err
+		}
 		out := make([]*series.Series, len(list))
 		for i, s := range list {
 			vals := make([]float64, len(s.Values))
@@ -454,7 +468,7 @@ func divideSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 	}
 	out := make([]*series.Series, 0, len(list))
 	for _, s := range list {
-		q, err := divide(s, divisor[0])
+		q, err := divide(ctx, s, divisor[0])
 		if err != nil {
 			return nil, err
 		}
@@ -477,7 +491,7 @@ func divideSeriesListsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*s
 	}
 	out := make([]*series.Series, 0, len(a))
 	for i := range a {
-		q, err := divide(a[i], b[i])
+		q, err := divide(ctx, a[i], b[i])
 		if err != nil {
 			return nil, err
 		}

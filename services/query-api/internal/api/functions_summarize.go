@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/consthash/consthash/services/query-api/internal/budget"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/gtime"
 	"github.com/consthash/consthash/services/query-api/internal/series"
@@ -14,7 +15,7 @@ import (
 // The fourth slice: re-bucketing (summarize, hitcount), scaleToSeconds,
 // cumulative, threshold and identity.
 
-func init() {
+func addSummarizeFunctions(fns map[string]fnImpl) {
 	for name, fn := range map[string]fnImpl{
 		"summarize":      summarizeFn,
 		"hitcount":       hitcountFn,
@@ -24,7 +25,7 @@ func init() {
 		"identity":       identityFn,
 		"time":           identityFn,
 	} {
-		functions[name] = fn
+		fns[name] = fn
 	}
 }
 
@@ -70,6 +71,15 @@ func summarizeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	if alignToFrom {
 		suffix = ", true"
 	}
+	// Charge the buckets before making them: a short interval over a long
+	// range makes many more values than were read.
+	var charge int64
+	for _, s := range list {
+		charge += buckets(s.Start, s.End, interval, !alignToFrom)
+	}
+	if err := budget.Charge(ctx, charge); err != nil {
+		return nil, err
+	}
 	out := make([]*series.Series, 0, len(list))
 	for _, s := range list {
 		newStart, newEnd := s.Start, s.End
@@ -80,7 +90,7 @@ func summarizeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 		n := int((s.End - s.Start + s.Step - 1) / s.Step)
 		n = min(n, len(s.Values))
 		intervalPoints := float64(interval) / float64(s.Step)
-		var vals []float64
+		vals := make([]float64, 0, buckets(s.Start, s.End, interval, !alignToFrom))
 		i := 0
 		ts := newStart
 		for ; ts < newEnd; ts += interval {
@@ -143,6 +153,13 @@ func hitcountFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Ser
 			s.End = s.Start + (s.End-s.Start)/interval*interval + interval
 		}
 	} else if list, err = ev.seriesArg(ctx, c, 0); err != nil {
+		return nil, err
+	}
+	var charge int64
+	for _, s := range list {
+		charge += buckets(s.Start, s.End, interval, false)
+	}
+	if err := budget.Charge(ctx, charge); err != nil {
 		return nil, err
 	}
 	out := make([]*series.Series, 0, len(list))
@@ -260,7 +277,10 @@ func identityFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Ser
 		return nil, err
 	}
 	start, end := ev.from.Unix(), ev.until.Unix()
-	var vals []float64
+	if err := budget.Charge(ctx, (end-start+59)/60); err != nil {
+		return nil, err
+	}
+	vals := make([]float64, 0, (end-start+59)/60)
 	for t := start; t < end; t += 60 {
 		vals = append(vals, float64(t))
 	}

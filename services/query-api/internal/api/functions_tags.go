@@ -11,10 +11,6 @@ import (
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
 
-func init() {
-	functions["seriesByTag"] = seriesByTagFn
-}
-
 // tagMatcher is one seriesByTag expression: tag=value, tag!=value,
 // tag=~regex or tag!=~regex (regexes anchored at the start, as Python's
 // re.match).
@@ -111,9 +107,10 @@ func seriesByTagFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	return out, nil
 }
 
-func init() {
-	functions["aliasByTags"] = aliasByTagsFn
-	functions["groupByTags"] = groupByTagsFn
+func addTagFunctions(fns map[string]fnImpl) {
+	fns["seriesByTag"] = seriesByTagFn
+	fns["aliasByTags"] = aliasByTagsFn
+	fns["groupByTags"] = groupByTagsFn
 }
 
 // aliasByTagsFn is aliasByNode under another name, as in graphite-web: each
@@ -152,7 +149,7 @@ func groupByTagsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 			}
 		}
 	}
-	out, err := groupBy(list, cb, fn, func(s *series.Series) string {
+	out, err := groupBy(ctx, list, cb, fn, func(s *series.Series) string {
 		st := seriesTags(s)
 		var kv []string
 		for _, t := range tags {

@@ -18,7 +18,7 @@ import (
 // request's (moving windows, timeShift) or need none (constantLine), and
 // percentileOfSeries.
 
-func init() {
+func addWindowFunctions(fns map[string]fnImpl) {
 	for name, fn := range map[string]fnImpl{
 		"movingAverage":      movingFn("average", "movingAverage"),
 		"movingSum":          movingFn("sum", "movingSum"),
@@ -29,7 +29,7 @@ func init() {
 		"constantLine":       constantLineFn,
 		"percentileOfSeries": percentileOfSeriesFn,
 	} {
-		functions[name] = fn
+		fns[name] = fn
 	}
 }
 
@@ -81,6 +81,11 @@ func movingFn(fn, tag string) fnImpl {
 		if err != nil {
 			return nil, err
 		}
+		// A value for each point past the window (the preview read was
+		// charged as it was read).
+		if err := chargeValues(ctx, previewList); err != nil {
+			return nil, err
+		}
 		out := make([]*series.Series, 0, len(previewList))
 		for _, s := range previewList {
 			var name string
@@ -92,7 +97,7 @@ func movingFn(fn, tag string) fnImpl {
 				name = fmt.Sprintf("%s(%s,%s)", tag, s.Name, w.Text)
 				points = int(w.Number)
 			}
-			var vals []float64
+			vals := make([]float64, 0, max(0, len(s.Values)-points))
 			for i := points; i < len(s.Values); i++ {
 				var window []float64
 				for _, v := range s.Values[i-points : i] {
@@ -223,7 +228,10 @@ func percentileOfSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*
 	}
 	interpolate := len(c.Args) > 2 && c.Args[2].Kind == expr.Bool && c.Args[2].Bool
 	name := fmt.Sprintf("percentileOfSeries(%s,%s)", list[0].PathExpr, pyG(n))
-	s, list := emptyOver(name, list)
+	s, list, err := emptyOver(ctx, name, list)
+	if err != nil {
+		return nil, err
+	}
 	out := []*series.Series{s}
 	row := make([]float64, len(list))
 	for i := range out[0].Values {

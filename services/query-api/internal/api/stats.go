@@ -14,9 +14,10 @@ import (
 // Stats counts requests per endpoint: what /stats shows and /metrics
 // exports.
 type Stats struct {
-	set *metrics.Set
-	mu  sync.Mutex
-	eps map[string]*endpointStats
+	set      *metrics.Set
+	mu       sync.Mutex
+	eps      map[string]*endpointStats
+	sections map[string]func() any
 }
 
 type endpointStats struct {
@@ -90,8 +91,18 @@ func (s *Stats) Wrap(h http.Handler) http.Handler {
 	})
 }
 
+// Section adds what f returns to /stats under name.
+func (s *Stats) Section(name string, f func() any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sections == nil {
+		s.sections = map[string]func() any{}
+	}
+	s.sections[name] = f
+}
+
 // Snapshot is /stats: per endpoint, requests, 4xx and 5xx answers and the
-// mean time taken.
+// mean time taken; then the sections added.
 func (s *Stats) Snapshot() any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -104,7 +115,11 @@ func (s *Stats) Snapshot() any {
 		}
 		out[ep] = map[string]any{"requests": n, "client_errors": e.clientErrors.Get(), "server_errors": e.serverErrors.Get(), "mean_ms": mean}
 	}
-	return map[string]any{"endpoints": out}
+	snap := map[string]any{"endpoints": out}
+	for name, f := range s.sections {
+		snap[name] = f()
+	}
+	return snap
 }
 
 type statusWriter struct {

@@ -29,7 +29,7 @@ func (a *API) registerTags(mux *http.ServeMux) {
 }
 
 func jsonError(w http.ResponseWriter, r *http.Request, code int, format string, args ...any) {
-	writeJSON(w, r, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+	writeJSON(w, r, code, map[string]string{"error": clip(fmt.Sprintf(format, args...))})
 }
 
 // tagParams reads the form and the tag expressions (expr, or expr[] as

@@ -7,7 +7,11 @@ import (
 	"time"
 
 	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/config"
+	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/httpserver"
+	"github.com/consthash/consthash/pkg/logging"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
 )
@@ -24,22 +28,43 @@ type Config struct {
 	QueryTimeout    config.Duration `toml:"query_timeout"`
 	BasePath        string          `toml:"base_path"`        // the seed's find, expand and metrics under it
 	ReadConcurrency int             `toml:"read_concurrency"` // series one request reads at once
-	Storage         store.Config    `toml:"storage"`
-	Admin           admin.Config    `toml:"admin"`
-	Log             struct {
+	// MaxRequestPoints bounds the points one render reads and computes;
+	// MaxPointsInFlight those all renders hold together; MaxDepth how
+	// deeply a target's calls nest.
+	MaxRequestPoints  int64        `toml:"max_request_points"`
+	MaxPointsInFlight int64        `toml:"max_points_in_flight"`
+	MaxDepth          int          `toml:"max_depth"`
+	Storage           store.Config `toml:"storage"`
+	Admin             admin.Config `toml:"admin"`
+	// The API server's limits, keys at the top level: read_header_timeout,
+	// read_timeout, write_timeout, idle_timeout, max_header_bytes,
+	// max_concurrent. query_timeout is its request deadline.
+	httpserver.Config
+	Log struct {
 		Level  string `toml:"level"`
 		Format string `toml:"format"`
 	} `toml:"log"`
+	// Graphite holds the name rules, as the aggregators' [graphite] section:
+	// the column a series is read from follows the reducer it was made with.
+	Graphite struct {
+		Rules [][2]string `toml:"rules"` // [regex, reducer] pairs tried before the default name rules
+	} `toml:"graphite"`
 
 	Resolutions []rollup.Resolution `toml:"-"`
 	Location    *time.Location      `toml:"-"`
+	Rules       []bus.Rule          `toml:"-"`
 }
 
 // Default returns the documented defaults (docs/query-api.md).
 func Default() *Config {
 	c := &Config{Listen: "127.0.0.1:8080", Times: []string{"10s:168h", "1m:720h", "10m:17520h"}, Timezone: "UTC",
 		MaxSeries: 1000, MaxPoints: 2_000_000, MaxFind: 100_000, QueryTimeout: config.Duration(30 * time.Second), BasePath: "/graphite/", ReadConcurrency: 8,
-		Storage: store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"}, Admin: admin.Config{Listen: "127.0.0.1:8084"}}
+		MaxRequestPoints: 10_000_000, MaxPointsInFlight: 40_000_000, MaxDepth: 64,
+		Storage: store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"}, Admin: admin.Default("127.0.0.1:8084"),
+		// No read_timeout: query_timeout bounds reading the body, from the
+		// end of the headers. write_timeout must exceed query_timeout.
+		Config: httpserver.Config{ReadHeaderTimeout: config.Duration(5 * time.Second), WriteTimeout: config.Duration(2 * time.Minute),
+			IdleTimeout: config.Duration(2 * time.Minute), MaxHeaderBytes: 1 << 20, MaxConcurrent: 256}}
 	c.Log.Level, c.Log.Format = "info", "text"
 	return c
 }
@@ -60,6 +85,15 @@ func (c *Config) Validate() error {
 	if c.Listen == "" {
 		return e("listen", "an address is required")
 	}
+	if err := endpoint.CheckHostPort(c.Listen); err != nil {
+		return e("listen", "%v", err)
+	}
+	if err := logging.CheckLevel(c.Log.Level); err != nil {
+		return e("log.level", "%v", err)
+	}
+	if err := logging.CheckFormat(c.Log.Format); err != nil {
+		return e("log.format", "%v", err)
+	}
 	res, err := rollup.ParseTimes(c.Times)
 	if err != nil {
 		return e("times", "%v", err)
@@ -70,11 +104,34 @@ func (c *Config) Validate() error {
 		return e("timezone", "%v", err)
 	}
 	c.Location = loc
-	if c.MaxSeries <= 0 || c.MaxPoints <= 0 || c.MaxFind <= 0 || c.QueryTimeout <= 0 {
-		return e("max_series", "max_series, max_points, max_find and query_timeout must be positive")
+	for key, v := range map[string]int{"max_series": c.MaxSeries, "max_points": c.MaxPoints, "max_find": c.MaxFind} {
+		if v <= 0 {
+			return e(key, "%d must be positive", v)
+		}
 	}
+	if c.QueryTimeout <= 0 {
+		return e("query_timeout", "%s must be positive", c.QueryTimeout)
+	}
+	c.RequestTimeout = c.QueryTimeout.D()
+	if err := c.Config.Validate(); err != nil {
+		return e("", "%v", err)
+	}
+	rules, err := bus.ParseRules(c.Graphite.Rules)
+	if err != nil {
+		return e("graphite.rules", "%v", err)
+	}
+	c.Rules = rules
 	if c.ReadConcurrency <= 0 {
 		return e("read_concurrency", "must be positive, got %d", c.ReadConcurrency)
+	}
+	if c.MaxRequestPoints <= 0 {
+		return e("max_request_points", "must be positive, got %d", c.MaxRequestPoints)
+	}
+	if c.MaxPointsInFlight < c.MaxRequestPoints {
+		return e("max_points_in_flight", "(%d) cannot be lower than max_request_points (%d): such a request could never run", c.MaxPointsInFlight, c.MaxRequestPoints)
+	}
+	if c.MaxDepth <= 0 || c.MaxDepth > 10_000 {
+		return e("max_depth", "must be 1 to 10000, got %d", c.MaxDepth)
 	}
 	if c.BasePath != "" && !strings.HasPrefix(c.BasePath, "/") {
 		return e("base_path", "%q must start with /", c.BasePath)
@@ -95,6 +152,9 @@ func (c *Config) Validate() error {
 	case "cassandra", "sqlite", "mysql":
 	default:
 		return e("storage.driver", "%q cannot be read: use cassandra, sqlite or mysql", c.Storage.Driver)
+	}
+	if err := c.Storage.Validate(); err != nil {
+		return e("storage", "%v", err)
 	}
 	if err := c.Admin.Validate(); err != nil {
 		return e("admin", "%v", err)

@@ -4,6 +4,7 @@
 package expr
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -31,18 +32,49 @@ type Expr struct {
 	Kwargs map[string]*Expr
 }
 
-// Parse parses a whole target.
-func Parse(s string) (*Expr, error) {
-	p := &parser{s: s}
+// DefaultMaxDepth is how deeply Parse lets function calls nest: far more
+// than any dashboard writes, few enough that evaluating the names graphite
+// builds level by level stays cheap.
+const DefaultMaxDepth = 64
+
+// ErrTooDeep is returned (wrapped) for a target whose calls nest deeper
+// than the parser allows.
+var ErrTooDeep = errors.New("functions nest too deeply")
+
+// Parse parses a whole target, with calls nested up to DefaultMaxDepth.
+func Parse(s string) (*Expr, error) { return ParseDepth(s, DefaultMaxDepth) }
+
+// ParseDepth parses a whole target whose calls nest at most maxDepth levels
+// (0: DefaultMaxDepth), in time linear in its length. Errors quote at most
+// a few dozen bytes of it.
+func ParseDepth(s string, maxDepth int) (*Expr, error) {
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxDepth
+	}
+	p := &parser{s: s, maxDepth: maxDepth}
 	e, err := p.expr()
 	if err != nil {
 		return nil, err
 	}
 	p.space()
 	if p.i != len(p.s) {
-		return nil, fmt.Errorf("unexpected %q at offset %d", p.s[p.i:], p.i)
+		return nil, fmt.Errorf("unexpected %q at offset %d", p.rest(), p.i)
 	}
 	return e, nil
+}
+
+// snippetLen is the most of a target an error quotes.
+const snippetLen = 32
+
+// rest is what follows the parser's offset, cut for an error message.
+func (p *parser) rest() string { return cut(p.s[p.i:]) }
+
+// cut shortens s for an error message.
+func cut(s string) string {
+	if len(s) > snippetLen {
+		return s[:snippetLen] + "..."
+	}
+	return s
 }
 
 // FirstPath returns the first path pattern in e, following first arguments,
@@ -65,8 +97,10 @@ func (e *Expr) FirstPath() (string, bool) {
 }
 
 type parser struct {
-	s string
-	i int
+	s        string
+	i        int
+	depth    int // calls open at the offset
+	maxDepth int
 }
 
 func (p *parser) space() {
@@ -102,7 +136,13 @@ func (p *parser) expr() (*Expr, error) {
 		j++
 	}
 	if j > p.i && j < len(p.s) && p.s[j] == '(' {
-		return p.call(p.s[p.i:j], j+1)
+		if p.depth >= p.maxDepth {
+			return nil, fmt.Errorf("%w: more than %d levels of calls at offset %d", ErrTooDeep, p.maxDepth, p.i)
+		}
+		p.depth++
+		e, err := p.call(p.s[p.i:j], j+1)
+		p.depth--
+		return e, err
 	}
 	tok := p.token()
 	if tok == "" {
@@ -144,9 +184,10 @@ func (p *parser) token() string {
 	return p.s[start:p.i]
 }
 
-func (p *parser) call(name string, at int) (*Expr, error) {
+func (p *parser) call(fn string, at int) (*Expr, error) {
 	p.i = at
-	e := &Expr{Kind: Call, Text: name}
+	e := &Expr{Kind: Call, Text: fn}
+	name := cut(fn) // for errors
 	p.space()
 	if p.i < len(p.s) && p.s[p.i] == ')' {
 		p.i++
@@ -166,6 +207,9 @@ func (p *parser) call(name string, at int) (*Expr, error) {
 		}
 		arg, err := p.expr()
 		if err != nil {
+			if errors.Is(err, ErrTooDeep) {
+				return nil, err // naming every enclosing call would repeat maxDepth names
+			}
 			return nil, fmt.Errorf("%s(): %w", name, err)
 		}
 		if key != "" {

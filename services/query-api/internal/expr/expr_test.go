@@ -1,6 +1,10 @@
 package expr
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+)
 
 func TestParse(t *testing.T) {
 	e, err := Parse(`aliasByNode(sumSeries(servers.web0{1,2}.cpu.user, a.b;dc=eu), 1, -1.5, "x,y", 'z', true, key=3)`)
@@ -28,7 +32,7 @@ func TestParse(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"a.b.c", "sumSeries(a.*,b.{c,d})", `alias(x,"y")`, "f(k=1,2)", "scale(a,-1e3)", "seriesByTag('name=~a.*')"} {
+	for _, s := range []string{"a.b.c", "sumSeries(a.*,b.{c,d})", `alias(x,"y")`, "f(k=1,2)", "scale(a,-1e3)", "seriesByTag('name=~a.*')", "f(f(f(f(a))))", "f(g(h(i(j(k(l(m(n(o(p(q(r(s(t(u(v(w(x(y(z(a)))))))))))))))))))))"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -44,6 +48,65 @@ func BenchmarkParse(b *testing.B) {
 	for b.Loop() {
 		if _, err := Parse(target); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestParseDepth(t *testing.T) {
+	nest := func(n int) string {
+		return strings.Repeat("scale(", n) + "a.b" + strings.Repeat(",2)", n)
+	}
+	for _, tc := range []struct {
+		name   string
+		target string
+		max    int
+		ok     bool
+	}{
+		{"at the default", nest(DefaultMaxDepth), 0, true},
+		{"past the default", nest(DefaultMaxDepth + 1), 0, false},
+		{"at a given depth", nest(3), 3, true},
+		{"past a given depth", nest(4), 3, false},
+		// 100,000 levels: refused at level 65, having read only that far.
+		{"deep", nest(100_000), 0, false},
+		{"deep and unclosed", strings.Repeat("f(", 100_000), 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := ParseDepth(tc.target, tc.max)
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.Text != "scale" {
+					t.Fatalf("%+v", e)
+				}
+				return
+			}
+			if !errors.Is(err, ErrTooDeep) {
+				t.Fatalf("want ErrTooDeep, got %v", err)
+			}
+			if len(err.Error()) > 200 {
+				t.Fatalf("error of %d bytes: %.300s", len(err.Error()), err)
+			}
+		})
+	}
+}
+
+// TestParseErrorsQuoteLittle checks an error never echoes a long target.
+func TestParseErrorsQuoteLittle(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	for _, target := range []string{
+		"a.b)" + long,
+		long + "(a.b",
+		"sumSeries(a.b " + long + ")",
+		"f(" + long + "=1, 2)",
+		strings.Repeat("sumSeries(", 60) + "a," + long,
+	} {
+		_, err := Parse(target)
+		if err == nil {
+			t.Fatalf("%.40q parsed", target)
+		}
+		if len(err.Error()) > 4096 {
+			t.Errorf("%.40q: error of %d bytes", target, len(err.Error()))
 		}
 	}
 }

@@ -168,22 +168,9 @@ func splitLevels(pattern string) []string {
 // Concurrency is how many parents' children one level lists at once.
 const Concurrency = 8
 
-// children lists the children of each parent, side by side.
-func children(ctx context.Context, r store.Reader, parents []Node, glob string) ([][]store.Node, error) {
-	if mc, ok := r.(store.ManyChildren); ok {
-		return childrenOf(ctx, mc, parents, glob)
-	}
-	out := make([][]store.Node, len(parents))
-	err := par.For(ctx, len(parents), Concurrency, func(i int) (err error) {
-		out[i], err = r.Children(ctx, parents[i].Path)
-		return err
-	})
-	return out, err
-}
-
-// childrenOf lists the children of parents in chunks of 500, chunks side by
+// children lists the children of parents in chunks of 500, chunks side by
 // side.
-func childrenOf(ctx context.Context, mc store.ManyChildren, parents []Node, glob string) ([][]store.Node, error) {
+func children(ctx context.Context, r store.Reader, parents []Node, glob string) ([][]store.Node, error) {
 	const chunk = 500
 	out := make([][]store.Node, len(parents))
 	err := par.For(ctx, (len(parents)+chunk-1)/chunk, Concurrency, func(c int) error {
@@ -192,7 +179,7 @@ func childrenOf(ctx context.Context, mc store.ManyChildren, parents []Node, glob
 		for _, p := range parents[lo:hi] {
 			paths = append(paths, p.Path)
 		}
-		kids, err := mc.ChildrenOf(ctx, paths, glob)
+		kids, err := r.ChildrenOf(ctx, paths, glob)
 		for i := lo; i < hi; i++ {
 			out[i] = kids[parents[i].Path]
 		}

@@ -68,7 +68,7 @@ func TestFind(t *testing.T) {
 	}
 	// Each pattern gives the same through ChildrenOf (level by level with an
 	// SQL glob) as through Children one parent at a time.
-	onebyone := struct{ store.Reader }{r}
+	onebyone := oneByOne{r}
 	for _, tt := range tests {
 		a, errA := Find(context.Background(), r, tt.pattern, 0)
 		b, errB := Find(context.Background(), onebyone, tt.pattern, 0)
@@ -157,4 +157,22 @@ func TestLeavesWalksEveryLevel(t *testing.T) {
 	if _, err := Leaves(context.Background(), r, 3); err == nil || !strings.Contains(err.Error(), "max_find") {
 		t.Errorf("limit 3: err = %v", err)
 	}
+}
+
+// oneByOne lists each parent's children with Children, without the SQL glob
+// prefilter: the reference ChildrenOf is checked against.
+type oneByOne struct{ store.Reader }
+
+func (o oneByOne) ChildrenOf(ctx context.Context, parents []string, _ string) (map[string][]store.Node, error) {
+	out := map[string][]store.Node{}
+	for _, p := range parents {
+		kids, err := o.Children(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if len(kids) > 0 {
+			out[p] = kids
+		}
+	}
+	return out, nil
 }

@@ -6,9 +6,9 @@ package series
 
 import (
 	"math"
-	"regexp"
 	"time"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/rollup"
 )
 
@@ -44,33 +44,23 @@ func Choose(res []rollup.Resolution, from, now time.Time) rollup.Resolution {
 	return res[len(res)-1]
 }
 
-// Column names which aggregate of a stored point answers a series: count and
-// sum names read the sum, upper/max the max, lower/min the min, gauges the
-// last value, anything else the mean.
-type Column string
+// Column names which aggregate of a stored point answers a series: the
+// reducer the aggregators' name rules give it (pkg/bus).
+type Column = bus.Reducer
 
 // The columns.
 const (
-	Sum  Column = "sum"
-	Max  Column = "max"
-	Min  Column = "min"
-	Last Column = "last"
-	Mean Column = "mean"
+	Sum  = bus.Sum
+	Max  = bus.Max
+	Min  = bus.Min
+	Last = bus.Last
+	Mean = bus.Mean
 )
 
-var columnRules = []struct {
-	re  *regexp.Regexp
-	col Column
-}{
-	{regexp.MustCompile(`(^|\.)(count|sum|counts?)(\.|$|;)|^stats_counts\.`), Sum},
-	{regexp.MustCompile(`(^|\.)(upper|max)(_[0-9a-z_]+)?(\.|$|;)`), Max},
-	{regexp.MustCompile(`(^|\.)(lower|min)(_[0-9a-z_]+)?(\.|$|;)`), Min},
-	{regexp.MustCompile(`(^|\.)gauges?(\.|$|;)`), Last},
-}
-
-// ColumnFor returns the column a path is read from; consolidateBy (sum,
-// max, min, last, average) overrides the name rules when given.
-func ColumnFor(path, consolidateBy string) Column {
+// ColumnFor returns the column a path is read from: consolidateBy (sum,
+// max, min, last, average) when given, else the name rules' reducer, the
+// aggregators' rules (bus.ParseRules).
+func ColumnFor(rules []bus.Rule, path, consolidateBy string) Column {
 	switch consolidateBy {
 	case "sum":
 		return Sum
@@ -83,39 +73,18 @@ func ColumnFor(path, consolidateBy string) Column {
 	case "average", "avg":
 		return Mean
 	}
-	for _, r := range columnRules {
-		if r.re.MatchString(path) {
-			return r.col
-		}
-	}
-	return Mean
+	return bus.ReducerFor(rules, path)
 }
 
-func value(p rollup.Point, c Column) float64 {
-	switch c {
-	case Sum:
-		return p.Sum
-	case Max:
-		return p.Max
-	case Min:
-		return p.Min
-	case Last:
-		return p.Last
-	}
-	return p.Mean()
-}
+func value(p rollup.Point, c Column) float64 { return bus.Value(c, p) }
 
 // Fit places points on whisper's steps for [from, until): the series starts
 // at the step after from's and ends at the step after until's, as whisper's
 // fetch does; steps without a point are NaN.
 func Fit(name string, pts []rollup.Point, res rollup.Resolution, from, until int64, col Column) *Series {
 	step := res.Seconds()
-	start := from - Mod(from, step) + step
-	end := until - Mod(until, step) + step
-	n := int((end - start) / step)
-	if n < 0 {
-		n = 0
-	}
+	start, end := Span(step, from, until)
+	n := int(max(0, (end-start)/step))
 	s := &Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: make([]float64, n), Consolidate: "average", ValuesPerPoint: 1}
 	for i := range s.Values {
 		s.Values[i] = math.NaN()
@@ -127,6 +96,12 @@ func Fit(name string, pts []rollup.Point, res rollup.Resolution, from, until int
 		s.Values[(p.Time-start)/step] = value(p, col)
 	}
 	return s
+}
+
+// Span is where Fit places a series read over [from, until] at step:
+// [start, end), (end-start)/step values.
+func Span(step, from, until int64) (start, end int64) {
+	return from - Mod(from, step) + step, until - Mod(until, step) + step
 }
 
 // Mod is a modulo that is never negative for a positive b.

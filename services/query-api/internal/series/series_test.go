@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/rollup"
 )
 
@@ -21,12 +22,20 @@ func TestChoose(t *testing.T) {
 func TestColumnFor(t *testing.T) {
 	for path, want := range map[string]Column{"stats_counts.x": Sum, "a.count": Sum, "stats.timers.x.upper_90": Max,
 		"stats.timers.x.lower": Min, "stats.gauges.q": Last, "stats.timers.x.mean": Mean, "host.cpu": Mean} {
-		if got := ColumnFor(path, ""); got != want {
+		if got := ColumnFor(bus.DefaultRules(), path, ""); got != want {
 			t.Errorf("%s: %s, want %s", path, got, want)
 		}
 	}
-	if ColumnFor("host.cpu", "max") != Max || ColumnFor("stats_counts.x", "average") != Mean {
+	if ColumnFor(bus.DefaultRules(), "host.cpu", "max") != Max || ColumnFor(bus.DefaultRules(), "stats_counts.x", "average") != Mean {
 		t.Error("consolidateBy does not override")
+	}
+	// Configured rules, as the aggregators' [graphite] rules, come first.
+	rules, err := bus.ParseRules([][2]string{{`^host\.`, "max"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ColumnFor(rules, "host.cpu", "") != Max || ColumnFor(rules, "a.count", "") != Sum {
+		t.Error("configured rules are not used")
 	}
 }
 

@@ -17,7 +17,10 @@ import (
 	"github.com/consthash/consthash/pkg/admin"
 	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/line"
+	"github.com/consthash/consthash/pkg/listener"
+	"github.com/consthash/consthash/pkg/logging"
 	"github.com/consthash/consthash/pkg/ring"
 )
 
@@ -35,13 +38,16 @@ const BackendOnly = "backend_only"
 
 // Config is the relay's whole configuration.
 type Config struct {
-	File     string                     `toml:"-"`
-	Admin    admin.Config               `toml:"admin"`
-	Log      Log                        `toml:"log"`
-	Defaults Section                    `toml:"defaults"`
-	Sections map[string]*Section        `toml:"sections"`
-	Stats    SelfStats                  `toml:"statsd"`
-	raw      map[string]map[string]bool // keys set per section, for defaults
+	File     string              `toml:"-"`
+	Admin    admin.Config        `toml:"admin"`
+	Log      Log                 `toml:"log"`
+	Defaults Section             `toml:"defaults"`
+	Sections map[string]*Section `toml:"sections"`
+	Stats    SelfStats           `toml:"statsd"`
+	// HTTPListeners limits every http:// listener's server (timeouts,
+	// header cap, max_concurrent).
+	HTTPListeners httpserver.Config          `toml:"http_listeners"`
+	raw           map[string]map[string]bool // keys set per section, for defaults
 }
 
 // Log configures the structured logger.
@@ -116,9 +122,10 @@ type Section struct {
 // Default returns the built-in defaults (documented in docs/relay.md).
 func Default() *Config {
 	return &Config{
-		Admin: admin.Config{Listen: "127.0.0.1:8081"},
-		Log:   Log{Level: "info", Format: "text"},
-		Stats: SelfStats{Prefix: "consthash.relay", Interval: config.Duration(10 * time.Second)},
+		Admin:         admin.Default("127.0.0.1:8081"),
+		Log:           Log{Level: "info", Format: "text"},
+		Stats:         SelfStats{Prefix: "consthash.relay", Interval: config.Duration(10 * time.Second)},
+		HTTPListeners: listener.DefaultHTTP(),
 		Defaults: Section{
 			Format:           "graphite",
 			MaxLineLength:    line.DefaultMaxLength,
@@ -299,17 +306,21 @@ func (c *Config) Validate() error {
 	if err := c.Admin.Validate(); err != nil {
 		return c.errorf("admin", "%v", err)
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		return c.errorf("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	if err := c.HTTPListeners.Validate(); err != nil {
+		return c.errorf("http_listeners", "%v", err)
 	}
-	if c.Log.Format != "text" && c.Log.Format != "json" {
-		return c.errorf("log.format", "%q is not text or json", c.Log.Format)
+	if err := logging.CheckLevel(c.Log.Level); err != nil {
+		return c.errorf("log.level", "%v", err)
+	}
+	if err := logging.CheckFormat(c.Log.Format); err != nil {
+		return c.errorf("log.format", "%v", err)
 	}
 	if c.Stats.Server != "" {
 		if _, err := endpoint.Parse(c.Stats.Server); err != nil {
 			return c.errorf("statsd.server", "%v", err)
+		}
+		if c.Stats.Interval <= 0 {
+			return c.errorf("statsd.interval", "%s must be positive", c.Stats.Interval)
 		}
 	}
 	if len(c.Sections) == 0 {

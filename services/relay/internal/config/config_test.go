@@ -70,7 +70,31 @@ servers = ["tcp://127.0.0.1:1"]`, "x.toml: admin: listen \"0.0.0.0:8081\" is not
 		{`[sections.a]
 listen = ["tcp://127.0.0.1:0"]
 servers = ["tcp://127.0.0.1:1"]
-qeue_size = 3`, "x.toml: sections.a.qeue_size: unknown key"},
+qeue_size = 3`, "x.toml:4: sections.a.qeue_size: unknown key"},
+		{`[log]
+level = "verbose"
+[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+servers = ["tcp://127.0.0.1:1"]`, `x.toml: log.level: "verbose" is not one of debug, info, warn, error`},
+		{`[log]
+format = "jsn"
+[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+servers = ["tcp://127.0.0.1:1"]`, `x.toml: log.format: "jsn" is not one of text, json`},
+		{`[sections.a]
+listen = ["udp://127.0.0.1:99999"]
+servers = ["tcp://127.0.0.1:1"]`, `x.toml: sections.a.listen: "udp://127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
+		{`[admin]
+listen = "127.0.0.1:99999"
+[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+servers = ["tcp://127.0.0.1:1"]`, `x.toml: admin: listen "127.0.0.1:99999": port "99999"`},
+		{`[statsd]
+server = "udp://127.0.0.1:8125"
+interval = "0s"
+[sections.a]
+listen = ["tcp://127.0.0.1:0"]
+servers = ["tcp://127.0.0.1:1"]`, `x.toml: statsd.interval: 0s must be positive`},
 		{`[sections.a]
 listen = ["tcp://127.0.0.1:0"]
 servers = ["tcp://127.0.0.1:1"]

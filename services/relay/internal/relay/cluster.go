@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -249,14 +248,7 @@ func (h *checker) result(err error) {
 	}
 }
 
-// natsFormatHeader names the line format of a message on a shard subject
-// ("statsd" or "graphite"); the aggregator reads lines by it.
-const natsFormatHeader = "Consthash-Format"
-
 // natsLinger is how long a shard's lane gathers lines into one NATS message
 // (up to batch_bytes): one read of a client's lines holds few lines of each
 // shard, and a message per read and shard carried about two lines.
 const natsLinger = 200 * time.Millisecond
-
-// natsSubject is the subject of a shard.
-func natsSubject(shard int) string { return "consthash.lines." + strconv.Itoa(shard) }

@@ -104,13 +104,16 @@ func (r *Relay) Stats() map[string]any {
 		}
 		sections[name] = map[string]any{"lines_in": s.st.in.Get(), "lines_routed": s.st.routed.Get(),
 			"lines_rejected": s.st.rejected.Get(), "lines_blackholed": s.st.blackholed.Get(),
-			"lines_unroutable": s.st.unroutable.Get(), "lines_bad": bad}
+			"lines_unroutable": s.st.unroutable.Get(), "lines_bad": bad, "nats_shard_mismatch": s.st.shardMismatch.Get()}
 	}
 	listeners := map[string]any{}
 	for k, l := range r.listeners {
 		listeners[k] = map[string]any{"lines": l.Lines.Load(), "bytes": l.Bytes.Load(), "too_long": l.TooLong.Load(),
 			"rejected": l.Rejected.Load(), "connections": l.Connections.Load(), "refused": l.Refused.Load(),
 			"idle_closed": l.IdleClosed.Load(), "accept_errors": l.AcceptErrors.Load(), "accepting": l.Accepting()}
+		if hs := l.HTTPServer(); hs != nil {
+			listeners[k].(map[string]any)["http"] = hs.Snapshot()
+		}
 	}
 	// A NATS server's shard subjects are one destination each inside the
 	// relay; /stats shows their totals as one entry (/metrics has each).

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/ring"
 	"github.com/consthash/consthash/pkg/testenv"
 )
@@ -69,5 +71,56 @@ shards = %d
 		if got[l] != want {
 			t.Fatalf("%q on %s, want %s", l, got[l], want)
 		}
+	}
+}
+
+// TestStatsdKeepsCR: a statsd section forwards a line as statsd 0.9.0 reads
+// it (split on "\n" only), so a '\r' reaches the aggregator in the line's
+// last field.
+func TestStatsdKeepsCR(t *testing.T) {
+	url := testenv.NATS(t)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	msgs := make(chan *nats.Msg, 10)
+	sub, err := nc.ChanSubscribe("consthash.lines.*", msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	nc.Flush()
+	r := startRelay(t, fmt.Sprintf(`
+[sections.main]
+listen = ["udp://127.0.0.1:0"]
+format = "statsd"
+cluster = "forward"
+servers = ["%s"]
+shards = 1
+`, url))
+	c, err := net.Dial("udp", r.ListenerAddrs("main")[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("a:1|c|#t:v\r\nb:2|c\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	deadline := time.After(10 * time.Second)
+	for strings.Count(got, "\n") < 2 {
+		select {
+		case m := <-msgs:
+			if f := m.Header.Get(bus.FormatHeader); f != "statsd" {
+				t.Fatalf("format header %q", f)
+			}
+			got += string(m.Data)
+		case <-deadline:
+			t.Fatalf("got %q", got)
+		}
+	}
+	if got != "a:1|c|#t:v\r\nb:2|c\r\n" {
+		t.Fatalf("got %q", got)
 	}
 }

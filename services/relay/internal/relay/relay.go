@@ -20,7 +20,9 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/nats-io/nats.go"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/endpoint"
+	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/line"
 	"github.com/consthash/consthash/pkg/listener"
 	"github.com/consthash/consthash/pkg/outbound"
@@ -35,6 +37,8 @@ type Relay struct {
 	badLog  *ratelog.Limiter
 	Metrics *metrics.Set
 
+	shardCheck *shardCheck // the aggregators' shard counts
+
 	mu        sync.Mutex // serialises reconfiguration
 	cfg       *config.Config
 	table     atomic.Pointer[table]
@@ -44,6 +48,7 @@ type Relay struct {
 	retired   map[string]*outbound.Destination // removed by a reload, closed after retireGrace unless re-added
 	natsConns map[string]*nats.Conn
 	listeners map[string]*listener.Listener // by section + "|" + URL
+	httpSrv   sync.Map                      // section + "|" + URL → *httpserver.Server of the http listeners open now
 	serveWG   sync.WaitGroup
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -81,6 +86,7 @@ type section struct {
 // sectionStats are a section's counters (also exported to Prometheus).
 type sectionStats struct {
 	in, routed, rejected, blackholed, unroutable *metrics.Counter
+	shardMismatch                                *metrics.Counter // aggregator heartbeats with another shard count
 	bad                                          map[line.Reason]*metrics.Counter
 }
 
@@ -90,6 +96,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 	r := &Relay{log: log, badLog: ratelog.New(log, 10, time.Second), Metrics: metrics.NewSet(),
 		dests: map[string]*outbound.Destination{}, destInfo: map[string]destInfo{}, lnMetrics: map[string][]string{}, retired: map[string]*outbound.Destination{}, natsConns: map[string]*nats.Conn{},
 		listeners: map[string]*listener.Listener{}, ctx: ctx, cancel: cancel}
+	r.shardCheck = newShardCheck(ratelog.New(log, 4, time.Minute))
 	r.selfCtx, r.selfStop = context.WithCancel(context.Background())
 	r.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	t, err := r.build(cfg)
@@ -112,7 +119,8 @@ func (r *Relay) sectionStats(name string) *sectionStats {
 		return r.Metrics.GetOrCreateCounter(fmt.Sprintf(`consthash_relay_%s_total{section=%q}`, metric, name))
 	}
 	st := &sectionStats{in: c("lines_in"), routed: c("lines_routed"), rejected: c("lines_rejected"),
-		blackholed: c("lines_blackholed"), unroutable: c("lines_unroutable"), bad: map[line.Reason]*metrics.Counter{}}
+		blackholed: c("lines_blackholed"), unroutable: c("lines_unroutable"), shardMismatch: c("nats_shard_mismatch"),
+		bad: map[line.Reason]*metrics.Counter{}}
 	for _, reason := range line.Reasons() {
 		st.bad[reason] = r.Metrics.GetOrCreateCounter(fmt.Sprintf(`consthash_relay_lines_bad_total{section=%q,reason=%q}`, name, reason))
 	}
@@ -176,7 +184,7 @@ func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*
 		}
 		format := sc.Format
 		for sh := 0; sh < sc.Shards; sh++ {
-			subject := natsSubject(sh)
+			subject := bus.LinesSubject(sh)
 			name := d.NATSURL + "#" + subject + "#" + format
 			// One /stats entry per NATS server; each shard subject is a
 			// label of its own on /metrics.
@@ -185,7 +193,7 @@ func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*
 				Linger: natsLinger,
 				Publish: func(data []byte) error {
 					msg := nats.NewMsg(subject)
-					msg.Header.Set(natsFormatHeader, format) // the aggregator reads lines by this
+					msg.Header.Set(bus.FormatHeader, format) // the aggregator reads lines by this
 					msg.Data = data
 					return nc.PublishMsg(msg)
 				}}))
@@ -313,6 +321,10 @@ func (r *Relay) natsConn(url string) (*nats.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to NATS at %s: %w", url, err)
 	}
+	if err := r.watchHeartbeats(url, nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cannot subscribe to %s at %s: %w", bus.HeartbeatSubject, url, err)
+	}
 	r.natsConns[url] = nc
 	return nc, nil
 }
@@ -388,13 +400,25 @@ func (r *Relay) syncListeners(cfg *config.Config) error {
 			if err != nil {
 				return err
 			}
-			lcfg := listener.Config{MaxLineLength: sc.MaxLineLength, MaxConnections: maxConns, IdleTimeout: sc.IdleTimeout.D()}
+			// statsd (and its proxy.js) split on "\n" only: a '\r' stays in the line.
+			lcfg := listener.Config{MaxLineLength: sc.MaxLineLength, MaxConnections: maxConns, IdleTimeout: sc.IdleTimeout.D(),
+				HTTP: cfg.HTTPListeners, KeepCR: sc.Format == "statsd"}
 			l, err := listener.ListenSessions(ep, lcfg, r.newSession(name), r.log)
 			if err != nil {
 				return fmt.Errorf("section %s: %w", name, err)
 			}
 			r.listeners[k] = l
 			r.listenerMetrics(k, name, u, l)
+			if hs := l.HTTPServer(); hs != nil {
+				r.httpSrv.Store(k, hs)
+				// Registered once per name; a listener re-added by a reload is found again.
+				httpserver.RegisterFunc(r.Metrics, "listener "+k, func() *httpserver.Server {
+					if v, ok := r.httpSrv.Load(k); ok {
+						return v.(*httpserver.Server)
+					}
+					return nil
+				})
+			}
 			r.serveWG.Add(1)
 			go func() {
 				defer r.serveWG.Done()
@@ -415,6 +439,7 @@ func (r *Relay) syncListeners(cfg *config.Config) error {
 				r.Metrics.UnregisterMetric(n)
 			}
 			delete(r.lnMetrics, k)
+			r.httpSrv.Delete(k)
 		}
 	}
 	return nil
@@ -616,6 +641,11 @@ func (r *Relay) Healthy() (bool, map[string]any) {
 		}
 		details[name] = d
 	}
+	// Lines published to shards no aggregator reads are lost.
+	if mm := r.shardMismatches(t); len(mm) > 0 {
+		ok = false
+		details["nats_shard_mismatch"] = mm
+	}
 	return ok, details
 }
 
@@ -706,7 +736,7 @@ func (r *Relay) HashCheck(key string) map[string]any {
 			e["position"] = ls.ring.Position([]byte(key))
 		}
 		if s.shards > 0 {
-			e["nats_subject"] = natsSubject(ring.Shard([]byte(key), s.shards))
+			e["nats_subject"] = bus.LinesSubject(ring.Shard([]byte(key), s.shards))
 		}
 		out[name] = e
 	}

@@ -3,10 +3,13 @@
 package config
 
 import (
+	"strings"
 	"time"
 
 	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/config"
+	"github.com/consthash/consthash/pkg/logging"
 	"github.com/consthash/consthash/pkg/store"
 )
 
@@ -15,8 +18,10 @@ type Config struct {
 	File           string          `toml:"-"`
 	Admin          admin.Config    `toml:"admin"`
 	Log            Log             `toml:"log"`
-	NATS           string          `toml:"nats"`    // NATS URL with JetStream
-	Stream         string          `toml:"stream"`  // the rollup stream
+	NATS           string          `toml:"nats"`   // NATS URL with JetStream
+	Stream         string          `toml:"stream"` // the rollup stream
+	StreamMaxBytes int64           `toml:"stream_max_bytes"`
+	StreamMaxAge   config.Duration `toml:"stream_max_age"`
 	Durable        string          `toml:"durable"` // consumer name, shared by every writer instance
 	Batch          int             `toml:"batch"`   // messages per fetch and write
 	BatchWait      config.Duration `toml:"batch_wait"`
@@ -38,8 +43,9 @@ type Log struct {
 // Default returns the documented defaults (docs/writer.md).
 func Default() *Config {
 	return &Config{
-		Admin: admin.Config{Listen: "127.0.0.1:8083"}, Log: Log{Level: "info", Format: "text"},
-		NATS: "nats://127.0.0.1:4222", Stream: "CONSTHASH_ROLLUPS", Durable: "consthash-writer",
+		Admin: admin.Default("127.0.0.1:8083"), Log: Log{Level: "info", Format: "text"},
+		NATS: "nats://127.0.0.1:4222", Stream: bus.DefaultStream, StreamMaxBytes: bus.DefaultStreamMaxBytes,
+		StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), Durable: "consthash-writer",
 		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(time.Minute), MaxDeliver: 10,
 		RetryMaxDelay: config.Duration(time.Minute),
 		DeadLetter:    "consthash.deadletter.rollups", WriteTimeout: config.Duration(30 * time.Second),
@@ -74,8 +80,31 @@ func (c *Config) Validate() error {
 	if err := c.Admin.Validate(); err != nil {
 		return e("admin", "%v", err)
 	}
+	if err := logging.CheckLevel(c.Log.Level); err != nil {
+		return e("log.level", "%v", err)
+	}
+	if err := logging.CheckFormat(c.Log.Format); err != nil {
+		return e("log.format", "%v", err)
+	}
 	if c.NATS == "" {
 		return e("nats", "a NATS URL is required")
+	}
+	if !strings.HasPrefix(c.NATS, "nats://") && !strings.HasPrefix(c.NATS, "tls://") {
+		return e("nats", "%q: want nats://host:port", c.NATS)
+	}
+	for key, v := range map[string]string{"stream": c.Stream, "durable": c.Durable} {
+		if v == "" || strings.ContainsAny(v, ". *>") {
+			return e(key, "%q is not a JetStream name", v)
+		}
+	}
+	if c.DeadLetter == "" || strings.ContainsAny(c.DeadLetter, " *>") {
+		return e("dead_letter", "%q is not a NATS subject", c.DeadLetter)
+	}
+	if c.StreamMaxBytes <= 0 {
+		return e("stream_max_bytes", "%d must be positive", c.StreamMaxBytes)
+	}
+	if c.StreamMaxAge <= 0 {
+		return e("stream_max_age", "%s must be positive", c.StreamMaxAge)
 	}
 	if c.Batch <= 0 {
 		return e("batch", "%d must be positive", c.Batch)
@@ -83,8 +112,14 @@ func (c *Config) Validate() error {
 	if c.MaxDeliver < 1 {
 		return e("max_deliver", "%d must be at least 1", c.MaxDeliver)
 	}
-	if c.BatchWait <= 0 || c.AckWait <= 0 || c.WriteTimeout <= 0 || c.ExpireInterval <= 0 || c.RetryMaxDelay <= 0 {
-		return e("batch_wait", "batch_wait, ack_wait, write_timeout, expire_interval and retry_max_delay must be positive")
+	for _, d := range []struct {
+		key string
+		v   config.Duration
+	}{{"batch_wait", c.BatchWait}, {"ack_wait", c.AckWait}, {"write_timeout", c.WriteTimeout},
+		{"expire_interval", c.ExpireInterval}, {"retry_max_delay", c.RetryMaxDelay}} {
+		if d.v <= 0 {
+			return e(d.key, "%s must be positive", d.v)
+		}
 	}
 	if c.WriteTimeout >= c.AckWait {
 		return e("write_timeout", "%s must be shorter than ack_wait (%s), or JetStream redelivers while a write is still running", c.WriteTimeout, c.AckWait)
@@ -94,5 +129,13 @@ func (c *Config) Validate() error {
 	default:
 		return e("storage.driver", "%q is not one of cassandra, sqlite, mysql, file", c.Storage.Driver)
 	}
+	if err := c.Storage.Validate(); err != nil {
+		return e("storage", "%v", err)
+	}
 	return nil
+}
+
+// StreamConfig is the rollup stream as this writer would make it.
+func (c *Config) StreamConfig() bus.Stream {
+	return bus.Stream{Name: c.Stream, MaxBytes: c.StreamMaxBytes, MaxAge: c.StreamMaxAge.D()}
 }

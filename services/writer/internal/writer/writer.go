@@ -7,9 +7,9 @@ package writer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,13 +17,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/consthash/consthash/pkg/bus"
+	"github.com/consthash/consthash/pkg/retry"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/services/writer/internal/config"
 )
-
-// ReasonHeader carries why a message was dead-lettered.
-const ReasonHeader = "Consthash-Reason"
 
 // Writer owns the consumer and the store.
 type Writer struct {
@@ -71,17 +70,21 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Writer, er
 		w.Close()
 		return nil, err
 	}
-	stream, err := js.Stream(ictx, cfg.Stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		stream, err = js.CreateStream(ictx, jetstream.StreamConfig{Name: cfg.Stream, Subjects: []string{"consthash.rollups.>"},
-			Storage: jetstream.FileStorage, MaxBytes: 1 << 30, MaxAge: 24 * time.Hour, Discard: jetstream.DiscardOld, Duplicates: 10 * time.Minute})
-	}
+	// Aggregators own the stream's limits; a writer starting first makes it
+	// from the same definition and otherwise leaves it as it is.
+	want := cfg.StreamConfig()
+	stream, differs, err := bus.EnsureStream(ictx, js, want, false)
 	if err != nil {
 		w.Close()
-		return nil, fmt.Errorf("stream %s: %w", cfg.Stream, err)
+		return nil, err
+	}
+	if differs {
+		have := stream.CachedInfo().Config
+		log.Warn("the rollup stream's limits differ from this writer's stream_max_bytes and stream_max_age; the aggregators' are kept",
+			"stream", want.Name, "max_bytes", have.MaxBytes, "max_age", have.MaxAge, "want_max_bytes", want.MaxBytes, "want_max_age", want.MaxAge)
 	}
 	cons, err := stream.CreateOrUpdateConsumer(ictx, jetstream.ConsumerConfig{Durable: cfg.Durable, AckPolicy: jetstream.AckExplicitPolicy,
-		AckWait: cfg.AckWait.D(), MaxDeliver: -1, FilterSubject: "consthash.rollups.>", MaxAckPending: cfg.Batch * 8})
+		AckWait: cfg.AckWait.D(), MaxDeliver: -1, FilterSubject: bus.RollupsFilter, MaxAckPending: cfg.Batch * 8})
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
@@ -93,8 +96,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Writer, er
 
 // Run consumes until ctx ends, then returns after the batch in hand.
 func (w *Writer) Run(ctx context.Context) error {
-	go w.expirer(ctx)
-	go w.lag(ctx)
+	// The expirer and the lag probe end with ctx; Run returns only after them.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { w.expirer(ctx) })
+	wg.Go(func() { w.lag(ctx) })
+	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		batch, err := w.cons.Fetch(w.cfg.Batch, jetstream.FetchMaxWait(w.cfg.BatchWait.D()))
 		if err != nil {
@@ -102,9 +109,12 @@ func (w *Writer) Run(ctx context.Context) error {
 				break
 			}
 			w.log.Warn("fetching rollups", "err", err)
-			time.Sleep(time.Second)
+			if backoff.Wait(ctx) != nil {
+				break
+			}
 			continue
 		}
+		backoff.Reset()
 		var msgs []jetstream.Msg
 		for m := range batch.Messages() {
 			msgs = append(msgs, m)
@@ -182,9 +192,6 @@ func (w *Writer) handle(msgs []jetstream.Msg) {
 	}
 }
 
-// IndexSubject carries new paths, one per line, for query-api caches.
-const IndexSubject = "consthash.index.new"
-
 // announce publishes the paths the last writes added to the index.
 func (w *Writer) announce() {
 	ix, ok := w.store.(store.Indexer)
@@ -196,7 +203,7 @@ func (w *Writer) announce() {
 	for i, p := range paths {
 		buf = append(append(buf, p...), '\n')
 		if len(buf) > 256<<10 || i == len(paths)-1 {
-			if err := w.nc.Publish(IndexSubject, buf); err != nil {
+			if err := w.nc.Publish(bus.IndexSubject, buf); err != nil {
 				w.log.Warn("announcing new paths", "err", err)
 			}
 			buf = nil
@@ -209,8 +216,8 @@ func (w *Writer) deadLetter(m jetstream.Msg, reason string) {
 	w.log.Error("dead-lettering a rollup message", "subject", m.Subject(), "reason", reason)
 	dl := nats.NewMsg(w.cfg.DeadLetter)
 	dl.Data = m.Data()
-	dl.Header.Set(ReasonHeader, reason)
-	dl.Header.Set("Consthash-Subject", m.Subject())
+	dl.Header.Set(bus.ReasonHeader, reason)
+	dl.Header.Set(bus.SubjectHeader, m.Subject())
 	if err := w.nc.PublishMsg(dl); err != nil {
 		w.log.Error("publishing a dead letter", "err", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/pkg/testenv"
@@ -22,7 +24,7 @@ func publish(t *testing.T, js jetstream.JetStream, b *rollup.Batch) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := js.Publish(ctx, rollup.Subject(b.Resolution), b.Append(nil), jetstream.WithMsgID(b.MsgID())); err != nil {
+	if _, err := js.Publish(ctx, bus.RollupSubject(b.Resolution), b.Append(nil), jetstream.WithMsgID(b.MsgID())); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -62,11 +64,22 @@ listen = ""
 		t.Fatal(err)
 	}
 	announced := make(chan *nats.Msg, 1024)
-	if _, err := nc.ChanSubscribe(IndexSubject, announced); err != nil {
+	if _, err := nc.ChanSubscribe(bus.IndexSubject, announced); err != nil {
 		t.Fatal(err)
 	}
 	nc.Flush()
 	js, _ := jetstream.New(nc)
+	// The writer made the stream from the bus's one definition, with the
+	// defaults aggregators have too.
+	stream, err := js.Stream(ctx, bus.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, want := stream.CachedInfo().Config, bus.DefaultStreamConfig().Config()
+	if !reflect.DeepEqual(have.Subjects, want.Subjects) || have.MaxBytes != want.MaxBytes || have.MaxAge != want.MaxAge ||
+		have.Duplicates != want.Duplicates || have.Discard != want.Discard || have.Storage != want.Storage {
+		t.Errorf("the writer made the stream %+v, want %+v", have, want)
+	}
 	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
 	const n = 50
 	for i := 0; i < n; i++ {
@@ -100,8 +113,8 @@ listen = ""
 	}
 	select {
 	case m := <-dead:
-		if !strings.Contains(m.Header.Get(ReasonHeader), "undecodable rollup batch") || string(m.Data) != "not a batch" {
-			t.Errorf("dead letter %q with reason %q", m.Data, m.Header.Get(ReasonHeader))
+		if !strings.Contains(m.Header.Get(bus.ReasonHeader), "undecodable rollup batch") || string(m.Data) != "not a batch" {
+			t.Errorf("dead letter %q with reason %q", m.Data, m.Header.Get(bus.ReasonHeader))
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no dead letter")
@@ -166,4 +179,88 @@ func TestWriterCassandra(t *testing.T) {
 	hosts := testenv.CassandraHosts(t)
 	_, ks := testenv.Cassandra(t)
 	runWriter(t, store.Config{Driver: "cassandra", DSN: strings.Join(hosts, ","), Options: map[string]string{"keyspace": ks}})
+}
+
+// TestWriterRedeliveredPartialKeepsFinal is issue #19's stale overwrite: a
+// coarse bin's older partial is delivered, not acknowledged (its writer was
+// killed), and comes back from JetStream after the bin's final is stored.
+// The final remains.
+func TestWriterRedeliveredPartialKeepsFinal(t *testing.T) {
+	url := testenv.NATS(t)
+	cfg, err := config.Parse("writer.toml", fmt.Sprintf(`
+nats = %q
+batch = 16
+batch_wait = "100ms"
+ack_wait = "2s"
+write_timeout = "1s"
+[admin]
+listen = ""
+[storage]
+driver = "sqlite"
+dsn = %q
+`, url, "file:"+filepath.Join(t.TempDir(), "w.db")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	minute := rollup.Resolution{Step: time.Minute, TTL: 24 * time.Hour}
+	const bin = 1700000040
+	coarse := func(flush int64, final bool, vals ...float64) *rollup.Batch {
+		p := rollup.Point{Path: "r.total", Time: bin}
+		for _, v := range vals {
+			p.Add(v, flush*1e9)
+		}
+		return &rollup.Batch{Source: "agg-a", Resolution: minute, Flush: flush, Seq: uint64(flush), Final: final, Points: []rollup.Point{p}}
+	}
+	publish(t, js, coarse(1700000070, false, 1, 2, 3)) // a partial: 30 s of the minute
+	publish(t, js, coarse(1700000100, true, 1, 2, 3, 4, 5, 6))
+	// A writer that dies after fetching the partial: it is delivered and never
+	// acknowledged, so JetStream sends it again after ack_wait.
+	cons, err := js.Consumer(ctx, cfg.Stream, cfg.Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first rollup.Batch
+	for m := range got.Messages() {
+		if err := first.Decode(m.Data()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if first.Final || first.Flush != 1700000070 {
+		t.Fatalf("the dying writer fetched %+v, want the partial", first)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	// Both messages are acknowledged by the live writer: the final first, then
+	// the partial when it comes back.
+	deadline := time.Now().Add(20 * time.Second)
+	for w.msgsAcked.Get() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages acknowledged, want 2 (the final and the redelivered partial): %v", w.msgsAcked.Get(), w.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	r := w.store.(store.Reader)
+	pts, err := r.Read(context.Background(), "r.total", minute, bin, bin+60)
+	if err != nil || len(pts) != 1 || pts[0].Sum != 21 || pts[0].Count != 6 {
+		t.Fatalf("r.total = %+v, %v: want the final (sum 21, count 6), not the redelivered partial (6, 3)", pts, err)
+	}
 }

@@ -74,6 +74,11 @@ const TAGS = [
   'ü:ß', 'team:core', 'x=y', 'empty:', ':novalue', 'dc:ams1', 'weird!:tag#1',
 ];
 
+// Tag sections statsd 0.9.0 reads literally: a trailing '\r' stays in the last tag, a lone
+// '|#\r' is a tag of its own (not the untagged series), a second '|#' is ignored.
+const TAG_EDGES = ['|#\r', '|#,', '|#t:v,', '|#t:v|#u:w', '|# t:v', '|#t:v\r', '|#t:v,\r', '|#t;u:v',
+  '|#t:v,t:v', '|#:', '|#t:', '|#\t'];
+
 const RATES_OK = ['@0.5', '@0.1', '@0.25', '@1', '@.5', '@0.3', '@0.01', '@1.5', '@2', '@0.75',
   '@5.', '@1e-2' /* regex keeps only "1" -> rate 1 */, '@0.5 ' /* trailing space */];
 const RATES_EDGE = ['@0', '@0x10' /* -> rate 0 */, '@0.0'];
@@ -111,6 +116,7 @@ function maybeTags(R) {
   const r = R.f();
   if (r < 0.08) return '|#';
   if (r < 0.14) return '|#a,,b';
+  if (r < 0.22) return R.pick(TAG_EDGES);
   const n = R.int(1, 3);
   const t = [];
   for (let i = 0; i < n; i++) t.push(R.pick(TAGS));
@@ -175,6 +181,21 @@ function edgeLine(R, round) {
     'edge.small.g:+1e-10|g',
     'edge.gauge.ws: +5|g',
     'edge.gauge.neg.first.' + round + '.' + R.int(0, 9999) + ':-7|g',
+    // a '\r' ends up in the line's last field: type, rate or tag
+    'edge.cr.c:1|c\r',
+    'edge.cr.c:2|c|@0.5\r',
+    'edge.cr.g:+5|g\r',
+    'edge.cr.ms:5|ms\r',
+    'edge.cr.multi:1|c:2|ms\r',
+    'edge.cr.tag:1|c|#t:v\r',
+    'edge.cr.tag:1|c|#\r',
+    'edge.cr.tag:1|c|#',
+    'edge.cr.tag:1|c',
+    'edge.cr.tags:1|c|#a:b,c:d\r',
+    'edge.cr.mid:1|c\r|@0.5',
+    'edge.cr.key\r:1|c',
+    '\r',
+    '\redge.cr.lead:1|c',
   ]);
 }
 
@@ -240,6 +261,11 @@ function packet1(R, round, fresh) {
   if (r2 < 0.08) p += '\n';
   else if (r2 < 0.12) p = '\n' + p + '\n\n';
   else if (r2 < 0.15 && n > 1) p = ls.join('\n\n');
+  else if (r2 < 0.18) p += '\r\n';                 // CRLF at the end: the last line is empty
+  else if (r2 < 0.20) p = '\r\n' + p;              // a leading line that is just '\r'
+  else if (r2 < 0.22) p += '\n\r';                 // a last line that is just '\r'
+  else if (r2 < 0.23) p = R.pick(['\n', '\n\n', '\r', '\r\n', '\n\r\n']); // no metric at all
+  else if (r2 < 0.25 && n > 1) p = ls.join('\r\n\r\n');
   return p;
 }
 

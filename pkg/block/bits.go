@@ -1,0 +1,164 @@
+package block
+
+import "math/bits"
+
+// bitWriter appends bits, most significant first, to a byte slice.
+type bitWriter struct {
+	buf  []byte
+	free uint8 // unused low bits in the last byte of buf
+}
+
+// write appends the low n bits of v (n ≤ 64).
+func (w *bitWriter) write(v uint64, n uint8) {
+	for n > 0 {
+		if w.free == 0 {
+			w.buf = append(w.buf, 0)
+			w.free = 8
+		}
+		take := min(n, w.free)
+		chunk := byte(v>>(n-take)) & byte(1<<take-1)
+		w.buf[len(w.buf)-1] |= chunk << (w.free - take)
+		w.free -= take
+		n -= take
+	}
+}
+
+func (w *bitWriter) bit(b bool) {
+	if b {
+		w.write(1, 1)
+	} else {
+		w.write(0, 1)
+	}
+}
+
+// bitReader reads what bitWriter wrote. Reading past the end sets err and
+// returns zeros, so a decoder checks err once per point instead of per field.
+type bitReader struct {
+	buf []byte
+	pos uint64 // bit position
+	err error
+}
+
+func (r *bitReader) read(n uint8) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	if r.pos+uint64(n) > uint64(len(r.buf))*8 {
+		r.err = ErrTruncated
+		return 0
+	}
+	var v uint64
+	for n > 0 {
+		b := r.buf[r.pos/8]
+		used := uint8(r.pos % 8)
+		avail := 8 - used
+		take := min(n, avail)
+		chunk := uint64(b>>(avail-take)) & (1<<take - 1)
+		v = v<<take | chunk
+		r.pos += uint64(take)
+		n -= take
+	}
+	return v
+}
+
+func (r *bitReader) bit() bool { return r.read(1) == 1 }
+
+// xorState is one float field's Gorilla state: the previous value and the
+// window of meaningful bits the previous XOR used.
+type xorState struct {
+	prev     uint64
+	leading  uint8
+	trailing uint8
+	started  bool
+}
+
+// putXOR writes v as Gorilla does: '0' when unchanged; '10' and the
+// meaningful bits when they fit the previous window; '11', 5 bits of leading
+// zeros, 6 bits of length and the bits otherwise.
+func (s *xorState) put(w *bitWriter, v uint64) {
+	x := v ^ s.prev
+	s.prev = v
+	if x == 0 {
+		w.bit(false)
+		return
+	}
+	w.bit(true)
+	lead := uint8(min(bits.LeadingZeros64(x), 31))
+	trail := uint8(bits.TrailingZeros64(x))
+	if s.started && lead >= s.leading && trail >= s.trailing {
+		w.bit(false)
+		w.write(x>>s.trailing, 64-s.leading-s.trailing)
+		return
+	}
+	w.bit(true)
+	sig := 64 - lead - trail
+	w.write(uint64(lead), 5)
+	w.write(uint64(sig-1), 6) // 1..64 in six bits
+	w.write(x>>trail, sig)
+	s.leading, s.trailing, s.started = lead, trail, true
+}
+
+func (s *xorState) get(r *bitReader) uint64 {
+	if !r.bit() {
+		return s.prev
+	}
+	if !r.bit() {
+		if !s.started {
+			r.err = ErrCorrupt
+			return 0
+		}
+		x := r.read(64-s.leading-s.trailing) << s.trailing
+		s.prev ^= x
+		return s.prev
+	}
+	lead := uint8(r.read(5))
+	sig := uint8(r.read(6)) + 1
+	if int(lead)+int(sig) > 64 {
+		r.err = ErrCorrupt
+		return 0
+	}
+	trail := 64 - lead - sig
+	x := r.read(sig) << trail
+	s.prev ^= x
+	s.leading, s.trailing, s.started = lead, trail, true
+	return s.prev
+}
+
+// Signed values in prefix-coded buckets: '0' for zero; '10', '110', '1110'
+// and '11110' followed by the zigzag value in 7, 14, 24 or 40 bits; '11111'
+// and 64 bits.
+var buckets = [...]uint8{7, 14, 24, 40}
+
+func putSigned(w *bitWriter, v int64) {
+	if v == 0 {
+		w.bit(false)
+		return
+	}
+	z := uint64(v<<1) ^ uint64(v>>63) // zigzag
+	for i, width := range buckets {
+		if z < 1<<width {
+			w.write(1<<(i+1)-1, uint8(i+1)) // i+1 ones, then a zero
+			w.bit(false)
+			w.write(z, width)
+			return
+		}
+	}
+	w.write(0x1F, 5)
+	w.write(z, 64)
+}
+
+func getSigned(r *bitReader) int64 {
+	ones := 0
+	for ones <= len(buckets) && r.bit() {
+		ones++
+	}
+	if ones == 0 {
+		return 0
+	}
+	width := uint8(64)
+	if ones <= len(buckets) {
+		width = buckets[ones-1]
+	}
+	z := r.read(width)
+	return int64(z>>1) ^ -int64(z&1)
+}

@@ -1,0 +1,304 @@
+// Package block encodes the rollup points of one series, resolution and
+// producer over a fixed span as one compressed value: the storage unit of
+// consthash's time blocks (docs/storage-blocks.md).
+//
+// Layout (version 1): a version byte; the step in seconds (uvarint); the
+// first point's time in unix seconds (varint); the point count (uvarint); the
+// unit of last_at offsets as a power of ten nanoseconds (one byte, 0–9); then
+// one bit stream, per point:
+//
+//   - time: after the first, the delta-of-delta in steps (Gorilla's idea; '0'
+//     for a regular series);
+//   - last_at: the offset of the last sample into its bin, in the block's unit,
+//     as a delta from the previous point's offset;
+//   - count: '0' when it equals the previous point's (starting from 1), else
+//     '1' and the difference;
+//   - values: '0' and one Gorilla XOR value when the bin is flat (min = max =
+//     last and sum = last × count, bit for bit: every one-sample bin, a
+//     constant gauge); else '1' and sum, min, max and last, each XORed against
+//     its own previous value.
+//
+// Encoding is exact: every float comes back bit for bit, every time and
+// last_at to the nanosecond.
+package block
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/consthash/consthash/pkg/rollup"
+)
+
+// Version is the first byte of every block this package writes.
+const Version = 1
+
+// Errors of Decode; every malformed input returns one of them (wrapped with
+// where it was found), never panics.
+var (
+	// ErrTruncated means the block ends before its last point.
+	ErrTruncated = errors.New("block is truncated")
+	// ErrCorrupt means the block's header or bit stream holds an impossible value.
+	ErrCorrupt = errors.New("block is corrupt")
+	// ErrVersion means the block was written by a newer (or unknown) format.
+	ErrVersion = errors.New("unknown block version")
+)
+
+// maxPoints bounds what a decoder allocates for one block, whatever its
+// header claims (a day of 1 s points is 86,400).
+const maxPoints = 1 << 20
+
+var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
+
+// maxTime bounds a point's time (unix seconds, either side of 1970: about
+// 270 years) so that time × 1e9 + a last_at offset never overflows.
+const maxTime = 1 << 33
+
+// Append encodes pts, the points of one series at one resolution (step
+// seconds), in strictly increasing time, each a whole number of steps after
+// the first, and appends the block to dst. Paths are not stored.
+func Append(dst []byte, step int64, pts []rollup.Point) ([]byte, error) {
+	if step <= 0 {
+		return dst, fmt.Errorf("encoding a block: step %d s is not positive", step)
+	}
+	for i, p := range pts {
+		if p.Time < -maxTime || p.Time > maxTime {
+			return dst, fmt.Errorf("encoding a block: point %d at %d is outside ±%d s", i, p.Time, int64(maxTime))
+		}
+		tn := p.Time * 1e9
+		if off := p.LastAt - tn; (p.LastAt^tn) < 0 && (off^p.LastAt) < 0 {
+			return dst, fmt.Errorf("encoding a block: point %d: last_at %d is too far from its bin %d", i, p.LastAt, p.Time)
+		}
+	}
+	for i := 1; i < len(pts); i++ {
+		if pts[i].Time <= pts[i-1].Time || (pts[i].Time-pts[0].Time)%step != 0 {
+			return dst, fmt.Errorf("encoding a block: point %d at %d does not follow %d by a whole number of %d s steps",
+				i, pts[i].Time, pts[i-1].Time, step)
+		}
+	}
+	var first int64
+	if len(pts) > 0 {
+		first = pts[0].Time
+	}
+	unit := lastAtUnit(pts)
+	dst = append(dst, Version)
+	dst = binary.AppendUvarint(dst, uint64(step))
+	dst = binary.AppendVarint(dst, first)
+	dst = binary.AppendUvarint(dst, uint64(len(pts)))
+	dst = append(dst, byte(unit))
+
+	w := bitWriter{buf: dst}
+	st := newState(first)
+	for i, p := range pts {
+		if i > 0 {
+			d := (p.Time - st.prevTime) / step
+			putSigned(&w, d-st.prevDelta)
+			st.prevDelta = d
+		}
+		st.prevTime = p.Time
+
+		q := (p.LastAt - p.Time*1e9) / pow10[unit]
+		putSigned(&w, q-st.prevLastAt)
+		st.prevLastAt = q
+
+		if p.Count == st.prevCount {
+			w.bit(false)
+		} else {
+			w.bit(true)
+			putSigned(&w, int64(p.Count-st.prevCount))
+			st.prevCount = p.Count
+		}
+
+		if flat(p) {
+			w.bit(false)
+			st.last.put(&w, math.Float64bits(p.Last))
+			st.sum.prev, st.min.prev, st.max.prev = math.Float64bits(p.Sum), math.Float64bits(p.Min), math.Float64bits(p.Max)
+		} else {
+			w.bit(true)
+			st.sum.put(&w, math.Float64bits(p.Sum))
+			st.min.put(&w, math.Float64bits(p.Min))
+			st.max.put(&w, math.Float64bits(p.Max))
+			st.last.put(&w, math.Float64bits(p.Last))
+		}
+	}
+	return w.buf, nil
+}
+
+// state is what both sides of the stream remember from the previous point.
+type state struct {
+	prevTime, prevDelta, prevLastAt int64
+	prevCount                       uint64
+	sum, min, max, last             xorState
+}
+
+func newState(first int64) state { return state{prevTime: first, prevDelta: 1, prevCount: 1} }
+
+// flat reports whether a point's five fields follow from last and count alone.
+func flat(p rollup.Point) bool {
+	l := math.Float64bits(p.Last)
+	return p.Count > 0 && math.Float64bits(p.Min) == l && math.Float64bits(p.Max) == l &&
+		math.Float64bits(p.Sum) == math.Float64bits(p.Last*float64(p.Count))
+}
+
+// lastAtUnit is the largest power of ten nanoseconds dividing every point's
+// last_at offset: 6 (milliseconds) for a producer with millisecond clocks.
+func lastAtUnit(pts []rollup.Point) int {
+	unit := len(pow10) - 1
+	for _, p := range pts {
+		off := p.LastAt - p.Time*1e9
+		for unit > 0 && off%pow10[unit] != 0 {
+			unit--
+		}
+	}
+	return unit
+}
+
+// Header is what a block says about itself before its points.
+type Header struct {
+	Step  int64 // seconds
+	First int64 // the first point's time, unix seconds
+	N     int   // points
+}
+
+// Iter decodes a block's points one at a time, so a read can stop at the end
+// of the range it wants.
+type Iter struct {
+	Header
+	r    bitReader
+	unit int64
+	i    int
+	st   state
+	p    rollup.Point
+	err  error
+}
+
+// NewIter reads the block's header; Next then decodes its points in order.
+func NewIter(data []byte) (*Iter, error) {
+	it := &Iter{}
+	if err := it.Reset(data); err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+// Reset makes it decode data from its start, keeping nothing of before.
+func (it *Iter) Reset(data []byte) error {
+	*it = Iter{}
+	if len(data) == 0 {
+		return fmt.Errorf("reading a block header: %w", ErrTruncated)
+	}
+	if data[0] != Version {
+		return fmt.Errorf("reading a block header: %w %d (this build reads %d)", ErrVersion, data[0], Version)
+	}
+	pos := 1
+	step, n := binary.Uvarint(data[pos:])
+	if n <= 0 {
+		return fmt.Errorf("reading a block's step: %w", ErrTruncated)
+	}
+	pos += n
+	first, n := binary.Varint(data[pos:])
+	if n <= 0 {
+		return fmt.Errorf("reading a block's first time: %w", ErrTruncated)
+	}
+	pos += n
+	count, n := binary.Uvarint(data[pos:])
+	if n <= 0 {
+		return fmt.Errorf("reading a block's point count: %w", ErrTruncated)
+	}
+	pos += n
+	if pos >= len(data) {
+		return fmt.Errorf("reading a block's last_at unit: %w", ErrTruncated)
+	}
+	unit := data[pos]
+	pos++
+	switch {
+	case step == 0 || step > math.MaxInt32:
+		return fmt.Errorf("reading a block header: step %d s: %w", step, ErrCorrupt)
+	case count > maxPoints || count*4 > uint64(len(data)-pos)*8:
+		// Every point takes at least four bits.
+		return fmt.Errorf("reading a block header: %d points in %d bytes: %w", count, len(data)-pos, ErrCorrupt)
+	case int(unit) >= len(pow10):
+		return fmt.Errorf("reading a block header: last_at unit 1e%d ns: %w", unit, ErrCorrupt)
+	}
+	if first < -maxTime || first > maxTime {
+		return fmt.Errorf("reading a block header: first time %d: %w", first, ErrCorrupt)
+	}
+	it.Header = Header{Step: int64(step), First: first, N: int(count)}
+	it.r = bitReader{buf: data[pos:]}
+	it.unit = pow10[unit]
+	it.st = newState(first)
+	return nil
+}
+
+// Next decodes the next point; it returns false at the end or on an error.
+func (it *Iter) Next() bool {
+	if it.err != nil || it.i >= it.N {
+		return false
+	}
+	r, st := &it.r, &it.st
+	t := it.First
+	if it.i > 0 {
+		d := st.prevDelta + getSigned(r)
+		if d <= 0 || d > (maxTime-st.prevTime)/it.Step {
+			it.err = fmt.Errorf("decoding point %d: %d steps after %d: %w", it.i, d, st.prevTime, ErrCorrupt)
+			return false
+		}
+		t = st.prevTime + d*it.Step
+		st.prevDelta = d
+	}
+	st.prevTime = t
+	st.prevLastAt += getSigned(r)
+	q, tn := st.prevLastAt, t*1e9
+	if q > math.MaxInt64/it.unit || q < math.MinInt64/it.unit {
+		it.err = fmt.Errorf("decoding point %d: last_at offset %d × %d ns: %w", it.i, q, it.unit, ErrCorrupt)
+		return false
+	}
+	off := q * it.unit
+	lastAt := tn + off
+	if (tn^off) >= 0 && (lastAt^tn) < 0 {
+		it.err = fmt.Errorf("decoding point %d: last_at overflows: %w", it.i, ErrCorrupt)
+		return false
+	}
+	if r.bit() {
+		st.prevCount += uint64(getSigned(r))
+	}
+	p := rollup.Point{Time: t, LastAt: lastAt, Count: st.prevCount}
+	if !r.bit() {
+		p.Last = math.Float64frombits(st.last.get(r))
+		p.Min, p.Max, p.Sum = p.Last, p.Last, p.Last*float64(p.Count)
+		st.sum.prev, st.min.prev, st.max.prev = math.Float64bits(p.Sum), math.Float64bits(p.Min), math.Float64bits(p.Max)
+	} else {
+		p.Sum = math.Float64frombits(st.sum.get(r))
+		p.Min = math.Float64frombits(st.min.get(r))
+		p.Max = math.Float64frombits(st.max.get(r))
+		p.Last = math.Float64frombits(st.last.get(r))
+	}
+	if r.err != nil {
+		it.err = fmt.Errorf("decoding point %d of %d: %w", it.i, it.N, r.err)
+		return false
+	}
+	it.p = p
+	it.i++
+	return true
+}
+
+// Point is the point Next decoded last.
+func (it *Iter) Point() rollup.Point { return it.p }
+
+// Err is the error that stopped Next, if any.
+func (it *Iter) Err() error { return it.err }
+
+// Decode appends every point of the block to dst.
+func Decode(dst []rollup.Point, data []byte) ([]rollup.Point, Header, error) {
+	var it Iter
+	if err := it.Reset(data); err != nil {
+		return dst, Header{}, err
+	}
+	dst = slices.Grow(dst, it.N)
+	for it.Next() {
+		dst = append(dst, it.Point())
+	}
+	return dst, it.Header, it.Err()
+}

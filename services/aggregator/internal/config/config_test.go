@@ -1,0 +1,67 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCheckConfig: every bad value fails validation (what --check-config
+// runs) with the file, key and value, and unknown keys name their line.
+func TestCheckConfig(t *testing.T) {
+	const base = "[[listeners]]\nurl = \"udp://127.0.0.1:8125\"\nformat = \"statsd\"\n"
+	tests := []struct{ name, text, want string }{
+		{"ok", base, ""},
+		{"one duration parser", "times = [\"10s:7d\", \"1m:2w\"]\n" + base + "[output]\nstream_max_age = \"7d\"\n[membership]\ninterval = \"1s\"\n", ""},
+		{"bad duration", base + "[output]\nstream_max_age = \"7 days\"\n", `c.toml:5: output.stream_max_age: "7 days" is not a duration`},
+		{"log level", base + "[log]\nlevel = \"verbose\"\n", `log.level: "verbose" is not one of debug, info, warn, error`},
+		{"log format", base + "[log]\nformat = \"jsn\"\n", `log.format: "jsn" is not one of text, json`},
+		{"listener port", "[[listeners]]\nurl = \"udp://127.0.0.1:99999\"\nformat = \"statsd\"\n", `listeners[0].url: "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
+		{"admin port", base + "[admin]\nlisten = \"127.0.0.1:99999\"\n", `admin: listen "127.0.0.1:99999": port "99999"`},
+		{"output port", base + "[output]\nlines = \"tcp://127.0.0.1:70000\"\n", `output.lines: "tcp://127.0.0.1:70000"`},
+		{"unknown key", base + "\n[output]\nstream_max_agee = \"1h\"\n", `c.toml:6: output.stream_max_agee: unknown key`},
+		{"unknown top key", "shardz = 3\n" + base, `c.toml:1: shardz: unknown key`},
+		{"listener format", "[[listeners]]\nurl = \"udp://127.0.0.1:1\"\nformat = \"statd\"\n", `listeners[0].format: "statd"`},
+		{"max line length", base + "max_line_length = -1\n", `listeners[0].max_line_length: -1`},
+		{"nats url", base + "[nats]\nurl = \"127.0.0.1:4222\"\n", `nats.url: "127.0.0.1:4222"`},
+		{"membership", base + "[membership]\ninterval = \"0s\"\n", `membership.interval: 0s must be positive`},
+		{"stream", base + "[output]\nstream = \"a.b\"\n", `output.stream: "a.b"`},
+		{"stream bytes", base + "[output]\nstream_max_bytes = 0\n", `output.stream_max_bytes: 0`},
+		{"stream age", base + "[output]\nstream_max_age = \"-1h\"\n", `output.stream_max_age: -1h0m0s must be positive`},
+		{"publish timeout", base + "[output]\npublish_timeout = \"0s\"\n", `output.publish_timeout: 0s`},
+		{"pending", base + "[output]\nmax_pending_batches = 0\n", `output.max_pending_batches: 0`},
+		{"times", "times = [\"10s:1h\", \"15s:1h\"]\n" + base, `times: times[1]`},
+		{"shards", "shards = 0\n" + base, `shards: 0 must be positive`},
+		{"gauges ttl", base + "[statsd]\ngaugesMaxTTL = -1\n", `statsd.gaugesMaxTTL: -1`},
+		{"timer metrics", base + "[statsd]\ncalculatedTimerMetrics = [\"count\", \"p99\"]\n", `statsd.calculatedTimerMetrics[1]: "p99"`},
+		{"histogram", base + "[[statsd.histogram]]\nmetric = \"x\"\nbins = [1, \"inf2\"]\n", `statsd.histogram[0].bins: "inf2"`},
+		{"graphite rule", base + "[graphite]\nrules = [[\"(\", \"sum\"]]\n", `graphite.rules`},
+		{"nothing in", "[nats]\nurl = \"\"\n", `listeners: nothing to receive`},
+		{"empty id", "id = \"\"\n" + base, `id: must not be empty`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.toml")
+			if err := os.WriteFile(path, []byte(tt.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.want != "" && err == nil:
+				t.Fatalf("no error, want %q", tt.want)
+			case tt.want != "" && (!strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path)):
+				t.Fatalf("error %q, want it to name %s and contain %q", err, path, tt.want)
+			}
+		})
+	}
+}
+
+// TestShippedConfigsAreValid loads the aggregator configuration under deploy/.
+func TestShippedConfigsAreValid(t *testing.T) {
+	if _, err := Load("../../../../deploy/aggregator/aggregator.toml"); err != nil {
+		t.Error(err)
+	}
+}

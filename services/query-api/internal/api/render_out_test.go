@@ -1,0 +1,77 @@
+package api
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestAppendJSONFloat checks the streamed numbers are encoding/json's.
+func TestAppendJSONFloat(t *testing.T) {
+	vals := []float64{0, 1, -1, 0.1, 1.5, 123456789, 1e20, 1e21, 1.234e21, 1e-6, 9.99e-7, 1e-7, -1e-9, 5e-324,
+		math.MaxFloat64, -math.MaxFloat64, 1.0 / 3, 100, 1e100}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		vals = append(vals, math.Float64frombits(rng.Uint64()))
+	}
+	for _, v := range vals {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			continue
+		}
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONFloat(nil, v); string(got) != string(want) {
+			t.Fatalf("%v: got %s, want %s", v, got, want)
+		}
+	}
+	for v, want := range map[float64]string{math.Inf(1): "1e9999", math.Inf(-1): "-1e9999", math.NaN(): "null"} {
+		if got := appendJSONFloat(nil, v); string(got) != want {
+			t.Errorf("%v: got %s, want %s", v, got, want)
+		}
+	}
+}
+
+// TestRenderJSONStreamed checks the streamed answer against json.Marshal of
+// what graphite-web answers, with nulls, noNullPoints and jsonp.
+func TestRenderJSONStreamed(t *testing.T) {
+	srv := testAPI(t)
+	form := url.Values{"target": {"stats_counts.app.req", "servers.*.cpu;dc=eu"}, "from": {"-1h"}}
+	code, body := post(t, srv, "/render", form)
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	var decoded []struct {
+		Target     string            `json:"target"`
+		Tags       map[string]string `json:"tags"`
+		Datapoints [][2]any          `json:"datapoints"`
+	}
+	if err := json.Unmarshal([]byte(body), &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if len(decoded) != 2 || len(decoded[0].Datapoints) != 60 {
+		t.Fatalf("%d series, %d points", len(decoded), len(decoded[0].Datapoints))
+	}
+	again, err := json.Marshal(decoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again) != body {
+		t.Fatalf("not json.Marshal's bytes:\n%s\n%s", body, again)
+	}
+	nulls := strings.Count(body, "[null,")
+	form.Set("noNullPoints", "true")
+	_, noNull := post(t, srv, "/render", form)
+	if nulls == 0 || strings.Contains(noNull, "null") || len(noNull) >= len(body) {
+		t.Fatalf("noNullPoints: %d nulls before, after: %s", nulls, noNull)
+	}
+	form.Del("noNullPoints")
+	form.Set("jsonp", "jQuery123_456.cb")
+	if _, wrapped := post(t, srv, "/render", form); wrapped != "jQuery123_456.cb("+body+")" {
+		t.Fatalf("jsonp: %.200s", wrapped)
+	}
+}

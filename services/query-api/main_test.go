@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// closedByServer reads c until the server closes it; the deadline is far
+// longer than the timeouts under test.
+func closedByServer(t *testing.T, c net.Conn, r io.Reader) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := io.Copy(io.Discard, r)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the server kept the connection open")
+	}
+}
+
+// TestServerLimits runs the query-api binary with short limits: an idle
+// keep-alive connection and a client that never finishes its headers or its
+// body are closed, and /stats and /metrics count the API server's requests.
+func TestServerLimits(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "query-api")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	listen, adminAddr := freePort(t), freePort(t)
+	cfgPath := filepath.Join(dir, "query-api.toml")
+	cfg := fmt.Sprintf(`listen = %q
+query_timeout = "300ms"
+read_header_timeout = "200ms"
+idle_timeout = "200ms"
+write_timeout = "10s"
+max_concurrent = 4
+[admin]
+listen = %q
+[storage]
+driver = "sqlite"
+dsn = "file:%s"
+`, listen, adminAddr, filepath.Join(dir, "consthash.db"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", cfgPath)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("query-api stderr:\n%s", stderr.String())
+		}
+	}()
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	eventually(t, "query-api", func() bool { code, _ := get("http://" + listen + "/version"); return code == 200 })
+
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	t.Run("idle keep-alive", func(t *testing.T) {
+		c := dial()
+		io.WriteString(c, "GET /version HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Close {
+			t.Fatalf("%d close=%v, want a kept-alive 200", resp.StatusCode, resp.Close)
+		}
+		closedByServer(t, c, br)
+	})
+	t.Run("slow header", func(t *testing.T) {
+		c := dial()
+		io.WriteString(c, "GET /version HTTP/1.1\r\nHost: localhost\r\n")
+		closedByServer(t, c, c)
+	})
+	t.Run("slow body", func(t *testing.T) {
+		c := dial()
+		io.WriteString(c, "POST /render HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ntarget=a.b")
+		closedByServer(t, c, c)
+	})
+	code, body := get("http://" + adminAddr + "/stats")
+	if code != 200 || !strings.Contains(body, `"http": {`) || !strings.Contains(body, `"max_concurrent": 4`) ||
+		!strings.Contains(body, `"timed_out": 1`) {
+		t.Fatalf("/stats %d %s", code, body)
+	}
+	code, body = get("http://" + adminAddr + "/metrics")
+	if code != 200 || !strings.Contains(body, `consthash_http_requests_total{server="query"}`) ||
+		!strings.Contains(body, `consthash_http_requests_busy_total{server="query"} 0`) {
+		t.Fatalf("/metrics %d %s", code, body)
+	}
+}

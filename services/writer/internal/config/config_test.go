@@ -1,0 +1,59 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCheckConfig: every bad value fails validation (what --check-config
+// runs) with the file, key and value, and unknown keys name their line.
+func TestCheckConfig(t *testing.T) {
+	tests := []struct{ name, text, want string }{
+		{"ok", "", ""},
+		{"log level", "[log]\nlevel = \"verbose\"\n", `log.level: "verbose" is not one of debug, info, warn, error`},
+		{"log format", "[log]\nformat = \"jsn\"\n", `log.format: "jsn" is not one of text, json`},
+		{"admin port", "[admin]\nlisten = \"127.0.0.1:99999\"\n", `admin: listen "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
+		{"unknown key", "batch = 3\n\n[storage]\ndriver = \"sqlite\"\ndsnn = \"x\"\n", `c.toml:5: storage.dsnn: unknown key`},
+		{"nats", "nats = \"127.0.0.1:4222\"\n", `nats: "127.0.0.1:4222": want nats://host:port`},
+		{"stream", "stream = \"\"\n", `stream: "" is not a JetStream name`},
+		{"durable", "durable = \"a.b\"\n", `durable: "a.b"`},
+		{"dead letter", "dead_letter = \"a b\"\n", `dead_letter: "a b"`},
+		{"batch", "batch = 0\n", `batch: 0 must be positive`},
+		{"max deliver", "max_deliver = 0\n", `max_deliver: 0`},
+		{"batch wait", "batch_wait = \"0s\"\n", `batch_wait: 0s must be positive`},
+		{"retry delay", "retry_max_delay = \"-1s\"\n", `retry_max_delay: -1s must be positive`},
+		{"expire", "expire_interval = \"0s\"\n", `expire_interval: 0s must be positive`},
+		{"write timeout", "write_timeout = \"2m\"\n", `write_timeout: 2m0s must be shorter than ack_wait`},
+		{"driver", "[storage]\ndriver = \"sqlit\"\n", `storage.driver: "sqlit"`},
+		{"storage option", "[storage]\ndriver = \"sqlite\"\n[storage.options]\nconections = \"2\"\n", `storage: options.conections: unknown option of sqlite`},
+		{"storage value", "[storage]\ndriver = \"cassandra\"\ndsn = \"h:9042\"\n[storage.options]\nwrite_queues = \"0\"\n", `storage: options.write_queues "0"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.toml")
+			if err := os.WriteFile(path, []byte(tt.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.want != "" && err == nil:
+				t.Fatalf("no error, want %q", tt.want)
+			case tt.want != "" && (!strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path)):
+				t.Fatalf("error %q, want it to name %s and contain %q", err, path, tt.want)
+			}
+		})
+	}
+}
+
+// TestShippedConfigsAreValid loads every writer configuration under deploy/.
+func TestShippedConfigsAreValid(t *testing.T) {
+	for _, f := range []string{"../../../../deploy/writer/writer.toml", "../../../../deploy/compose/writer.toml"} {
+		if _, err := Load(f); err != nil {
+			t.Error(err)
+		}
+	}
+}
