@@ -33,6 +33,10 @@ const (
 	// FlushedSubject is where an aggregator with output.lines = nats://...
 	// sends its flushed lines.
 	FlushedSubject = "consthash.flushed"
+	// AggregatorsBucket is the JetStream KV bucket where each aggregator
+	// checkpoints the coarse bins it has open, so another can rebuild them
+	// after a crash (docs/aggregator.md).
+	AggregatorsBucket = "CONSTHASH_AGGREGATORS"
 )
 
 // Headers.

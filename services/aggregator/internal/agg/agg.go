@@ -98,6 +98,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Aggregator, error) {
 		return float64FromBits(a.maxFlushSeconds.Load())
 	})
 	a.Metrics.GetOrCreateGauge("consthash_aggregator_series", func() float64 { return float64(a.Series()) })
+	a.Metrics.GetOrCreateGauge("consthash_aggregator_max_series", func() float64 { return float64(a.cfg.MaxSeries) })
+	a.Metrics.GetOrCreateGauge("consthash_aggregator_shards_owned", func() float64 { return float64(len(a.Owned())) })
 	if err := a.open(); err != nil {
 		a.closeAll()
 		return nil, err
@@ -348,7 +350,7 @@ func (a *Aggregator) Start() {
 		a.lines.Start()
 	}
 	if a.pub != nil {
-		go a.pub.run() // ends when Close stops it
+		a.pub.start() // ends when Close stops it
 	}
 	if a.nc != nil {
 		a.reconcile() // a lone aggregator holds every shard when Start returns

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/consthash/consthash/pkg/ratelog"
+	"github.com/consthash/consthash/pkg/retry"
 	"github.com/consthash/consthash/pkg/rollup"
 )
 
@@ -39,6 +41,7 @@ type outMsg struct {
 // publisher owns the rollup message queue, its sender and the messages in
 // flight.
 type publisher struct {
+	started atomic.Bool // start was called: run will close done
 	js      jetstream.JetStream
 	log     *slog.Logger
 	retries *ratelog.Limiter
@@ -63,6 +66,7 @@ func newPublisher(js jetstream.JetStream, log *slog.Logger, set *metrics.Set, qu
 	p.lostMsgs, p.lostPoints = c("rollup_batches_lost_total"), c("rollup_points_lost_total")
 	p.produced = c("rollup_points_produced_total")
 	set.GetOrCreateGauge("consthash_aggregator_rollup_messages_in_flight", func() float64 { return float64(p.flying()) })
+	set.GetOrCreateGauge("consthash_aggregator_pending_messages", func() float64 { return float64(len(p.queue)) })
 	return p
 }
 
@@ -87,6 +91,12 @@ func (p *publisher) lose(m *outMsg) {
 	p.lostMsgs.Inc()
 	p.lostPoints.Add(m.points)
 	p.log.Error("rollup message lost: unacknowledged at the stop deadline", "subject", m.subject, "id", m.id, "points", m.points)
+}
+
+// start runs the publisher until stop.
+func (p *publisher) start() {
+	p.started.Store(true)
+	go p.run()
 }
 
 // run sends until the queue is closed and drained.
@@ -124,7 +134,7 @@ func (p *publisher) run() {
 
 // send publishes one message until it is acknowledged or the stop deadline.
 func (p *publisher) send(m *outMsg) {
-	backoff := 50 * time.Millisecond
+	backoff := retry.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
 	for attempt := 1; ; attempt++ {
 		msg := &nats.Msg{Subject: m.subject, Data: m.data}
 		f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(m.id))
@@ -144,12 +154,11 @@ func (p *publisher) send(m *outMsg) {
 		p.retries.Warn("publishing a rollup message; retrying until acknowledged or stopped", "subject", m.subject,
 			"id", m.id, "bytes", len(m.data), "attempt", attempt, "err", err)
 		select {
-		case <-time.After(backoff):
+		case <-time.After(backoff.Next()):
 		case <-p.abort:
 			p.lose(m)
 			return
 		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
@@ -159,6 +168,16 @@ func (p *publisher) send(m *outMsg) {
 // reports whether everything was published.
 func (p *publisher) stop(ctx context.Context) bool {
 	close(p.queue)
+	if !p.started.Load() {
+		// Never started (an aggregator closed before Start): nothing sends
+		// what is queued, so it is counted lost at once.
+		lost := 0
+		for m := range p.queue {
+			p.lose(m)
+			lost++
+		}
+		return lost == 0
+	}
 	select {
 	case <-p.done:
 		return true

@@ -27,7 +27,7 @@ import (
 // producer did close overwrites its rows with the same values.
 
 // aggregatorsBucket is the KV bucket of the aggregators' checkpoints.
-const aggregatorsBucket = "CONSTHASH_AGGREGATORS"
+const aggregatorsBucket = bus.AggregatorsBucket
 
 // checkpoint is an aggregator's entry in aggregatorsBucket.
 type checkpoint struct {
