@@ -127,52 +127,67 @@ func TestEndToEndStatblastMix(t *testing.T) {
 	if len(sx.Counters) == 0 || len(sx.Timers) == 0 || len(sx.Gauges) == 0 || len(sx.Sets) == 0 || len(gx.Graphite) == 0 {
 		t.Fatal("statblast did not send every type")
 	}
-	time.Sleep(9 * time.Second) // past the burst's 5 s bin and the 10 s bin, flushed and stored
-
-	for _, from := range []string{"-10min", "-90min"} { // the 5 s and the 10 s resolutions
-		counters := render(t, base, "stats_counts.statblast.counter.*", from)
-		for k, v := range sx.Counters {
-			if got := sum(counters["stats_counts."+k]); got != v {
-				t.Errorf("%s counter %s = %v, sent %v", from, k, got, v)
+	// Poll until every total is exact: the 5 s bins are stored at each flush,
+	// a 10 s bin once it closes (up to 10 s after the burst, plus the write).
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		var errs []string
+		errorf := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+		for _, from := range []string{"-10min", "-90min"} { // the 5 s and the 10 s resolutions
+			counters := render(t, base, "stats_counts.statblast.counter.*", from)
+			for k, v := range sx.Counters {
+				if got := sum(counters["stats_counts."+k]); got != v {
+					errorf("%s counter %s = %v, sent %v", from, k, got, v)
+				}
+			}
+			counts, sums := render(t, base, "stats.timers.statblast.timer.*.count", from), render(t, base, "stats.timers.statblast.timer.*.sum", from)
+			lowers, uppers := render(t, base, "stats.timers.statblast.timer.*.lower", from), render(t, base, "stats.timers.statblast.timer.*.upper", from)
+			for k, v := range sx.Timers {
+				p := "stats.timers." + k
+				lo, hi := math.Inf(1), math.Inf(-1)
+				for _, x := range lowers[p+".lower"] {
+					lo = math.Min(lo, x)
+				}
+				for _, x := range uppers[p+".upper"] {
+					hi = math.Max(hi, x)
+				}
+				if sum(counts[p+".count"]) != v.Count || sum(sums[p+".sum"]) != v.Sum || lo != v.Min || hi != v.Max {
+					errorf("%s timer %s: count %v sum %v min %v max %v; sent %+v", from, k, sum(counts[p+".count"]), sum(sums[p+".sum"]), lo, hi, v)
+				}
+			}
+			// Gauges keep the last value sent: one key's lines stay in order
+			// from statblast's connection through the relay's lanes and NATS to
+			// the aggregator's shard.
+			gauges := render(t, base, "stats.gauges.statblast.gauge.*", from)
+			for k, v := range sx.Gauges {
+				if vs := gauges["stats.gauges."+k]; len(vs) == 0 || vs[len(vs)-1] != v {
+					errorf("%s gauge %s = %v, last sent %v", from, k, vs, v)
+				}
+			}
+			sets := render(t, base, "stats.sets.statblast.set.*.count", from)
+			for k, v := range sx.Sets {
+				if got := sum(sets["stats.sets."+k+".count"]); got != float64(v) {
+					errorf("%s set %s = %v, sent %d distinct", from, k, got, v)
+				}
+			}
+			graphite := render(t, base, "statblast.graphite.*", from)
+			for k, v := range gx.Graphite {
+				vs := graphite[k]
+				if len(vs) != 1 || vs[0] != v.Sum/float64(v.Count) {
+					errorf("%s graphite %s = %v, want one mean %v", from, k, vs, v.Sum/float64(v.Count))
+				}
 			}
 		}
-		counts, sums := render(t, base, "stats.timers.statblast.timer.*.count", from), render(t, base, "stats.timers.statblast.timer.*.sum", from)
-		lowers, uppers := render(t, base, "stats.timers.statblast.timer.*.lower", from), render(t, base, "stats.timers.statblast.timer.*.upper", from)
-		for k, v := range sx.Timers {
-			p := "stats.timers." + k
-			lo, hi := math.Inf(1), math.Inf(-1)
-			for _, x := range lowers[p+".lower"] {
-				lo = math.Min(lo, x)
-			}
-			for _, x := range uppers[p+".upper"] {
-				hi = math.Max(hi, x)
-			}
-			if sum(counts[p+".count"]) != v.Count || sum(sums[p+".sum"]) != v.Sum || lo != v.Min || hi != v.Max {
-				t.Errorf("%s timer %s: count %v sum %v min %v max %v; sent %+v", from, k, sum(counts[p+".count"]), sum(sums[p+".sum"]), lo, hi, v)
-			}
+		if len(errs) == 0 {
+			break
 		}
-		// Gauges keep the last value sent: one key's lines stay in order
-		// from statblast's connection through the relay's lanes and NATS to
-		// the aggregator's shard.
-		gauges := render(t, base, "stats.gauges.statblast.gauge.*", from)
-		for k, v := range sx.Gauges {
-			if vs := gauges["stats.gauges."+k]; len(vs) == 0 || vs[len(vs)-1] != v {
-				t.Errorf("%s gauge %s = %v, last sent %v", from, k, vs, v)
+		if time.Now().After(deadline) {
+			for _, e := range errs {
+				t.Error(e)
 			}
+			break
 		}
-		sets := render(t, base, "stats.sets.statblast.set.*.count", from)
-		for k, v := range sx.Sets {
-			if got := sum(sets["stats.sets."+k+".count"]); got != float64(v) {
-				t.Errorf("%s set %s = %v, sent %d distinct", from, k, got, v)
-			}
-		}
-		graphite := render(t, base, "statblast.graphite.*", from)
-		for k, v := range gx.Graphite {
-			vs := graphite[k]
-			if len(vs) != 1 || vs[0] != v.Sum/float64(v.Count) {
-				t.Errorf("%s graphite %s = %v, want one mean %v", from, k, vs, v.Sum/float64(v.Count))
-			}
-		}
+		time.Sleep(time.Second)
 	}
 	resp, err := http.PostForm(base+"/metrics/find", url.Values{"query": {"statblast.*"}})
 	if err != nil {
