@@ -91,6 +91,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Aggregator, error) {
 	a.seriesRefused, a.recovered = c("series_refused_total"), c("coarse_recovered_points_total")
 	a.recoverCtx, a.recoverCancel = context.WithCancel(context.Background())
 	a.flushSeconds = a.Metrics.GetOrCreateHistogram("consthash_aggregator_flush_duration_seconds")
+	// Lines longer than a listener's max_line_length, dropped (a.listeners is
+	// fixed once New returns).
+	a.Metrics.GetOrCreateGauge("consthash_aggregator_lines_too_long_total", func() float64 { return float64(a.tooLong()) })
 	a.Metrics.GetOrCreateGauge("consthash_aggregator_last_flush_seconds", func() float64 {
 		return float64FromBits(a.lastFlushSeconds.Load())
 	})
@@ -140,8 +143,14 @@ func (a *Aggregator) open() error {
 		ep, _ := endpoint.Parse(l.URL)
 		format := l.Format
 		udp := ep.Scheme == endpoint.UDP
+		maxLine := l.MaxLineLength
+		if udp && maxLine == 0 {
+			// A datagram is its own bound (at most 65,507 bytes): statsd reads
+			// every line of one, however long, and so does a udp listener here.
+			maxLine = udpMaxLineLength
+		}
 		// statsd splits a packet on "\n" only: a '\r' stays in the line.
-		ln, err := listener.ListenSessions(ep, listener.Config{MaxLineLength: l.MaxLineLength, UDPReadBuffer: 8 << 20,
+		ln, err := listener.ListenSessions(ep, listener.Config{MaxLineLength: maxLine, UDPReadBuffer: 8 << 20,
 			KeepCR: format == "statsd"},
 			func(net.Addr) listener.Session { return &session{a: a, format: format, udp: udp} }, a.log)
 		if err != nil {
@@ -192,6 +201,10 @@ func (a *Aggregator) Series() int {
 	defer a.mu.Unlock()
 	return a.series
 }
+
+// udpMaxLineLength is a udp listener's default max_line_length: the
+// largest datagram, so that no line of one is dropped.
+const udpMaxLineLength = 65536
 
 // ListenerAddrs returns the bound address of each listener.
 func (a *Aggregator) ListenerAddrs() []net.Addr {
@@ -584,9 +597,18 @@ func (a *Aggregator) Healthy() (bool, map[string]any) {
 	return a.nc.IsConnected(), d
 }
 
+// tooLong is how many lines the listeners dropped for exceeding max_line_length.
+func (a *Aggregator) tooLong() uint64 {
+	var n uint64
+	for _, l := range a.listeners {
+		n += l.TooLong.Load()
+	}
+	return n
+}
+
 // Stats is the /stats document.
 func (a *Aggregator) Stats() map[string]any {
-	st := map[string]any{"source": a.Source, "lines_in": a.linesIn.Get(), "lines_bad": a.badLines.Get(),
+	st := map[string]any{"source": a.Source, "lines_in": a.linesIn.Get(), "lines_bad": a.badLines.Get(), "lines_too_long": a.tooLong(),
 		"flushes": a.flushes.Get(), "flushes_late": a.flushLate.Get(), "last_flush_seconds": float64FromBits(a.lastFlushSeconds.Load()),
 		"max_flush_seconds": float64FromBits(a.maxFlushSeconds.Load()), "series": a.Series(), "max_series": a.cfg.MaxSeries,
 		"series_refused": a.seriesRefused.Get(), "shards_owned": a.Owned()}
