@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/consthash/consthash/pkg/line"
 )
@@ -93,9 +94,10 @@ type Accumulator struct {
 
 	// Admit, when set, is asked before a line creates a key the accumulator
 	// does not hold yet; false refuses the value (the caller counts it).
-	Admit func(key string) bool
-	carry *Accumulator // taken by Take, until Restore: its keys still count as held
-	taken bool         // a snapshot of Take: Flush leaves its maps as they are
+	Admit   func(key string) bool
+	carry   *Accumulator // taken by Take, until Restore: its keys still count as held
+	utf8buf []byte       // a line with invalid UTF-8, as statsd decodes it
+	taken   bool         // a snapshot of Take: Flush leaves its maps as they are
 }
 
 // New returns an empty accumulator.
@@ -144,6 +146,13 @@ func (a *Accumulator) Packet(b []byte) (bad int) {
 func (a *Accumulator) Line(l []byte) int {
 	if !a.cfg.NoInternal {
 		a.counters[a.metrics]++
+	}
+	if !utf8.Valid(l) {
+		// statsd reads a datagram as a JavaScript string (a line's invalid
+		// UTF-8 decodes as it does within the datagram: '\n' ends any
+		// sequence).
+		a.utf8buf = jsUTF8(a.utf8buf[:0], l)
+		l = a.utf8buf
 	}
 	key, values, bad := a.parser.Parse(l)
 	if !a.cfg.NoInternal {
