@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,12 +71,24 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s does not wait for %s to be healthy", dep.svc, dep.on)
 		}
 	}
-	wantPorts := map[string][]string{"relay": {"2003:2003/tcp", "2003:2003/udp", "8125:8125/udp"}, "query-api": {"8080:8080"}, "grafana": {"3000:3000"}}
+	// Published ports: movable by a variable and bound to 127.0.0.1 unless
+	// CONSTHASH_BIND_ADDRESS says otherwise.
+	bind := "${CONSTHASH_BIND_ADDRESS:-127.0.0.1}:"
+	wantPorts := map[string][]string{
+		"relay": {bind + "${CONSTHASH_GRAPHITE_PORT:-2003}:2003/tcp", bind + "${CONSTHASH_GRAPHITE_PORT:-2003}:2003/udp",
+			bind + "${CONSTHASH_STATSD_PORT:-8125}:8125/udp", bind + "${CONSTHASH_STATSD_PORT:-8125}:8125/tcp",
+			bind + "${CONSTHASH_RELAY_ADMIN_PORT:-8081}:8081"},
+		"query-api": {bind + "${CONSTHASH_QUERY_PORT:-8080}:8080"},
+		"grafana":   {bind + "${CONSTHASH_GRAFANA_PORT:-3000}:3000"},
+	}
 	for svc, ports := range wantPorts {
-		for _, p := range ports {
-			if !strings.Contains(strings.Join(c.Services[svc].Ports, " "), p) {
-				t.Errorf("%s does not publish %s", svc, p)
-			}
+		if got := c.Services[svc].Ports; !slices.Equal(got, ports) {
+			t.Errorf("%s publishes %q, want %q", svc, got, ports)
+		}
+	}
+	for name, s := range c.Services {
+		if s.Build != nil && s.Build["network"] != "host" {
+			t.Errorf("%s builds without network: host (go build fetches modules)", name)
 		}
 	}
 	// Every mounted file exists; every service accepts its mounted config.
