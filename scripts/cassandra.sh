@@ -4,6 +4,7 @@
 #   cassandra.sh start   # download jars (once), start node, wait for CQL
 #   cassandra.sh stop    # stop the node started by this script
 #   cassandra.sh status  # exit 0 if the node is running and answers CQL
+#   cassandra.sh fetch   # only download the jars (once; deploy/offline/build.sh uses them)
 #
 # Jars come from Maven Central (org.apache.cassandra:cassandra-all) and are
 # cached in ${CONSTHASH_CACHE:-$HOME/.cache/consthash}/cassandra.
@@ -439,8 +440,9 @@ case "${1:-}" in
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
+fetch) ensure_jars ;;
 *)
-	echo "usage: $0 {start|stop|status}" >&2
+	echo "usage: $0 {start|stop|status|fetch}" >&2
 	exit 2
 	;;
 esac
