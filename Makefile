@@ -8,7 +8,7 @@ GOFLAGS_TEST ?= -race -count=1
 STATICCHECK_VERSION := v0.8.2
 TOOLS := $(CURDIR)/.cache/bin
 
-.PHONY: all build test test-unit run bench bench-relay bench-aggregator bench-query bench-writer bench-pipeline lint isolated clean backends backends-stop
+.PHONY: all build test test-unit compose-test run bench bench-relay bench-aggregator bench-query bench-writer bench-pipeline lint isolated clean backends backends-stop
 
 all: build
 
@@ -24,6 +24,10 @@ test:
 ## test-unit: every module's tests without starting external backends (they skip unless CI=true)
 test-unit:
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && go test $(GOFLAGS_TEST) ./...) || exit 1; done
+
+## compose-test: docker-compose.yml run for real: built, scaled, fed, checked exactly, killed, scaled down (scripts/compose-test.sh)
+compose-test:
+	scripts/compose-test.sh
 
 ## run: the whole pipeline locally (embedded NATS with JetStream, SQLite under ./data); Ctrl-C stops it
 run: build

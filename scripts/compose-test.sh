@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# docker-compose.yml run for real (make compose-test): the stack built and started with 3 aggregators and 2
+# writers, a known statblast mix sent through the relay's published ports and checked exactly through
+# query-api's /render at every resolution, one aggregator and one writer killed under load and everything
+# checked again, aggregators scaled 3 -> 2 and checked again, then `down -v`.
+#
+# Docker: the daemon at $DOCKER_HOST (or the default socket) when one answers; else this script starts its own
+# dockerd (own socket and exec root under /tmp, data root $CONSTHASH_CACHE/docker-root so that images and build
+# caches survive for the next run, --iptables=false --bridge=none) and stops it by its PID at the end. Base
+# images: deploy/offline/build.sh (present, loaded from $CONSTHASH_CACHE/images, pulled, or built as stand-ins).
+# Grafana is left out only when its image cannot be had, and the output says so.
+#
+# Environment:
+#   CONSTHASH_CACHE             cache root (default ~/.cache/consthash)
+#   CONSTHASH_COMPOSE_PROJECT   compose project name (default consthash-test)
+#   CONSTHASH_COMPOSE_OWN_DOCKERD=1  start an own dockerd even if a daemon answers
+#   CONSTHASH_COMPOSE_KEEP=1    leave the stack up at the end (no `down -v`; an own dockerd is still stopped)
+#   CONSTHASH_OFFLINE=1         never try a registry (deploy/offline/build.sh)
+# The published ports are picked free on 127.0.0.1 (CONSTHASH_*_PORT, docker-compose.yml).
+#
+# Last line: compose: services=<n> exact=<yes|no> after_kill=<yes|no> seconds=<n>; exit 0 only if both are yes.
+set -euo pipefail
+
+t0=$SECONDS
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+CACHE="${CONSTHASH_CACHE:-$HOME/.cache/consthash}"
+export CONSTHASH_CACHE="$CACHE"
+PROJECT="${CONSTHASH_COMPOSE_PROJECT:-consthash-test}"
+work="$(mktemp -d /tmp/consthash-compose.XXXXXX)"
+RESOLUTIONS="-1h,-200h,-1000h" # 10s, 1m and 10m of deploy/*/query-api.toml's times: the finest whose TTL covers from
+
+services=0 exact=no after_kill=no
+dockerd_pid=""
+stack_up=0
+
+log() { printf 'compose-test: [%4ds] %s\n' "$((SECONDS - t0))" "$*" >&2; }
+summary() { printf 'compose: services=%s exact=%s after_kill=%s seconds=%s\n' "$services" "$exact" "$after_kill" "$((SECONDS - t0))"; }
+die() {
+	log "ERROR: $*"
+	exit 1
+}
+
+# ------------------------------------------------------------ tools ------
+
+# A docker CLI that builds with BuildKit: one with the buildx plugin, or a pre-23 one (built-in BuildKit client).
+pick_docker() {
+	local c v
+	for c in ${DOCKER:-} $(type -ap docker); do
+		[[ -x "$c" ]] || continue
+		if "$c" buildx version >/dev/null 2>&1; then
+			echo "$c"
+			return
+		fi
+		v="$("$c" --version 2>/dev/null | sed -n 's/^Docker version \([0-9]*\)\..*/\1/p')"
+		if [[ -n "$v" && "$v" -lt 23 ]]; then
+			echo "$c"
+			return
+		fi
+	done
+	return 1
+}
+
+DOCKER="$(pick_docker)" || die "no docker CLI that builds with BuildKit (install Debian's docker.io, or the buildx plugin)"
+export DOCKER
+mkdir -p "$work/bin"
+ln -s "$DOCKER" "$work/bin/docker"
+export PATH="$work/bin:$PATH" DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
+if docker compose version >/dev/null 2>&1; then
+	COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null; then
+	COMPOSE=(docker-compose) # v1: builds through the docker CLI above (COMPOSE_DOCKER_CLI_BUILD=1)
+else
+	die "neither 'docker compose' nor docker-compose is installed (apt-get install docker-compose)"
+fi
+
+free_ports() {
+	python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
+
+# ------------------------------------------------------------ daemon -----
+
+cleanup() {
+	local rc=$?
+	set +e
+	if ((stack_up)) && [[ "${CONSTHASH_COMPOSE_KEEP:-0}" != 1 ]]; then
+		if ((rc != 0)); then
+			log "logs of the failed run: $work/stack.log"
+			compose logs --no-color >"$work/stack.log" 2>&1
+			compose logs --no-color --tail 15 relay aggregator writer query-api >&2
+		fi
+		compose down -v --remove-orphans >/dev/null 2>&1
+	fi
+	if [[ -n "$dockerd_pid" ]]; then
+		log "stopping dockerd (pid $dockerd_pid)"
+		kill -TERM "$dockerd_pid" 2>/dev/null
+		for _ in $(seq 1 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
+		kill -0 "$dockerd_pid" 2>/dev/null && kill -KILL "$dockerd_pid"
+	fi
+	summary
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_dockerd() {
+	command -v dockerd >/dev/null || die "no Docker daemon answers and dockerd is not installed (apt-get install docker.io)"
+	local run=/tmp/consthash-dockerd
+	mkdir -p "$run" "$CACHE/docker-root"
+	exec 7>"$CACHE/docker-root.lock"
+	flock -n 7 || die "another compose-test holds $CACHE/docker-root"
+	rm -f "$run/docker.sock"
+	# No iptables and no default bridge: what works in an unprivileged-network sandbox. The project's own network
+	# (a user-defined bridge) still gives service names and per-container addresses; published ports go through
+	# docker-proxy.
+	dockerd --host "unix://$run/docker.sock" --data-root "$CACHE/docker-root" --exec-root "$run/exec" \
+		--pidfile "$run/dockerd.pid" --iptables=false --ip-masq=false --bridge=none \
+		>"$work/dockerd.log" 2>&1 7>&- &
+	dockerd_pid=$!
+	export DOCKER_HOST="unix://$run/docker.sock"
+	for _ in $(seq 1 120); do
+		docker info >/dev/null 2>&1 && break
+		kill -0 "$dockerd_pid" 2>/dev/null || { tail -n 20 "$work/dockerd.log" >&2; die "dockerd exited"; }
+		sleep 0.5
+	done
+	docker info >/dev/null 2>&1 || die "dockerd did not answer on $DOCKER_HOST (log: $work/dockerd.log)"
+	log "started dockerd (pid $dockerd_pid, $DOCKER_HOST, data root $CACHE/docker-root)"
+}
+
+if [[ "${CONSTHASH_COMPOSE_OWN_DOCKERD:-0}" != 1 ]] && docker info >/dev/null 2>&1; then
+	log "using the Docker daemon at ${DOCKER_HOST:-the default socket}"
+else
+	unset DOCKER_HOST
+	start_dockerd
+fi
+log "docker CLI $DOCKER, compose: ${COMPOSE[*]} ($("${COMPOSE[@]}" version --short 2>/dev/null || true))"
+
+# ------------------------------------------------------------ images -----
+
+t_images=$SECONDS
+deploy/offline/build.sh debian:bookworm golang:1.26-bookworm gcr.io/distroless/static-debian12:nonroot nats:2.10-alpine cassandra:5.0 ||
+	die "base images missing (deploy/offline/build.sh)"
+with_grafana=1
+if ! deploy/offline/build.sh grafana/grafana:11.3.0 2>/dev/null; then
+	with_grafana=0
+	log "grafana/grafana:11.3.0 cannot be had here (no registry answers, no stand-in): Grafana is left out of this run"
+fi
+log "base images ready in $((SECONDS - t_images))s"
+
+# ------------------------------------------------------------ stack ------
+
+read -r p_graphite p_statsd p_admin p_query p_grafana <<<"$(free_ports 5)"
+export CONSTHASH_BIND_ADDRESS=127.0.0.1 CONSTHASH_GRAPHITE_PORT=$p_graphite CONSTHASH_STATSD_PORT=$p_statsd \
+	CONSTHASH_RELAY_ADMIN_PORT=$p_admin CONSTHASH_QUERY_PORT=$p_query CONSTHASH_GRAFANA_PORT=$p_grafana
+query="http://127.0.0.1:$p_query"
+
+compose() { "${COMPOSE[@]}" -p "$PROJECT" -f "$root/docker-compose.yml" "$@"; }
+SERVICES=(nats cassandra relay aggregator writer query-api)
+((with_grafana)) && SERVICES+=(grafana)
+
+compose down -v --remove-orphans >/dev/null 2>&1 || true # what a killed earlier run left
+t_up=$SECONDS
+stack_up=1
+log "docker compose up -d --build --scale aggregator=3 --scale writer=2 ${SERVICES[*]}"
+compose up -d --build --scale aggregator=3 --scale writer=2 "${SERVICES[@]}" >"$work/up.log" 2>&1 ||
+	{ tail -n 40 "$work/up.log" >&2; die "compose up failed (log: $work/up.log)"; }
+log "compose up returned after $((SECONDS - t_up))s"
+
+running() { docker ps --filter "label=com.docker.compose.project=$PROJECT" --format '{{.Label "com.docker.compose.service"}}'; }
+
+# Host tools: statblast sends, stackcheck compares.
+(cd services/statblast && go build -o "$work/statblast" .) && (cd deploy/local && go build -o "$work/stackcheck" ./stackcheck) ||
+	die "go build of statblast/stackcheck failed"
+
+blast() { "$work/statblast" "$@" >>"$work/statblast.log" 2>&1 || { tail -n 5 "$work/statblast.log" >&2; return 1; }; }
+check() { "$work/stackcheck" --query "$query" --from "$RESOLUTIONS" "$@"; }
+
+# Ready when a probe counter sent to the relay comes back through /render: NATS, an aggregator, JetStream, a
+# writer, Cassandra and query-api all work.
+log "waiting for the pipeline (a probe counter through relay -> aggregator -> writer -> Cassandra -> query-api)"
+deadline=$((SECONDS + 420))
+probe_seen() {
+	curl -s --max-time 10 --data-urlencode target=stats_counts.probe.counter.0 -d from=-1h -d format=json "$query/render" |
+		grep -Eq '\[[0-9][0-9.e+-]*, *[0-9]+\]'
+}
+until probe_seen; do
+	((SECONDS < deadline)) || die "the probe counter did not come back in 420s"
+	printf 'probe.counter.0:1|c\n' >"/dev/udp/127.0.0.1/$p_statsd" 2>/dev/null || true
+	sleep 5
+done
+services=$(running | sort -u | wc -l)
+log "pipeline ready after $((SECONDS - t_up))s: $(running | sort | uniq -c | awk '{printf "%s%s=%s", sep, $2, $1; sep=" "}')"
+
+# Sets count distinct members per flush and graphite keys keep one mean per bin: send each burst just after a
+# 10 s boundary so it lands in one bin.
+align() { while (( $(date +%s%3N) % 10000 > 300 )); do sleep 0.02; done; }
+mix() { # prefix seed: a statsd mix over TCP and a graphite mix over TCP, both through the relay's published ports
+	align
+	blast --servers "tcp://127.0.0.1:$p_statsd" --type statsd --sample-rates --keys 200 --forks 2 --count 20000 \
+		--buffer 16384 --prefix "$1" --seed "$2" --expect-out "$work/$1-statsd.json" &&
+		blast --servers "tcp://127.0.0.1:$p_graphite" --type graphite --keys 50 --count 5000 --buffer 16384 \
+			--prefix "$1" --seed "$(($2 + 1))" --expect-out "$work/$1-graphite.json"
+}
+check_mix() { check --prefix "$1" --statsd "$work/$1-statsd.json" --graphite "$work/$1-graphite.json" --wait "${2:-120s}"; }
+
+log "mix1: 20000 statsd lines (200 keys, sample rates) and 5000 graphite lines (50 keys)"
+mix mix1 3
+if check_mix mix1; then exact=yes; fi
+log "mix1 exact at 10s, 1m and 10m: $exact"
+
+# Under load: a steady statsd stream (counters, timers, gauges: no sets, whose per-flush distinct counts do not
+# add up over several bins) while a container is killed (SIGKILL: no graceful stop).
+one() { docker ps -q --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.service=$1" | head -n 1; }
+load_and_kill() { # prefix seed service
+	local pid victim
+	"$work/statblast" --servers "tcp://127.0.0.1:$p_statsd" --type statsd --mix c:4,ms:2,g:1 --keys 100 \
+		--lines-per-sec 2000 --duration 20s --prefix "$1" --seed "$2" --expect-out "$work/$1-statsd.json" >>"$work/statblast.log" 2>&1 &
+	pid=$!
+	sleep 10
+	victim="$(one "$3")"
+	docker kill "$victim" >/dev/null
+	log "killed $3 $victim under load"
+	wait "$pid" || die "the load's statblast failed"
+}
+after=yes
+
+# A writer's kill loses nothing: its unacknowledged JetStream messages go to the other writer, and a redelivered
+# batch overwrites instead of adding.
+log "writer kill: 2000 statsd lines/s for 20s, one writer killed after 10s"
+load_and_kill wload 5 writer
+check --prefix wload --statsd "$work/wload-statsd.json" --wait 120s || after=no
+
+# An aggregator's kill loses what it held (its open base bin, and what reached its shards before the others took
+# them: three membership intervals), by design (docs/aggregator.md): reported, not asserted.
+log "aggregator kill: 2000 statsd lines/s for 20s, one aggregator killed after 10s"
+load_and_kill aload 7 aggregator
+sleep 25 # past the open bins of the load, flushed and stored
+log "aggregator kill: $(check --prefix aload --statsd "$work/aload-statsd.json" --lossy --from -1h)"
+# What was stored before the kills stays exact: nothing lost, nothing counted twice by a redelivery.
+check_mix mix1 60s || after=no
+log "running after the kills: $(running | sort | uniq -c | awk '{printf "%s%s=%s", sep, $2, $1; sep=" "}')"
+
+log "restarting the killed containers (compose up --scale aggregator=3 --scale writer=2)"
+compose up -d --scale aggregator=3 --scale writer=2 "${SERVICES[@]}" >>"$work/up.log" 2>&1 || die "compose up failed"
+log "running: $(running | sort | uniq -c | awk '{printf "%s%s=%s", sep, $2, $1; sep=" "}')"
+mix mix2 11
+check_mix mix2 || after=no
+
+log "scaling aggregators 3 -> 2 (a graceful stop: the leaver hands its shards over and flushes)"
+compose up -d --scale aggregator=2 --scale writer=2 "${SERVICES[@]}" >>"$work/up.log" 2>&1 || die "scale failed"
+log "running after scaling: $(running | sort | uniq -c | awk '{printf "%s%s=%s", sep, $2, $1; sep=" "}')"
+mix mix3 21
+check_mix mix3 || after=no
+check_mix mix1 30s || after=no
+check_mix mix2 30s || after=no
+after_kill=$after
+
+# JSON logs from the first line: every line every Go service's containers wrote (both streams) is a JSON object.
+# Reported, not asserted.
+nonjson=0
+for svc in relay aggregator writer query-api; do
+	for c in $(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.service=$svc"); do
+		docker logs "$c" >"$work/container.log" 2>&1
+		n="$(grep -cv '^{' "$work/container.log" || true)"
+		if [[ "$n" != 0 ]]; then
+			log "$svc $c: $n lines not JSON, e.g.: $(grep -v '^{' "$work/container.log" | head -n 1 | cut -c1-160)"
+			nonjson=$((nonjson + n))
+		fi
+	done
+done
+((nonjson == 0)) && log "every log line of relay, aggregator, writer and query-api is JSON"
+
+[[ "$exact" == yes && "$after_kill" == yes ]]
