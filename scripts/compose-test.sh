@@ -95,6 +95,9 @@ cleanup() {
 			compose logs --no-color --tail 15 relay aggregator writer query-api >&2
 		fi
 		compose down -v --remove-orphans >/dev/null 2>&1
+		# Keep the data root bounded: images replaced by this run's builds, and build cache beyond 3 GB.
+		docker image prune -f >/dev/null 2>&1
+		docker builder prune -f --keep-storage 3gb >/dev/null 2>&1
 	fi
 	if [[ -n "$dockerd_pid" ]]; then
 		log "stopping dockerd (pid $dockerd_pid)"
