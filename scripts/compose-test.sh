@@ -105,6 +105,11 @@ cleanup() {
 		for _ in $(seq 1 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
 		kill -0 "$dockerd_pid" 2>/dev/null && kill -KILL "$dockerd_pid"
 	fi
+	if ((rc == 0)); then
+		rm -rf "$work"
+	else
+		log "kept $work (logs, statblast's expectations)"
+	fi
 	summary
 	exit $rc
 }
