@@ -276,7 +276,9 @@ for svc in relay aggregator writer query-api; do
 		docker logs "$c" >"$work/container.log" 2>&1
 		n="$(grep -cv '^{' "$work/container.log" || true)"
 		if [[ "$n" != 0 ]]; then
-			log "$svc $c: $n lines not JSON, e.g.: $(grep -v '^{' "$work/container.log" | head -n 1 | cut -c1-160)"
+			log "$svc $c: $n lines not JSON:"
+			grep -v '^{' "$work/container.log" | cut -c1-160 | sed 's/[0-9a-f]\{64\}/<id>/g; s/^[0-9/]* [0-9:]* //' |
+				sort | uniq -c | sort -rn | head -n 5 >&2
 			nonjson=$((nonjson + n))
 		fi
 	done
