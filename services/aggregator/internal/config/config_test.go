@@ -1,17 +1,16 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/consthash/consthash/pkg/config/configtest"
 )
 
 // TestCheckConfig: every bad value fails validation (what --check-config
 // runs) with the file, key and value, and unknown keys name their line.
 func TestCheckConfig(t *testing.T) {
 	const base = "[[listeners]]\nurl = \"udp://127.0.0.1:8125\"\nformat = \"statsd\"\n"
-	tests := []struct{ name, text, want string }{
+	tests := []configtest.Case{
 		{"ok", base, ""},
 		{"one duration parser", "times = [\"10s:7d\", \"1m:2w\"]\n" + base + "[output]\nstream_max_age = \"7d\"\n[membership]\ninterval = \"1s\"\n", ""},
 		{"bad duration", base + "[output]\nstream_max_age = \"7 days\"\n", `c.toml:5: output.stream_max_age: "7 days" is not a duration`},
@@ -40,23 +39,7 @@ func TestCheckConfig(t *testing.T) {
 		{"nothing in", "[nats]\nurl = \"\"\n", `listeners: nothing to receive`},
 		{"empty id", "id = \"\"\n" + base, `id: must not be empty`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "c.toml")
-			if err := os.WriteFile(path, []byte(tt.text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			_, err := Load(path)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.want != "" && err == nil:
-				t.Fatalf("no error, want %q", tt.want)
-			case tt.want != "" && (!strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path)):
-				t.Fatalf("error %q, want it to name %s and contain %q", err, path, tt.want)
-			}
-		})
-	}
+	configtest.Run(t, tests, func(path string) error { _, err := Load(path); return err })
 }
 
 // TestShippedConfigsAreValid loads the aggregator configuration under deploy/.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/consthash/consthash/pkg/config/configtest"
 )
 
 func TestServerLimits(t *testing.T) {
@@ -47,7 +49,7 @@ func TestServerLimits(t *testing.T) {
 // TestCheckConfig: every bad value fails validation (what --check-config
 // runs) with the file, key and value, and unknown keys name their line.
 func TestCheckConfig(t *testing.T) {
-	tests := []struct{ name, text, want string }{
+	tests := []configtest.Case{
 		{"ok", "", ""},
 		{"log level", "[log]\nlevel = \"verbose\"\n", `log.level: "verbose" is not one of debug, info, warn, error`},
 		{"log format", "[log]\nformat = \"jsn\"\n", `log.format: "jsn" is not one of text, json`},
@@ -66,23 +68,7 @@ func TestCheckConfig(t *testing.T) {
 		{"driver", "[storage]\ndriver = \"file\"\n", `storage.driver: "file" cannot be read`},
 		{"storage option", "[storage]\ndriver = \"sqlite\"\n[storage.options]\nconnections = \"many\"\n", `storage: options.connections "many"`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "c.toml")
-			if err := os.WriteFile(path, []byte(tt.text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			_, err := Load(path)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.want != "" && err == nil:
-				t.Fatalf("no error, want %q", tt.want)
-			case tt.want != "" && (!strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path)):
-				t.Fatalf("error %q, want it to name %s and contain %q", err, path, tt.want)
-			}
-		})
-	}
+	configtest.Run(t, tests, func(path string) error { _, err := Load(path); return err })
 }
 
 // TestShippedConfigsAreValid loads every query-api configuration under deploy/.

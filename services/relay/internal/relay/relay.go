@@ -260,23 +260,17 @@ func (r *Relay) destination(name string, info destInfo, labels string, sc *confi
 	d := outbound.New(base, r.log)
 	d.Start()
 	r.dests[name] = d
-	g := func(metric string, f func() float64) {
-		n := "consthash_relay_destination_" + metric + labels
-		r.Metrics.UnregisterMetric(n) // a closed destination of the same name may still hold it
-		r.Metrics.GetOrCreateGauge(n, f)
-		info.metrics = append(info.metrics, n)
-	}
-	u := func(v *atomic.Uint64) func() float64 { return func() float64 { return float64(v.Load()) } }
-	g("sent_lines_total", u(&d.SentLines))
-	g("sent_bytes_total", u(&d.SentBytes))
-	g("dropped_queue_full_total", u(&d.DroppedFull))
-	g("dropped_down_total", u(&d.DroppedDown))
-	g("dropped_closing_total", u(&d.DroppedClosing))
-	g("write_errors_total", u(&d.WriteErrors))
-	g("connects_total", u(&d.Reconnects))
-	g("spooled_lines_total", u(&d.Spooled))
-	g("replayed_lines_total", u(&d.Replayed))
-	g("spool_errors_total", u(&d.SpoolErrors))
+	g := r.registerer("consthash_relay_destination_", labels, &info.metrics)
+	g("sent_lines_total", loadOf(&d.SentLines))
+	g("sent_bytes_total", loadOf(&d.SentBytes))
+	g("dropped_queue_full_total", loadOf(&d.DroppedFull))
+	g("dropped_down_total", loadOf(&d.DroppedDown))
+	g("dropped_closing_total", loadOf(&d.DroppedClosing))
+	g("write_errors_total", loadOf(&d.WriteErrors))
+	g("connects_total", loadOf(&d.Reconnects))
+	g("spooled_lines_total", loadOf(&d.Spooled))
+	g("replayed_lines_total", loadOf(&d.Replayed))
+	g("spool_errors_total", loadOf(&d.SpoolErrors))
 	g("queued_lines", func() float64 { l, _ := d.Queued(); return float64(l) })
 	g("queued_bytes", func() float64 { _, b := d.Queued(); return float64(b) })
 	g("down", func() float64 {
@@ -449,21 +443,15 @@ func (r *Relay) syncListeners(cfg *config.Config) error {
 func (r *Relay) listenerMetrics(k, section, url string, l *listener.Listener) {
 	labels := fmt.Sprintf(`{section=%q,listener=%q}`, section, url)
 	var names []string
-	g := func(metric string, f func() float64) {
-		n := "consthash_relay_listener_" + metric + labels
-		r.Metrics.UnregisterMetric(n)
-		r.Metrics.GetOrCreateGauge(n, f)
-		names = append(names, n)
-	}
-	u := func(v *atomic.Uint64) func() float64 { return func() float64 { return float64(v.Load()) } }
-	g("lines_total", u(&l.Lines))
-	g("bytes_total", u(&l.Bytes))
-	g("too_long_total", u(&l.TooLong))
-	g("rejected_total", u(&l.Rejected))
-	g("connections_total", u(&l.Connections))
-	g("refused_total", u(&l.Refused))
-	g("idle_closed_total", u(&l.IdleClosed))
-	g("accept_errors_total", u(&l.AcceptErrors))
+	g := r.registerer("consthash_relay_listener_", labels, &names)
+	g("lines_total", loadOf(&l.Lines))
+	g("bytes_total", loadOf(&l.Bytes))
+	g("too_long_total", loadOf(&l.TooLong))
+	g("rejected_total", loadOf(&l.Rejected))
+	g("connections_total", loadOf(&l.Connections))
+	g("refused_total", loadOf(&l.Refused))
+	g("idle_closed_total", loadOf(&l.IdleClosed))
+	g("accept_errors_total", loadOf(&l.AcceptErrors))
 	g("accepting", func() float64 {
 		if l.Accepting() {
 			return 1
@@ -742,3 +730,18 @@ func (r *Relay) HashCheck(key string) map[string]any {
 	}
 	return out
 }
+
+// registerer returns a function that registers a series prefix+metric+labels
+// read by f, replacing one a closed listener or destination of the same name
+// may still hold, and notes its name in names so it can be unregistered.
+func (r *Relay) registerer(prefix, labels string, names *[]string) func(metric string, f func() float64) {
+	return func(metric string, f func() float64) {
+		n := prefix + metric + labels
+		r.Metrics.UnregisterMetric(n)
+		r.Metrics.GetOrCreateGauge(n, f)
+		*names = append(*names, n)
+	}
+}
+
+// loadOf reads a counter for a gauge.
+func loadOf(v *atomic.Uint64) func() float64 { return func() float64 { return float64(v.Load()) } }

@@ -1,16 +1,15 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/consthash/consthash/pkg/config/configtest"
 )
 
 // TestCheckConfig: every bad value fails validation (what --check-config
 // runs) with the file, key and value, and unknown keys name their line.
 func TestCheckConfig(t *testing.T) {
-	tests := []struct{ name, text, want string }{
+	tests := []configtest.Case{
 		{"ok", "", ""},
 		{"log level", "[log]\nlevel = \"verbose\"\n", `log.level: "verbose" is not one of debug, info, warn, error`},
 		{"log format", "[log]\nformat = \"jsn\"\n", `log.format: "jsn" is not one of text, json`},
@@ -30,23 +29,7 @@ func TestCheckConfig(t *testing.T) {
 		{"storage option", "[storage]\ndriver = \"sqlite\"\n[storage.options]\nconections = \"2\"\n", `storage: options.conections: unknown option of sqlite`},
 		{"storage value", "[storage]\ndriver = \"cassandra\"\ndsn = \"h:9042\"\n[storage.options]\nwrite_queues = \"0\"\n", `storage: options.write_queues "0"`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "c.toml")
-			if err := os.WriteFile(path, []byte(tt.text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			_, err := Load(path)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.want != "" && err == nil:
-				t.Fatalf("no error, want %q", tt.want)
-			case tt.want != "" && (!strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path)):
-				t.Fatalf("error %q, want it to name %s and contain %q", err, path, tt.want)
-			}
-		})
-	}
+	configtest.Run(t, tests, func(path string) error { _, err := Load(path); return err })
 }
 
 // TestShippedConfigsAreValid loads every writer configuration under deploy/.
