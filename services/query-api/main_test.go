@@ -13,28 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/consthash/consthash/pkg/testenv"
 )
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // closedByServer reads c until the server closes it; the deadline is far
 // longer than the timeouts under test.
@@ -57,7 +38,7 @@ func TestServerLimits(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	listen, adminAddr := freePort(t), freePort(t)
+	listen, adminAddr := testenv.FreePort(t), testenv.FreePort(t)
 	cfgPath := filepath.Join(dir, "query-api.toml")
 	cfg := fmt.Sprintf(`listen = %q
 query_timeout = "300ms"
@@ -96,7 +77,7 @@ dsn = "file:%s"
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	eventually(t, "query-api", func() bool { code, _ := get("http://" + listen + "/version"); return code == 200 })
+	testenv.Eventually(t, "query-api", func() bool { code, _ := get("http://" + listen + "/version"); return code == 200 })
 
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", listen)

@@ -47,27 +47,6 @@ func distinct(s *testenv.Sink) int {
 	return len(seen)
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestRelayBinary runs the relay binary: lines flow, /hashcheck and
 // /servers answer, addserver needs the token, SIGHUP reloads under load
 // without loss, a bad reload is rejected, SIGTERM sends what is queued.
@@ -78,7 +57,7 @@ func TestRelayBinary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	a, b := testenv.NewSink(t, "127.0.0.1:0"), testenv.NewSink(t, "127.0.0.1:0")
-	listen, adminAddr := freePort(t), freePort(t)
+	listen, adminAddr := testenv.FreePort(t), testenv.FreePort(t)
 	cfgPath := filepath.Join(dir, "relay.toml")
 	write := func(servers ...string) {
 		var q []string
@@ -109,7 +88,7 @@ servers = [%s]
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	eventually(t, "the listener", func() bool {
+	testenv.Eventually(t, "the listener", func() bool {
 		c, err := net.Dial("tcp", listen)
 		if err == nil {
 			c.Close()
@@ -127,7 +106,7 @@ servers = [%s]
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	eventually(t, "the admin server", func() bool { code, _ := get("/ops/status"); return code == 200 })
+	testenv.Eventually(t, "the admin server", func() bool { code, _ := get("/ops/status"); return code == 200 })
 
 	conn, err := net.Dial("tcp", listen)
 	if err != nil {
@@ -149,15 +128,15 @@ servers = [%s]
 	// Reload under load to two servers, then a broken file that must be rejected.
 	write("tcp://"+a.Addr(), "tcp://"+b.Addr())
 	cmd.Process.Signal(syscall.SIGHUP)
-	eventually(t, "the reload", func() bool { _, body := get("/servers"); return strings.Contains(body, b.Addr()) })
+	testenv.Eventually(t, "the reload", func() bool { _, body := get("/servers"); return strings.Contains(body, b.Addr()) })
 	os.WriteFile(cfgPath, []byte("[sections.main]\nlisten = 5\n"), 0o644)
 	cmd.Process.Signal(syscall.SIGHUP)
-	eventually(t, "the rejected reload logged", func() bool { return strings.Contains(stderr.String(), "reload rejected") })
+	testenv.Eventually(t, "the rejected reload logged", func() bool { return strings.Contains(stderr.String(), "reload rejected") })
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()
-	eventually(t, "every line", func() bool { return distinct(a)+distinct(b) == n })
+	testenv.Eventually(t, "every line", func() bool { return distinct(a)+distinct(b) == n })
 	if distinct(b) == 0 {
 		t.Fatal("the server added by the reload got nothing")
 	}

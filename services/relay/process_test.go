@@ -42,7 +42,7 @@ func buildRelay(t *testing.T) string {
 // that open-file limit (soft and hard).
 func startRelayProcess(t *testing.T, bin, cfg string, nofile int) *relayProcess {
 	t.Helper()
-	p := &relayProcess{t: t, admin: freePort(t), listen: freePort(t), stderr: &lockedBuffer{}}
+	p := &relayProcess{t: t, admin: testenv.FreePort(t), listen: testenv.FreePort(t), stderr: &lockedBuffer{}}
 	path := filepath.Join(t.TempDir(), "relay.toml")
 	if err := os.WriteFile(path, []byte(fmt.Sprintf(cfg, p.admin, p.listen)), 0o644); err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func startRelayProcess(t *testing.T, bin, cfg string, nofile int) *relayProcess 
 			t.Logf("relay stderr:\n%s", p.stderr.String())
 		}
 	})
-	eventually(t, "the admin server", func() bool { code, _ := p.get("/ops/status"); return code != 0 })
+	testenv.Eventually(t, "the admin server", func() bool { code, _ := p.get("/ops/status"); return code != 0 })
 	return p
 }
 
@@ -143,7 +143,7 @@ servers = ["tcp://%s"]
 	t.Run("derived max_connections", func(t *testing.T) {
 		p := startRelayProcess(t, bin, fmt.Sprintf(base, sink.Addr(), ""), 64)
 		cs := dialAll(t, p.listen, 30)
-		eventually(t, "30 connections taken or refused", func() bool {
+		testenv.Eventually(t, "30 connections taken or refused", func() bool {
 			st := p.listenerStats()
 			return st["connections"].(float64)+st["refused"].(float64) == 30
 		})
@@ -155,17 +155,17 @@ servers = ["tcp://%s"]
 			t.Fatalf("/ops/status %d %s: refusing beyond max_connections is healthy", code, body)
 		}
 		fmt.Fprintf(cs[0], "derived.a 1 1700000000\n")
-		eventually(t, "a line through a taken connection", func() bool { return sink.Has("derived.a 1 1700000000") })
+		testenv.Eventually(t, "a line through a taken connection", func() bool { return sink.Has("derived.a 1 1700000000") })
 	})
 	t.Run("EMFILE", func(t *testing.T) {
 		p := startRelayProcess(t, bin, fmt.Sprintf(base, sink.Addr(), "max_connections = 1000\n"), 64)
 		c0 := dialAll(t, p.listen, 1)[0]
 		fmt.Fprintf(c0, "emfile.before 1 1700000000\n")
-		eventually(t, "the first line", func() bool { return sink.Has("emfile.before 1 1700000000") })
+		testenv.Eventually(t, "the first line", func() bool { return sink.Has("emfile.before 1 1700000000") })
 		cs := dialAll(t, p.listen, 80)
 		// The admin server cannot accept either: the client reuses the
 		// connection it opened before the relay ran out of descriptors.
-		eventually(t, "accept errors and a 503 naming the listener", func() bool {
+		testenv.Eventually(t, "accept errors and a 503 naming the listener", func() bool {
 			code, body := p.get("/ops/status")
 			var st struct {
 				Details map[string]struct {
@@ -182,10 +182,10 @@ servers = ["tcp://%s"]
 		for _, c := range cs {
 			c.Close()
 		}
-		eventually(t, "healthy again", func() bool { code, _ := p.get("/ops/status"); return code == 200 })
+		testenv.Eventually(t, "healthy again", func() bool { code, _ := p.get("/ops/status"); return code == 200 })
 		c := dialAll(t, p.listen, 1)[0]
 		fmt.Fprintf(c, "emfile.after 2 1700000000\n")
-		eventually(t, "a line through a new connection", func() bool { return sink.Has("emfile.after 2 1700000000") })
+		testenv.Eventually(t, "a line through a new connection", func() bool { return sink.Has("emfile.after 2 1700000000") })
 		if !strings.Contains(p.stderr.String(), "cannot accept a connection; retrying") {
 			t.Fatalf("no accept error logged:\n%s", p.stderr.String())
 		}
@@ -258,5 +258,5 @@ servers = ["tcp://%s"]
 	}
 	c := dialAll(t, p.listen, 1)[0]
 	fmt.Fprintf(c, "after.purge 1 1700000000\n")
-	eventually(t, "a line to the remaining server", func() bool { return b.Has("after.purge 1 1700000000") })
+	testenv.Eventually(t, "a line to the remaining server", func() bool { return b.Has("after.purge 1 1700000000") })
 }
