@@ -28,6 +28,7 @@ import (
 	"github.com/consthash/consthash/services/query-api/internal/codec"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/find"
+	"github.com/consthash/consthash/services/query-api/internal/graph"
 	"github.com/consthash/consthash/services/query-api/internal/gtime"
 	"github.com/consthash/consthash/services/query-api/internal/par"
 	"github.com/consthash/consthash/services/query-api/internal/series"
@@ -235,10 +236,18 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	}
 	format := r.FormValue("format")
 	switch format {
-	case "", "json", "csv", "raw", "pickle", "msgpack":
+	case "", "json", "csv", "raw", "pickle", "msgpack", "png", "svg":
 	default:
-		badRequest(w, "format %s is not supported: use json, csv, raw, pickle or msgpack", clipQuote(format))
+		badRequest(w, "format %s is not supported: use json, csv, raw, pickle, msgpack, png or svg", clipQuote(format))
 		return
+	}
+	var graphOpts graph.Options
+	if format == "png" || format == "svg" {
+		if graphOpts, err = graph.ParseOptions(r.Form, 0); err != nil {
+			badRequest(w, "%v", err)
+			return
+		}
+		graphOpts.Location = loc
 	}
 	if cb := r.FormValue("jsonp"); cb != "" && !validCallback(cb) {
 		badRequest(w, "invalid jsonp callback %s: want a JavaScript name of at most %d bytes", clipQuote(cb), maxCallback)
@@ -354,6 +363,16 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 		err2 = writeRenderCSV(w, outs, loc)
 	case "raw":
 		err2 = writeRenderRaw(w, all)
+	case "png", "svg":
+		// The image's pixels are charged like values (8 bytes each: a
+		// pixel takes 4).
+		if err := budget.Charge(ctx, int64(graphOpts.Width*graphOpts.Height/2)); err != nil {
+			if !a.limitError(w, r, "the image", err, false) {
+				textError(w, http.StatusInternalServerError, "%v", err)
+			}
+			return
+		}
+		err2 = a.writeGraph(w, r, format, all, graphOpts, timeRange)
 	case "pickle", "msgpack":
 		// graphite-web's getInfo() of each series, its values
 		// unconsolidated; the encoding takes about two values' room a value.

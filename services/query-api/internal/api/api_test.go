@@ -159,7 +159,7 @@ func TestRenderErrors(t *testing.T) {
 		{url.Values{"target": {"sumSeries(a.*"}}, "missing ')'"},
 		{url.Values{"target": {"scale(a.*,\"x\")"}}, "want a number"},
 		{url.Values{"target": {"a.b"}, "from": {"-1h"}, "until": {"-60min"}}, "must be before"},
-		{url.Values{"target": {"a.b"}, "format": {"png"}}, "not supported"},
+		{url.Values{"target": {"a.b"}, "format": {"pdf"}}, "not supported"},
 		{url.Values{"target": {"a.[b"}}, "'[' without ']'"},
 		{url.Values{"target": {"scale(a.*,fator=2)"}}, "unknown keyword argument fator"},
 		{url.Values{"target": {"nonNegativeDerivative(a.*,minValue=0)"}}, "give maxValue too"},
