@@ -14,19 +14,22 @@ import (
 	"github.com/consthash/consthash/pkg/rollup"
 )
 
-// cassandraStore keeps points in one table partitioned by (path, resolution,
-// bucket) so no partition grows without bound (a bucket holds pointsPerBucket
-// steps), clustered by (time, source), written USING TTL from the batch's
-// resolution, with TimeWindowCompactionStrategy; and a path index
-// partitioned by parent, so children are one partition read.
+// cassandraStore keeps blocks in a table per resolution,
+// `blocks_{seconds}s (path, span, source, data)`, partitioned by path and
+// clustered by (span, source), written USING TTL from the resolution and
+// with the block's version as the write timestamp, compacted by
+// TimeWindowCompactionStrategy with the span as window; a path index
+// partitioned by parent, so children are one partition read; and `meta`,
+// whose schema_version row records the format.
 type cassandraStore struct {
 	cluster  *gocql.ClusterConfig
 	session  *gocql.Session
 	keyspace string
 	repl     string
 	queues   int
-	group    int // rows of different partitions per unlogged batch (1: one statement per partition)
+	group    int // blocks per unlogged batch (1: one statement each)
 	mu       sync.Mutex
+	tables   map[int64]bool
 	known    map[string]bool
 	fresh    []string
 }
@@ -50,15 +53,12 @@ func parentKey(p string) string {
 	return p
 }
 
-// pointsPerBucket is how many steps one partition holds: a day at 10 s.
-const pointsPerBucket = 8640
-
 func openCassandra(cfg Config) (*cassandraStore, error) {
 	if cfg.DSN == "" {
 		return nil, fmt.Errorf("dsn: give the contact points, e.g. cassandra1:9042,cassandra2:9042")
 	}
 	s := &cassandraStore{keyspace: "consthash", repl: "{'class': 'SimpleStrategy', 'replication_factor': 1}", queues: 64,
-		known: map[string]bool{}}
+		known: map[string]bool{}, tables: map[int64]bool{}}
 	if k := cfg.Options["keyspace"]; k != "" {
 		s.keyspace = k
 	}
@@ -105,18 +105,25 @@ func (s *cassandraStore) Init(ctx context.Context) error {
 	}
 	for _, q := range []string{
 		fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %s WITH replication = %s`, s.keyspace, s.repl),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.points (path text, resolution int, bucket bigint, time bigint, source text,
-			sum double, min double, max double, last double, last_at bigint, count bigint,
-			PRIMARY KEY ((path, resolution, bucket), time, source))
-			WITH compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}`, s.keyspace),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.paths (parent text, path text, leaf boolean, branch boolean, PRIMARY KEY (parent, path))`, s.keyspace),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.meta (name text PRIMARY KEY, value bigint)`, s.keyspace),
+		fmt.Sprintf(`INSERT INTO %s.meta (name, value) VALUES ('schema_version', %d) IF NOT EXISTS`, s.keyspace, SchemaVersion),
 	} {
 		if err := sess.Query(q).ExecContext(ctx); err != nil {
 			sess.Close()
 			return fmt.Errorf("creating the schema: %w", err)
 		}
 	}
+	var v int64
+	if err := sess.Query(fmt.Sprintf(`SELECT value FROM %s.meta WHERE name = 'schema_version'`, s.keyspace)).
+		Consistency(gocql.Serial).ScanContext(ctx, &v); err != nil {
+		sess.Close()
+		return fmt.Errorf("reading the schema version: %w", err)
+	}
 	sess.Close()
+	if v != SchemaVersion {
+		return fmt.Errorf("%s.meta: schema_version %d, this build reads %d (no migration before 1.0: use a new keyspace)", s.keyspace, v, SchemaVersion)
+	}
 	c := *s.cluster
 	c.Keyspace = s.keyspace
 	s.session, err = c.CreateSession()
@@ -126,50 +133,86 @@ func (s *cassandraStore) Init(ctx context.Context) error {
 	return nil
 }
 
-func bucketOf(res rollup.Resolution, t int64) int64 {
-	span := res.Seconds() * pointsPerBucket
-	return t - ((t%span)+span)%span
-}
-
-// Write groups rows by partition into unlogged batches, spread over write
-// queues by partition hash so each series is written in order. Each row is
-// written with its batch's version as the write timestamp: Cassandra keeps
-// the cells of the newest timestamp whatever order writes arrive in, so a
-// redelivered older partial never replaces a later value, with no
-// lightweight transaction (rollup.Batch.Version).
-func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) error {
-	type row struct {
-		b *rollup.Batch
-		p *rollup.Point
-	}
-	type part struct {
-		path   string
-		res    int64
-		bucket int64
-	}
+// ensureTable creates the block table of a resolution: TWCS with windows of
+// one span (spans are whole minutes: 720 steps of whole seconds), so a
+// window's SSTables hold blocks of one span and expire together.
+func (s *cassandraStore) ensureTable(ctx context.Context, seconds int64) error {
 	if s.session == nil {
 		return errNotInit
 	}
-	parts := map[part][]row{}
+	s.mu.Lock()
+	done := s.tables[seconds]
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS blocks_%ds (path text, span bigint, source text, data blob,
+		PRIMARY KEY (path, span, source))
+		WITH compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'MINUTES', 'compaction_window_size': %d}`,
+		seconds, seconds*BlockPoints/60)
+	if err := s.session.Query(q).ExecContext(ctx); err != nil {
+		return fmt.Errorf("creating table blocks_%ds: %w", seconds, err)
+	}
+	s.mu.Lock()
+	s.tables[seconds] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Write merges the finite points of the batches into their blocks: it reads
+// the blocks the points fall in, merges (blockUpdate.apply) and writes back
+// what changed. There is no transaction: two writers merging into one block
+// at the same moment can lose one's points, so a series must have one writer
+// at a time (docs/storage-blocks.md).
+func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) error {
+	if s.session == nil {
+		return errNotInit
+	}
+	ups, keys := groupBlocks(batches)
+	if len(keys) == 0 {
+		return nil
+	}
+	stored, err := s.ReadBlocks(ctx, keys)
+	if err != nil {
+		return err
+	}
+	rows, err := mergeBlocks(ups, keys, stored)
+	if err != nil {
+		return err
+	}
+	return s.WriteBlocks(ctx, rows)
+}
+
+// WriteBlocks writes each block USING TTL (its resolution's, counted from
+// this write: the last write of a span comes near its end) AND TIMESTAMP
+// (its version), so the newest version wins whatever order writes arrive
+// in, with no lightweight transaction. Blocks are spread over write_queues
+// goroutines by a hash of the path; batch_partitions > 1 sends that many
+// per unlogged batch.
+func (s *cassandraStore) WriteBlocks(ctx context.Context, rows []BlockRow) error {
+	if s.session == nil {
+		return errNotInit
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	queues := make([][]*BlockRow, s.queues)
 	leaves := map[string]bool{}
-	for _, b := range batches {
-		for i := range b.Points {
-			p := &b.Points[i]
-			if !Finite(*p) {
-				continue
-			}
-			k := part{p.Path, b.Resolution.Seconds(), bucketOf(b.Resolution, p.Time)}
-			parts[k] = append(parts[k], row{b, p})
-			leaves[p.Path] = true
+	for i := range rows {
+		r := &rows[i]
+		if err := s.ensureTable(ctx, r.Res.Seconds()); err != nil {
+			return err
 		}
-	}
-	queues := make([][]part, s.queues)
-	for k := range parts {
 		h := fnv.New32a()
-		h.Write([]byte(k.path))
-		queues[h.Sum32()%uint32(s.queues)] = append(queues[h.Sum32()%uint32(s.queues)], k)
+		h.Write([]byte(r.Path))
+		q := h.Sum32() % uint32(s.queues)
+		queues[q] = append(queues[q], r)
+		leaves[r.Path] = true
 	}
-	insert := `INSERT INTO points (path, resolution, bucket, time, source, sum, min, max, last, last_at, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`
+	insert := func(r *BlockRow) (string, []any) {
+		return fmt.Sprintf(`INSERT INTO blocks_%ds (path, span, source, data) VALUES (?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`, r.Res.Seconds()),
+			[]any{r.Path, r.Span, r.Source, r.Data, int(r.Res.TTL / time.Second), r.Version}
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, s.queues)
 	for _, q := range queues {
@@ -179,52 +222,23 @@ func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) err
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if s.group > 1 { // several single-row partitions per batch: fewer round trips
-				var singles []part
-				for _, k := range q {
-					if len(parts[k]) == 1 {
-						singles = append(singles, k)
-					}
-				}
-				for start := 0; start < len(singles); start += s.group {
+			for start := 0; start < len(q); start += s.group {
+				chunk := q[start:min(start+s.group, len(q))]
+				var err error
+				if len(chunk) == 1 {
+					stmt, args := insert(chunk[0])
+					err = s.session.Query(stmt, args...).ExecContext(ctx)
+				} else {
 					batch := s.session.Batch(gocql.UnloggedBatch)
-					for _, k := range singles[start:min(start+s.group, len(singles))] {
-						r := parts[k][0]
-						batch.Query(insert, k.path, k.res, k.bucket, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max,
-							r.p.Last, r.p.LastAt, int64(r.p.Count), int(r.b.Resolution.TTL/time.Second), r.b.Version())
+					for _, r := range chunk {
+						stmt, args := insert(r)
+						batch.Query(stmt, args...)
 					}
-					if err := batch.ExecContext(ctx); err != nil {
-						errs <- fmt.Errorf("writing %d partitions: %w", min(s.group, len(singles)-start), err)
-						return
-					}
+					err = batch.ExecContext(ctx)
 				}
-			}
-			for _, k := range q {
-				rows := parts[k]
-				if len(rows) == 1 && s.group > 1 {
-					continue // written above
-				}
-				if len(rows) == 1 { // the usual case: one point per series per batch; no batch wrapper
-					r := rows[0]
-					err := s.session.Query(insert, k.path, k.res, k.bucket, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max,
-						r.p.Last, r.p.LastAt, int64(r.p.Count), int(r.b.Resolution.TTL/time.Second), r.b.Version()).ExecContext(ctx)
-					if err != nil {
-						errs <- fmt.Errorf("writing (%s, %d, %d): %w", k.path, k.res, k.bucket, err)
-						return
-					}
-					continue
-				}
-				for start := 0; start < len(rows); start += 100 {
-					batch := s.session.Batch(gocql.UnloggedBatch)
-					for _, r := range rows[start:min(start+100, len(rows))] {
-						ttl := int(r.b.Resolution.TTL / time.Second)
-						batch.Query(insert, k.path, k.res, k.bucket, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max, r.p.Last,
-							r.p.LastAt, int64(r.p.Count), ttl, r.b.Version())
-					}
-					if err := batch.ExecContext(ctx); err != nil {
-						errs <- fmt.Errorf("writing partition (%s, %d, %d): %w", k.path, k.res, k.bucket, err)
-						return
-					}
+				if err != nil {
+					errs <- fmt.Errorf("writing %d blocks (%s ...): %w", len(chunk), chunk[0].Path, err)
+					return
 				}
 			}
 		}()
@@ -235,6 +249,98 @@ func (s *cassandraStore) Write(ctx context.Context, batches []*rollup.Batch) err
 		return err
 	}
 	return s.index(ctx, leaves)
+}
+
+// readPaths is how many partitions (paths) one block query asks for.
+const readPaths = 50
+
+// ReadBlocks selects the blocks of keys with multi-partition queries of up
+// to readPaths paths (`path IN ? AND span IN ? AND source IN ?`), a few at a
+// time, keeping the rows asked for; the version is the write timestamp.
+func (s *cassandraStore) ReadBlocks(ctx context.Context, keys []BlockKey) ([]BlockRow, error) {
+	if s.session == nil {
+		return nil, errNotInit
+	}
+	type id struct {
+		path   string
+		span   int64
+		source string
+	}
+	type query struct {
+		secs                   int64
+		paths, sources         []string
+		spans                  []int64
+		want                   map[id]BlockKey
+		seenP, seenS, seenSpan map[any]bool
+	}
+	var queries []*query
+	open := map[int64]*query{}
+	for _, k := range keys {
+		secs := k.Res.Seconds()
+		if err := s.ensureTable(ctx, secs); err != nil {
+			return nil, err
+		}
+		q := open[secs]
+		if q == nil || len(q.paths) >= readPaths && !q.seenP[k.Path] {
+			q = &query{secs: secs, want: map[id]BlockKey{}, seenP: map[any]bool{}, seenS: map[any]bool{}, seenSpan: map[any]bool{}}
+			open[secs] = q
+			queries = append(queries, q)
+		}
+		q.want[id{k.Path, k.Span, k.Source}] = k
+		if !q.seenP[k.Path] {
+			q.seenP[k.Path] = true
+			q.paths = append(q.paths, k.Path)
+		}
+		if !q.seenSpan[k.Span] {
+			q.seenSpan[k.Span] = true
+			q.spans = append(q.spans, k.Span)
+		}
+		if !q.seenS[k.Source] {
+			q.seenS[k.Source] = true
+			q.sources = append(q.sources, k.Source)
+		}
+	}
+	var mu sync.Mutex
+	var out []BlockRow
+	var firstErr error
+	work := make(chan *query)
+	var wg sync.WaitGroup
+	for range min(len(queries), 16) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for q := range work {
+				stmt := fmt.Sprintf(`SELECT path, span, source, data, WRITETIME(data) FROM blocks_%ds WHERE path IN ? AND span IN ? AND source IN ?`, q.secs)
+				it := s.session.Query(stmt, q.paths, q.spans, q.sources).PageSize(1000).IterContext(ctx)
+				var got []BlockRow
+				var i id
+				var data []byte
+				var version int64
+				for it.Scan(&i.path, &i.span, &i.source, &data, &version) {
+					if k, ok := q.want[i]; ok {
+						got = append(got, BlockRow{BlockKey: k, Data: data, Version: version})
+					}
+					data = nil // Scan reuses a non-nil slice
+				}
+				err := it.Close()
+				mu.Lock()
+				out = append(out, got...)
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("reading %d blocks from blocks_%ds: %w", len(q.want), q.secs, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, q := range queries {
+		work <- q
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
 }
 
 func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) error {
@@ -279,34 +385,36 @@ func (s *cassandraStore) Read(ctx context.Context, path string, res rollup.Resol
 	return s.ReadColumn(ctx, path, res, from, until, "")
 }
 
+// ReadColumn reads the blocks of path whose spans overlap [from, until) (one
+// partition, in (span, source) order) and decodes the points in the range.
 func (s *cassandraStore) ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error) {
 	if s.session == nil {
 		return nil, errNotInit
 	}
-	cols, ok := columnSQL[col] // CQL selects columns as SQL does
-	if !ok {
+	if _, ok := columnSQL[col]; !ok {
 		return nil, fmt.Errorf("reading %s: unknown column %q", path, col)
 	}
-	q := `SELECT time, count, ` + cols + ` FROM points WHERE path = ? AND resolution = ? AND bucket = ? AND time >= ? AND time < ?`
-	var out []rollup.Point
-	for b := bucketOf(res, from); b < until; b += res.Seconds() * pointsPerBucket {
-		it := s.session.Query(q, path, res.Seconds(), b, from, until).PageSize(pointsPerBucket).IterContext(ctx)
-		p := rollup.Point{Path: path}
-		var count int64
-		dst := columnDest(&p, &count, col)
-		for it.Scan(dst...) {
-			p.Count = uint64(count)
-			if n := len(out); n > 0 && out[n-1].Time == p.Time {
-				out[n-1].Merge(p)
-			} else {
-				out = append(out, p)
-			}
-		}
-		if err := it.Close(); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
+	if from >= until {
+		return nil, nil
+	}
+	if err := s.ensureTable(ctx, res.Seconds()); err != nil {
+		return nil, err
+	}
+	q := fmt.Sprintf(`SELECT source, data FROM blocks_%ds WHERE path = ? AND span >= ? AND span < ?`, res.Seconds())
+	it := s.session.Query(q, path, SpanOf(res, from), until).PageSize(100).IterContext(ctx)
+	rr := rangeReader{path: path, from: from, until: until, col: col}
+	var source string
+	var data []byte
+	for it.Scan(&source, &data) {
+		if err := rr.add(source, data); err != nil {
+			it.Close()
+			return nil, err
 		}
 	}
-	return out, nil
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return rr.points(), nil
 }
 
 func (s *cassandraStore) Children(ctx context.Context, parent string) ([]Node, error) {

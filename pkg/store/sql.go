@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,9 +18,11 @@ import (
 	"github.com/consthash/consthash/pkg/rollup"
 )
 
-// sqlStore keeps a table per resolution, `{table}_{seconds}s`, keyed by
-// (path, time, source), and a path table `{table}_paths` (path, parent,
-// leaf). MySQL/MariaDB and SQLite share it; only the upsert differs.
+// sqlStore keeps a block table per resolution, `{table}_blocks_{seconds}s`,
+// one row per (path, span, source) holding the pkg/block encoding of the
+// span's points, a path table `{table}_paths` (path, parent, leaf) and
+// `{table}_meta`, whose schema_version row records the format.
+// MySQL/MariaDB and SQLite share it; only the upsert differs.
 type sqlStore struct {
 	db      *sqlx.DB
 	mysql   bool
@@ -123,6 +126,32 @@ func (s *sqlStore) Init(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, idx); err != nil && !isDuplicateIndex(err) {
 		return fmt.Errorf("indexing the path table: %w", err)
 	}
+	return s.checkSchema(ctx)
+}
+
+// checkSchema records SchemaVersion in `{table}_meta` on first use and
+// refuses a database that holds another (no migration before 1.0).
+func (s *sqlStore) checkSchema(ctx context.Context) error {
+	name := "VARCHAR(64) NOT NULL"
+	ins := "INSERT OR IGNORE"
+	if s.mysql {
+		ins = "INSERT IGNORE"
+	}
+	for _, q := range []string{
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_meta (name %s, value BIGINT NOT NULL, PRIMARY KEY (name))`, s.table, name),
+		fmt.Sprintf(`%s INTO %s_meta (name, value) VALUES ('schema_version', %d)`, ins, s.table, SchemaVersion),
+	} {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("recording the schema version: %w", err)
+		}
+	}
+	var v int64
+	if err := s.db.GetContext(ctx, &v, fmt.Sprintf(`SELECT value FROM %s_meta WHERE name = 'schema_version'`, s.table)); err != nil {
+		return fmt.Errorf("reading the schema version: %w", err)
+	}
+	if v != SchemaVersion {
+		return fmt.Errorf("%s_meta: schema_version %d, this build reads %d (no migration before 1.0: use a new database or options.table)", s.table, v, SchemaVersion)
+	}
 	return nil
 }
 
@@ -131,6 +160,7 @@ func isDuplicateIndex(err error) bool {
 	return errors.As(err, &me) && me.Number == 1061
 }
 
+// ensureTable creates the block table of a resolution, `{table}_blocks_{s}s`.
 func (s *sqlStore) ensureTable(ctx context.Context, seconds int64) error {
 	s.mu.Lock()
 	done := s.tables[seconds]
@@ -138,29 +168,15 @@ func (s *sqlStore) ensureTable(ctx context.Context, seconds int64) error {
 	if done {
 		return nil
 	}
-	path, source := "VARCHAR(512) NOT NULL", "VARCHAR(128) NOT NULL"
+	path, source, data := "VARCHAR(512) NOT NULL", "VARCHAR(128) NOT NULL", "MEDIUMBLOB NOT NULL"
 	if !s.mysql {
-		path, source = "TEXT NOT NULL", "TEXT NOT NULL"
+		path, source, data = "TEXT NOT NULL", "TEXT NOT NULL", "BLOB NOT NULL"
 	}
-	q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_%ds (path %s, time BIGINT NOT NULL, source %s,
-		sum DOUBLE NOT NULL, min DOUBLE NOT NULL, max DOUBLE NOT NULL, last DOUBLE NOT NULL, last_at BIGINT NOT NULL,
-		count BIGINT NOT NULL, expires BIGINT NOT NULL, version BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (path, time, source))`,
-		s.table, seconds, path, source)
+	q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (path %s, span BIGINT NOT NULL, source %s, data %s,
+		version BIGINT NOT NULL, expires BIGINT NOT NULL, PRIMARY KEY (path, span, source))`,
+		s.blockTable(seconds), path, source, data)
 	if _, err := s.db.ExecContext(ctx, q); err != nil {
-		return fmt.Errorf("creating table %s_%ds: %w", s.table, seconds, err)
-	}
-	// Tables made before points carried a version get the column (rows
-	// already there are version 0, older than any batch). Checked by reading
-	// it first, so a reader without ALTER rights is not refused.
-	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT version FROM %s_%ds WHERE 1 = 0`, s.table, seconds))
-	if err == nil {
-		err = rows.Close()
-	}
-	if err != nil {
-		q := fmt.Sprintf(`ALTER TABLE %s_%ds ADD COLUMN version BIGINT NOT NULL DEFAULT 0`, s.table, seconds)
-		if _, err := s.db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("adding the version column to %s_%ds: %w", s.table, seconds, err)
-		}
+		return fmt.Errorf("creating table %s: %w", s.blockTable(seconds), err)
 	}
 	s.mu.Lock()
 	s.tables[seconds] = true
@@ -168,23 +184,28 @@ func (s *sqlStore) ensureTable(ctx context.Context, seconds int64) error {
 	return nil
 }
 
-// Write upserts every finite point in multi-row statements, one transaction
-// per batch group, then adds new paths to the index.
+func (s *sqlStore) blockTable(seconds int64) string {
+	return fmt.Sprintf("%s_blocks_%ds", s.table, seconds)
+}
+
+// sqlQuerier is a transaction or the database.
+type sqlQuerier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Write merges the finite points of the batches into their blocks: in one
+// transaction it reads the blocks the points fall in (MySQL: FOR UPDATE, so
+// concurrent writers of one block take turns; SQLite: a writer that lost the
+// race fails to commit and its write is retried), merges (blockUpdate.apply),
+// writes back what changed and adds new paths to the index.
 func (s *sqlStore) Write(ctx context.Context, batches []*rollup.Batch) error {
-	type row struct {
-		b *rollup.Batch
-		p *rollup.Point
+	ups, keys := groupBlocks(batches)
+	if len(keys) == 0 {
+		return nil
 	}
-	bySeconds := map[int64][]row{}
-	for _, b := range batches {
-		for i := range b.Points {
-			if Finite(b.Points[i]) {
-				bySeconds[b.Resolution.Seconds()] = append(bySeconds[b.Resolution.Seconds()], row{b, &b.Points[i]})
-			}
-		}
-	}
-	for secs := range bySeconds { // before the transaction: SQLite has one connection
-		if err := s.ensureTable(ctx, secs); err != nil {
+	for _, k := range keys { // before the transaction: SQLite has one connection
+		if err := s.ensureTable(ctx, k.Res.Seconds()); err != nil {
 			return err
 		}
 	}
@@ -193,27 +214,45 @@ func (s *sqlStore) Write(ctx context.Context, batches []*rollup.Batch) error {
 		return fmt.Errorf("beginning a transaction: %w", err)
 	}
 	defer tx.Rollback()
-	newPaths := map[string]bool{}
-	for secs, rows := range bySeconds {
-		for start := 0; start < len(rows); start += s.maxRows {
-			chunk := rows[start:min(start+s.maxRows, len(rows))]
-			var q strings.Builder
-			fmt.Fprintf(&q, "INSERT INTO %s_%ds (path, time, source, sum, min, max, last, last_at, count, expires, version) VALUES ", s.table, secs)
-			args := make([]any, 0, len(chunk)*11)
-			for i, r := range chunk {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-				expires := r.p.Time + int64(r.b.Resolution.TTL/time.Second)
-				args = append(args, r.p.Path, r.p.Time, r.b.Source, r.p.Sum, r.p.Min, r.p.Max, r.p.Last, r.p.LastAt, int64(r.p.Count), expires, r.b.Version())
-				newPaths[r.p.Path] = true
-			}
-			q.WriteString(s.upsert(secs))
-			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-				return fmt.Errorf("writing %d points to %s_%ds: %w", len(chunk), s.table, secs, err)
-			}
+	stored, err := s.readBlocks(ctx, tx, keys, s.mysql)
+	if err != nil {
+		return err
+	}
+	rows, err := mergeBlocks(ups, keys, stored)
+	if err != nil {
+		return err
+	}
+	return s.commitBlocks(ctx, tx, rows)
+}
+
+// WriteBlocks upserts whole blocks (BlockStore): a stored block is replaced
+// by one of the same or a newer version only.
+func (s *sqlStore) WriteBlocks(ctx context.Context, rows []BlockRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	for _, r := range rows {
+		if err := s.ensureTable(ctx, r.Res.Seconds()); err != nil {
+			return err
 		}
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning a transaction: %w", err)
+	}
+	defer tx.Rollback()
+	return s.commitBlocks(ctx, tx, rows)
+}
+
+// commitBlocks writes rows and indexes their paths in tx, commits, and
+// remembers the paths it added.
+func (s *sqlStore) commitBlocks(ctx context.Context, tx *sqlx.Tx, rows []BlockRow) error {
+	if err := s.writeBlocks(ctx, tx, rows); err != nil {
+		return err
+	}
+	newPaths := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		newPaths[r.Path] = true
 	}
 	added, err := s.index(ctx, tx, newPaths)
 	if err != nil {
@@ -231,28 +270,163 @@ func (s *sqlStore) Write(ctx context.Context, batches []*rollup.Batch) error {
 	return nil
 }
 
-// upsert is the conflict clause of a point insert: a stored row is replaced
-// only by a row of the same or a newer version, so a redelivered older
-// partial never overwrites a later value (rollup.Batch.Version).
-func (s *sqlStore) upsert(secs int64) string {
-	cols := []string{"sum", "min", "max", "last", "last_at", "count", "expires"}
-	var q strings.Builder
-	if s.mysql {
-		// Assignments may see the columns assigned before them, so version
-		// goes last and every other column compares with the stored version.
-		q.WriteString(" ON DUPLICATE KEY UPDATE ")
-		for _, c := range cols {
-			fmt.Fprintf(&q, "%s = IF(VALUES(version) >= version, VALUES(%s), %s), ", c, c, c)
+// maxStatementBytes bounds the block data of one multi-row statement, well
+// under MySQL's default max_allowed_packet (16 MiB on MariaDB, 64 MiB on 8.0).
+const maxStatementBytes = 4 << 20
+
+// writeBlocks upserts rows in multi-row statements of up to maxRows rows and
+// maxStatementBytes of data.
+func (s *sqlStore) writeBlocks(ctx context.Context, q sqlQuerier, rows []BlockRow) error {
+	bySeconds := map[int64][]*BlockRow{}
+	var order []int64
+	for i := range rows {
+		secs := rows[i].Res.Seconds()
+		if _, ok := bySeconds[secs]; !ok {
+			order = append(order, secs)
 		}
-		q.WriteString("version = GREATEST(version, VALUES(version))")
-		return q.String()
+		bySeconds[secs] = append(bySeconds[secs], &rows[i])
 	}
-	q.WriteString(" ON CONFLICT (path, time, source) DO UPDATE SET ")
-	for _, c := range cols {
-		fmt.Fprintf(&q, "%s = excluded.%s, ", c, c)
+	for _, secs := range order {
+		rs := bySeconds[secs]
+		for len(rs) > 0 {
+			n, size := 0, 0
+			for n < len(rs) && n < s.maxRows && (n == 0 || size+len(rs[n].Data) <= maxStatementBytes) {
+				size += len(rs[n].Data)
+				n++
+			}
+			chunk := rs[:n]
+			rs = rs[n:]
+			var b strings.Builder
+			fmt.Fprintf(&b, "INSERT INTO %s (path, span, source, data, version, expires) VALUES ", s.blockTable(secs))
+			args := make([]any, 0, len(chunk)*6)
+			for i, r := range chunk {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("(?, ?, ?, ?, ?, ?)")
+				args = append(args, r.Path, r.Span, r.Source, r.Data, r.Version, blockExpires(r.BlockKey))
+			}
+			b.WriteString(s.upsert(secs))
+			if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+				return fmt.Errorf("writing %d blocks to %s: %w", len(chunk), s.blockTable(secs), err)
+			}
+		}
 	}
-	fmt.Fprintf(&q, "version = excluded.version WHERE excluded.version >= %s_%ds.version", s.table, secs)
-	return q.String()
+	return nil
+}
+
+// blockExpires is when a block's last point has outlived its resolution's
+// TTL: the span's end plus the TTL (never, for no TTL).
+func blockExpires(k BlockKey) int64 {
+	if k.Res.TTL <= 0 {
+		return math.MaxInt64
+	}
+	return k.Span + SpanSeconds(k.Res) + int64(k.Res.TTL/time.Second)
+}
+
+// upsert is the conflict clause of a block insert: a stored block is
+// replaced only by one of the same or a newer version, so a late write of an
+// older block never overwrites a newer one.
+func (s *sqlStore) upsert(secs int64) string {
+	if s.mysql {
+		// Assignments see the columns assigned before them, so version goes
+		// last and the others compare with the stored version.
+		return " ON DUPLICATE KEY UPDATE data = IF(VALUES(version) >= version, VALUES(data), data), " +
+			"expires = IF(VALUES(version) >= version, VALUES(expires), expires), version = GREATEST(version, VALUES(version))"
+	}
+	return fmt.Sprintf(" ON CONFLICT (path, span, source) DO UPDATE SET data = excluded.data, expires = excluded.expires, "+
+		"version = excluded.version WHERE excluded.version >= %s.version", s.blockTable(secs))
+}
+
+// ReadBlocks returns the stored blocks of keys (BlockStore), a few queries
+// per resolution.
+func (s *sqlStore) ReadBlocks(ctx context.Context, keys []BlockKey) ([]BlockRow, error) {
+	for _, k := range keys {
+		if err := s.ensureTable(ctx, k.Res.Seconds()); err != nil {
+			return nil, err
+		}
+	}
+	return s.readBlocks(ctx, s.db, keys, false)
+}
+
+// readKeys is how many keys one block query asks for.
+const readKeys = 200
+
+// readBlocks selects the blocks of keys: per resolution, up to readKeys keys
+// a query, as `path IN (...) AND span IN (...) AND source IN (...)` (the
+// primary key's order, so an index range per path), keeping the rows asked
+// for. forUpdate locks them (MySQL) for a read-modify-write.
+func (s *sqlStore) readBlocks(ctx context.Context, q sqlQuerier, keys []BlockKey, forUpdate bool) ([]BlockRow, error) {
+	type id struct {
+		path   string
+		span   int64
+		source string
+	}
+	bySeconds := map[int64][]BlockKey{}
+	var order []int64
+	for _, k := range keys {
+		secs := k.Res.Seconds()
+		if _, ok := bySeconds[secs]; !ok {
+			order = append(order, secs)
+		}
+		bySeconds[secs] = append(bySeconds[secs], k)
+	}
+	var out []BlockRow
+	for _, secs := range order {
+		ks := bySeconds[secs]
+		for start := 0; start < len(ks); start += readKeys {
+			chunk := ks[start:min(start+readKeys, len(ks))]
+			want := make(map[id]BlockKey, len(chunk))
+			var paths, sources []any
+			var spans []any
+			seenP, seenS, seenSp := map[string]bool{}, map[string]bool{}, map[int64]bool{}
+			for _, k := range chunk {
+				want[id{k.Path, k.Span, k.Source}] = k
+				if !seenP[k.Path] {
+					seenP[k.Path] = true
+					paths = append(paths, k.Path)
+				}
+				if !seenSp[k.Span] {
+					seenSp[k.Span] = true
+					spans = append(spans, k.Span)
+				}
+				if !seenS[k.Source] {
+					seenS[k.Source] = true
+					sources = append(sources, k.Source)
+				}
+			}
+			query := fmt.Sprintf("SELECT path, span, source, data, version FROM %s WHERE path IN (?%s) AND span IN (?%s) AND source IN (?%s)",
+				s.blockTable(secs), strings.Repeat(", ?", len(paths)-1), strings.Repeat(", ?", len(spans)-1), strings.Repeat(", ?", len(sources)-1))
+			if forUpdate {
+				query += " FOR UPDATE"
+			}
+			args := append(append(paths, spans...), sources...)
+			rows, err := q.QueryContext(ctx, query, args...)
+			if err != nil {
+				return nil, fmt.Errorf("reading %d blocks from %s: %w", len(chunk), s.blockTable(secs), err)
+			}
+			for rows.Next() {
+				var i id
+				var r BlockRow
+				if err := rows.Scan(&i.path, &i.span, &i.source, &r.Data, &r.Version); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("reading blocks from %s: %w", s.blockTable(secs), err)
+				}
+				k, ok := want[i]
+				if !ok {
+					continue
+				}
+				r.BlockKey = k
+				out = append(out, r)
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				return nil, fmt.Errorf("reading blocks from %s: %w", s.blockTable(secs), err)
+			}
+		}
+	}
+	return out, nil
 }
 
 // index adds paths (leaves) and their parents (branches) not yet known, and
@@ -300,43 +474,44 @@ func (s *sqlStore) Read(ctx context.Context, path string, res rollup.Resolution,
 	return s.ReadColumn(ctx, path, res, from, until, "")
 }
 
+// ReadColumn selects the blocks of path whose spans overlap [from, until),
+// in (span, source) order, and decodes the points in the range (every field:
+// a block is decoded whole or not at all; the others are zeroed after).
 func (s *sqlStore) ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error) {
-	cols, ok := columnSQL[col]
-	if !ok {
+	if _, ok := columnSQL[col]; !ok {
 		return nil, fmt.Errorf("reading %s: unknown column %q", path, col)
+	}
+	if from >= until {
+		return nil, nil
 	}
 	if err := s.ensureTable(ctx, res.Seconds()); err != nil {
 		return nil, err
 	}
-	q := fmt.Sprintf(`SELECT time, count, %s FROM %s_%ds WHERE path = ? AND time >= ? AND time < ? ORDER BY time`, cols, s.table, res.Seconds())
+	q := fmt.Sprintf(`SELECT source, data FROM %s WHERE path = ? AND span >= ? AND span < ? ORDER BY span, source`, s.blockTable(res.Seconds()))
 	st, err := s.prepared(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	rows, err := st.QueryContext(ctx, path, from, until)
+	rows, err := st.QueryContext(ctx, path, SpanOf(res, from), until)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	defer rows.Close()
-	var out []rollup.Point
+	rr := rangeReader{path: path, from: from, until: until, col: col}
+	var source string
+	var data []byte
 	for rows.Next() {
-		p := rollup.Point{Path: path}
-		var count int64
-		dst := columnDest(&p, &count, col)
-		if err := rows.Scan(dst...); err != nil {
+		if err := rows.Scan(&source, &data); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", path, err)
 		}
-		p.Count = uint64(count)
-		if n := len(out); n > 0 && out[n-1].Time == p.Time {
-			out[n-1].Merge(p) // another producer's row of the same bin
-			continue
+		if err := rr.add(source, data); err != nil {
+			return nil, err
 		}
-		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	return out, nil
+	return rr.points(), nil
 }
 
 func (s *sqlStore) Children(ctx context.Context, parent string) ([]Node, error) {
@@ -414,7 +589,9 @@ func (s *sqlStore) ChildrenOf(ctx context.Context, parents []string, glob string
 	return out, nil
 }
 
-// Expire deletes rows whose TTL has passed (SQL has no TTL of its own).
+// Expire deletes the blocks whose last point has outlived its resolution's
+// TTL (expires: the span's end + the TTL; SQL has no TTL of its own), and
+// returns how many.
 func (s *sqlStore) Expire(ctx context.Context, now time.Time) (int64, error) {
 	s.mu.Lock()
 	var secs []int64
@@ -424,9 +601,9 @@ func (s *sqlStore) Expire(ctx context.Context, now time.Time) (int64, error) {
 	s.mu.Unlock()
 	var total int64
 	for _, t := range secs {
-		r, err := s.db.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s_%ds WHERE expires < ?`, s.table, t), now.Unix())
+		r, err := s.db.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE expires < ?`, s.blockTable(t)), now.Unix())
 		if err != nil {
-			return total, fmt.Errorf("expiring %s_%ds: %w", s.table, t, err)
+			return total, fmt.Errorf("expiring %s: %w", s.blockTable(t), err)
 		}
 		n, _ := r.RowsAffected()
 		total += n

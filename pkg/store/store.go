@@ -58,28 +58,9 @@ type Reader interface {
 	ChildrenOf(ctx context.Context, parents []string, glob string) (map[string][]Node, error)
 }
 
-// columnSQL is what ReadColumn selects after time and count, per column
-// ("": all of them, for Read), in SQL and CQL alike.
+// columnSQL names the columns ReadColumn knows and the fields each needs
+// after time and count ("": all of them, for Read).
 var columnSQL = map[string]string{"": "sum, min, max, last, last_at", "sum": "sum", "mean": "sum", "min": "min", "max": "max", "last": "last, last_at"}
-
-// columnDest is where a row of ReadColumn's query (time, count, then
-// columnSQL[col]) is scanned to.
-func columnDest(p *rollup.Point, count *int64, col string) []any {
-	dst := []any{&p.Time, count}
-	switch col {
-	case "":
-		return append(dst, &p.Sum, &p.Min, &p.Max, &p.Last, &p.LastAt)
-	case "sum", "mean":
-		return append(dst, &p.Sum)
-	case "min":
-		return append(dst, &p.Min)
-	case "max":
-		return append(dst, &p.Max)
-	case "last":
-		return append(dst, &p.Last, &p.LastAt)
-	}
-	return dst
-}
 
 // Indexer is implemented by stores with a path index: TakeNewPaths returns
 // (and forgets) the paths earlier writes added to the index, leaves and
@@ -209,8 +190,11 @@ func remember(known map[string]bool, added []indexEntry) {
 	}
 }
 
-// The stores that answer queries implement the whole Reader.
+// The stores that answer queries implement the whole Reader, and keep
+// blocks.
 var (
-	_ Reader = (*sqlStore)(nil)
-	_ Reader = (*cassandraStore)(nil)
+	_ Reader     = (*sqlStore)(nil)
+	_ Reader     = (*cassandraStore)(nil)
+	_ BlockStore = (*sqlStore)(nil)
+	_ BlockStore = (*cassandraStore)(nil)
 )

@@ -154,9 +154,20 @@ func suite(t *testing.T, s Store) {
 	if ex, ok := s.(interface {
 		Expire(context.Context, time.Time) (int64, error)
 	}); ok {
-		n, err := ex.Expire(ctx, time.Unix(1700000000, 0).Add(2*time.Hour))
-		if err != nil || n != 4 {
-			t.Errorf("expired %d rows (%v), want the 4 ten-second rows past their hour", n, err)
+		// A block expires when its span's last bin has outlived the TTL.
+		end := SpanOf(tenSec, 1700000000) + SpanSeconds(tenSec) + 3600
+		if n, err := ex.Expire(ctx, time.Unix(end, 0)); err != nil || n != 0 {
+			t.Errorf("expired %d blocks (%v) at the end of their TTL, want none yet", n, err)
+		}
+		n, err := ex.Expire(ctx, time.Unix(end+1, 0))
+		if err != nil || n != 3 {
+			t.Errorf("expired %d blocks (%v), want the 3 ten-second blocks (a.b.c of agg-a and agg-b, a.b.d) past their hour", n, err)
+		}
+		if got, err := r.Read(ctx, "a.b.c", tenSec, 0, 2e9); err != nil || len(got) != 0 {
+			t.Errorf("a.b.c after its blocks expired: %+v, %v", got, err)
+		}
+		if got, err := r.Read(ctx, "ü.日本;t=v", oneMin, 0, 2e9); err != nil || len(got) != 1 {
+			t.Errorf("a one-minute block within its day expired: %+v, %v", got, err)
 		}
 	}
 	// A path can be a leaf and a parent: written in one batch with its child
@@ -186,6 +197,7 @@ func suite(t *testing.T, s Store) {
 		t.Fatalf("Children(lb) = %+v, %v: lb.q got points after its child and is not a leaf", nodes, err)
 	}
 	versions(ctx, t, s)
+	blockSuite(ctx, t, s)
 }
 
 // versions checks that a stored point never goes backwards: a row is
@@ -262,21 +274,17 @@ func TestCassandraStore(t *testing.T) {
 	}
 	defer s.Close()
 	suite(t, s)
-	// Rows carry their resolution's TTL (an hour for the 10 s points).
+	// Blocks carry their resolution's TTL (an hour for the 10 s points)
+	// and their version as the write timestamp.
 	sess, _ := testenv.Cassandra(t)
 	var ttl int
-	q := "SELECT TTL(sum) FROM " + ks + ".points WHERE path = ? AND resolution = ? AND bucket = ? AND time = ? AND source = ?"
-	if err := sess.Query(q, "a.b.c", 10, bucketOf(tenSec, 1700000000), 1700000000, "agg-b").Scan(&ttl); err != nil {
+	var ts int64
+	q := "SELECT TTL(data), WRITETIME(data) FROM " + ks + ".blocks_10s WHERE path = ? AND span = ? AND source = ?"
+	if err := sess.Query(q, "a.b.c", SpanOf(tenSec, 1700000000), "agg-b").Scan(&ttl, &ts); err != nil {
 		t.Fatal(err)
 	}
 	if ttl <= 3500 || ttl > 3600 {
 		t.Errorf("TTL %d s, want about 3600", ttl)
-	}
-	// The write timestamp is the batch's version.
-	var ts int64
-	q = "SELECT WRITETIME(sum) FROM " + ks + ".points WHERE path = ? AND resolution = ? AND bucket = ? AND time = ? AND source = ?"
-	if err := sess.Query(q, "a.b.c", 10, bucketOf(tenSec, 1700000000), 1700000000, "agg-b").Scan(&ts); err != nil {
-		t.Fatal(err)
 	}
 	if want := int64(1700000010) * 1e6; ts != want {
 		t.Errorf("write timestamp %d, want the version %d", ts, want)
@@ -337,9 +345,9 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// TestSQLiteAddsVersion opens a table made before points carried a version:
-// the column is added, and its rows (version 0) are replaced by any batch.
-func TestSQLiteAddsVersion(t *testing.T) {
+// TestSQLiteRefusesOtherSchema opens a database whose schema_version is not
+// this build's: Init refuses it (no migration before 1.0).
+func TestSQLiteRefusesOtherSchema(t *testing.T) {
 	dsn := "file:" + filepath.Join(t.TempDir(), "old.db")
 	s, err := Open(Config{Driver: "sqlite", DSN: dsn})
 	if err != nil {
@@ -350,17 +358,8 @@ func TestSQLiteAddsVersion(t *testing.T) {
 	if err := s.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	db := s.(*sqlStore).db
-	db.MustExec(`CREATE TABLE metrics_60s (path TEXT NOT NULL, time BIGINT NOT NULL, source TEXT NOT NULL,
-		sum DOUBLE NOT NULL, min DOUBLE NOT NULL, max DOUBLE NOT NULL, last DOUBLE NOT NULL, last_at BIGINT NOT NULL,
-		count BIGINT NOT NULL, expires BIGINT NOT NULL, PRIMARY KEY (path, time, source))`)
-	db.MustExec(`INSERT INTO metrics_60s VALUES ('old.p', 1700000040, 'agg-v', 1, 1, 1, 1, 0, 1, 1800000000)`)
-	b := &rollup.Batch{Source: "agg-v", Resolution: oneMin, Flush: 1700000050, Points: []rollup.Point{pt("old.p", 1700000040, 2, 3)}}
-	if err := s.Write(ctx, []*rollup.Batch{b}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.(Reader).Read(ctx, "old.p", oneMin, 0, 2e9)
-	if err != nil || len(got) != 1 || got[0].Sum != 5 {
-		t.Fatalf("old.p = %+v, %v: want the new row (sum 5)", got, err)
+	s.(*sqlStore).db.MustExec(`UPDATE metrics_meta SET value = 1 WHERE name = 'schema_version'`)
+	if err := s.Init(ctx); err == nil || !strings.Contains(err.Error(), "schema_version 1") {
+		t.Fatalf("Init of a schema_version 1 database: %v", err)
 	}
 }

@@ -1,0 +1,222 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/consthash/consthash/pkg/block"
+	"github.com/consthash/consthash/pkg/rollup"
+)
+
+// What the block stores (SQL, Cassandra) share: Write's read-modify-write of
+// blocks and the read of a range out of blocks (docs/storage-blocks.md).
+
+// SchemaVersion is the storage format the block stores record in their
+// schema_version row: 2 is one block per (path, resolution, source, span)
+// (1 was one row per point). A store holding another version refuses Init:
+// there is no migration before 1.0.
+const SchemaVersion = 2
+
+// blockUpdate is what one Write brings to one block: its points by time, each
+// with the version of the batch that carried it.
+type blockUpdate struct {
+	pts map[int64]versioned
+}
+
+type versioned struct {
+	p rollup.Point
+	v int64
+}
+
+// groupBlocks groups the finite points of batches by the block they belong
+// to; among points of one block at one time, the newest version wins (the
+// later one on a tie). Keys come back in first-seen order.
+func groupBlocks(batches []*rollup.Batch) (map[BlockKey]*blockUpdate, []BlockKey) {
+	ups := map[BlockKey]*blockUpdate{}
+	var keys []BlockKey
+	for _, b := range batches {
+		v := b.Version()
+		for _, p := range b.Points {
+			if !Finite(p) {
+				continue
+			}
+			k := BlockKey{Path: p.Path, Res: b.Resolution, Source: b.Source, Span: SpanOf(b.Resolution, p.Time)}
+			u := ups[k]
+			if u == nil {
+				u = &blockUpdate{pts: map[int64]versioned{}}
+				ups[k] = u
+				keys = append(keys, k)
+			}
+			if old, ok := u.pts[p.Time]; ok && old.v > v {
+				continue
+			}
+			u.pts[p.Time] = versioned{p, v}
+		}
+	}
+	return ups, keys
+}
+
+// apply merges u into the stored block (nil: none) and returns the block to
+// write, or false when the stored block already says the same. A point
+// replaces the stored one at its time when its version is not older than the
+// stored block's; new times are added. The result's version is the newest of
+// the stored one and those of the points applied; when the data changed but
+// that is not newer than what is stored (an older point at a new time), it is
+// the stored version + 1 µs, so Cassandra's newest-write-wins keeps the merged
+// block (on equal timestamps it keeps the larger blob, whichever that is).
+// Batch versions are whole seconds in µs, so the extra µs never outranks a
+// newer batch.
+func (u *blockUpdate) apply(k BlockKey, stored *BlockRow) (BlockRow, bool, error) {
+	merged := make(map[int64]rollup.Point, len(u.pts))
+	var storedVersion int64
+	if stored != nil {
+		storedVersion = stored.Version
+		pts, _, err := block.Decode(nil, stored.Data)
+		if err != nil {
+			return BlockRow{}, false, fmt.Errorf("decoding the stored block %s %s %s %d: %w", k.Path, k.Res, k.Source, k.Span, err)
+		}
+		for _, p := range pts {
+			merged[p.Time] = p
+		}
+	}
+	version := storedVersion
+	for t, vp := range u.pts {
+		if _, ok := merged[t]; ok && stored != nil && vp.v < storedVersion {
+			continue // the stored point is newer
+		}
+		merged[t] = vp.p
+		version = max(version, vp.v)
+	}
+	pts := make([]rollup.Point, 0, len(merged))
+	for _, p := range merged {
+		pts = append(pts, p)
+	}
+	slices.SortFunc(pts, func(a, b rollup.Point) int { return cmpInt(a.Time, b.Time) })
+	data, err := block.Append(nil, k.Res.Seconds(), pts)
+	if err != nil {
+		return BlockRow{}, false, fmt.Errorf("block %s %s %s %d: %w", k.Path, k.Res, k.Source, k.Span, err)
+	}
+	if stored != nil {
+		if bytes.Equal(data, stored.Data) {
+			return BlockRow{}, false, nil
+		}
+		if version <= storedVersion {
+			version = storedVersion + 1
+		}
+	}
+	return BlockRow{BlockKey: k, Data: data, Version: version}, true, nil
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// mergeBlocks updates the stored blocks (those of keys that exist) with ups
+// and returns the blocks to write.
+func mergeBlocks(ups map[BlockKey]*blockUpdate, keys []BlockKey, stored []BlockRow) ([]BlockRow, error) {
+	have := make(map[BlockKey]*BlockRow, len(stored))
+	for i := range stored {
+		have[stored[i].BlockKey] = &stored[i]
+	}
+	out := make([]BlockRow, 0, len(keys))
+	for _, k := range keys {
+		row, changed, err := ups[k].apply(k, have[k])
+		if err != nil {
+			return nil, err
+		}
+		if changed {
+			out = append(out, row)
+		}
+	}
+	return out, nil
+}
+
+// rangeReader turns the stored blocks of one path and resolution into the
+// points of [from, until), merged over sources. Feed it blocks in (span,
+// source) order, as the stores select them; it keeps the order today's row
+// stores merged in: by time, then source.
+type rangeReader struct {
+	path        string
+	from, until int64
+	col         string
+	pts         []rollup.Point
+	sources     int
+	last        string
+	it          block.Iter
+}
+
+// add decodes one block's points inside the range.
+func (r *rangeReader) add(source string, data []byte) error {
+	if r.sources == 0 || source != r.last {
+		r.sources++ // counts changes of source: 1 means a single producer
+		r.last = source
+	}
+	if err := r.it.Reset(data); err != nil {
+		return fmt.Errorf("reading %s: %w", r.path, err)
+	}
+	for r.it.Next() {
+		p := r.it.Point()
+		if p.Time < r.from {
+			continue
+		}
+		if p.Time >= r.until {
+			break
+		}
+		p.Path = r.path
+		r.pts = append(r.pts, p)
+	}
+	if err := r.it.Err(); err != nil {
+		return fmt.Errorf("reading %s: %w", r.path, err)
+	}
+	return nil
+}
+
+// points returns the points in time order, the producers of a bin merged
+// (rollup.Point.Merge), with only the fields col needs (columnSQL).
+func (r *rangeReader) points() []rollup.Point {
+	pts := r.pts
+	if r.sources > 1 {
+		// Blocks came in (span, source) order: a stable sort by time keeps
+		// the sources of one bin in source order.
+		slices.SortStableFunc(pts, func(a, b rollup.Point) int { return cmpInt(a.Time, b.Time) })
+		out := pts[:0]
+		for _, p := range pts {
+			if n := len(out); n > 0 && out[n-1].Time == p.Time {
+				out[n-1].Merge(p)
+				continue
+			}
+			out = append(out, p)
+		}
+		pts = out
+	}
+	if r.col != "" {
+		for i := range pts {
+			keepColumn(&pts[i], r.col)
+		}
+	}
+	return pts
+}
+
+// keepColumn zeroes the fields of p that col does not need (ReadColumn's
+// contract): time, count and the column stay.
+func keepColumn(p *rollup.Point, col string) {
+	q := rollup.Point{Path: p.Path, Time: p.Time, Count: p.Count}
+	switch col {
+	case "sum", "mean":
+		q.Sum = p.Sum
+	case "min":
+		q.Min = p.Min
+	case "max":
+		q.Max = p.Max
+	case "last":
+		q.Last, q.LastAt = p.Last, p.LastAt
+	}
+	*p = q
+}
