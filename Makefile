@@ -80,7 +80,6 @@ backends-stop:
 clean:
 	rm -rf bin
 
-## bench-writer: points/s into each storage driver on the local backends (starts MariaDB and Cassandra)
+## bench-writer: points/s stored into each storage driver (WriteBlocks of full blocks, and Write) and bytes per point on disk (starts MariaDB and Cassandra)
 bench-writer:
-	@export "$$(scripts/mariadb.sh start | tail -n1)" "$$(scripts/cassandra.sh start | tail -n1)"; \
-	cd pkg && go test -run '^$$' -bench BenchmarkWrite -benchtime 5s ./store
+	@bench/writer.sh

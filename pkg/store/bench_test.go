@@ -3,55 +3,69 @@ package store
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/consthash/consthash/pkg/block"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/testenv"
 )
 
-// BenchmarkWrite measures sustained points/s into each driver: batches of
-// 1,000 points over 10,000 paths (a new bin every 10 writes), as one writer
-// instance writes them. Run: make bench-writer.
-func BenchmarkWrite(b *testing.B) {
-	drivers := map[string]func(b *testing.B) Config{
-		"sqlite": func(b *testing.B) Config {
-			return Config{Driver: "sqlite", DSN: "file:" + filepath.Join(b.TempDir(), "bench.db")}
-		},
-		"mysql": func(b *testing.B) Config { _, dsn := testenv.MySQL(b); return Config{Driver: "mysql", DSN: dsn} },
-		"cassandra": func(b *testing.B) Config {
-			hosts := testenv.CassandraHosts(b)
-			_, ks := testenv.Cassandra(b)
-			return Config{Driver: "cassandra", DSN: strings.Join(hosts, ","), Options: map[string]string{"keyspace": ks, "write_queues": "64"}}
-		},
-		"cassandra-grouped": func(b *testing.B) Config {
-			hosts := testenv.CassandraHosts(b)
-			_, ks := testenv.Cassandra(b)
-			return Config{Driver: "cassandra", DSN: strings.Join(hosts, ","), Options: map[string]string{"keyspace": ks,
-				"write_queues": "8", "batch_partitions": "50"}}
-		},
-		"file": func(b *testing.B) Config { return Config{Driver: "file", DSN: filepath.Join(b.TempDir(), "m")} },
+// benchDrivers opens each driver on the local backends, a new database or
+// keyspace each time.
+var benchDrivers = map[string]func(b *testing.B) Config{
+	"sqlite": func(b *testing.B) Config {
+		return Config{Driver: "sqlite", DSN: "file:" + filepath.Join(b.TempDir(), "bench.db")}
+	},
+	"mysql": func(b *testing.B) Config { _, dsn := testenv.MySQL(b); return Config{Driver: "mysql", DSN: dsn} },
+	"cassandra": func(b *testing.B) Config {
+		hosts := testenv.CassandraHosts(b)
+		_, ks := testenv.Cassandra(b)
+		return Config{Driver: "cassandra", DSN: strings.Join(hosts, ","), Options: map[string]string{"keyspace": ks, "write_queues": "64"}}
+	},
+	"cassandra-grouped": func(b *testing.B) Config {
+		hosts := testenv.CassandraHosts(b)
+		_, ks := testenv.Cassandra(b)
+		return Config{Driver: "cassandra", DSN: strings.Join(hosts, ","), Options: map[string]string{"keyspace": ks,
+			"write_queues": "8", "batch_partitions": "50"}}
+	},
+	"file": func(b *testing.B) Config { return Config{Driver: "file", DSN: filepath.Join(b.TempDir(), "m")} },
+}
+
+func openBench(b *testing.B, name string) Store {
+	s, err := Open(benchDrivers[name](b))
+	if err != nil {
+		b.Fatal(err)
 	}
+	b.Cleanup(func() { s.Close() })
+	if err := s.Init(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkWrite measures sustained points/s of Write (a read-modify-write
+// of blocks in the block stores): batches of 1,000 points over 10,000 paths
+// (a new bin every 10 writes), as one writer instance writes them today;
+// the first 10 writes (new tables, every path indexed) are not timed.
+// Run: make bench-writer.
+func BenchmarkWrite(b *testing.B) {
 	for _, name := range []string{"sqlite", "mysql", "cassandra", "cassandra-grouped", "file"} {
 		b.Run(name, func(b *testing.B) {
-			s, err := Open(drivers[name](b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
+			s := openBench(b, name)
 			ctx := context.Background()
-			if err := s.Init(ctx); err != nil {
-				b.Fatal(err)
-			}
 			res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
 			batch := &rollup.Batch{Source: "bench", Resolution: res, Final: true}
 			i := 0
-			b.ResetTimer()
-			for b.Loop() {
+			write := func() {
 				batch.Points = batch.Points[:0]
 				t := int64(1700000000 + 10*(i/10))
+				batch.Flush = t + 10
 				for j := 0; j < 1000; j++ {
 					var p rollup.Point
 					p.Path, p.Time = fmt.Sprintf("bench.host%d.metric%d", (i%10*1000+j)/100, j%100), t
@@ -63,7 +77,145 @@ func BenchmarkWrite(b *testing.B) {
 				}
 				i++
 			}
+			for range 10 { // every path once, before the timer: tables made, paths indexed
+				write()
+			}
+			for b.Loop() {
+				write()
+			}
 			b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "points/s")
 		})
 	}
+}
+
+// benchBlocks is how many blocks one WriteBlocks of BenchmarkWriteBlocks
+// writes: 72,000 points.
+const benchBlocks = 100
+
+// benchSeries returns full blocks of statsd counters as the writer will
+// persist them: 720 bins of 10 s, one sample (0–49) a bin, last_at in
+// milliseconds.
+func benchSeries(b *testing.B, n int) [][]byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const t0 = 1700006400 // a span start
+	out := make([][]byte, n)
+	for i := range out {
+		pts := make([]rollup.Point, BlockPoints)
+		for j := range pts {
+			t := int64(t0 + 10*j)
+			pts[j] = rollup.Point{Time: t}
+			pts[j].Add(float64(rng.IntN(50)), t*1e9+int64(rng.IntN(10000))*1e6)
+		}
+		data, err := block.Append(nil, 10, pts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = data
+	}
+	return out
+}
+
+// BenchmarkWriteBlocks measures what the writer's persist costs: WriteBlocks
+// of benchBlocks full blocks (720 points each) of new series, as points
+// stored per second, and the bytes each point takes on disk (SQLite: the
+// database's pages after a WAL checkpoint; Cassandra: the table's SSTables
+// in the local node's data directory after a flush, forced by
+// memtable_flush_period_in_ms as no nodetool is needed then).
+func BenchmarkWriteBlocks(b *testing.B) {
+	data := benchSeries(b, benchBlocks)
+	var raw int
+	for _, d := range data {
+		raw += len(d)
+	}
+	for _, name := range []string{"sqlite", "mysql", "cassandra"} {
+		b.Run(name, func(b *testing.B) {
+			s := openBench(b, name)
+			bs := s.(BlockStore)
+			ctx := context.Background()
+			res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
+			rows := make([]BlockRow, benchBlocks)
+			i := 0
+			for b.Loop() {
+				for j := range rows {
+					rows[j] = BlockRow{BlockKey: BlockKey{Path: fmt.Sprintf("bench.host%d.metric%d", i, j), Res: res, Source: "bench",
+						Span: 1700006400}, Data: data[j], Version: 1700013600 * 1e6}
+				}
+				if err := bs.WriteBlocks(ctx, rows); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			points := float64(b.N * benchBlocks * BlockPoints)
+			b.ReportMetric(points/b.Elapsed().Seconds(), "points/s")
+			b.ReportMetric(float64(raw)/float64(benchBlocks*BlockPoints), "block_bytes/point")
+			var disk int64
+			switch name {
+			case "sqlite":
+				disk = sqliteBytes(b, s.(*sqlStore))
+			case "cassandra":
+				disk = cassandraBytes(b, s.(*cassandraStore))
+			}
+			if disk > 0 {
+				b.ReportMetric(float64(disk)/points, "disk_bytes/point")
+			}
+		})
+	}
+}
+
+// sqliteBytes is the size of the database's used pages after checkpointing
+// its WAL: the blocks, their primary key, the path index.
+func sqliteBytes(b *testing.B, s *sqlStore) int64 {
+	ctx := context.Background()
+	if _, err := s.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		b.Fatal(err)
+	}
+	var pages, free, size int64
+	for q, v := range map[string]*int64{"PRAGMA page_count": &pages, "PRAGMA freelist_count": &free, "PRAGMA page_size": &size} {
+		if err := s.db.GetContext(ctx, v, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return (pages - free) * size
+}
+
+// cassandraBytes flushes the keyspace's blocks_10s (a memtable flush period
+// of 1 s) and returns the size of its SSTables in the local node's data
+// directory (CASSANDRA_DATA, as scripts/cassandra.sh uses it), or 0 when that
+// is not on this machine.
+func cassandraBytes(b *testing.B, s *cassandraStore) int64 {
+	dir := os.Getenv("CASSANDRA_DATA")
+	if dir == "" {
+		dir = "/tmp/consthash-cassandra"
+	}
+	tables, _ := filepath.Glob(filepath.Join(dir, "data", s.keyspace, "blocks_10s-*"))
+	if len(tables) != 1 {
+		b.Logf("no data directory of %s.blocks_10s under %s: bytes/point not measured", s.keyspace, dir)
+		return 0
+	}
+	if err := s.session.Query("ALTER TABLE blocks_10s WITH memtable_flush_period_in_ms = 1000").Exec(); err != nil {
+		b.Fatal(err)
+	}
+	size := func() int64 {
+		var n int64
+		filepath.WalkDir(tables[0], func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".db") {
+				if info, err := d.Info(); err == nil {
+					n += info.Size()
+				}
+			}
+			return nil
+		})
+		return n
+	}
+	// The flush is done when the size stops growing.
+	var last int64
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		n := size()
+		if n > 0 && n == last {
+			return n
+		}
+		last = n
+	}
+	b.Logf("the SSTables of %s.blocks_10s kept changing for 30 s", s.keyspace)
+	return last
 }
