@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -201,27 +200,21 @@ def drain(a):
     print(f"writers still had {pending} messages pending after {a.timeout} s", file=sys.stderr)
 
 
-class SQL:
-    """Runs a query on the stored points: SQLite through sqlite3, MySQL/MariaDB through the mysql client."""
-
-    def __init__(self, store, work, dsn, table):
-        self.store, self.table = store, table
-        if store == "sqlite":
-            self.db = sqlite3.connect(os.path.join(work, "consthash.db"))
-            self.table = "metrics"
-        else:
-            m = re.fullmatch(r"([^:@]*)(?::([^@]*))?@tcp\(([^:]+):(\d+)\)/([^?]*).*", dsn)
-            if not m:
-                raise SystemExit(f"cannot read the MySQL DSN {dsn!r}")
-            self.mysql = ["mysql", "--batch", "--skip-column-names", "-u", m[1], "-h", m[3], "-P", m[4], m[5]]
-            if m[2]:
-                self.mysql.insert(3, "-p" + m[2])
-
-    def rows(self, q):
-        if self.store == "sqlite":
-            return self.db.execute(q).fetchall()
-        out = subprocess.run(self.mysql + ["-e", q], capture_output=True, text=True, check=True).stdout
-        return [tuple(conv(v) for v in line.split("\t")) for line in out.splitlines()]
+def store_dump(a):
+    """What the store holds, per resolution seconds, per leaf path: (sum, count, min, max, bins, first bin, last bin,
+    last value), read through the store's own reader by services/query-api/cmd/storedump (blocks decoded, producers
+    merged)."""
+    dsn = a.storage_dsn or "file:" + os.path.join(a.work, "consthash.db")
+    cmd = ["go", "run", "./cmd/storedump", "--driver", a.store, "--dsn", dsn, "--times", ",".join(json.loads(a.times))]
+    if a.store != "sqlite":
+        cmd += ["--table", a.table]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(cmd, cwd=os.path.join(root, "services", "query-api"), capture_output=True, text=True, check=True).stdout
+    by = {}
+    for line in out.splitlines():
+        f = line.split("\t")
+        by.setdefault(int(f[0]), {})[f[1]] = tuple(conv(v) for v in f[2:])
+    return by
 
 
 def conv(v):
@@ -260,65 +253,55 @@ def check(a):
     exact, problems = True, []
     relay = mon.get("relay", {})
     lost = lost_agg + max(0, produced - stored) + send_errors + refused + relay.get("dropped", 0)
-    if a.store == "cassandra":
-        exact = False
-        problems.append("the stored totals are checked on SQL stores only (no CQL client here)")
-    else:
-        sql = SQL(a.store, a.work, a.storage_dsn, a.table)
-        missing = 0
-        for step, sec in zip(steps, secs):
-            t = f"{sql.table}_{sec}s"
-            agg = {r[0]: r[1:] for r in sql.rows(
-                f"SELECT path, SUM(sum), SUM(count), MIN(min), MAX(max), COUNT(DISTINCT time), MIN(time), MAX(time) "
-                f"FROM {t} GROUP BY path")}
-            last = {r[0]: r[1] for r in sql.rows(
-                f"SELECT p.path, p.last FROM {t} p JOIN (SELECT path, MAX(time) mt FROM {t} "
-                f"WHERE path LIKE 'stats.gauges.%' OR path LIKE 'gblast.%' GROUP BY path) m "
-                f"ON p.path = m.path AND p.time = m.mt")}
-            bad = []
+    dump = store_dump(a)
+    missing = 0
+    for step, sec in zip(steps, secs):
+        agg = dump.get(sec, {})
+        last = {p: r[7] for p, r in agg.items() if p.startswith("stats.gauges.") or p.startswith("gblast.")}
+        bad = []
 
-            def want(path, got, exp, what):
-                if got != exp:
-                    bad.append(f"{path} {what} {got} != sent {exp}")
+        def want(path, got, exp, what):
+            if got != exp:
+                bad.append(f"{path} {what} {got} != sent {exp}")
 
-            def row(path):
-                r = agg.get(path)
-                if r is None:
-                    bad.append(f"{path} missing")
-                return r
+        def row(path):
+            r = agg.get(path)
+            if r is None:
+                bad.append(f"{path} missing")
+            return r
 
-            for k, v in es.get("counters", {}).items():
-                if (r := row("stats_counts." + k)) is not None:
-                    want("stats_counts." + k, r[0], v, "sum")
-                    if sec == secs[0] and r[4] != (r[6] - r[5]) // sec + 1:
-                        bad.append(f"stats_counts.{k}: {r[4]} of the {(r[6] - r[5]) // sec + 1} intervals between its first and last")
-            for k, v in es.get("timers", {}).items():
-                p = "stats.timers." + k
-                for suffix, col, exp in ((".count", 0, v["count"]), (".sum", 0, v["sum"]), (".upper", 3, v["max"]),
-                                         (".lower", 2, v["min"])):
-                    if (r := row(p + suffix)) is not None:
-                        want(p + suffix, r[col], exp, ["sum", "count", "min", "max"][col])
-            for k, v in es.get("gauges", {}).items():
-                p = "stats.gauges." + k
-                if p not in last:
-                    bad.append(f"{p} missing")
-                else:
-                    want(p, last[p], v, "last")
-            for k, v in es.get("sets", {}).items():
-                if (r := row(f"stats.sets.{k}.count")) is not None and not (1 <= r[3] <= v):
-                    bad.append(f"stats.sets.{k}.count max {r[3]} outside 1..{v} members sent")
-            for k, v in eg.get("graphite", {}).items():
-                if (r := row(k)) is not None:
-                    for col, exp, what in ((0, v["sum"], "sum"), (1, v["count"], "count"), (2, v["min"], "min"), (3, v["max"], "max")):
-                        want(k, r[col], exp, what)
-                    want(k, last.get(k), v["last"], "last")
-            missing += sum(1 for b in bad if b.endswith("missing"))
-            n = len(es.get("counters", {})) + len(es.get("timers", {})) + len(es.get("gauges", {})) + len(es.get("sets", {})) + len(eg.get("graphite", {}))
-            print(f"resolution {step}: {len(agg)} series stored; {n} keys checked; {len(bad)} mismatches" +
-                  ("".join("\n    " + b for b in bad[:10])))
-            if bad:
-                exact = False
-        lost += missing
+        for k, v in es.get("counters", {}).items():
+            if (r := row("stats_counts." + k)) is not None:
+                want("stats_counts." + k, r[0], v, "sum")
+                if sec == secs[0] and r[4] != (r[6] - r[5]) // sec + 1:
+                    bad.append(f"stats_counts.{k}: {r[4]} of the {(r[6] - r[5]) // sec + 1} intervals between its first and last")
+        for k, v in es.get("timers", {}).items():
+            p = "stats.timers." + k
+            for suffix, col, exp in ((".count", 0, v["count"]), (".sum", 0, v["sum"]), (".upper", 3, v["max"]),
+                                     (".lower", 2, v["min"])):
+                if (r := row(p + suffix)) is not None:
+                    want(p + suffix, r[col], exp, ["sum", "count", "min", "max"][col])
+        for k, v in es.get("gauges", {}).items():
+            p = "stats.gauges." + k
+            if p not in last:
+                bad.append(f"{p} missing")
+            else:
+                want(p, last[p], v, "last")
+        for k, v in es.get("sets", {}).items():
+            if (r := row(f"stats.sets.{k}.count")) is not None and not (1 <= r[3] <= v):
+                bad.append(f"stats.sets.{k}.count max {r[3]} outside 1..{v} members sent")
+        for k, v in eg.get("graphite", {}).items():
+            if (r := row(k)) is not None:
+                for col, exp, what in ((0, v["sum"], "sum"), (1, v["count"], "count"), (2, v["min"], "min"), (3, v["max"], "max")):
+                    want(k, r[col], exp, what)
+                want(k, last.get(k), v["last"], "last")
+        missing += sum(1 for b in bad if b.endswith("missing"))
+        n = len(es.get("counters", {})) + len(es.get("timers", {})) + len(es.get("gauges", {})) + len(es.get("sets", {})) + len(eg.get("graphite", {}))
+        print(f"resolution {step}: {len(agg)} series stored; {n} keys checked; {len(bad)} mismatches" +
+              ("".join("\n    " + b for b in bad[:10])))
+        if bad:
+            exact = False
+    lost += missing
 
     dur = a.end - a.start
     ws = mon["writer_stored"]

@@ -62,7 +62,8 @@ cassandra)
 	hosts=$(scripts/cassandra.sh start | tail -n1 | sed 's/^CONSTHASH_TEST_CASSANDRA_HOSTS=//')
 	storage="driver = \"cassandra\"
 dsn = \"$hosts\"
-options = { keyspace = \"pipe$$\" }" ;;
+options = { keyspace = \"pipe$$\" }"
+	dsn=$hosts ;;
 *) echo "STORE=$STORE: want sqlite, mysql or cassandra" >&2; exit 2 ;;
 esac
 
