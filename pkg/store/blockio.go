@@ -18,10 +18,10 @@ import (
 // there is no migration before 1.0.
 const SchemaVersion = 2
 
-// blockUpdate is what one Write brings to one block: its points by time, each
-// with the version of the batch that carried it.
+// blockUpdate is what one Write brings to one block: its points, each with
+// the version of the batch that carried it, in the order they came.
 type blockUpdate struct {
-	pts map[int64]versioned
+	pts []versioned
 }
 
 type versioned struct {
@@ -30,8 +30,7 @@ type versioned struct {
 }
 
 // groupBlocks groups the finite points of batches by the block they belong
-// to; among points of one block at one time, the newest version wins (the
-// later one on a tie). Keys come back in first-seen order.
+// to. Keys come back in first-seen order.
 func groupBlocks(batches []*rollup.Batch) (map[BlockKey]*blockUpdate, []BlockKey) {
 	ups := map[BlockKey]*blockUpdate{}
 	var keys []BlockKey
@@ -44,55 +43,70 @@ func groupBlocks(batches []*rollup.Batch) (map[BlockKey]*blockUpdate, []BlockKey
 			k := BlockKey{Path: p.Path, Res: b.Resolution, Source: b.Source, Span: SpanOf(b.Resolution, p.Time)}
 			u := ups[k]
 			if u == nil {
-				u = &blockUpdate{pts: map[int64]versioned{}}
+				u = &blockUpdate{}
 				ups[k] = u
 				keys = append(keys, k)
 			}
-			if old, ok := u.pts[p.Time]; ok && old.v > v {
-				continue
-			}
-			u.pts[p.Time] = versioned{p, v}
+			u.pts = append(u.pts, versioned{p, v})
 		}
 	}
 	return ups, keys
 }
 
 // apply merges u into the stored block (nil: none) and returns the block to
-// write, or false when the stored block already says the same. A point
-// replaces the stored one at its time when its version is not older than the
-// stored block's; new times are added. The result's version is the newest of
-// the stored one and those of the points applied; when the data changed but
-// that is not newer than what is stored (an older point at a new time), it is
-// the stored version + 1 µs, so Cassandra's newest-write-wins keeps the merged
-// block (on equal timestamps it keeps the larger blob, whichever that is).
-// Batch versions are whole seconds in µs, so the extra µs never outranks a
-// newer batch.
+// write, or false when the stored block already says the same. Among u's
+// points at one time the newest version wins (the later on a tie); it
+// replaces the stored point at its time when its version is not older than
+// the stored block's; new times are added. The result's version is the
+// newest of the stored one and those of the points applied; when the data
+// changed but that is not newer than what is stored (an older point at a new
+// time), it is the stored version + 1 µs, so Cassandra's newest-write-wins
+// keeps the merged block (on equal timestamps it keeps the larger blob,
+// whichever that is). Batch versions are whole seconds in µs, so the extra µs
+// never outranks a newer batch.
 func (u *blockUpdate) apply(k BlockKey, stored *BlockRow) (BlockRow, bool, error) {
-	merged := make(map[int64]rollup.Point, len(u.pts))
+	// u's points by time, one per time.
+	slices.SortStableFunc(u.pts, func(a, b versioned) int { return cmpInt(a.p.Time, b.p.Time) })
+	in := u.pts[:0]
+	for _, vp := range u.pts {
+		if n := len(in); n > 0 && in[n-1].p.Time == vp.p.Time {
+			if vp.v >= in[n-1].v {
+				in[n-1] = vp
+			}
+			continue
+		}
+		in = append(in, vp)
+	}
+	u.pts = in
+	var old []rollup.Point
 	var storedVersion int64
 	if stored != nil {
 		storedVersion = stored.Version
-		pts, _, err := block.Decode(nil, stored.Data)
-		if err != nil {
+		var err error
+		if old, _, err = block.Decode(nil, stored.Data); err != nil {
 			return BlockRow{}, false, fmt.Errorf("decoding the stored block %s %s %s %d: %w", k.Path, k.Res, k.Source, k.Span, err)
-		}
-		for _, p := range pts {
-			merged[p.Time] = p
 		}
 	}
 	version := storedVersion
-	for t, vp := range u.pts {
-		if _, ok := merged[t]; ok && stored != nil && vp.v < storedVersion {
-			continue // the stored point is newer
+	pts := make([]rollup.Point, 0, len(old)+len(in))
+	i := 0
+	for _, vp := range in {
+		for i < len(old) && old[i].Time < vp.p.Time {
+			pts = append(pts, old[i])
+			i++
 		}
-		merged[t] = vp.p
+		if i < len(old) && old[i].Time == vp.p.Time {
+			if vp.v < storedVersion { // the stored point is newer
+				pts = append(pts, old[i])
+				i++
+				continue
+			}
+			i++
+		}
+		pts = append(pts, vp.p)
 		version = max(version, vp.v)
 	}
-	pts := make([]rollup.Point, 0, len(merged))
-	for _, p := range merged {
-		pts = append(pts, p)
-	}
-	slices.SortFunc(pts, func(a, b rollup.Point) int { return cmpInt(a.Time, b.Time) })
+	pts = append(pts, old[i:]...)
 	data, err := block.Append(nil, k.Res.Seconds(), pts)
 	if err != nil {
 		return BlockRow{}, false, fmt.Errorf("block %s %s %s %d: %w", k.Path, k.Res, k.Source, k.Span, err)
