@@ -175,6 +175,11 @@ func (r *rangeReader) add(source string, data []byte) error {
 	if err := r.it.Reset(data); err != nil {
 		return fmt.Errorf("reading %s: %w", r.path, err)
 	}
+	if r.pts == nil && r.it.Step > 0 {
+		// Room for the range's bins once (up to 64 blocks' worth), not a
+		// reallocation per block.
+		r.pts = make([]rollup.Point, 0, min((r.until-r.from)/r.it.Step+1, 64*BlockPoints))
+	}
 	for r.it.Next() {
 		p := r.it.Point()
 		if p.Time < r.from {
