@@ -14,6 +14,8 @@ const CRelayAllowed = "-_:#"
 type CRelayNormalizer struct {
 	allowed [256]bool
 	tags    bool
+	plain   [256]bool // Unchanged: name bytes kept as they are (allowed, not ';')
+	rest    [256]bool // Unchanged: bytes after the name kept without a look at their neighbours
 }
 
 // NewCRelayNormalizer returns a normalizer for the given allowed set ("" for
@@ -38,6 +40,14 @@ func NewCRelayNormalizer(allowed string) *CRelayNormalizer {
 		n.allowed[c-'a'+'A'] = true
 	}
 	n.allowed[0] = false
+	for c := range 256 {
+		n.plain[c] = n.allowed[c] && c != ';'
+		switch c {
+		case ' ', '.', ';', '\t', '\r', '\n', 0:
+		default:
+			n.rest[c] = true
+		}
+	}
 	return n
 }
 
@@ -87,4 +97,45 @@ func (n *CRelayNormalizer) Normalize(dst, line []byte) (out []byte, hashLen int,
 		return dst[:base], 0, false
 	}
 	return dst, fs, true
+}
+
+// Unchanged returns hashLen and true when Normalize would give line back
+// byte for byte with ok true: the common well-formed line, which the relay
+// can then forward without copying it. false means nothing (Normalize
+// decides); it is answered for lines that need a rewrite and for every line
+// with a ';', '\t', '\r', '\n' or NUL.
+func (n *CRelayNormalizer) Unchanged(line []byte) (hashLen int, ok bool) {
+	// The name: runs of plain bytes, each run ended by one '.', the last by
+	// the first space. An empty run is a leading dot or space, ".." or ". ",
+	// all of which Normalize rewrites.
+	i := 0
+	for {
+		start := i
+		for i < len(line) && n.plain[line[i]] {
+			i++
+		}
+		if i == start || i == len(line) {
+			return 0, false
+		}
+		if line[i] == ' ' {
+			break
+		}
+		if line[i] != '.' {
+			return 0, false
+		}
+		i++
+	}
+	fs := i
+	// After it, runs of spaces and of dots collapse, and a space or dot
+	// right after the first space goes.
+	for j := fs + 1; j < len(line); j++ {
+		c := line[j]
+		if n.rest[c] {
+			continue
+		}
+		if c != ' ' && c != '.' || j == fs+1 || line[j-1] == c {
+			return 0, false
+		}
+	}
+	return fs, true
 }

@@ -97,6 +97,9 @@ func FuzzCRelayNormalize(f *testing.F) {
 	n := NewCRelayNormalizer("")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out, h, ok := n.Normalize(nil, b)
+		if uh, same := n.Unchanged(b); same && (!ok || uh != h || !bytes.Equal(out, b)) {
+			t.Fatalf("Unchanged(%q) = %d, true; Normalize gives %q hashing %d (ok %v)", b, uh, out, h, ok)
+		}
 		if !ok {
 			return
 		}
@@ -117,6 +120,45 @@ func FuzzCRelayNormalize(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCRelayUnchanged checks the fast path: lines Normalize gives back as
+// they are, and lines it rewrites, which Unchanged must not claim.
+func TestCRelayUnchanged(t *testing.T) {
+	n := NewCRelayNormalizer("")
+	tests := []struct {
+		in   string
+		same bool
+	}{
+		{"a.b.c 1 2", true}, {"a-b_c:d#e 1.5 1700000000", true}, {"a b 1 . x", true},
+		{"a.b 1  2", false}, {"a.b. 1", false}, {".a 1", false}, {"a..b 1", false}, {"a  1", false},
+		{"a .5", false}, {"a\tb 1", false}, {"a%b 1", false}, {"a;t=v 1", false}, {"a 1\r", false},
+		{"a 1..5", false}, {"nospace", false}, {"", false}, {" a 1", false}, {"a 1;2", false}, {"a 1\x00", false},
+	}
+	for _, tt := range tests {
+		h, same := n.Unchanged([]byte(tt.in))
+		out, nh, ok := n.Normalize(nil, []byte(tt.in))
+		if same != tt.same {
+			t.Errorf("Unchanged(%q) = %v, want %v (Normalize gives %q)", tt.in, same, tt.same, out)
+		}
+		if same && (!ok || h != nh || string(out) != tt.in) {
+			t.Errorf("Unchanged(%q) = %d, true but Normalize gives %q hashing %d", tt.in, h, out, nh)
+		}
+	}
+	in := []byte("servers.web01.cpu.load 0.53125 1700000000")
+	if a := testing.AllocsPerRun(100, func() { n.Unchanged(in) }); a != 0 {
+		t.Errorf("Unchanged allocates %v times per line", a)
+	}
+}
+
+func BenchmarkCRelayUnchanged(b *testing.B) {
+	n := NewCRelayNormalizer("")
+	in := []byte("servers.web01.cpu.load 0.53125 1700000000")
+	b.SetBytes(int64(len(in) + 1))
+	b.ReportAllocs()
+	for b.Loop() {
+		n.Unchanged(in)
+	}
 }
 
 func BenchmarkCRelayNormalize(b *testing.B) {

@@ -171,6 +171,9 @@ func parseFloat(b []byte) (float64, error) {
 	if n, ok := parseUint(b); ok && n < 1<<53 {
 		return float64(n), nil
 	}
+	if f, ok := parseDecimal(b); ok {
+		return f, nil
+	}
 	if !floatSyntax(b) {
 		return 0, strconv.ErrSyntax // checked here so that a bad value allocates no *NumError
 	}
@@ -182,6 +185,44 @@ func parseFloat(b []byte) (float64, error) {
 		return 0, strconv.ErrSyntax
 	}
 	return f, nil
+}
+
+// pow10 are the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// parseDecimal reads the common plain decimal, [-]digits.digits with at most
+// 15 digits, as an exact integer divided by an exact power of ten: one
+// correctly rounded division, the same float64 strconv.ParseFloat gives (its
+// own fast path), without its generic parsing. ok false: not that form.
+func parseDecimal(b []byte) (float64, bool) {
+	neg := false
+	if len(b) > 0 && b[0] == '-' {
+		neg, b = true, b[1:]
+	}
+	if len(b) < 2 || len(b) > 16 {
+		return 0, false
+	}
+	var m uint64
+	dot, digits := -1, 0
+	for i, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			m = m*10 + uint64(c-'0')
+			digits++
+		case c == '.' && dot < 0:
+			dot = i
+		default:
+			return 0, false
+		}
+	}
+	if dot < 0 || digits == 0 || digits > 15 {
+		return 0, false
+	}
+	f := float64(m) / pow10[len(b)-1-dot]
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 // nextField returns the first run of bytes not containing a space, tab or

@@ -3,6 +3,7 @@ package line
 import (
 	"bytes"
 	"math"
+	"strconv"
 	"testing"
 )
 
@@ -130,4 +131,22 @@ func BenchmarkParseGraphite(b *testing.B) {
 			}
 		}
 	}
+}
+
+// FuzzParseDecimal checks the fast path against strconv.ParseFloat: the
+// same float64, bit for bit, for every input it accepts.
+func FuzzParseDecimal(f *testing.F) {
+	for _, s := range []string{"0.53125", "-1.5", "123456789012.345", "1.", ".5", "-0.0", "0.1", "999999999999999.", "1e5", "+1.5"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := parseDecimal(b)
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(string(b), 64)
+		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("parseDecimal(%q) = %v, strconv.ParseFloat = %v, %v", b, got, want, err)
+		}
+	})
 }
