@@ -87,8 +87,8 @@ func DefaultHTTP() httpserver.Config {
 // Stats counts what a listener received. All fields are safe to read while it runs.
 type Stats struct {
 	Connections  atomic.Uint64 // tcp/unix connections accepted, http requests
-	Lines        atomic.Uint64 // lines handed to the Handler
-	Rejected     atomic.Uint64 // lines the Handler returned false for
+	Lines        atomic.Uint64 // lines handed to the Handler (added once per read, before the session's Flush)
+	Rejected     atomic.Uint64 // lines the Handler returned false for (likewise)
 	Bytes        atomic.Uint64 // bytes read
 	TooLong      atomic.Uint64 // lines dropped for exceeding MaxLineLength
 	Refused      atomic.Uint64 // connections closed at once: MaxConnections were open
@@ -325,11 +325,13 @@ func (l *Listener) serveConn(c net.Conn, idle time.Duration) {
 	}
 	s := line.NewScanner(countingReader{r, &l.Bytes}, l.cfg.MaxLineLength)
 	s.KeepCR = l.cfg.KeepCR
-	s.OnIdle(sess.Flush)
+	var t tally
+	s.OnIdle(func() { t.publish(l); sess.Flush() })
 	defer sess.Flush()
+	defer t.publish(l)
 	before := uint64(0)
 	for s.Scan() {
-		l.handle(sess, s.Bytes())
+		l.handle(sess, s.Bytes(), &t)
 		if tl := s.TooLong(); tl != before {
 			l.TooLong.Add(tl - before)
 			before = tl
@@ -367,16 +369,33 @@ func (r *idleReader) Read(p []byte) (int, error) {
 
 // handle passes a line to the Handler. Empty lines are no metrics and no
 // errors: they are skipped without counting.
-func (l *Listener) handle(sess Session, b []byte) bool {
+func (l *Listener) handle(sess Session, b []byte, t *tally) bool {
 	if len(b) == 0 {
 		return true
 	}
-	l.Lines.Add(1)
+	t.lines++
 	if !sess.Line(b) {
-		l.Rejected.Add(1)
+		t.rejected++
 		return false
 	}
 	return true
+}
+
+// tally counts one reader's lines between two publishes to the listener's
+// shared Stats: at each Flush of its session, and at its end. One atomic
+// addition per read instead of one per line keeps the readers of many
+// connections from contending for the counters' cache line.
+type tally struct{ lines, rejected uint64 }
+
+func (t *tally) publish(l *Listener) {
+	if t.lines > 0 {
+		l.Lines.Add(t.lines)
+		t.lines = 0
+	}
+	if t.rejected > 0 {
+		l.Rejected.Add(t.rejected)
+		t.rejected = 0
+	}
 }
 
 func (l *Listener) serveUDP() {
@@ -400,13 +419,15 @@ func (l *Listener) serveUDP() {
 		if l.cfg.KeepCR {
 			next = line.NextLF
 		}
+		var t tally
 		for ln, rest, ok := next(buf[:n]); ok; ln, rest, ok = next(rest) {
 			if len(ln) > l.cfg.MaxLineLength {
 				l.TooLong.Add(1)
 				continue
 			}
-			l.handle(sess, ln)
+			l.handle(sess, ln, &t)
 		}
+		t.publish(l)
 		sess.Flush()
 	}
 }
@@ -434,18 +455,20 @@ func (l *Listener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	defer sess.Close()
 	s := line.NewScanner(countingReader{body, &l.Bytes}, l.cfg.MaxLineLength)
 	s.KeepCR = l.cfg.KeepCR
-	s.OnIdle(sess.Flush)
+	var t tally
+	s.OnIdle(func() { t.publish(l); sess.Flush() })
 	var rep httpReply
 	for s.Scan() {
 		if len(s.Bytes()) == 0 {
 			continue
 		}
-		if l.handle(sess, s.Bytes()) {
+		if l.handle(sess, s.Bytes(), &t) {
 			rep.Accepted++
 		} else {
 			rep.Rejected++
 		}
 	}
+	t.publish(l)
 	sess.Flush()
 	rep.TooLong = s.TooLong()
 	l.TooLong.Add(rep.TooLong)

@@ -31,7 +31,7 @@ func discard(b *testing.B) string {
 // of 3) and batch per destination and lane. The writers send to sinks that
 // discard; Flush runs as a reader would, every 64 KiB of input.
 func BenchmarkSessionLine(b *testing.B) {
-	for _, cluster := range []string{"carbon_ch", "fnv1a_ch", "murmur3"} {
+	for _, cluster := range []string{"carbon_ch", "carbon_c_ch", "fnv1a_ch", "murmur3"} {
 		b.Run(cluster, func(b *testing.B) {
 			r := startRelay(b, fmt.Sprintf(`
 [sections.main]

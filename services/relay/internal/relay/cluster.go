@@ -118,8 +118,7 @@ func (c *cluster) rebuild() error {
 	return nil
 }
 
-// pick appends the members a key goes to; keyHash is the FNV-1a of the key,
-// used by any_of.
+// pick appends the members a key goes to.
 func (c *cluster) pick(dst []*member, key []byte, scratch *[]int) []*member {
 	ls := c.live.Load()
 	if len(ls.members) == 0 {
@@ -252,3 +251,23 @@ func (h *checker) result(err error) {
 // (up to batch_bytes): one read of a client's lines holds few lines of each
 // shard, and a message per read and shard carried about two lines.
 const natsLinger = 200 * time.Millisecond
+
+// laneDest is one destination of a line and the lane of its key there.
+type laneDest struct {
+	d    *outbound.Destination
+	lane int
+}
+
+// appendDests appends where a key's line goes when it goes to members:
+// each member's destination (a NATS member's shard subject by the key) and
+// the key's lane there.
+func appendDests(dst []laneDest, members []*member, key []byte) []laneDest {
+	for _, m := range members {
+		d := m.dest
+		if d == nil {
+			d = m.shards[ring.Shard(key, len(m.shards))]
+		}
+		dst = append(dst, laneDest{d: d, lane: d.LaneOf(key)})
+	}
+	return dst
+}

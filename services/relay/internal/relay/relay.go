@@ -662,6 +662,9 @@ func (s *section) keyOf(sess *session, b []byte) (key, out []byte, err error) {
 		return nil, nil, err
 	}
 	if s.crelay != nil {
+		if n, ok := s.crelay.Unchanged(b); ok { // most lines: forwarded as they are, no copy
+			return b[:n], b, nil
+		}
 		out, n, ok := s.crelay.Normalize(sess.norm[:0], b)
 		sess.norm = out
 		if !ok {

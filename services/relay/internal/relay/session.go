@@ -8,7 +8,6 @@ import (
 	"github.com/consthash/consthash/pkg/line"
 	"github.com/consthash/consthash/pkg/listener"
 	"github.com/consthash/consthash/pkg/outbound"
-	"github.com/consthash/consthash/pkg/ring"
 	"github.com/consthash/consthash/services/relay/internal/config"
 )
 
@@ -23,7 +22,23 @@ type session struct {
 	norm    []byte
 	picks   []*member
 	scratch []int
+	dests   []laneDest
 	batches []batch
+	// The table and section of the last line: looked up again only when a
+	// reload swaps the table.
+	table *table
+	sec   *section
+	// Counts of lines in and routed not yet added to the sections' shared
+	// counters: they are added before any batch is handed over (so a line a
+	// destination holds is counted) and at every Flush, instead of two
+	// contended atomic additions per line.
+	counts []pending
+}
+
+// pending is a section's counts a session has not published yet.
+type pending struct {
+	st         *sectionStats
+	in, routed uint64
 }
 
 type batch struct {
@@ -43,14 +58,48 @@ func (r *Relay) newSession(section string) listener.NewSession {
 	}
 }
 
+// count returns the pending counts of a section's stats.
+func (s *session) count(st *sectionStats) *pending {
+	for i := range s.counts {
+		if s.counts[i].st == st {
+			return &s.counts[i]
+		}
+	}
+	if len(s.counts) >= 16 { // sections of old tables: publish and forget them
+		s.publish()
+		s.counts = s.counts[:0]
+	}
+	s.counts = append(s.counts, pending{st: st})
+	return &s.counts[len(s.counts)-1]
+}
+
+// publish adds the pending counts to the shared counters.
+func (s *session) publish() {
+	for i := range s.counts {
+		p := &s.counts[i]
+		if p.in > 0 {
+			p.st.in.Add(int(p.in))
+			p.in = 0
+		}
+		if p.routed > 0 {
+			p.st.routed.Add(int(p.routed))
+			p.routed = 0
+		}
+	}
+}
+
 // Line routes one line; false means it was bad or rejected by a rule.
 func (s *session) Line(b []byte) bool {
 	t := s.r.table.Load()
-	sec := t.sections[s.section]
+	if t != s.table {
+		s.table, s.sec = t, t.sections[s.section]
+	}
+	sec := s.sec
 	if sec == nil { // the section went away in a reload; its listener is closing
 		return false
 	}
-	sec.st.in.Inc()
+	pc := s.count(sec.st)
+	pc.in++
 	key, out, err := sec.keyOf(s, b)
 	if err != nil {
 		sec.st.bad[line.ReasonOf(err)].Inc()
@@ -76,24 +125,32 @@ func (s *session) Line(b []byte) bool {
 		target.st.blackholed.Inc()
 		return true
 	}
-	s.picks = target.cluster.pick(s.picks[:0], key, &s.scratch)
-	if len(s.picks) == 0 {
+	if target != sec {
+		pc = s.count(target.st)
+		pc.in++
+	}
+	dests := s.route(target.cluster, key)
+	if len(dests) == 0 {
 		target.st.unroutable.Inc()
 		s.r.badLog.Warn("no live server", "section", target.name)
 		return false
 	}
-	for _, m := range s.picks {
-		d := m.dest
-		if d == nil {
-			d = m.shards[ring.Shard(key, len(m.shards))]
-		}
-		s.add(d, d.LaneOf(key), out)
+	// Counted before it is batched: add may hand a batch over, and what a
+	// destination holds is counted.
+	pc.routed++
+	for _, d := range dests {
+		s.add(d.d, d.lane, out)
 	}
-	if target != sec {
-		target.st.in.Inc()
-	}
-	target.st.routed.Inc()
 	return true
+}
+
+// route returns where a key's line goes in cluster c: each member's
+// destination and the key's lane there. The result is valid until the next
+// call.
+func (s *session) route(c *cluster, key []byte) []laneDest {
+	s.picks = c.pick(s.picks[:0], key, &s.scratch)
+	s.dests = appendDests(s.dests[:0], s.picks, key)
+	return s.dests
 }
 
 func matches(r *config.Rule, key []byte) bool {
@@ -135,12 +192,14 @@ func (s *session) send(b *batch) {
 	if b.lines == 0 {
 		return
 	}
+	s.publish()
 	b.dest.SendLane(b.lane, outbound.Chunk{Data: b.buf, Lines: b.lines})
 	b.buf, b.lines = nil, 0
 }
 
 // Flush hands every batch to its destination.
 func (s *session) Flush() {
+	s.publish()
 	for i := range s.batches {
 		s.send(&s.batches[i])
 	}
