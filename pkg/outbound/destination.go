@@ -312,15 +312,10 @@ func (d *Destination) Close(ctx context.Context) error {
 // writer drains one lane over one connection.
 func (d *Destination) writer(q *queue) {
 	defer d.wg.Done()
-	var conn net.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
+	var l link
+	defer l.close()
 	backoff := retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	var batch []Chunk
-	var bufs net.Buffers
 	for {
 		select {
 		case <-d.ctx.Done():
@@ -336,7 +331,7 @@ func (d *Destination) writer(q *queue) {
 				break
 			}
 			wake := d.wakeC()
-			err := d.deliver(q, &conn, batch, &bufs)
+			err := d.deliver(q, &l, batch)
 			d.report(err)
 			if err == nil {
 				backoff.Reset()
@@ -372,10 +367,26 @@ func (d *Destination) report(err error) {
 	}
 }
 
+// link is a writer's connection, with what its writes reuse so that a batch
+// allocates nothing.
+type link struct {
+	conn  net.Conn
+	probe *probe      // checks the peer is still there before a write; nil: no check (udp)
+	iov   [][]byte    // the backing array of each write's buffers
+	wv    net.Buffers // the buffers being written: WriteTo consumes this slice, iov keeps the array
+}
+
+func (l *link) close() {
+	if l.conn != nil {
+		l.conn.Close()
+		l.conn, l.probe = nil, nil
+	}
+}
+
 // deliver writes batch. On failure it puts back what was not written, from
 // the first line not wholly written, so nothing acknowledged by the socket is
 // sent twice and nothing is lost.
-func (d *Destination) deliver(q *queue, conn *net.Conn, batch []Chunk, bufs *net.Buffers) error {
+func (d *Destination) deliver(q *queue, l *link, batch []Chunk) error {
 	lines, size := 0, 0
 	for _, c := range batch {
 		lines += c.Lines
@@ -389,31 +400,35 @@ func (d *Destination) deliver(q *queue, conn *net.Conn, batch []Chunk, bufs *net
 	case d.cfg.Endpoint.Scheme == endpoint.HTTP:
 		err = d.post(batch)
 	default:
-		if *conn != nil && d.cfg.Endpoint.Scheme != endpoint.UDP && !alive(*conn) {
+		if l.conn != nil && !l.probe.alive() {
 			// The peer closed: writing now would succeed into the kernel
 			// buffer and be lost with the reset that follows.
-			(*conn).Close()
-			*conn = nil
+			l.close()
 		}
-		if *conn == nil {
-			if *conn, err = d.dial(); err != nil {
+		if l.conn == nil {
+			if l.conn, err = d.dial(); err != nil {
 				d.requeue(q, batch, 0)
 				return err
 			}
+			if d.cfg.Endpoint.Scheme != endpoint.UDP {
+				l.probe = newProbe(l.conn)
+			}
 		}
 		if d.cfg.Endpoint.Scheme == endpoint.UDP {
-			written, err = d.writeDatagrams(*conn, batch)
+			written, err = d.writeDatagrams(l.conn, batch)
 		} else {
-			_ = (*conn).SetWriteDeadline(time.Now().Add(d.cfg.WriteTimeout))
-			*bufs = (*bufs)[:0]
+			_ = l.conn.SetWriteDeadline(time.Now().Add(d.cfg.WriteTimeout))
+			l.iov = l.iov[:0]
 			for _, c := range batch {
-				*bufs = append(*bufs, c.Data)
+				l.iov = append(l.iov, c.Data)
 			}
-			written, err = bufs.WriteTo(*conn)
+			l.wv = l.iov
+			written, err = l.wv.WriteTo(l.conn)
+			clear(l.iov) // WriteTo nils what it wrote; drop the rest too, for the GC
+			l.wv = nil
 		}
 		if err != nil {
-			(*conn).Close()
-			*conn = nil
+			l.close()
 		}
 	}
 	if err != nil {
@@ -516,30 +531,50 @@ func (d *Destination) requeue(q *queue, batch []Chunk, written int64) {
 	}
 }
 
-// alive reports whether a stream connection is still open for writing, by
+// probe tells whether a stream connection is still open for writing, by
 // one non-blocking read on the socket: end of file or an error means the peer
 // is gone; "would block" means it is open. (A read with an expired deadline
 // would not do: Go answers it without asking the kernel.) Destinations never
-// send us data, so a byte read is discarded.
-func alive(c net.Conn) bool {
+// send us data, so a byte read is discarded. A probe is made once per
+// connection, so checking allocates nothing.
+type probe struct {
+	rc   syscall.RawConn
+	err  error // from SyscallConn: the connection is unusable
+	open bool
+	b    [1]byte
+	read func(fd uintptr) bool
+}
+
+// newProbe returns the probe of c; nil (always alive) when c is no
+// syscall.Conn.
+func newProbe(c net.Conn) *probe {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return true
+		return nil
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	open := true
-	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		n, rerr := syscall.Read(int(fd), b[:])
+	p := &probe{}
+	p.rc, p.err = sc.SyscallConn()
+	p.read = func(fd uintptr) bool {
+		n, rerr := syscall.Read(int(fd), p.b[:])
 		switch {
 		case n > 0, rerr == syscall.EAGAIN, rerr == syscall.EINTR:
 		default: // n == 0 is end of file; any other error is a dead socket
-			open = false
+			p.open = false
 		}
 		return true // never wait for readability
-	})
-	return err == nil && open
+	}
+	return p
+}
+
+// alive reports whether the connection is still open (true for a nil probe).
+func (p *probe) alive() bool {
+	if p == nil {
+		return true
+	}
+	if p.err != nil {
+		return false
+	}
+	p.open = true
+	err := p.rc.Read(p.read)
+	return err == nil && p.open
 }

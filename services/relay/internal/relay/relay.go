@@ -56,7 +56,36 @@ type Relay struct {
 	selfCtx   context.Context
 	selfStop  context.CancelFunc
 	selfWG    sync.WaitGroup
-	bufs      sync.Pool
+	// bufs is the free list of batch buffers: a session takes one per
+	// batch, the destination gives it back once sent. A channel rather than
+	// a sync.Pool, whose Put of a slice allocates and whose buffers a GC
+	// drops. At most freeBuffers wait in it; more are left to the GC.
+	bufs chan []byte
+}
+
+// freeBuffers bounds the free list of batch buffers (of batch_bytes, 64 KiB
+// by default): 8 MiB of idle buffers at the default.
+const freeBuffers = 128
+
+// buffer returns an empty batch buffer, from the free list when it has one.
+func (r *Relay) buffer(size int) []byte {
+	select {
+	case b := <-r.bufs:
+		return b
+	default:
+		return make([]byte, 0, max(size, 4<<10))
+	}
+}
+
+// release gives a sent batch's buffer back to the free list.
+func (r *Relay) release(b []byte) {
+	if cap(b) > 1<<20 { // grown by a very long line: not worth keeping
+		return
+	}
+	select {
+	case r.bufs <- b[:0]:
+	default:
+	}
 }
 
 // destInfo is what /stats and /metrics need to know of a destination.
@@ -98,7 +127,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 		listeners: map[string]*listener.Listener{}, ctx: ctx, cancel: cancel}
 	r.shardCheck = newShardCheck(ratelog.New(log, 4, time.Minute))
 	r.selfCtx, r.selfStop = context.WithCancel(context.Background())
-	r.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
+	r.bufs = make(chan []byte, freeBuffers)
 	t, err := r.build(cfg)
 	if err != nil {
 		cancel()
@@ -251,12 +280,7 @@ func (r *Relay) destination(name string, info destInfo, labels string, sc *confi
 			base.Spool, base.ReplayRate = sp, sc.SpoolReplayRate
 		}
 	}
-	base.Release = func(b []byte) {
-		if cap(b) <= 256<<10 {
-			b = b[:0]
-			r.bufs.Put(&b)
-		}
-	}
+	base.Release = r.release
 	d := outbound.New(base, r.log)
 	d.Start()
 	r.dests[name] = d

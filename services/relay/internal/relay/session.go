@@ -177,15 +177,17 @@ func (s *session) add(d *outbound.Destination, lane int, l []byte) {
 		s.batches = append(s.batches, batch{dest: d, lane: lane})
 		b = &s.batches[len(s.batches)-1]
 	}
+	// A batch is handed over before a line would take it past batch_bytes,
+	// so a buffer of batch_bytes never grows (a longer line goes alone).
+	if b.lines > 0 && len(b.buf)+len(l)+1 > d.MaxChunk() {
+		s.send(b)
+	}
 	if b.buf == nil {
-		b.buf = (*s.r.bufs.Get().(*[]byte))[:0]
+		b.buf = s.r.buffer(d.MaxChunk())
 	}
 	b.buf = append(b.buf, l...)
 	b.buf = append(b.buf, '\n')
 	b.lines++
-	if len(b.buf) >= d.MaxChunk() {
-		s.send(b)
-	}
 }
 
 func (s *session) send(b *batch) {
