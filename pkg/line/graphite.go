@@ -229,15 +229,19 @@ func parseDecimal(b []byte) (float64, bool) {
 // carriage return, and what follows it.
 func nextField(b []byte) (field, rest []byte) {
 	i := 0
-	for i < len(b) && isSpace(b[i]) {
+	for i < len(b) && fieldSep[b[i]] {
 		i++
 	}
 	j := i
-	for j < len(b) && !isSpace(b[j]) {
+	for j < len(b) && !fieldSep[b[j]] {
 		j++
 	}
 	return b[i:j], b[j:]
 }
+
+// fieldSep marks the bytes that separate graphite fields (isSpace): one
+// table load per byte instead of three comparisons.
+var fieldSep = [256]bool{' ': true, '\t': true, '\r': true}
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' }
 
