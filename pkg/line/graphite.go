@@ -54,6 +54,19 @@ func ParseGraphite(b []byte, g *Graphite) error {
 	if len(key) == 0 {
 		return errGraphiteEmpty
 	}
+	return parseGraphiteValues(key, rest, g)
+}
+
+// ParseGraphiteKeyed is ParseGraphite for a line whose key the caller has
+// already found to be b[:keyLen], non-empty and free of spaces, tabs,
+// carriage returns and ';' (CRelayNormalizer.Unchanged's hash length): the
+// key is not scanned again. It returns what ParseGraphite returns for b.
+func ParseGraphiteKeyed(b []byte, keyLen int, g *Graphite) error {
+	return parseGraphiteValues(b[:keyLen], b[keyLen:], g)
+}
+
+// parseGraphiteValues parses what follows a line's key.
+func parseGraphiteValues(key, rest []byte, g *Graphite) error {
 	val, rest := nextField(rest)
 	if len(val) == 0 {
 		return errGraphiteFields

@@ -150,3 +150,24 @@ func FuzzParseDecimal(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseGraphiteKeyed checks that a key found by Unchanged gives
+// ParseGraphiteKeyed the very result of ParseGraphite.
+func FuzzParseGraphiteKeyed(f *testing.F) {
+	for _, s := range []string{"a.b.c 1 1700000000", "a.b 1.5e3 1 2", "a NaN", "a 1 -1", "a  1", "a.b x", "a 1 1700000000123"} {
+		f.Add([]byte(s))
+	}
+	n := NewCRelayNormalizer("")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, ok := n.Unchanged(b)
+		if !ok {
+			return
+		}
+		var g, h Graphite
+		err := ParseGraphite(b, &g)
+		kerr := ParseGraphiteKeyed(b, k, &h)
+		if err != kerr || !bytes.Equal(g.Key, h.Key) || math.Float64bits(g.Value) != math.Float64bits(h.Value) || g.Timestamp != h.Timestamp {
+			t.Fatalf("%q: ParseGraphite = %+v, %v; ParseGraphiteKeyed(%d) = %+v, %v", b, g, err, k, h, kerr)
+		}
+	})
+}

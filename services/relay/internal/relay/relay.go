@@ -682,13 +682,20 @@ func (s *section) keyOf(sess *session, b []byte) (key, out []byte, err error) {
 		return k, b, err
 	}
 	var g line.Graphite
+	if s.crelay != nil {
+		// Most lines: carbon-c-relay leaves them as they are, so they are
+		// forwarded as read (no copy) and their key is not scanned twice.
+		if n, ok := s.crelay.Unchanged(b); ok {
+			if err := line.ParseGraphiteKeyed(b, n, &g); err != nil {
+				return nil, nil, err
+			}
+			return b[:n], b, nil
+		}
+	}
 	if err := line.ParseGraphite(b, &g); err != nil {
 		return nil, nil, err
 	}
 	if s.crelay != nil {
-		if n, ok := s.crelay.Unchanged(b); ok { // most lines: forwarded as they are, no copy
-			return b[:n], b, nil
-		}
 		out, n, ok := s.crelay.Normalize(sess.norm[:0], b)
 		sess.norm = out
 		if !ok {
