@@ -5,7 +5,7 @@
 # Each relay climbs a ladder of rates (x FACTOR per step). A step sends RATE x STEP_SECONDS lines paced at RATE;
 # it is lossless when every line arrives at the sinks (counted exactly by the sinks) and the sinks received them
 # at >= 95% of RATE (a relay that pushes back slows the sender instead of losing lines: that is not keeping up).
-# A relay's ladder stops after two failed steps in a row. carbon-c-relay (-q 1000000) climbs first, from
+# A relay's ladder stops after two failed steps in a row that no longer raise what it delivers per second. carbon-c-relay (-q 1000000) climbs first, from
 # START_RATE; consthash starts at carbon-c-relay's highest lossless rate. If carbon-c-relay is lossy at every
 # rate, the relays are compared at equal loss: carbon-c-relay's least lossy step against consthash's highest
 # rate with no more loss (rates then are the lines delivered per second). Relay CPU per line is the relay process's utime+stime (/proc/PID/stat) over the lines
@@ -122,12 +122,22 @@ PY
 	[ "$(tail -1 "$work/results" | awk '{print $7}')" = pass ]
 }
 
-# ladder NAME FROM CMD...: steps from rate FROM until two fail in a row; prints the highest lossless rate (0: none).
+# ladder NAME FROM CMD...: steps up from rate FROM until two steps in a row fail without delivering 5% more per
+# second than the best step so far (a relay that fails but still delivers more is climbing: the comparison at
+# equal loss needs its ceiling); prints the highest lossless rate (0: none).
 ladder() {
-	local name=$1 rate=$2 fails=0 best=0
+	local name=$1 rate=$2 fails=0 best=0 top=0 got
 	shift 2
 	while [ "$rate" -le "$MAX_RATE" ] && [ "$fails" -lt 2 ]; do
-		if step "$name" "$rate" "$@" >&2; then fails=0; best=$rate; else fails=$((fails + 1)); fi
+		if step "$name" "$rate" "$@" >&2; then
+			fails=0
+			best=$rate
+		else
+			fails=$((fails + 1))
+		fi
+		got=$(tail -1 "$work/results" | awk '{print $5}')
+		if [ "$got" -gt $((top + top / 20)) ]; then [ "$best" = "$rate" ] || fails=0; fi
+		[ "$got" -gt "$top" ] && top=$got
 		rate=$(python3 -c "print(int(round($rate * $FACTOR, -3)))")
 	done
 	echo "$best"
@@ -165,19 +175,20 @@ def loss(r):
     return (int(r[2]) - int(r[3])) / int(r[2])
 ch = [r for r in rows if r[0] == "consthash"]
 ccr = [r for r in rows if r[0] == "carbon-c-relay"]
-# CPU per line at consthash's highest lossless rate (else its first step).
-at = [r for r in ch if int(r[1]) == ch_best] or ch[:1]
-ns = int(at[0][5]) if at else 0
 if ccr_best > 0:
     ch_rate, ccr_rate = ch_best, ccr_best
+    # CPU per line at consthash's highest lossless rate (else its first step).
+    at = [r for r in ch if int(r[1]) == ch_best] or ch[:1]
 else:
     least = min(ccr, key=lambda r: (loss(r), -float(r[4])))
     ccr_rate = int(float(least[4]))
     ok = [r for r in ch if loss(r) <= loss(least)]
-    ch_rate = max((int(float(r[4])) for r in ok), default=0)
+    at = sorted(ok, key=lambda r: -float(r[4]))[:1] or ch[:1]
+    ch_rate = int(float(at[0][4])) if ok else 0
     print(f"carbon-c-relay was lossless at no rate (it lost lines, or delivered under 95% of the rate); compared at "
           f"equal loss: its least lossy step ({100 * loss(least):.2f}% loss at {int(least[1])}/s) delivered "
-          f"{ccr_rate}/s, consthash delivered {ch_rate}/s with no more loss")
+          f"{ccr_rate}/s, consthash delivered {ch_rate}/s with no more loss (at {int(at[0][1]) if ok else 0}/s)")
+ns = int(at[0][5]) if at else 0
 ratio = ch_rate / ccr_rate if ccr_rate else float("inf")
 print(f"relay: consthash_lossless={ch_rate} ccr_lossless={ccr_rate} ratio={ratio:.2f} relay_ns_per_line={ns}")
 PY
