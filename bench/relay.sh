@@ -13,6 +13,7 @@
 #
 #   bench/relay.sh                                   # defaults below
 #   STEP_SECONDS=2 START_RATE=400000 bench/relay.sh  # quicker
+#   RELAY_BIN=/tmp/relay-old bench/relay.sh          # the same ladder with another relay build
 # Needs: go, carbon-c-relay (apt-get install carbon-c-relay), python3. Everything listens on 127.0.0.1.
 # Last line: relay: consthash_lossless=<rate> ccr_lossless=<rate> ratio=<x> relay_ns_per_line=<x>
 set -euo pipefail
@@ -24,6 +25,7 @@ FACTOR=${FACTOR:-1.25}
 KEYS=${KEYS:-100000}
 FORKS=${FORKS:-4}
 CCR_QUEUE=${CCR_QUEUE:-1000000}
+RELAY_BIN=${RELAY_BIN:-bin/relay} # another build (an older commit's) to compare CPU per line
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -166,7 +168,7 @@ echo "carbon-c-relay $(carbon-c-relay -v 2>&1 | head -1 | awk '{print $2}') -q $
 : >"$work/results"
 ccr_best=$(ladder carbon-c-relay "$START_RATE" carbon-c-relay -f "$work/c-relay.conf" -s -q "$CCR_QUEUE")
 echo "consthash relay (defaults):"
-ch_best=$(ladder consthash "$(( ccr_best > 0 ? ccr_best : START_RATE ))" bin/relay --config "$work/consthash.toml")
+ch_best=$(ladder consthash "$(( ccr_best > 0 ? ccr_best : START_RATE ))" "$RELAY_BIN" --config "$work/consthash.toml")
 python3 - "$work/results" "$ccr_best" "$ch_best" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1])]
