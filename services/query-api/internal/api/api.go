@@ -601,7 +601,9 @@ func (a *API) findHandler(w http.ResponseWriter, r *http.Request) {
 		}
 		out := []map[string]any{}
 		for _, n := range nodes {
-			info := map[string]any{"path": n.Path, "is_leaf": n.Leaf}
+			// graphite-web writes is_leaf; carbonapi's msgpack backend
+			// protocol reads isLeaf (graphite-web's remote finder either).
+			info := map[string]any{"path": n.Path, "is_leaf": n.Leaf, "isLeaf": n.Leaf}
 			if n.Leaf {
 				if format == "json" {
 					info["intervals"] = []map[string]any{{"start": start, "end": now}}

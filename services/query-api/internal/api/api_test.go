@@ -337,7 +337,7 @@ func TestPickleAndMsgpackAsPythonReadsThem(t *testing.T) {
 			t.Errorf("%s render values: %v", format, values)
 		}
 		v = read("/metrics/find", url.Values{"query": {"stats_counts.app.*"}, "format": {format}})
-		if len(v) != 1 || v[0]["path"] != "stats_counts.app.req" || v[0]["is_leaf"] != true || len(v[0]["intervals"].([]any)) != 1 {
+		if len(v) != 1 || v[0]["path"] != "stats_counts.app.req" || v[0]["is_leaf"] != true || v[0]["isLeaf"] != true || len(v[0]["intervals"].([]any)) != 1 {
 			t.Errorf("%s find: %v", format, v)
 		}
 	}

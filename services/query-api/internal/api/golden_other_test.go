@@ -106,7 +106,8 @@ func normaliseEndpoint(path string, form url.Values, v any, graphite bool) any {
 				return strings.Compare(x["name"].(string)+" "+x["path"].(string), y["name"].(string)+" "+y["path"].(string))
 			})
 		} else {
-			list = v.([]any)
+			// isLeaf is consthash's, for carbonapi's msgpack protocol.
+			list = dropKey(v, "isLeaf").([]any)
 		}
 		// Tagged series: graphite-web's hashed directory, consthash's names.
 		return slices.DeleteFunc(list, func(e any) bool {

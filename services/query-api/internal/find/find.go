@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/consthash/consthash/pkg/store"
@@ -21,7 +22,8 @@ type Node struct {
 }
 
 // Glob is one level of a pattern: * and ? (not across '.'), [...] classes,
-// {a,b} alternatives. A level without them matches literally.
+// {a,b} alternatives. A level without them matches literally. A level that
+// is "**" alone (Globstar) is Find's, not a Glob.
 type Glob struct {
 	literal string
 	re      *regexp.Regexp
@@ -214,12 +216,26 @@ func Leaves(ctx context.Context, r store.Reader, limit int) ([]string, error) {
 	return out, nil
 }
 
+// Globstar is the level that matches any number of levels, none included,
+// as graphite-web's standard finder has it: "a.**.b" finds a.b, a.x.b and
+// a.x.y.b; a last "**" finds every node below ("a.**" is "a.**.*").
+const Globstar = "**"
+
 // Find returns the paths matching pattern, level by level, at most limit
-// (0: no limit; past it an error says so).
+// (0: no limit; past it an error says so). A "**" level walks every node
+// below the nodes matched so far, at most limit of them too.
 func Find(ctx context.Context, r store.Reader, pattern string, limit int) ([]Node, error) {
 	levels := splitLevels(pattern)
+	if levels[len(levels)-1] == Globstar {
+		levels = append(levels, "*")
+	}
 	globs := make([]*Glob, len(levels))
+	star := false
 	for i, l := range levels {
+		if l == Globstar {
+			star = true
+			continue // globs[i] stays nil
+		}
 		g, err := CompileGlob(l)
 		if err != nil {
 			return nil, err
@@ -228,6 +244,13 @@ func Find(ctx context.Context, r store.Reader, pattern string, limit int) ([]Nod
 	}
 	frontier := []Node{{Path: ""}}
 	for depth, g := range globs {
+		if g == nil {
+			var err error
+			if frontier, err = descendants(ctx, r, frontier, pattern, limit); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		kids, err := children(ctx, r, frontier, g.SQLGlob())
 		if err != nil {
 			return nil, err
@@ -258,5 +281,46 @@ func Find(ctx context.Context, r store.Reader, pattern string, limit int) ([]Nod
 			break
 		}
 	}
+	if star {
+		// "**" walks level by level: answer in path order, as without it.
+		slices.SortFunc(frontier, func(a, b Node) int { return strings.Compare(a.Path, b.Path) })
+		frontier = slices.CompactFunc(frontier, func(a, b Node) bool { return a.Path == b.Path })
+	}
 	return frontier, nil
+}
+
+// descendants returns nodes and every node below them, each once, walking
+// a level at a time; past limit nodes (0: none) an error says so.
+func descendants(ctx context.Context, r store.Reader, nodes []Node, pattern string, limit int) ([]Node, error) {
+	seen := make(map[string]bool, len(nodes))
+	var out []Node
+	for _, n := range nodes {
+		if !seen[n.Path] {
+			seen[n.Path] = true
+			out = append(out, n)
+		}
+	}
+	level := out
+	for len(level) > 0 {
+		kids, err := children(ctx, r, level, "")
+		if err != nil {
+			return nil, err
+		}
+		var next []Node
+		for _, list := range kids {
+			for _, c := range list {
+				if seen[c.Path] {
+					continue
+				}
+				seen[c.Path] = true
+				next = append(next, Node{Path: c.Path, Leaf: c.Leaf})
+			}
+		}
+		out = append(out, next...)
+		if limit > 0 && len(out) > limit {
+			return nil, fmt.Errorf("pattern %q: %s walks more than %d paths", pattern, Globstar, limit)
+		}
+		level = next
+	}
+	return out, nil
 }

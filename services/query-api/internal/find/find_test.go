@@ -65,6 +65,18 @@ func TestFind(t *testing.T) {
 		{"*.us?d", "disk.used;dc=east* disk.used;dc=west*"},
 		{"*.[a-z]", "stats_counts.y* x.a"},
 		{"*.?", "stats_counts.y* x.a x.ü"},
+		// "**" is any number of levels, none included, as graphite-web's
+		// standard finder walks directories; in path order, each once.
+		{"servers.**.load", "servers.db01.cpu.load* servers.web01.cpu.load* servers.web02.cpu.load* servers.web10.cpu.load*"},
+		{"**.load", "servers.db01.cpu.load* servers.web01.cpu.load* servers.web02.cpu.load* servers.web10.cpu.load*"},
+		{"servers.**.web01.cpu.load", "servers.web01.cpu.load*"},
+		{"servers.web01.**.free", "servers.web01.mem.free*"},
+		{"x.**", "x.a x.a-b_c x.a-b_c.d* x.a.b* x.ü x.ü.z*"},
+		{"**.**.y", "stats_counts.y*"},
+		{"**.used", "disk.used;dc=east* disk.used;dc=west*"},
+		{"servers.**.{cpu,mem}.*", "servers.db01.cpu.load* servers.web01.cpu.load* servers.web01.mem.free* servers.web02.cpu.load* servers.web10.cpu.load*"},
+		{"nope.**", ""},
+		{"serv**", "servers"}, // "**" inside a level is "*"
 	}
 	// Each pattern gives the same through ChildrenOf (level by level with an
 	// SQL glob) as through Children one parent at a time.
@@ -95,6 +107,13 @@ func TestFind(t *testing.T) {
 	}
 	if _, err := Find(context.Background(), r, "servers.*.cpu.load", 2); err == nil {
 		t.Error("limit not enforced")
+	}
+	// "**" walks at most limit nodes: servers and the 14 nodes below it.
+	if _, err := Find(context.Background(), r, "servers.**.load", 14); err == nil || !strings.Contains(err.Error(), "walks more than 14") {
+		t.Errorf("servers.**.load with limit 14: err = %v", err)
+	}
+	if _, err := Find(context.Background(), r, "servers.**.load", 15); err != nil {
+		t.Errorf("servers.**.load with limit 15: %v", err)
 	}
 	for _, bad := range []string{"a.[b", "a.{b"} {
 		if _, err := Find(context.Background(), r, bad, 0); err == nil {
