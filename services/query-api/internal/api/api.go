@@ -199,6 +199,9 @@ func (a *API) location(r *http.Request) (*time.Location, error) {
 }
 
 func (a *API) render(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("format") == formatV3 && a.renderProtoBody(w, r) {
+		return // carbonapi's fetches, in the body
+	}
 	if err := r.ParseForm(); err != nil {
 		badRequest(w, "cannot read the request: %v", err)
 		return
@@ -236,9 +239,9 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	}
 	format := r.FormValue("format")
 	switch format {
-	case "", "json", "csv", "raw", "pickle", "msgpack", "png", "svg":
+	case "", "json", "csv", "raw", "pickle", "msgpack", "png", "svg", formatV3, formatV2, "protobuf":
 	default:
-		badRequest(w, "format %s is not supported: use json, csv, raw, pickle, msgpack, png or svg", clipQuote(format))
+		badRequest(w, "format %s is not supported: use json, csv, raw, pickle, msgpack, png, svg, carbonapi_v3_pb or carbonapi_v2_pb", clipQuote(format))
 		return
 	}
 	var graphOpts graph.Options
@@ -373,7 +376,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		err2 = a.writeGraph(w, r, format, all, graphOpts, timeRange)
-	case "pickle", "msgpack":
+	case "pickle", "msgpack", formatV3, formatV2, "protobuf":
 		// graphite-web's getInfo() of each series, its values
 		// unconsolidated; the encoding takes about two values' room a value.
 		var n int64
@@ -385,6 +388,10 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 				textError(w, http.StatusInternalServerError, "%v", err)
 			}
 			return
+		}
+		if isProtoFormat(format) {
+			writeRenderProto(w, format, all, from, until)
+			break
 		}
 		infos := []map[string]any{}
 		for _, s := range all {
@@ -510,12 +517,16 @@ func (a *API) findHandler(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "cannot read the request: %v", err)
 		return
 	}
+	format := r.FormValue("format")
+	if isProtoFormat(format) {
+		a.findProto(w, r, format)
+		return
+	}
 	query := r.FormValue("query")
 	if query == "" {
 		badRequest(w, "Missing required parameter 'query'")
 		return
 	}
-	format := r.FormValue("format")
 	if format == "" {
 		format = "treejson"
 	}
