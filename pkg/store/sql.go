@@ -126,7 +126,10 @@ func (s *sqlStore) Init(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, idx); err != nil && !isDuplicateIndex(err) {
 		return fmt.Errorf("indexing the path table: %w", err)
 	}
-	return s.checkSchema(ctx)
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
+	return s.initEvents(ctx)
 }
 
 // checkSchema records SchemaVersion in `{table}_meta` on first use and
