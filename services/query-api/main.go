@@ -13,6 +13,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/consthash/consthash/pkg/admin"
 	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/service"
 	"github.com/consthash/consthash/pkg/store"
@@ -64,14 +65,17 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 	if !ok {
 		return nil, fmt.Errorf("storage %s cannot be queried", cfg.Storage.Driver)
 	}
+	events, _ := st.(store.EventStore) // every queryable store keeps events
 	set := metrics.NewSet()
 	a := api.New(api.Config{Resolutions: cfg.Resolutions, MaxSeries: cfg.MaxSeries, MaxPoints: cfg.MaxPoints,
 		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath, ReadConcurrency: cfg.ReadConcurrency,
-		Rules: cfg.Rules, MaxRequestPoints: cfg.MaxRequestPoints, MaxPointsInFlight: cfg.MaxPointsInFlight, MaxDepth: cfg.MaxDepth, Metrics: set}, reader, log)
+		Rules: cfg.Rules, MaxRequestPoints: cfg.MaxRequestPoints, MaxPointsInFlight: cfg.MaxPointsInFlight, MaxDepth: cfg.MaxDepth, Metrics: set,
+		Events: events, MaxEvents: cfg.MaxEvents, EventsPostOpen: cfg.EventsPostOpen}, reader, log)
 	mux := http.NewServeMux()
 	a.Register(mux)
 	stats := api.NewStats(set)
 	stats.Section("limits", a.LimitStats)
+	stats.Section("events", a.EventStats)
 	// Timeouts, header cap, max_concurrent (429 past it) and query_timeout
 	// as every request's deadline, body included.
 	srv := httpserver.New(cfg.Config, stats.Wrap(mux), log)
@@ -115,6 +119,12 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 			return err
 		}}},
 		Metrics: set, Status: status, Stats: snapshot,
+		// Deleting an event, and posting one when events_post_open is
+		// false, needs the admin token.
+		Admin: func(s *admin.Server) {
+			s.HandleMutating("POST /events/", a.PostEvent)
+			s.HandleMutating("DELETE /events/{id}", a.DeleteEvent)
+		},
 		Close: st.Close,
 	}, nil
 }

@@ -123,3 +123,89 @@ dsn = "file:%s"
 		t.Fatalf("/metrics %d %s", code, body)
 	}
 }
+
+// TestEventsThroughTheBinary posts, reads and deletes an event as a
+// deploy script and Grafana do: posting on the API's port, deleting on the
+// admin server with its token, the counters on /metrics and /stats.
+func TestEventsThroughTheBinary(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "query-api")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	listen, adminAddr := testenv.FreePort(t), testenv.FreePort(t)
+	cfgPath := filepath.Join(dir, "query-api.toml")
+	cfg := fmt.Sprintf("listen = %q\nmax_events = 2\n[admin]\nlisten = %q\ntoken = \"sesame\"\n[storage]\ndriver = \"sqlite\"\ndsn = \"file:%s\"\n",
+		listen, adminAddr, filepath.Join(dir, "consthash.db"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", cfgPath)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("query-api stderr:\n%s", stderr.String())
+		}
+	}()
+	do := func(method, url, token, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	api, adm := "http://"+listen, "http://"+adminAddr
+	testenv.Eventually(t, "query-api", func() bool { code, _ := do("GET", api+"/version", "", ""); return code == 200 })
+	for _, tt := range []struct {
+		method, url, token, body string
+		code                     int
+		want                     string
+	}{
+		{"POST", api + "/events/", "", `{"what": "deploy", "tags": ["web", "v2"], "when": 1700000000, "data": "ok"}`, 200, ""},
+		{"POST", api + "/events", "", `{"what": "rollback", "tags": "web", "when": 1700000060}`, 200, ""},
+		{"GET", api + "/events/get_data?from=1699999000&until=1700001000&tags=v2", "", "", 200,
+			`[{"when":1700000000,"what":"deploy","data":"ok","tags":["web","v2"],"id":1}]`},
+		{"POST", api + "/events/", "", `{"what": "third", "when": 1700000120}`, 200, ""},
+		{"GET", api + "/events/get_data?from=1699999000&until=1700001000", "", "", 400, "more than 2 events (max_events)"},
+		{"POST", api + "/events/", "", `{"what": "` + strings.Repeat("x", 100_000) + `"}`, 413, "larger than"},
+		{"POST", api + "/events/", "", `{"tags": "x"}`, 400, `\"what\" is required`},
+		{"DELETE", api + "/events/1", "", "", 405, "admin"},
+		{"DELETE", adm + "/events/1", "", "", 401, "token"},
+		{"DELETE", adm + "/events/1", "sesame", "", 200, `{"deleted":1}`},
+		{"DELETE", adm + "/events/1", "sesame", "", 404, "Event matching query does not exist"},
+		{"POST", adm + "/events/", "sesame", `{"what": "by the admin", "when": 1700000180}`, 200, ""},
+		{"GET", api + "/events/get_data?from=1700000100&until=1700001000", "", "", 200, `"what":"by the admin"`},
+	} {
+		code, body := do(tt.method, tt.url, tt.token, tt.body)
+		if code != tt.code || !strings.Contains(body, tt.want) {
+			t.Errorf("%s %s: %d %.200s, want %d with %s", tt.method, tt.url, code, body, tt.code, tt.want)
+		}
+	}
+	_, metrics := do("GET", adm+"/metrics", "sesame", "")
+	for _, want := range []string{"consthash_query_api_events_posted_total 4", "consthash_query_api_events_deleted_total 1",
+		`consthash_query_api_events_refused_total{reason="max_events"} 1`, `consthash_query_api_events_refused_total{reason="body_size"} 1`,
+		`consthash_query_api_events_refused_total{reason="invalid"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if _, stats := do("GET", adm+"/stats", "sesame", ""); !strings.Contains(stats, `"events": {`) || !strings.Contains(stats, `"posted": 4`) {
+		t.Errorf("/stats: %s", stats)
+	}
+}

@@ -63,6 +63,15 @@ type Config struct {
 	// Metrics is where the limits' counters are registered (nil: a set of
 	// the API's own).
 	Metrics *metrics.Set
+	// Events is where graphite's events are kept (nil: the events API
+	// answers 501).
+	Events store.EventStore
+	// MaxEvents bounds the events one answer holds (0: DefaultMaxEvents).
+	MaxEvents int
+	// EventsPostOpen lets anyone POST /events/ to the API's port, as
+	// graphite-web does; else only the admin server takes them, with its
+	// token.
+	EventsPostOpen bool
 }
 
 // The defaults of the limits (docs/query-api.md).
@@ -79,6 +88,7 @@ type API struct {
 	pool   *budget.Pool
 	limits *limitStats
 	lib    *library // the graphite functions
+	events *eventStats
 }
 
 // New returns the API over a store reader.
@@ -107,8 +117,13 @@ func New(cfg Config, r store.Reader, log *slog.Logger) *API {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.NewSet()
 	}
+	if cfg.MaxEvents <= 0 {
+		cfg.MaxEvents = DefaultMaxEvents
+	}
 	pool := budget.NewPool(cfg.MaxPointsInFlight)
-	return &API{cfg: cfg, r: r, log: log, pool: pool, limits: newLimitStats(cfg.Metrics, pool), lib: newLibrary()}
+	a := &API{cfg: cfg, r: r, log: log, pool: pool, limits: newLimitStats(cfg.Metrics, pool), lib: newLibrary(), events: newEventStats(cfg.Metrics)}
+	addEventFunctions(a.lib.fns, a)
+	return a
 }
 
 // Register adds the API's routes to mux.
@@ -119,6 +134,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/metrics/find/", a.findHandler)
 	mux.HandleFunc("/metrics/expand", a.expand)
 	mux.HandleFunc("/metrics/index.json", a.index)
+	mux.HandleFunc("/events", a.eventsHandler)
+	mux.HandleFunc("/events/", a.eventsHandler)
 	a.registerTags(mux)
 	a.registerCyanite(mux)
 	mux.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) {

@@ -34,6 +34,8 @@ type Config struct {
 	MaxRequestPoints  int64        `toml:"max_request_points"`
 	MaxPointsInFlight int64        `toml:"max_points_in_flight"`
 	MaxDepth          int          `toml:"max_depth"`
+	MaxEvents         int          `toml:"max_events"`       // events per /events/get_data answer
+	EventsPostOpen    bool         `toml:"events_post_open"` // POST /events/ on listen without a token, as graphite-web
 	Storage           store.Config `toml:"storage"`
 	Admin             admin.Config `toml:"admin"`
 	// The API server's limits, keys at the top level: read_header_timeout,
@@ -59,7 +61,7 @@ type Config struct {
 func Default() *Config {
 	c := &Config{Listen: "127.0.0.1:8080", Times: []string{"10s:168h", "1m:720h", "10m:17520h"}, Timezone: "UTC",
 		MaxSeries: 1000, MaxPoints: 2_000_000, MaxFind: 100_000, QueryTimeout: config.Duration(30 * time.Second), BasePath: "/graphite/", ReadConcurrency: 8,
-		MaxRequestPoints: 10_000_000, MaxPointsInFlight: 40_000_000, MaxDepth: 64,
+		MaxRequestPoints: 10_000_000, MaxPointsInFlight: 40_000_000, MaxDepth: 64, MaxEvents: 10_000, EventsPostOpen: true,
 		Storage: store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"}, Admin: admin.Default("127.0.0.1:8084"),
 		// No read_timeout: query_timeout bounds reading the body, from the
 		// end of the headers. write_timeout must exceed query_timeout.
@@ -104,7 +106,7 @@ func (c *Config) Validate() error {
 		return e("timezone", "%v", err)
 	}
 	c.Location = loc
-	for key, v := range map[string]int{"max_series": c.MaxSeries, "max_points": c.MaxPoints, "max_find": c.MaxFind} {
+	for key, v := range map[string]int{"max_series": c.MaxSeries, "max_points": c.MaxPoints, "max_find": c.MaxFind, "max_events": c.MaxEvents} {
 		if v <= 0 {
 			return e(key, "%d must be positive", v)
 		}

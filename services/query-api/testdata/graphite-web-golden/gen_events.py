@@ -104,6 +104,14 @@ for q in [
     dict(rng, tags='web', jsonp='cb'),
 ]:
     do('GET', '/events/get_data', q)
+# The events() render function: one-second steps, counts by sum.
+for q in [
+    {'target': 'events("deploy")', 'from': str(T - 60), 'until': str(NOW - 1), 'format': 'json'},
+    {'target': 'events("*")', 'from': str(T - 60), 'until': str(NOW - 1), 'format': 'json', 'maxDataPoints': '61'},
+    {'target': 'events("deploy", "web")', 'from': str(T), 'until': str(T + 1200), 'format': 'json'},
+    {'target': 'events("nosuch")', 'from': str(T), 'until': str(T + 60), 'format': 'json'},
+]:
+    do('GET', '/render', q)
 do('GET', '/events/1/', headers={'Accept': 'application/json'})
 do('GET', '/events/999/', headers={'Accept': 'application/json'})
 
