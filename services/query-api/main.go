@@ -30,7 +30,7 @@ func main() {
 			"database (/tags, /tags/findSeries, /tags/autoComplete/*); cyanite's /paths and /metrics; and the seed's\n" +
 			"find, expand and metrics under base_path. It reads the rollups the writers store (Cassandra, MySQL/MariaDB or\n" +
 			"SQLite): the finest resolution whose TTL covers `from`, producers merged, whisper's step fitting and graphite's\n" +
-			"maxDataPoints consolidation, with 76 graphite functions (/functions lists them). Configuration reference:\n" +
+			"maxDataPoints consolidation, with 77 graphite functions (/functions lists them). Configuration reference:\n" +
 			"docs/query-api.md.",
 		StopTimeout: 10 * time.Second,
 		Load:        config.Load,
