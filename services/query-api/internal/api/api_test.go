@@ -237,7 +237,7 @@ func TestGrafanaDatasourceChecks(t *testing.T) {
 			Required   bool
 		}
 	}
-	functions := newLibrary().fns
+	functions := New(Config{}, nil, slog.New(slog.DiscardHandler)).lib.fns // with events(), added by New
 	if code := get("/functions", &defs); code != 200 || len(defs) != len(functions) {
 		t.Fatalf("/functions: %d, %d functions, implemented %d", code, len(defs), len(functions))
 	}

@@ -47,6 +47,7 @@ var functionDocs = map[string]string{
 	"diffSeries":                 "The first series minus the others, point by point.",
 	"divideSeries":               "Each series divided by a single divisor series, point by point (null where the divisor is 0 or null).",
 	"divideSeriesLists":          "Divides the series of two lists pairwise, in order.",
+	"events":                     "How many of graphite's events (the /events API) happened in each second, null where none; \"*\" counts them all, other tags select events holding all of them.",
 	"exclude":                    "The series whose name does not match a regular expression.",
 	"fallbackSeries":             "The series list, or the fallback list when the first is empty.",
 	"grep":                       "The series whose name matches a regular expression.",

@@ -45,6 +45,8 @@ func endpoint(path string) string {
 		return "functions"
 	case strings.HasPrefix(path, "/tags"):
 		return "tags"
+	case path == "/events" || strings.HasPrefix(path, "/events/"):
+		return "events"
 	case path == "/paths" || path == "/metrics" || path == "/ping":
 		return "cyanite"
 	case strings.HasSuffix(path, "/find") || strings.HasSuffix(path, "/metrics"):
