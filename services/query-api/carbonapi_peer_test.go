@@ -81,7 +81,9 @@ func TestBehindRealCarbonapi(t *testing.T) {
 		// graphite-web's, which query-api matches (its golden vectors).
 	}
 	finds := []string{"*", "servers.*", "servers.*.*", "servers.web01.*", "servers.**"}
-	for _, protocol := range []string{"msgpack", "carbonapi_v3_pb", "carbonapi_v2_pb"} {
+	// auto: carbonapi asks /_internal/capabilities/ and takes the first
+	// protocol named (carbonapi_v3_pb).
+	for _, protocol := range []string{"msgpack", "carbonapi_v3_pb", "carbonapi_v2_pb", "auto"} {
 		t.Run(protocol, func(t *testing.T) {
 			port := testenv.FreePort(t)
 			conf := filepath.Join(dir, protocol+".yaml")
@@ -99,6 +101,12 @@ func TestBehindRealCarbonapi(t *testing.T) {
 				}
 				if w, g := fmt.Sprint(want), fmt.Sprint(got); w != g {
 					t.Errorf("%s through carbonapi:\n got %s\nwant %s", target, g, w)
+				}
+			}
+			if protocol == "auto" {
+				_, m := get("http://" + adminAddr + "/metrics")
+				if !strings.Contains(string(m), `consthash_query_api_requests_total{endpoint="carbonapi"} 1`) {
+					t.Errorf("carbonapi did not ask query-api's capabilities once")
 				}
 			}
 			for _, query := range finds {
@@ -169,6 +177,10 @@ upstreams:
         maxTries: 1
         maxBatchSize: 100
         concurrencyLimit: 0
+        timeouts:
+          find: "10s"
+          render: "10s"
+          connect: "1s"
         servers:
           - %q
 logger:

@@ -134,6 +134,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/metrics/find/", a.findHandler)
 	mux.HandleFunc("/metrics/expand", a.expand)
 	mux.HandleFunc("/metrics/index.json", a.index)
+	mux.HandleFunc("/_internal/capabilities/", a.capabilities)
 	mux.HandleFunc("/events", a.eventsHandler)
 	mux.HandleFunc("/events/", a.eventsHandler)
 	a.registerTags(mux)

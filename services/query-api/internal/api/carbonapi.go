@@ -255,6 +255,17 @@ func (a *API) renderProtoBody(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// capabilities answers carbonapi's capability probe (its "auto" backend
+// protocol): the protocols query-api serves, best first.
+func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
+	if _, err := readProtoBody(w, r); err != nil { // an empty CapabilityRequest
+		badRequest(w, "%v", err)
+		return
+	}
+	resp := pb3.CapabilityResponse{SupportedProtocols: []string{formatV3, formatV2, "msgpack"}, Name: "query-api", LikeSplittedRequests: true}
+	writeProto(w, contentTypeV3, resp.Marshal)
+}
+
 // fetcher returns the evaluator's fetch for a render at now: each pattern's
 // series read with xFilesFactor xff, *fetched counting them against
 // max_series.

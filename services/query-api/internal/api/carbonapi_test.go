@@ -242,3 +242,13 @@ func FuzzCarbonapiV3Requests(f *testing.F) {
 		}
 	})
 }
+
+// TestCarbonapiCapabilities answers carbonapi's "auto" probe.
+func TestCarbonapiCapabilities(t *testing.T) {
+	srv := testAPI(t)
+	code, b := getBody(t, srv, "/_internal/capabilities/", nil)
+	var c pb3.CapabilityResponse
+	if err := c.Unmarshal(b); code != 200 || err != nil || len(c.SupportedProtocols) == 0 || c.SupportedProtocols[0] != formatV3 {
+		t.Errorf("capabilities: %d %v %+v", code, err, c)
+	}
+}

@@ -47,6 +47,8 @@ func endpoint(path string) string {
 		return "tags"
 	case path == "/events" || strings.HasPrefix(path, "/events/"):
 		return "events"
+	case strings.HasPrefix(path, "/_internal/"):
+		return "carbonapi"
 	case path == "/paths" || path == "/metrics" || path == "/ping":
 		return "cyanite"
 	case strings.HasSuffix(path, "/find") || strings.HasSuffix(path, "/metrics"):
