@@ -4,7 +4,8 @@
 # its last line. The binary is cached per commit under
 # ${CONSTHASH_CACHE:-~/.cache/consthash}/peers/carbonapi-bin-<commit>/carbonapi,
 # so a second run prints it at once; a lock file keeps two runs (two tests, two
-# helpers) from building into the same place at once.
+# helpers) from building into the same place at once. Without the mirror it
+# prints the newest binary cached there, if any.
 #
 #   CARBONAPI_GIT   the mirror's git directory (default: /work/.mirror/go-graphite+carbonapi/repo)
 #   CARBONAPI_REV   the commit or ref to build (default: HEAD of the mirror)
@@ -12,7 +13,14 @@ set -euo pipefail
 cache=${CONSTHASH_CACHE:-$HOME/.cache/consthash}/peers
 gitdir=${CARBONAPI_GIT:-/work/.mirror/go-graphite+carbonapi/repo}
 if [[ ! -d $gitdir ]]; then
-  echo "carbonapi-peer: no carbonapi git mirror at $gitdir (set CARBONAPI_GIT)" >&2
+  # No mirror (a CI clone on a machine that built it before): the newest
+  # binary built, if any.
+  if [[ -z ${CARBONAPI_REV:-} ]] && cached=$(ls -t "$cache"/carbonapi-bin-*/carbonapi 2>/dev/null | head -n1) && [[ -n $cached ]]; then
+    echo "carbonapi-peer: no mirror at $gitdir; using $cached" >&2
+    echo "$cached"
+    exit 0
+  fi
+  echo "carbonapi-peer: no carbonapi git mirror at $gitdir (set CARBONAPI_GIT) and no binary under $cache" >&2
   exit 1
 fi
 rev=$(git --git-dir="$gitdir" rev-parse "${CARBONAPI_REV:-HEAD}^{commit}")
