@@ -57,7 +57,7 @@ func (s *cassandraStore) AddEvent(ctx context.Context, e Event) (int64, error) {
 			return 0, fmt.Errorf("storing an event: 16 IDs from %d on are taken", id-16)
 		}
 		applied, err := s.session.Query(`INSERT INTO event_ids (id, when_us) VALUES (?, ?) IF NOT EXISTS`, id, e.When).
-			WithContext(ctx).MapScanCAS(map[string]any{})
+			MapScanCASContext(ctx, map[string]any{})
 		if err != nil {
 			return 0, fmt.Errorf("storing an event's id: %w", err)
 		}
