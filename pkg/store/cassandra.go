@@ -130,7 +130,7 @@ func (s *cassandraStore) Init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connecting to keyspace %s: %w", s.keyspace, err)
 	}
-	return s.initEvents(ctx)
+	return nil
 }
 
 // ensureTable creates the block table of a resolution: TWCS with windows of

@@ -38,6 +38,11 @@ type EventQuery struct {
 // EventStore keeps events. The SQL stores (SQLite, MySQL/MariaDB) and
 // Cassandra implement it; the file store does not (it cannot be queried).
 type EventStore interface {
+	// InitEvents creates the event tables (idempotent). The SQL stores'
+	// Init does it; Cassandra creates them on first use, or here: query-api
+	// calls it at start, so its first event request does not wait on
+	// Cassandra's schema changes.
+	InitEvents(ctx context.Context) error
 	// AddEvent stores e (its ID is ignored) and returns the ID given to it.
 	AddEvent(ctx context.Context, e Event) (int64, error)
 	// Events returns the events q selects, by When then ID.

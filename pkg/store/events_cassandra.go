@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -28,7 +29,36 @@ func eventBucketOf(when int64) int64 {
 	return b
 }
 
-// initEvents creates the event tables (idempotent); Init calls it.
+// The event tables are created on first use, not by Init: each CREATE
+// TABLE waits for schema agreement (seconds on a loaded cluster), which
+// writers and the many short-lived test keyspaces would pay for nothing.
+
+// withEventTables runs f, and once more after creating the event tables
+// when it failed for want of them.
+func (s *cassandraStore) withEventTables(ctx context.Context, f func() error) error {
+	if s.session == nil {
+		return errNotInit
+	}
+	err := f()
+	// Cassandra 5 says "table X does not exist", earlier ones
+	// "unconfigured table X".
+	if err == nil || !strings.Contains(err.Error(), "does not exist") && !strings.Contains(err.Error(), "unconfigured table") {
+		return err
+	}
+	if err := s.initEvents(ctx); err != nil {
+		return err
+	}
+	return f()
+}
+
+func (s *cassandraStore) InitEvents(ctx context.Context) error {
+	if s.session == nil {
+		return errNotInit
+	}
+	return s.initEvents(ctx)
+}
+
+// initEvents creates the event tables (idempotent).
 func (s *cassandraStore) initEvents(ctx context.Context) error {
 	for _, q := range []string{
 		`CREATE TABLE IF NOT EXISTS events (bucket bigint, when_us bigint, id bigint, what text, data text, tags text, PRIMARY KEY ((bucket), when_us, id))`,
@@ -44,6 +74,12 @@ func (s *cassandraStore) initEvents(ctx context.Context) error {
 }
 
 func (s *cassandraStore) AddEvent(ctx context.Context, e Event) (int64, error) {
+	var out int64
+	err := s.withEventTables(ctx, func() (err error) { out, err = s.addEvent(ctx, e); return err })
+	return out, err
+}
+
+func (s *cassandraStore) addEvent(ctx context.Context, e Event) (int64, error) {
 	if s.session == nil {
 		return 0, errNotInit
 	}
@@ -86,6 +122,12 @@ func (s *cassandraStore) AddEvent(ctx context.Context, e Event) (int64, error) {
 }
 
 func (s *cassandraStore) Events(ctx context.Context, q EventQuery) ([]Event, error) {
+	var out []Event
+	err := s.withEventTables(ctx, func() (err error) { out, err = s.events(ctx, q); return err })
+	return out, err
+}
+
+func (s *cassandraStore) events(ctx context.Context, q EventQuery) ([]Event, error) {
 	if s.session == nil {
 		return nil, errNotInit
 	}
@@ -129,6 +171,13 @@ func (s *cassandraStore) Events(ctx context.Context, q EventQuery) ([]Event, err
 
 func (s *cassandraStore) Event(ctx context.Context, id int64) (Event, bool, error) {
 	var e Event
+	var ok bool
+	err := s.withEventTables(ctx, func() (err error) { e, ok, err = s.event(ctx, id); return err })
+	return e, ok, err
+}
+
+func (s *cassandraStore) event(ctx context.Context, id int64) (Event, bool, error) {
+	var e Event
 	if s.session == nil {
 		return e, false, errNotInit
 	}
@@ -149,7 +198,13 @@ func (s *cassandraStore) Event(ctx context.Context, id int64) (Event, bool, erro
 }
 
 func (s *cassandraStore) DeleteEvent(ctx context.Context, id int64) (bool, error) {
-	e, ok, err := s.Event(ctx, id)
+	var out bool
+	err := s.withEventTables(ctx, func() (err error) { out, err = s.deleteEvent(ctx, id); return err })
+	return out, err
+}
+
+func (s *cassandraStore) deleteEvent(ctx context.Context, id int64) (bool, error) {
+	e, ok, err := s.event(ctx, id)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -163,6 +218,12 @@ func (s *cassandraStore) DeleteEvent(ctx context.Context, id int64) (bool, error
 }
 
 func (s *cassandraStore) KnownEventTags(ctx context.Context, tags []string) ([]string, error) {
+	var out []string
+	err := s.withEventTables(ctx, func() (err error) { out, err = s.knownEventTags(ctx, tags); return err })
+	return out, err
+}
+
+func (s *cassandraStore) knownEventTags(ctx context.Context, tags []string) ([]string, error) {
 	if s.session == nil {
 		return nil, errNotInit
 	}

@@ -40,6 +40,8 @@ func (s *sqlStore) initEvents(ctx context.Context) error {
 	return nil
 }
 
+func (s *sqlStore) InitEvents(ctx context.Context) error { return s.initEvents(ctx) }
+
 func (s *sqlStore) AddEvent(ctx context.Context, e Event) (int64, error) {
 	e, err := CheckEvent(e)
 	if err != nil {

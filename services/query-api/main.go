@@ -66,6 +66,14 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 		return nil, fmt.Errorf("storage %s cannot be queried", cfg.Storage.Driver)
 	}
 	events, _ := st.(store.EventStore) // every queryable store keeps events
+	if events != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err = events.InitEvents(ctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
 	set := metrics.NewSet()
 	a := api.New(api.Config{Resolutions: cfg.Resolutions, MaxSeries: cfg.MaxSeries, MaxPoints: cfg.MaxPoints,
 		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath, ReadConcurrency: cfg.ReadConcurrency,

@@ -160,6 +160,9 @@ func TestEventsMatchGraphiteWeb(t *testing.T) {
 func eventsAPI(t *testing.T, cfg store.Config, now int64) (*httptest.Server, store.EventStore) {
 	t.Helper()
 	s := openStore(t, cfg)
+	if err := s.(store.EventStore).InitEvents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	res, _ := rollup.ParseTimes([]string{"10s:6h", "60s:168h"})
 	a := New(Config{Resolutions: res, MaxSeries: 1000, MaxPoints: 1000000, MaxFind: 10000, QueryTimeout: 10 * time.Second,
 		Now: func() time.Time { return time.Unix(now, 0) }, Events: s.(store.EventStore), EventsPostOpen: true, MaxEvents: 100},
