@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -40,7 +41,11 @@ func carbonapiBinary(t *testing.T) string {
 		return bin
 	}
 	msg := fmt.Sprintf("the real carbonapi is not available (set CONSTHASH_CARBONAPI_BIN, or let scripts/carbonapi-peer.sh build it from a carbonapi git mirror): %v\n%s", err, stderr.String())
-	if testenv.InCI() {
+	// carbonapi is on no module proxy: a machine without its git mirror
+	// (the fetch tool's) or a cached build cannot have it, and the skip is
+	// allow-listed. A mirror that fails to build fails CI.
+	var exit *exec.ExitError
+	if testenv.InCI() && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"image/png"
 	"io"
-	"os"
-	"path/filepath"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
