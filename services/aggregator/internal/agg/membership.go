@@ -19,7 +19,8 @@ type shardAcc struct {
 	statsd   *statsd.Accumulator
 	graphite *accum.Graphite
 	sub      *nats.Subscription
-	released bool // draining or drained: flushed once more after the drain, then forgotten
+	released bool  // draining or drained: flushed once more after the drain, then forgotten
+	in       *sink // a shard's statsd messages, merged into statsd at each flush
 }
 
 type member struct {
@@ -146,7 +147,7 @@ func (a *Aggregator) subscribe(shard int) {
 	cfg := a.cfg.StatsdCfg
 	cfg.NoInternal = true
 	acc := a.newAcc(cfg)
-	sub, err := a.nc.QueueSubscribe(subject, "consthash-shard-"+strconv.Itoa(shard), a.shardMsg(shard))
+	sub, err := a.nc.QueueSubscribe(subject, "consthash-shard-"+strconv.Itoa(shard), a.shardMsg(acc))
 	if err != nil {
 		a.log.Error("cannot subscribe to a shard", "subject", subject, "err", err)
 		return

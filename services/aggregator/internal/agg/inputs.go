@@ -1,0 +1,166 @@
+package agg
+
+import (
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/consthash/consthash/services/aggregator/internal/input"
+	"github.com/consthash/consthash/services/aggregator/internal/statsd"
+)
+
+// sink is one statsd input's own accumulator (a Partial): a udp reader's, a
+// slot shared by some tcp connections, a NATS shard subscription's. Its lock
+// is held once per batch of lines and is almost never contended (by a flush,
+// or by the other connections of a slot); no input takes the aggregator's
+// lock per line. Each flush swaps the Partial for the spare and merges it into
+// acc (under a.mu, before the accumulators are taken), so a flush sees every
+// line read before it. Gauges are applied to acc in arrival order after each
+// batch (see statsd.Partial).
+type sink struct {
+	mu    sync.Mutex
+	p     *statsd.Partial // filled by the input, under mu
+	spare *statsd.Partial // merged and emptied: only the flush touches it
+	acc   *shardAcc
+}
+
+func (a *Aggregator) newSink(acc *shardAcc) *sink {
+	s := &sink{acc: acc, p: statsd.NewPartial(a.cfg.StatsdCfg), spare: statsd.NewPartial(a.cfg.StatsdCfg)}
+	// A Partial holds at most max_series keys between two flushes.
+	s.p.MaxKeys, s.spare.MaxKeys = a.cfg.MaxSeries, a.cfg.MaxSeries
+	return s
+}
+
+// udpIn is a statsd udp listener: a group of SO_REUSEPORT sockets, a sink
+// per reader.
+type udpIn struct {
+	u       *input.UDP
+	sinks   []*sink
+	gauges  [][]statsd.GaugeValue // each reader's buffer
+	maxLine int                   // 0: none
+}
+
+// tcpSinks are the sinks a statsd tcp or unix listener's connections share,
+// handed out in turn.
+type tcpSinks struct {
+	sinks []*sink
+	next  atomic.Uint64
+}
+
+func (t *tcpSinks) pick() *sink { return t.sinks[(t.next.Add(1)-1)%uint64(len(t.sinks))] }
+
+// readPackets is a udp reader's Handler: one lock of its sink per batch of
+// datagrams.
+func (a *Aggregator) readPackets(in *udpIn) input.Handler {
+	return func(i int, datagrams [][]byte) {
+		in.gauges[i] = a.feedPackets(in.sinks[i], in.gauges[i], datagrams, in.maxLine)
+	}
+}
+
+// feedPackets accumulates statsd packets (datagrams, NATS messages) in s and
+// then applies their gauges; gauges is the caller's buffer, returned for the
+// next call.
+func (a *Aggregator) feedPackets(s *sink, gauges []statsd.GaugeValue, packets [][]byte, maxLine int) []statsd.GaugeValue {
+	var lines, bad, tooLong int
+	s.mu.Lock()
+	for _, d := range packets {
+		l, b, t := s.p.Packet(d, maxLine)
+		lines, bad, tooLong = lines+l, bad+b, tooLong+t
+	}
+	gauges = append(gauges[:0], s.p.Gauges()...)
+	s.p.ResetGauges()
+	s.mu.Unlock()
+	if tooLong > 0 {
+		a.udpTooLong.Add(uint64(tooLong))
+	}
+	a.fed(s, gauges, lines, bad)
+	return gauges
+}
+
+// feedLines accumulates lines buf[ends[i-1]:ends[i]] of a stream in s;
+// packets statsd packets (reads) brought them.
+func (a *Aggregator) feedLines(s *sink, gauges []statsd.GaugeValue, buf []byte, ends []int, packets int) []statsd.GaugeValue {
+	bad := 0
+	s.mu.Lock()
+	s.p.AddPackets(packets)
+	start := 0
+	for _, end := range ends {
+		bad += s.p.Line(buf[start:end])
+		start = end
+	}
+	gauges = append(gauges[:0], s.p.Gauges()...)
+	s.p.ResetGauges()
+	s.mu.Unlock()
+	a.fed(s, gauges, len(ends), bad)
+	return gauges
+}
+
+// fed applies a batch's gauges, in order, and counts its lines.
+func (a *Aggregator) fed(s *sink, gauges []statsd.GaugeValue, lines, bad int) {
+	if lines > 0 {
+		a.linesIn.Add(lines)
+	}
+	if len(gauges) > 0 {
+		a.mu.Lock()
+		s.acc.statsd.ApplyGauges(gauges)
+		a.mu.Unlock()
+	}
+	if bad > 0 {
+		a.badLines.Add(bad)
+		a.badLog.Warn("bad lines", "format", "statsd", "count", bad)
+	}
+}
+
+// mergeInputs merges every sink into its accumulator; the caller holds a.mu
+// and is the flush (flushMu).
+func (a *Aggregator) mergeInputs() {
+	merge := func(s *sink) {
+		s.mu.Lock()
+		p := s.p
+		s.p, s.spare = s.spare, p
+		s.mu.Unlock()
+		if p.Refused > 0 {
+			a.seriesRefused.Add(p.Refused)
+		}
+		s.acc.statsd.Merge(p, a.local.statsd)
+	}
+	for _, s := range a.sinks {
+		merge(s)
+	}
+	for _, acc := range a.shards {
+		if acc.in != nil {
+			merge(acc.in)
+		}
+	}
+}
+
+// addrsOf is the bound address of each input, in the configuration's order.
+func addrsOf(inputs []interface{ Addr() net.Addr }) []net.Addr {
+	out := make([]net.Addr, 0, len(inputs))
+	for _, in := range inputs {
+		out = append(out, in.Addr())
+	}
+	return out
+}
+
+// statsdReceived returns statsd's own counters since the last flush (packets,
+// metrics, bad lines): the main accumulator's and what the sinks hold.
+func (a *Aggregator) statsdReceived() (packets, metrics, bad float64) {
+	a.mu.Lock()
+	packets, metrics, bad = a.local.statsd.Received()
+	sinks := slices.Clone(a.sinks)
+	for _, acc := range a.shards {
+		if acc.in != nil {
+			sinks = append(sinks, acc.in)
+		}
+	}
+	a.mu.Unlock()
+	for _, s := range sinks {
+		s.mu.Lock()
+		p, m, b := s.p.Received()
+		s.mu.Unlock()
+		packets, metrics, bad = packets+p, metrics+m, bad+b
+	}
+	return packets, metrics, bad
+}
