@@ -16,11 +16,12 @@ import (
 
 // shardAcc is the accumulator of one owned shard (or of the listeners).
 type shardAcc struct {
+	// in holds a shard's statsd messages, merged into statsd at each flush.
+	in       *sink
 	statsd   *statsd.Accumulator
 	graphite *accum.Graphite
 	sub      *nats.Subscription
-	released bool  // draining or drained: flushed once more after the drain, then forgotten
-	in       *sink // a shard's statsd messages, merged into statsd at each flush
+	released bool // draining or drained: flushed once more after the drain, then forgotten
 }
 
 type member struct {
