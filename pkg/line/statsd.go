@@ -81,8 +81,9 @@ func (p *StatsdParser) Parse(line []byte) (key []byte, values []StatsdValue, bad
 		}
 	}
 	rawKey, rest, hasValue := bytes.Cut(body, []byte{':'})
-	p.raw = append(p.raw[:0], rawKey...)
+	src := rawKey // the key with its tags, before sanitising
 	if len(tags) > 0 {
+		p.raw = append(p.raw[:0], rawKey...)
 		for more := true; more; {
 			var tag []byte
 			tag, tags, more = bytes.Cut(tags, []byte{','})
@@ -97,11 +98,12 @@ func (p *StatsdParser) Parse(line []byte) (key []byte, values []StatsdValue, bad
 				p.raw[start+k] = '='
 			}
 		}
+		src = p.raw
 	}
 	if p.NoSanitize {
-		p.key = append(p.key[:0], p.raw...)
+		p.key = append(p.key[:0], src...)
 	} else {
-		p.key = sanitizeStatsdKey(p.key[:0], p.raw)
+		p.key = sanitizeStatsdKey(p.key[:0], src)
 	}
 	if !hasValue {
 		// statsd treats a line without ':' as the value "1" with no type: bad.
