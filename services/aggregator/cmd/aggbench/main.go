@@ -43,6 +43,7 @@ type options struct {
 	perDatagram, keys, senders     int
 	shards, natsBytes              int
 	prefix                         string
+	pid                            int
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.IntVar(&o.shards, "shards", bus.DefaultShards, "nats: the aggregator's shard count")
 	flag.IntVar(&o.natsBytes, "nats-bytes", 16<<10, "nats: bytes per message (the relay's batches)")
 	flag.StringVar(&o.prefix, "prefix", "bench", "key prefix")
+	flag.IntVar(&o.pid, "pid", 0, "the server's process id: each step prints the CPU time it used per metric sent")
 	flag.Parse()
 	if o.serveNATS != "" {
 		if err := serveNATS(o.serveNATS, o.store); err != nil {
@@ -211,7 +213,11 @@ func run(o options) error {
 		c0, t0 := sk.counters, sk.timers
 		sk.mu.Unlock()
 		seq++
+		cpu0 := cpuTime(o.pid)
 		exp, took, sendErrs := send(rate, o.step, seq)
+		sk.mu.Lock()
+		sk.changed = time.Now() // quiet from now on: nothing more comes
+		sk.mu.Unlock()
 		achieved := float64(exp.metrics) / took.Seconds()
 		// Wait until everything sent has been flushed: the sums reach what was
 		// sent, or nothing changed for 3 intervals.
@@ -236,10 +242,14 @@ func run(o options) error {
 			}
 		}
 		lossless := dc == exp.counters && dt == exp.timers && gaugesOK
+		cpu := ""
+		if o.pid > 0 {
+			cpu = fmt.Sprintf(" server_cpu_ns_per_metric %.0f", float64(cpuTime(o.pid)-cpu0)/float64(exp.metrics))
+		}
 		loss := 1 - (dc+dt)/(exp.counters+exp.timers)
-		fmt.Printf("step target %9.0f/s sent %9d metrics in %5.2fs = %9.0f/s  counters %.0f/%.0f timers %.0f/%.0f gauges %v send_errors %d loss %.4f%%  %s\n",
+		fmt.Printf("step target %9.0f/s sent %9d metrics in %5.2fs = %9.0f/s  counters %.0f/%.0f timers %.0f/%.0f gauges %v send_errors %d loss %.4f%%%s  %s\n",
 			rate, exp.metrics, took.Seconds(), achieved, dc, exp.counters, dt, exp.timers, okWord(gaugesOK), sendErrs,
-			100*loss, map[bool]string{true: "LOSSLESS", false: "LOSSY"}[lossless])
+			100*loss, cpu, map[bool]string{true: "LOSSLESS", false: "LOSSY"}[lossless])
 		if !lossless {
 			break
 		}
@@ -251,6 +261,27 @@ func run(o options) error {
 	}
 	fmt.Printf("best %.0f\n", math.Floor(best))
 	return nil
+}
+
+// cpuTime is the user and system CPU time process pid used so far, in ns
+// (0 without a pid).
+func cpuTime(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command's closing parenthesis: utime and stime are the
+	// 12th and 13th, in clock ticks (USER_HZ, 100 on Linux).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return (u + st) * int64(10*time.Millisecond)
 }
 
 func okWord(b bool) string {
