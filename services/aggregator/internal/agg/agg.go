@@ -100,6 +100,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Aggregator, error) {
 	// Lines longer than a listener's max_line_length, dropped (a.listeners is
 	// fixed once New returns).
 	a.Metrics.GetOrCreateGauge("consthash_aggregator_lines_too_long_total", func() float64 { return float64(a.tooLong()) })
+	// The statsd udp listeners' datagrams, and their failed reads (each retried).
+	a.Metrics.GetOrCreateGauge("consthash_aggregator_udp_datagrams_total", func() float64 { return float64(a.udpCount().datagrams) })
+	a.Metrics.GetOrCreateGauge("consthash_aggregator_udp_read_errors_total", func() float64 { return float64(a.udpCount().readErrors) })
 	a.Metrics.GetOrCreateGauge("consthash_aggregator_last_flush_seconds", func() float64 {
 		return float64FromBits(a.lastFlushSeconds.Load())
 	})
@@ -669,7 +672,8 @@ func (a *Aggregator) Stats() map[string]any {
 	st := map[string]any{"source": a.Source, "lines_in": a.linesIn.Get(), "lines_bad": a.badLines.Get(), "lines_too_long": a.tooLong(),
 		"flushes": a.flushes.Get(), "flushes_late": a.flushLate.Get(), "last_flush_seconds": float64FromBits(a.lastFlushSeconds.Load()),
 		"max_flush_seconds": float64FromBits(a.maxFlushSeconds.Load()), "series": a.Series(), "max_series": a.cfg.MaxSeries,
-		"series_refused": a.seriesRefused.Get(), "shards_owned": a.Owned()}
+		"series_refused": a.seriesRefused.Get(), "shards_owned": a.Owned(),
+		"udp_datagrams": a.udpCount().datagrams, "udp_read_errors": a.udpCount().readErrors}
 	if p := a.pub; p != nil {
 		st["rollup_batches_published"], st["rollup_batches_failed"] = p.published.Get(), p.failed.Get()
 		st["rollup_points_published"], st["rollup_batches_lost"], st["rollup_points_lost"] = p.pointsSent.Get(), p.lostMsgs.Get(), p.lostPoints.Get()

@@ -164,3 +164,16 @@ func (a *Aggregator) statsdReceived() (packets, metrics, bad float64) {
 	}
 	return packets, metrics, bad
 }
+
+type udpCounts struct{ datagrams, readErrors uint64 }
+
+// udpCount sums the statsd udp listeners' counters (a.udp is fixed once New
+// returns).
+func (a *Aggregator) udpCount() udpCounts {
+	var c udpCounts
+	for _, in := range a.udp {
+		c.datagrams += in.u.Datagrams.Load()
+		c.readErrors += in.u.ReadErrors.Load()
+	}
+	return c
+}
