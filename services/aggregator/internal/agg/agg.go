@@ -168,7 +168,7 @@ func (a *Aggregator) open() error {
 			if err != nil {
 				return err
 			}
-			in := &udpIn{u: u, gauges: make([][]statsd.GaugeValue, readers)}
+			in := &udpIn{u: u}
 			if maxLine < input.MaxDatagram {
 				in.maxLine = maxLine
 			}
@@ -262,14 +262,13 @@ func (a *Aggregator) ListenerAddrs() []net.Addr { return addrsOf(a.inputs) }
 // accumulator acc: a statsd message (one packet) through the shard's sink,
 // without the aggregator's lock but for its gauges.
 func (a *Aggregator) shardMsg(acc *shardAcc) nats.MsgHandler {
-	var gauges []statsd.GaugeValue // messages of a subscription come one at a time
 	return func(m *nats.Msg) {
 		format := m.Header.Get(bus.FormatHeader)
 		if format == "" {
 			format = "graphite"
 		}
 		if format == "statsd" && acc.in != nil {
-			gauges = a.feedPackets(acc.in, gauges, [][]byte{m.Data}, 0)
+			a.feedPackets(acc.in, [][]byte{m.Data}, 0)
 			return
 		}
 		// A statsd message is one statsd packet: split on "\n" only, its
@@ -299,7 +298,6 @@ type session struct {
 	format  string
 	udp     bool
 	sink    *sink // statsd over a stream: the connection's slot
-	gauges  []statsd.GaugeValue
 	buf     []byte
 	ends    []int
 	packets int
@@ -330,7 +328,7 @@ func (s *session) flush() {
 		return
 	}
 	if s.sink != nil {
-		s.gauges = s.a.feedLines(s.sink, s.gauges, s.buf, s.ends, s.packets)
+		s.a.feedLines(s.sink, s.buf, s.ends, s.packets)
 	} else {
 		s.a.addLines(s.a.local, s.format, s.buf, s.ends, s.packets)
 	}
@@ -456,7 +454,7 @@ func (a *Aggregator) flush(binEnd time.Time, closing bool) {
 	snaps = append(snaps, snapshot{a.local, a.local.statsd.Take(binEnd), a.local.graphite.Take()})
 	for shard, acc := range a.shards {
 		snaps = append(snaps, snapshot{acc, acc.statsd.Take(binEnd), acc.graphite.Take()})
-		if acc.released && !acc.sub.IsValid() {
+		if acc.gone {
 			delete(a.shards, shard) // drained: this is its last flush
 		}
 	}

@@ -15,9 +15,10 @@ import (
 // is held once per batch of lines and is almost never contended (by a flush,
 // or by the other connections of a slot); no input takes the aggregator's
 // lock per line. Each flush swaps the Partial for the spare and merges it into
-// acc (under a.mu, before the accumulators are taken), so a flush sees every
-// line read before it. Gauges are applied to acc in arrival order after each
-// batch (see statsd.Partial).
+// acc (under a.mu, before the accumulators are taken), so a flush holds every
+// line read before it began. A batch's gauges are applied to acc in arrival
+// order at the end of the batch, under a.mu and still under the sink's lock
+// (see statsd.Partial): locks are always taken in that order, sink then a.mu.
 type sink struct {
 	mu    sync.Mutex
 	p     *statsd.Partial // filled by the input, under mu
@@ -37,8 +38,7 @@ func (a *Aggregator) newSink(acc *shardAcc) *sink {
 type udpIn struct {
 	u       *input.UDP
 	sinks   []*sink
-	gauges  [][]statsd.GaugeValue // each reader's buffer
-	maxLine int                   // 0: none
+	maxLine int // 0: none
 }
 
 // tcpSinks are the sinks a statsd tcp or unix listener's connections share,
@@ -53,34 +53,28 @@ func (t *tcpSinks) pick() *sink { return t.sinks[(t.next.Add(1)-1)%uint64(len(t.
 // readPackets is a udp reader's Handler: one lock of its sink per batch of
 // datagrams.
 func (a *Aggregator) readPackets(in *udpIn) input.Handler {
-	return func(i int, datagrams [][]byte) {
-		in.gauges[i] = a.feedPackets(in.sinks[i], in.gauges[i], datagrams, in.maxLine)
-	}
+	return func(i int, datagrams [][]byte) { a.feedPackets(in.sinks[i], datagrams, in.maxLine) }
 }
 
-// feedPackets accumulates statsd packets (datagrams, NATS messages) in s and
-// then applies their gauges; gauges is the caller's buffer, returned for the
-// next call.
-func (a *Aggregator) feedPackets(s *sink, gauges []statsd.GaugeValue, packets [][]byte, maxLine int) []statsd.GaugeValue {
+// feedPackets accumulates statsd packets (datagrams, NATS messages) in s.
+func (a *Aggregator) feedPackets(s *sink, packets [][]byte, maxLine int) {
 	var lines, bad, tooLong int
 	s.mu.Lock()
 	for _, d := range packets {
 		l, b, t := s.p.Packet(d, maxLine)
 		lines, bad, tooLong = lines+l, bad+b, tooLong+t
 	}
-	gauges = append(gauges[:0], s.p.Gauges()...)
-	s.p.ResetGauges()
+	a.applyGauges(s)
 	s.mu.Unlock()
 	if tooLong > 0 {
 		a.udpTooLong.Add(uint64(tooLong))
 	}
-	a.fed(s, gauges, lines, bad)
-	return gauges
+	a.fed(lines, bad)
 }
 
 // feedLines accumulates lines buf[ends[i-1]:ends[i]] of a stream in s;
 // packets statsd packets (reads) brought them.
-func (a *Aggregator) feedLines(s *sink, gauges []statsd.GaugeValue, buf []byte, ends []int, packets int) []statsd.GaugeValue {
+func (a *Aggregator) feedLines(s *sink, buf []byte, ends []int, packets int) {
 	bad := 0
 	s.mu.Lock()
 	s.p.AddPackets(packets)
@@ -89,22 +83,26 @@ func (a *Aggregator) feedLines(s *sink, gauges []statsd.GaugeValue, buf []byte, 
 		bad += s.p.Line(buf[start:end])
 		start = end
 	}
-	gauges = append(gauges[:0], s.p.Gauges()...)
-	s.p.ResetGauges()
+	a.applyGauges(s)
 	s.mu.Unlock()
-	a.fed(s, gauges, len(ends), bad)
-	return gauges
+	a.fed(len(ends), bad)
 }
 
-// fed applies a batch's gauges, in order, and counts its lines.
-func (a *Aggregator) fed(s *sink, gauges []statsd.GaugeValue, lines, bad int) {
+// applyGauges applies the gauge values of s's batch, in order; the caller
+// holds s.mu.
+func (a *Aggregator) applyGauges(s *sink) {
+	if gs := s.p.Gauges(); len(gs) > 0 {
+		a.mu.Lock()
+		s.acc.statsd.ApplyGauges(gs)
+		a.mu.Unlock()
+		s.p.ResetGauges()
+	}
+}
+
+// fed counts a batch's lines.
+func (a *Aggregator) fed(lines, bad int) {
 	if lines > 0 {
 		a.linesIn.Add(lines)
-	}
-	if len(gauges) > 0 {
-		a.mu.Lock()
-		s.acc.statsd.ApplyGauges(gauges)
-		a.mu.Unlock()
 	}
 	if bad > 0 {
 		a.badLines.Add(bad)
@@ -112,11 +110,27 @@ func (a *Aggregator) fed(s *sink, gauges []statsd.GaugeValue, lines, bad int) {
 	}
 }
 
-// mergeInputs merges every sink into its accumulator; the caller holds a.mu
-// and is the flush (flushMu).
+// mergeInputs merges every sink into its accumulator and marks the shards
+// whose subscription has ended (drained: no message comes after the merge)
+// gone. The caller is the flush: it holds flushMu and a.mu, which mergeInputs
+// lets go of while it waits for an input to finish a batch (the input may be
+// waiting for a.mu to apply its gauges); nothing has been taken yet then.
 func (a *Aggregator) mergeInputs() {
-	merge := func(s *sink) {
-		s.mu.Lock()
+	sinks := slices.Clone(a.sinks)
+	for _, acc := range a.shards {
+		if acc.in != nil {
+			sinks = append(sinks, acc.in)
+		}
+	}
+	for _, s := range sinks {
+		if !s.mu.TryLock() {
+			a.mu.Unlock()
+			s.mu.Lock() // sink, then a.mu: the inputs' order
+			a.mu.Lock()
+		}
+		if acc := s.acc; acc.sub != nil && acc.released && !acc.sub.IsValid() {
+			acc.gone = true // closed: nothing comes after this merge
+		}
 		p := s.p
 		s.p, s.spare = s.spare, p
 		s.mu.Unlock()
@@ -125,12 +139,11 @@ func (a *Aggregator) mergeInputs() {
 		}
 		s.acc.statsd.Merge(p, a.local.statsd)
 	}
-	for _, s := range a.sinks {
-		merge(s)
-	}
+	// A shard whose statsd lines come only through its sink, or that has
+	// none, is gone once its subscription ended.
 	for _, acc := range a.shards {
-		if acc.in != nil {
-			merge(acc.in)
+		if acc.in == nil && acc.sub != nil && acc.released && !acc.sub.IsValid() {
+			acc.gone = true
 		}
 	}
 }

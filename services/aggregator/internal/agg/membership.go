@@ -16,8 +16,10 @@ import (
 
 // shardAcc is the accumulator of one owned shard (or of the listeners).
 type shardAcc struct {
-	// in holds a shard's statsd messages, merged into statsd at each flush.
+	// in holds a shard's statsd messages, merged into statsd at each flush;
+	// gone: released and its subscription ended, this flush is its last.
 	in       *sink
+	gone     bool
 	statsd   *statsd.Accumulator
 	graphite *accum.Graphite
 	sub      *nats.Subscription
