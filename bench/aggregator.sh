@@ -21,7 +21,7 @@ KEYS=${KEYS:-3000}
 SENDERS=${SENDERS:-2}
 PER_DATAGRAM=${PER_DATAGRAM:-"1 10"}
 RCVBUF=${RCVBUF:-8388608}
-STATSD_START=${STATSD_START:-25000}
+STATSD_START=${STATSD_START:-25000}      # at 10 metrics per datagram; at N per datagram, N/10 of it
 CONSTHASH_START=${CONSTHASH_START:-100000}
 NATS_START=${NATS_START:-200000}
 NATS_BYTES=${NATS_BYTES:-16384}
@@ -100,14 +100,15 @@ JS
 echo "aggregator benchmark: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $KEYS keys, ${STEP_SECONDS}s per step, x$FACTOR"
 echo "receive buffer $RCVBUF bytes per socket (kernel cap net.core.rmem_max = $(cat /proc/sys/net/core/rmem_max)); aggregator readers: $(nproc)"
 for per in $PER_DATAGRAM; do
+	cstart=$((CONSTHASH_START * per / 10)) sstart=$((STATSD_START * per / 10))
 	if [ "${CONSTHASH:-1}" = 1 ]; then
 		start consthash bin/aggregator --config "$work/agg.toml"
-		series "consthash-$per" "$CONSTHASH_START" "udp://127.0.0.1:$port" "$per" consthash
+		series "consthash-$per" "$cstart" "udp://127.0.0.1:$port" "$per" consthash
 		stop consthash
 	fi
 	if [ "${STATSD:-1}" = 1 ]; then
 		start statsd node --require "$work/rcvbuf.js" "$cache/node_modules/statsd/stats.js" "$work/statsd.js"
-		series "statsd-$per" "$STATSD_START" "udp://127.0.0.1:$port" "$per" statsd
+		series "statsd-$per" "$sstart" "udp://127.0.0.1:$port" "$per" statsd
 		stop statsd
 	fi
 done
