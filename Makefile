@@ -38,7 +38,7 @@ run: build
 bench-relay: build
 	bench/relay.sh
 
-## bench-aggregator: consthash aggregator vs npm statsd side by side (bench/aggregator.sh)
+## bench-aggregator: consthash aggregator vs npm statsd 0.9.0, counted at a graphite sink, and the NATS path (bench/aggregator.sh)
 bench-aggregator: build
 	bench/aggregator.sh
 

@@ -1,107 +1,154 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: consthash aggregator vs Etsy statsd 0.9.0 (npm), same harness.
-# statblast sends statsd lines over UDP (2 forks, 1400-byte datagrams) at stepped rates for STEP_SECONDS each;
-# the receiver's own counter of lines received gives the loss. Reports, for each, the highest send rate with
-# < 0.1% loss, then the ratio; and the aggregator's memory per active key.
-#   bench/aggregator.sh           (RATES="100000 ... 3200000" STEP_SECONDS=3 by default)
-# Needs go, node and npm (statsd is installed from npm into ~/.cache/consthash/statsd). Everything is on 127.0.0.1.
+# consthash aggregator vs Etsy statsd 0.9.0 (npm), measured by what users get: the flushed output.
+# aggbench (services/aggregator/cmd/aggbench) sends a statsd mix (half counters, 30% timers, 20% gauges over KEYS
+# keys) over udp from SENDERS sockets, PER_DATAGRAM metrics per datagram, at rates stepping by FACTOR for
+# STEP_SECONDS each, and runs the graphite sink both servers flush to (every second). A step is lossless when the
+# flushed counter sums and timer counts at the sink equal what was sent, exactly, and every gauge's last value is the
+# last one sent; the series stops at the first lossy step. statsd gets the same receive buffer per socket as each of
+# the aggregator's (RCVBUF, through node's recvBufferSize). Then the NATS path: aggbench publishes the same mix to the
+# aggregator's shard subjects (consthash.lines.<shard>, format statsd, NATS_BYTES per message, as a relay batches them)
+# on a NATS server with JetStream it runs, and counts at the same sink.
+#   bench/aggregator.sh                     (about 4 minutes on 2 cores)
+#   PER_DATAGRAM="10" STEP_SECONDS=1 bench/aggregator.sh   (shorter)
+# Last line: aggregator: consthash_lossless=<rate> statsd_lossless=<rate> ratio=<x> nats_path_lossless=<rate>
+# (rates in metrics/s at PER_DATAGRAM's last value, 10 by default). Needs go, node and npm (statsd is installed from
+# npm into ~/.cache/consthash/statsd). Everything is on 127.0.0.1; the senders share the cores with the servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RATES=${RATES:-"100000 200000 400000 800000 1200000 1600000 2400000 3200000"}
-STEP_SECONDS=${STEP_SECONDS:-3}
-KEYS=${KEYS:-10000}
+STEP_SECONDS=${STEP_SECONDS:-2}
+FACTOR=${FACTOR:-1.25}
+KEYS=${KEYS:-3000}
+SENDERS=${SENDERS:-2}
+PER_DATAGRAM=${PER_DATAGRAM:-"1 10"}
+RCVBUF=${RCVBUF:-8388608}
+STATSD_START=${STATSD_START:-25000}      # at 10 metrics per datagram; at N per datagram, N/10 of it
+CONSTHASH_START=${CONSTHASH_START:-100000}
+NATS_START=${NATS_START:-200000}
+NATS_BYTES=${NATS_BYTES:-16384}
+MAX_RATE=${MAX_RATE:-20000000}
 cache=${CONSTHASH_CACHE:-$HOME/.cache/consthash}/statsd
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-make -s build >/dev/null
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
+	[ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p bin
+go build -o bin/aggregator ./services/aggregator
+go build -o bin/aggbench ./services/aggregator/cmd/aggbench
 
 if [ ! -f "$cache/node_modules/statsd/stats.js" ]; then
 	mkdir -p "$cache"
 	(cd "$cache" && npm init -y >/dev/null && npm install --silent --omit=optional --ignore-scripts statsd@0.9.0 >/dev/null)
 fi
 
-port=18125
-# blast RATE: send at about RATE lines/s for STEP_SECONDS, print the lines sent.
-blast() {
-	local rate=$1
-	bin/statblast --servers "udp://127.0.0.1:$port" --type statsd --forks 2 --buffer 1400 --keys "$KEYS" \
-		--mix c:1 --duration "${STEP_SECONDS}s" --lines-per-sec "$rate" --json |
-		python3 -c 'import json,sys; print(json.load(sys.stdin)["lines"])'
+port=18125 sink=12003 admin=18082 natsport=14222
+# start NAME CMD...: run a server in the background; stop: end it and wait until it has exited (ports free).
+start() {
+	local name=$1
+	shift
+	"$@" >"$work/$name.log" 2>&1 &
+	pids+=($!)
+	echo $! >"$work/$name.pid"
+}
+stop() {
+	local p
+	p=$(cat "$work/$1.pid")
+	kill "$p" 2>/dev/null || true
+	while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+}
+# series NAME START TARGET PER_DATAGRAM PIDNAME: aggbench against a running server; prints its steps (with the
+# server's CPU time per metric), records the best.
+series() {
+	local name=$1 from=$2 target=$3 per=$4 pid
+	pid=$(cat "$work/$5.pid")
+	bin/aggbench --pid "$pid" --target "$target" --sink "127.0.0.1:$sink" --interval 1s --step "${STEP_SECONDS}s" --start "$from" \
+		--factor "$FACTOR" --max "$MAX_RATE" --per-datagram "$per" --keys "$KEYS" --senders "$SENDERS" \
+		--nats-bytes "$NATS_BYTES" | tee "$work/$name.out" | sed "s/^/$name: /"
+	echo "$name $(awk '/^best /{print $2}' "$work/$name.out")" >>"$work/best"
 }
 
-# consthash aggregator: lines_in from /stats
-agg_received() { curl -s "http://127.0.0.1:18082/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lines_in"])'; }
 cat >"$work/agg.toml" <<TOML
-times = ["3600s:7200s"]
+times = ["1s:1h"]
 [admin]
-listen = "127.0.0.1:18082"
+listen = "127.0.0.1:$admin"
 [log]
 level = "warn"
 [[listeners]]
 url = "udp://127.0.0.1:$port"
 format = "statsd"
+read_buffer = $RCVBUF
+[output]
+lines = "tcp://127.0.0.1:$sink"
 TOML
-
-# statsd: metrics_received from its management port (flushInterval is long, so counters are not reset)
 cat >"$work/statsd.js" <<JS
-{ port: $port, address: "127.0.0.1", mgmt_address: "127.0.0.1", mgmt_port: 18126, flushInterval: 3600000,
-  backends: [], automaticConfigReload: false }
+{ port: $port, address: "127.0.0.1", flushInterval: 1000, backends: ["./backends/graphite"],
+  graphiteHost: "127.0.0.1", graphitePort: $sink, automaticConfigReload: false }
 JS
-statsd_received() {
-	python3 - <<'PY'
-import re, socket
-s = socket.create_connection(("127.0.0.1", 18126)); s.sendall(b"counters\n"); s.settimeout(2)
-buf = b""
-try:
-    while b"END" not in buf:
-        chunk = s.recv(65536)
-        if not chunk: break
-        buf += chunk
-except socket.timeout:
-    pass
-m = re.search(rb"'statsd\.metrics_received': (\d+)", buf)
-print(m.group(1).decode() if m else 0)
-PY
-}
+# statsd 0.9.0 has no receive buffer option: give its socket the aggregator's through node's recvBufferSize.
+cat >"$work/rcvbuf.js" <<JS
+const dgram = require('dgram');
+const create = dgram.createSocket;
+dgram.createSocket = function (type, cb) {
+  if (typeof type === 'string') type = { type: type, recvBufferSize: $RCVBUF };
+  return create.call(dgram, type, cb);
+};
+JS
 
-run() {
-	local name=$1 received_fn=$2
-	shift 2
-	"$@" >"$work/$name.log" 2>&1 &
-	local pid=$! best=0
-	sleep 2
-	local before after sent got loss
-	for rate in $RATES; do
-		before=$($received_fn)
-		sent=$(blast "$rate")
-		sleep 1
-		after=$($received_fn)
-		got=$((after - before))
-		loss=$(python3 -c "print(f'{100*($sent-$got)/$sent:.3f}')")
-		printf '%-22s target %9d lines/s  sent %9d  received %9d  loss %7s%%  (%d lines/s sent)\n' \
-			"$name" "$rate" "$sent" "$got" "$loss" $((sent / STEP_SECONDS))
-		if python3 -c "import sys; sys.exit(0 if $got >= $sent * 0.999 else 1)"; then best=$((sent / STEP_SECONDS)); else break; fi
-	done
-	echo "$name $best" >>"$work/best"
-	if [ "$name" = consthash ]; then
-		local rss0 rss1
-		rss0=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
-		bin/statblast --servers "udp://127.0.0.1:$port" --type statsd --forks 1 --buffer 1400 --keys 200000 --mix c:1 \
-			--count 1000000 --lines-per-sec 100000 >/dev/null
-		sleep 1
-		rss1=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
-		echo "consthash memory: RSS $((rss0 / 1024)) MiB -> $((rss1 / 1024)) MiB after ~200,000 more counter keys: about $(( (rss1 - rss0) * 1024 / 200000 )) bytes per key"
+echo "aggregator benchmark: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $KEYS keys, ${STEP_SECONDS}s per step, x$FACTOR"
+echo "receive buffer $RCVBUF bytes per socket (kernel cap net.core.rmem_max = $(cat /proc/sys/net/core/rmem_max)); aggregator readers: $(nproc)"
+for per in $PER_DATAGRAM; do
+	cstart=$((CONSTHASH_START * per / 10)) sstart=$((STATSD_START * per / 10))
+	if [ "${CONSTHASH:-1}" = 1 ]; then
+		start consthash bin/aggregator --config "$work/agg.toml"
+		series "consthash-$per" "$cstart" "udp://127.0.0.1:$port" "$per" consthash
+		stop consthash
 	fi
-	kill "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
+	if [ "${STATSD:-1}" = 1 ]; then
+		start statsd node --require "$work/rcvbuf.js" "$cache/node_modules/statsd/stats.js" "$work/statsd.js"
+		series "statsd-$per" "$sstart" "udp://127.0.0.1:$port" "$per" statsd
+		stop statsd
+	fi
+done
 
-echo "aggregator benchmark: statsd counters over UDP, $KEYS keys, ${STEP_SECONDS}s per step, $(nproc) cores"
-run consthash agg_received bin/aggregator --config "$work/agg.toml"
-run statsd-0.9.0 statsd_received node "$cache/node_modules/statsd/stats.js" "$work/statsd.js"
-python3 - "$work/best" <<'PY'
+# The NATS path: aggbench's NATS server, the aggregator on every shard subject.
+if [ "${NATS:-1}" = 1 ]; then
+start nats bin/aggbench --serve-nats "127.0.0.1:$natsport" --store "$work/js"
+for _ in $(seq 100); do grep -q ready "$work/nats.log" && break; sleep 0.1; done
+cat >"$work/agg-nats.toml" <<TOML
+times = ["1s:1h"]
+[admin]
+listen = "127.0.0.1:$admin"
+[log]
+level = "warn"
+[nats]
+url = "nats://127.0.0.1:$natsport"
+[output]
+lines = "tcp://127.0.0.1:$sink"
+TOML
+start consthash-nats bin/aggregator --config "$work/agg-nats.toml"
+series nats "$NATS_START" "nats://127.0.0.1:$natsport" 10 consthash-nats
+stop consthash-nats
+stop nats
+fi
+
+last=${PER_DATAGRAM##* }
+python3 - "$work/best" "$last" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import sys
-best = dict(l.split() for l in open(sys.argv[1]))
-c, s = int(best["consthash"]), int(best["statsd-0.9.0"])
-print(f"highest rate with < 0.1% loss: consthash {c} lines/s, statsd {s} lines/s, ratio {c / max(s, 1):.1f}x")
+best = {}
+for l in open(sys.argv[1]).read().splitlines():
+    f = l.split()
+    best[f[0]] = float(f[1]) if len(f) > 1 else 0.0
+per, load = sys.argv[2], sys.argv[3]
+for k in sorted(best):
+    print(f"highest lossless rate {k}: {best[k]:,.0f} metrics/s")
+for p in sorted({k.split('-')[1] for k in best if '-' in k}, key=int):
+    c, s = best.get(f"consthash-{p}", 0), best.get(f"statsd-{p}", 0)
+    print(f"{p} metrics per datagram: consthash {c:,.0f}, statsd {s:,.0f}, ratio {c / s if s else float('inf'):.1f}x")
+print(f"load average at the end: {load}")
+c, s, n = best.get(f"consthash-{per}", 0), best.get(f"statsd-{per}", 0), best.get("nats", 0)
+ratio = c / s if s else float("inf")
+print(f"aggregator: consthash_lossless={c:.0f} statsd_lossless={s:.0f} ratio={ratio:.1f} nats_path_lossless={n:.0f}")
 PY

@@ -20,6 +20,10 @@ func isJSSpace(r rune) bool {
 
 // jsTrim removes JavaScript white space from both ends of b.
 func jsTrim(b []byte) []byte {
+	// JavaScript's ASCII white space is all at or below ' '.
+	if n := len(b); n > 0 && b[0] > ' ' && b[0] < utf8.RuneSelf && b[n-1] > ' ' && b[n-1] < utf8.RuneSelf {
+		return b
+	}
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
 		if !isJSSpace(r) {
@@ -41,6 +45,9 @@ func jsTrim(b []byte) []byte {
 // trimmed, "" is 0, decimal literals with optional sign and exponent,
 // [+-]Infinity, and unsigned 0x/0o/0b integers; anything else is NaN.
 func jsNumber(b []byte) float64 {
+	if f, ok := jsInteger(b); ok {
+		return f
+	}
 	b = jsTrim(b)
 	if len(b) == 0 {
 		return 0
@@ -86,6 +93,31 @@ func jsNumber(b []byte) float64 {
 		return math.NaN()
 	}
 	return f
+}
+
+// jsInteger reads an optionally signed decimal integer of at most 15 digits
+// (exact in a float64), the usual statsd value, without strconv; ok is false
+// for anything else.
+func jsInteger(b []byte) (f float64, ok bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg, b = b[0] == '-', b[1:]
+	}
+	if len(b) == 0 || len(b) > 15 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	f = float64(n)
+	if neg {
+		f = -f // "-0" is -0, as in JavaScript
+	}
+	return f, true
 }
 
 func jsRadix(digits string, base int) float64 {

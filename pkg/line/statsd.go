@@ -72,15 +72,18 @@ func (p *StatsdParser) Parse(line []byte) (key []byte, values []StatsdValue, bad
 	}
 	// Tags: the text after the first "|#" up to a second "|#", split on ','.
 	body, tags := line, []byte(nil)
-	if i := bytes.Index(line, []byte("|#")); i >= 0 {
+	if bytes.IndexByte(line, '#') < 0 {
+		// No tags: the common case, found without looking for "|#".
+	} else if i := bytes.Index(line, []byte("|#")); i >= 0 {
 		body, tags = line[:i], line[i+2:]
 		if j := bytes.Index(tags, []byte("|#")); j >= 0 {
 			tags = tags[:j]
 		}
 	}
 	rawKey, rest, hasValue := bytes.Cut(body, []byte{':'})
-	p.raw = append(p.raw[:0], rawKey...)
+	src := rawKey // the key with its tags, before sanitising
 	if len(tags) > 0 {
+		p.raw = append(p.raw[:0], rawKey...)
 		for more := true; more; {
 			var tag []byte
 			tag, tags, more = bytes.Cut(tags, []byte{','})
@@ -95,11 +98,12 @@ func (p *StatsdParser) Parse(line []byte) (key []byte, values []StatsdValue, bad
 				p.raw[start+k] = '='
 			}
 		}
+		src = p.raw
 	}
 	if p.NoSanitize {
-		p.key = append(p.key[:0], p.raw...)
+		p.key = append(p.key[:0], src...)
 	} else {
-		p.key = sanitizeStatsdKey(p.key[:0], p.raw)
+		p.key = sanitizeStatsdKey(p.key[:0], src)
 	}
 	if !hasValue {
 		// statsd treats a line without ':' as the value "1" with no type: bad.
@@ -164,17 +168,18 @@ func parseStatsdValue(bit []byte, allowNonFinite bool) (StatsdValue, error) {
 		}
 	}
 	// Validity by the raw type, behaviour by the trimmed type, as statsd does.
+	var num float64 // Number(f0), but for sets
 	switch string(f1) {
 	case "s":
 	case "ms":
-		if !jsIsNumber(f0) {
+		if num = jsNumber(f0); len(f0) == 0 || math.IsNaN(num) { // isNumber
 			return StatsdValue{}, errStatsdValue
 		}
-		if jsNumber(f0) < 0 {
+		if num < 0 {
 			return StatsdValue{}, errStatsdNegTimer
 		}
 	default:
-		if !jsIsNumber(f0) {
+		if num = jsNumber(f0); len(f0) == 0 || math.IsNaN(num) {
 			return StatsdValue{}, errStatsdValue
 		}
 	}
@@ -193,7 +198,7 @@ func parseStatsdValue(bit []byte, allowNonFinite bool) (StatsdValue, error) {
 	default:
 		v.Type = StatsdCounter
 	}
-	v.Value = jsNumber(f0)
+	v.Value = num
 	if math.IsInf(v.Value, 0) && !allowNonFinite {
 		return StatsdValue{}, errStatsdNonFinite
 	}
@@ -204,6 +209,17 @@ func parseStatsdValue(bit []byte, allowNonFinite bool) (StatsdValue, error) {
 // it: each run of white space becomes '_', '/' becomes '-', and every
 // character but letters, digits, '_', '-', '.', ';' and '=' is removed.
 func sanitizeStatsdKey(dst, src []byte) []byte {
+	// Most keys are kept whole: checked by table, copied at once.
+	whole := true
+	for _, c := range src {
+		if !statsdKeyByte[c] {
+			whole = false
+			break
+		}
+	}
+	if whole {
+		return append(dst, src...)
+	}
 	inSpace := false
 	for i := 0; i < len(src); {
 		r, n := rune(src[i]), 1
@@ -229,6 +245,15 @@ func sanitizeStatsdKey(dst, src []byte) []byte {
 	}
 	return dst
 }
+
+// statsdKeyByte marks the ASCII bytes keyNameSanitize keeps as they are.
+var statsdKeyByte = func() (t [256]bool) {
+	for c := range 128 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '_' || c == '-' || c == '.' || c == ';' || c == '='
+	}
+	return t
+}()
 
 // SanitizeStatsdKey appends key to dst as statsd's keyNameSanitize leaves it.
 func SanitizeStatsdKey(dst, key []byte) []byte { return sanitizeStatsdKey(dst, key) }

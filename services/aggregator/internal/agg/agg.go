@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,7 @@ import (
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/services/aggregator/internal/accum"
 	"github.com/consthash/consthash/services/aggregator/internal/config"
+	"github.com/consthash/consthash/services/aggregator/internal/input"
 	"github.com/consthash/consthash/services/aggregator/internal/rollups"
 	"github.com/consthash/consthash/services/aggregator/internal/statsd"
 )
@@ -53,16 +55,20 @@ type Aggregator struct {
 	hbStop  chan struct{}
 	hbWG    sync.WaitGroup
 
-	nc        *nats.Conn
-	js        jetstream.JetStream
-	listeners []*listener.Listener
-	lines     *outbound.Destination
-	pub       *publisher // nil without NATS
-	flushMu   sync.Mutex // one flush at a time: the rollups and the publishing order
-	flushWG   sync.WaitGroup
-	stop      chan struct{}
-	flushHook func() // tests: called during a flush, with the accumulators swapped out and the lock free
-	started   time.Time
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	listeners  []*listener.Listener
+	udp        []*udpIn                       // statsd udp listeners: a socket and reader per core
+	sinks      []*sink                        // the statsd listeners' sinks, merged into local at each flush
+	inputs     []interface{ Addr() net.Addr } // every listener, in the configuration's order
+	udpTooLong atomic.Uint64                  // lines dropped by the udp readers for max_line_length
+	lines      *outbound.Destination
+	pub        *publisher // nil without NATS
+	flushMu    sync.Mutex // one flush at a time: the rollups and the publishing order
+	flushWG    sync.WaitGroup
+	stop       chan struct{}
+	flushHook  func() // tests: called during a flush, with the accumulators swapped out and the lock free
+	started    time.Time
 
 	kv            jetstream.KeyValue // checkpoints (recover.go); nil without NATS
 	recoverCtx    context.Context
@@ -94,6 +100,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Aggregator, error) {
 	// Lines longer than a listener's max_line_length, dropped (a.listeners is
 	// fixed once New returns).
 	a.Metrics.GetOrCreateGauge("consthash_aggregator_lines_too_long_total", func() float64 { return float64(a.tooLong()) })
+	// The statsd udp listeners' datagrams, and their failed reads (each retried).
+	a.Metrics.GetOrCreateGauge("consthash_aggregator_udp_datagrams_total", func() float64 { return float64(a.udpCount().datagrams) })
+	a.Metrics.GetOrCreateGauge("consthash_aggregator_udp_read_errors_total", func() float64 { return float64(a.udpCount().readErrors) })
 	a.Metrics.GetOrCreateGauge("consthash_aggregator_last_flush_seconds", func() float64 {
 		return float64FromBits(a.lastFlushSeconds.Load())
 	})
@@ -149,14 +158,51 @@ func (a *Aggregator) open() error {
 			// every line of one, however long, and so does a udp listener here.
 			maxLine = udpMaxLineLength
 		}
+		readers := l.Readers
+		if readers == 0 {
+			readers = runtime.GOMAXPROCS(0)
+		}
+		if format == "statsd" && udp {
+			// On every core: a SO_REUSEPORT socket, a reader and a sink each.
+			u, err := input.ListenUDP(ep.Addr, input.UDPConfig{Readers: readers, Batch: l.ReadBatch, ReadBuffer: l.ReadBuffer})
+			if err != nil {
+				return err
+			}
+			in := &udpIn{u: u}
+			if maxLine < input.MaxDatagram {
+				in.maxLine = maxLine
+			}
+			for range readers {
+				in.sinks = append(in.sinks, a.newSink(a.local))
+			}
+			a.sinks = append(a.sinks, in.sinks...)
+			a.udp = append(a.udp, in)
+			a.inputs = append(a.inputs, u)
+			continue
+		}
+		var shared *tcpSinks
+		if format == "statsd" {
+			shared = &tcpSinks{}
+			for range readers {
+				shared.sinks = append(shared.sinks, a.newSink(a.local))
+			}
+			a.sinks = append(a.sinks, shared.sinks...)
+		}
 		// statsd splits a packet on "\n" only: a '\r' stays in the line.
-		ln, err := listener.ListenSessions(ep, listener.Config{MaxLineLength: maxLine, UDPReadBuffer: 8 << 20,
+		ln, err := listener.ListenSessions(ep, listener.Config{MaxLineLength: maxLine, UDPReadBuffer: l.ReadBuffer,
 			KeepCR: format == "statsd"},
-			func(net.Addr) listener.Session { return &session{a: a, format: format, udp: udp} }, a.log)
+			func(net.Addr) listener.Session {
+				s := &session{a: a, format: format, udp: udp}
+				if shared != nil {
+					s.sink = shared.pick()
+				}
+				return s
+			}, a.log)
 		if err != nil {
 			return err
 		}
 		a.listeners = append(a.listeners, ln)
+		a.inputs = append(a.inputs, ln)
 	}
 	switch out := cfg.Output.Lines; {
 	case out == "" || out == "BLACKHOLE":
@@ -179,6 +225,9 @@ func (a *Aggregator) open() error {
 func (a *Aggregator) newAcc(cfg statsd.Config) *shardAcc {
 	acc := &shardAcc{statsd: statsd.New(cfg), graphite: accum.NewGraphite(time.Now)}
 	acc.statsd.Admit, acc.graphite.Admit = a.admit, a.admit
+	if cfg.NoInternal { // a shard's: its statsd messages go through a sink
+		acc.in = a.newSink(acc)
+	}
 	return acc
 }
 
@@ -207,27 +256,20 @@ func (a *Aggregator) Series() int {
 const udpMaxLineLength = 65536
 
 // ListenerAddrs returns the bound address of each listener.
-func (a *Aggregator) ListenerAddrs() []net.Addr {
-	var out []net.Addr
-	for _, l := range a.listeners {
-		out = append(out, l.Addr())
-	}
-	return out
-}
+func (a *Aggregator) ListenerAddrs() []net.Addr { return addrsOf(a.inputs) }
 
 // shardMsg accumulates a message of one shard subject in that shard's
-// accumulator.
-func (a *Aggregator) shardMsg(shard int) nats.MsgHandler {
+// accumulator acc: a statsd message (one packet) through the shard's sink,
+// without the aggregator's lock but for its gauges.
+func (a *Aggregator) shardMsg(acc *shardAcc) nats.MsgHandler {
 	return func(m *nats.Msg) {
 		format := m.Header.Get(bus.FormatHeader)
 		if format == "" {
 			format = "graphite"
 		}
-		a.mu.Lock()
-		acc := a.shards[shard]
-		a.mu.Unlock()
-		if acc == nil {
-			acc = a.local // cannot happen once a drain completed; never lose the lines
+		if format == "statsd" && acc.in != nil {
+			a.feedPackets(acc.in, [][]byte{m.Data}, 0)
+			return
 		}
 		// A statsd message is one statsd packet: split on "\n" only, its
 		// '\r's kept, counted in packets_received.
@@ -255,6 +297,7 @@ type session struct {
 	a       *Aggregator
 	format  string
 	udp     bool
+	sink    *sink // statsd over a stream: the connection's slot
 	buf     []byte
 	ends    []int
 	packets int
@@ -284,7 +327,11 @@ func (s *session) flush() {
 	if len(s.ends) == 0 && s.packets == 0 {
 		return
 	}
-	s.a.addLines(s.a.local, s.format, s.buf, s.ends, s.packets)
+	if s.sink != nil {
+		s.a.feedLines(s.sink, s.buf, s.ends, s.packets)
+	} else {
+		s.a.addLines(s.a.local, s.format, s.buf, s.ends, s.packets)
+	}
 	s.buf, s.ends, s.packets = s.buf[:0], s.ends[:0], 0
 }
 
@@ -359,6 +406,9 @@ func (a *Aggregator) Start() {
 	for _, l := range a.listeners {
 		go l.Serve()
 	}
+	for _, in := range a.udp {
+		in.u.Serve(a.readPackets(in))
+	}
 	if a.lines != nil {
 		a.lines.Start()
 	}
@@ -399,11 +449,12 @@ func (a *Aggregator) flush(binEnd time.Time, closing bool) {
 		g   *accum.Graphite
 	}
 	a.mu.Lock()
+	a.mergeInputs() // every line read so far, from the inputs' own accumulators
 	snaps := make([]snapshot, 0, len(a.shards)+1)
 	snaps = append(snaps, snapshot{a.local, a.local.statsd.Take(binEnd), a.local.graphite.Take()})
 	for shard, acc := range a.shards {
 		snaps = append(snaps, snapshot{acc, acc.statsd.Take(binEnd), acc.graphite.Take()})
-		if acc.released && !acc.sub.IsValid() {
+		if acc.gone {
 			delete(a.shards, shard) // drained: this is its last flush
 		}
 	}
@@ -540,6 +591,11 @@ func (a *Aggregator) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	for _, in := range a.udp {
+		if err := in.u.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if a.nc != nil {
 		a.leave(ctx)
 		close(a.hbStop)
@@ -579,6 +635,9 @@ func (a *Aggregator) closeAll() {
 	for _, l := range a.listeners {
 		l.Close()
 	}
+	for _, in := range a.udp {
+		in.u.Close()
+	}
 	if a.nc != nil {
 		a.nc.Close()
 	}
@@ -599,7 +658,7 @@ func (a *Aggregator) Healthy() (bool, map[string]any) {
 
 // tooLong is how many lines the listeners dropped for exceeding max_line_length.
 func (a *Aggregator) tooLong() uint64 {
-	var n uint64
+	n := a.udpTooLong.Load()
 	for _, l := range a.listeners {
 		n += l.TooLong.Load()
 	}
@@ -611,7 +670,8 @@ func (a *Aggregator) Stats() map[string]any {
 	st := map[string]any{"source": a.Source, "lines_in": a.linesIn.Get(), "lines_bad": a.badLines.Get(), "lines_too_long": a.tooLong(),
 		"flushes": a.flushes.Get(), "flushes_late": a.flushLate.Get(), "last_flush_seconds": float64FromBits(a.lastFlushSeconds.Load()),
 		"max_flush_seconds": float64FromBits(a.maxFlushSeconds.Load()), "series": a.Series(), "max_series": a.cfg.MaxSeries,
-		"series_refused": a.seriesRefused.Get(), "shards_owned": a.Owned()}
+		"series_refused": a.seriesRefused.Get(), "shards_owned": a.Owned(),
+		"udp_datagrams": a.udpCount().datagrams, "udp_read_errors": a.udpCount().readErrors}
 	if p := a.pub; p != nil {
 		st["rollup_batches_published"], st["rollup_batches_failed"] = p.published.Get(), p.failed.Get()
 		st["rollup_points_published"], st["rollup_batches_lost"], st["rollup_points_lost"] = p.pointsSent.Get(), p.lostMsgs.Get(), p.lostPoints.Get()

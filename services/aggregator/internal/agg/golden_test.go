@@ -117,9 +117,7 @@ func replayGolden(t *testing.T, v *golden.Vector, input, natsURL string) int {
 		wantP, wantM := float64(len(r.Packets)), float64(r.Metrics())
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			a.mu.Lock()
-			p, m, _ := a.local.statsd.Received()
-			a.mu.Unlock()
+			p, m, _ := a.statsdReceived()
 			if p == wantP && m == wantM {
 				break
 			}

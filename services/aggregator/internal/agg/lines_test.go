@@ -125,9 +125,7 @@ func TestUDPStatsdLongLines(t *testing.T) {
 			}
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				a.mu.Lock()
-				p, _, _ := a.local.statsd.Received()
-				a.mu.Unlock()
+				p, _, _ := a.statsdReceived()
 				if p == 1 {
 					break
 				}

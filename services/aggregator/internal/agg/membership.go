@@ -16,6 +16,10 @@ import (
 
 // shardAcc is the accumulator of one owned shard (or of the listeners).
 type shardAcc struct {
+	// in holds a shard's statsd messages, merged into statsd at each flush;
+	// gone: released and its subscription ended, this flush is its last.
+	in       *sink
+	gone     bool
 	statsd   *statsd.Accumulator
 	graphite *accum.Graphite
 	sub      *nats.Subscription
@@ -146,7 +150,7 @@ func (a *Aggregator) subscribe(shard int) {
 	cfg := a.cfg.StatsdCfg
 	cfg.NoInternal = true
 	acc := a.newAcc(cfg)
-	sub, err := a.nc.QueueSubscribe(subject, "consthash-shard-"+strconv.Itoa(shard), a.shardMsg(shard))
+	sub, err := a.nc.QueueSubscribe(subject, "consthash-shard-"+strconv.Itoa(shard), a.shardMsg(acc))
 	if err != nil {
 		a.log.Error("cannot subscribe to a shard", "subject", subject, "err", err)
 		return

@@ -61,7 +61,23 @@ type Listener struct {
 	URL           string `toml:"url"`
 	Format        string `toml:"format"` // statsd or graphite
 	MaxLineLength int    `toml:"max_line_length"`
+	// Readers: a statsd udp listener's SO_REUSEPORT sockets (a reading
+	// goroutine and an accumulator each); a statsd tcp or unix listener's
+	// accumulators, which its connections share in turn. 0: GOMAXPROCS.
+	Readers int `toml:"readers"`
+	// ReadBatch is how many datagrams a udp reader takes per recvmmsg
+	// (each with a 64 KiB buffer). 0: DefaultReadBatch.
+	ReadBatch int `toml:"read_batch"`
+	// ReadBuffer is each udp socket's receive buffer (SO_RCVBUF, capped by
+	// the kernel's net.core.rmem_max). 0: DefaultReadBuffer.
+	ReadBuffer int `toml:"read_buffer"`
 }
+
+// Defaults of a listener's read_batch and read_buffer.
+const (
+	DefaultReadBatch  = 32
+	DefaultReadBuffer = 8 << 20
+)
 
 // Statsd holds statsd's own options, with its names.
 type Statsd struct {
@@ -216,6 +232,22 @@ func (c *Config) Validate() error {
 		}
 		if l.MaxLineLength < 0 {
 			return c.errorf(fmt.Sprintf("listeners[%d].max_line_length", i), "%d must not be negative (0: the default)", l.MaxLineLength)
+		}
+		for _, f := range []struct {
+			key string
+			v   *int
+			def int
+		}{{"readers", &c.Listeners[i].Readers, 0}, {"read_batch", &c.Listeners[i].ReadBatch, DefaultReadBatch},
+			{"read_buffer", &c.Listeners[i].ReadBuffer, DefaultReadBuffer}} {
+			if *f.v < 0 {
+				return c.errorf(fmt.Sprintf("listeners[%d].%s", i, f.key), "%d must not be negative (0: the default)", *f.v)
+			}
+			if *f.v == 0 {
+				*f.v = f.def
+			}
+		}
+		if l.ReadBatch > 1024 {
+			return c.errorf(fmt.Sprintf("listeners[%d].read_batch", i), "%d is more than 1024 (each datagram has a 64 KiB buffer)", l.ReadBatch)
 		}
 	}
 	if l := c.Output.Lines; l != "BLACKHOLE" && l != "" && !strings.HasPrefix(l, "nats://") {

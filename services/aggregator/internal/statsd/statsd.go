@@ -98,6 +98,9 @@ type Accumulator struct {
 	carry   *Accumulator // taken by Take, until Restore: its keys still count as held
 	utf8buf []byte       // a line with invalid UTF-8, as statsd decodes it
 	taken   bool         // a snapshot of Take: Flush leaves its maps as they are
+
+	scratch    []uint64  // sortFloats' buffers, kept between timers
+	cum, cumsq []float64 // timerMetrics' running sums
 }
 
 // New returns an empty accumulator.
@@ -537,11 +540,14 @@ func (a *Accumulator) timerMetrics(k string, interval float64) []metric {
 	if len(values) == 0 {
 		return a.filter([]metric{{"count_ps", 0}, {"count", 0}})
 	}
-	vs := slices.Clone(values)
-	sort.SliceStable(vs, func(i, j int) bool { return vs[i] < vs[j] })
+	// Sorted in place: the samples are flushed and then dropped. Every
+	// statistic below is statsd's, summed in ascending order as statsd sums
+	// (so floating-point results are the same bits).
+	vs := values
+	a.scratch = sortFloats(vs, a.scratch)
 	n := len(vs)
-	cum := make([]float64, n)
-	cumsq := make([]float64, n)
+	a.cum, a.cumsq = slices.Grow(a.cum[:0], n)[:n], slices.Grow(a.cumsq[:0], n)[:n]
+	cum, cumsq := a.cum, a.cumsq
 	for i, v := range vs {
 		if i == 0 {
 			cum[i], cumsq[i] = v, v*v

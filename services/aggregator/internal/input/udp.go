@@ -1,0 +1,173 @@
+// Package input is the aggregator's udp input on every core: a group of
+// sockets bound to one address with SO_REUSEPORT (the kernel spreads the
+// senders over them by their address and port, so one sender's datagrams
+// stay in order on one socket), each read by its own goroutine in batches
+// of datagrams with recvmmsg.
+package input
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// MaxDatagram is the size of each read buffer: the largest udp payload, so
+// that no datagram is truncated.
+const MaxDatagram = 65536
+
+// UDPConfig tunes a UDP group.
+type UDPConfig struct {
+	Readers    int // sockets and reading goroutines; at least 1
+	Batch      int // datagrams read per recvmmsg; at least 1
+	ReadBuffer int // SO_RCVBUF of each socket, bytes; 0: the system's default
+}
+
+// Handler receives the datagrams of one read of reader i (0 ≤ i < Readers),
+// from that reader's goroutine only. The slices are valid during the call.
+type Handler func(reader int, datagrams [][]byte)
+
+// UDP is a group of SO_REUSEPORT sockets and their readers.
+type UDP struct {
+	cfg   UDPConfig
+	conns []*net.UDPConn
+	wg    sync.WaitGroup
+
+	closed atomic.Bool
+	// Datagrams and Bytes count what the readers received; Truncated the
+	// datagrams longer than MaxDatagram (cut, and handed over cut).
+	Datagrams, Bytes, Truncated atomic.Uint64
+	// ReadErrors counts failed reads (each retried), but those of Close.
+	ReadErrors atomic.Uint64
+}
+
+// ListenUDP binds cfg.Readers sockets to addr (host:port; port 0 picks one
+// for all of them). Another process of the same user binding the same port
+// with SO_REUSEPORT would share the datagrams: the port must be this
+// process's.
+func ListenUDP(addr string, cfg UDPConfig) (*UDP, error) {
+	if cfg.Readers < 1 || cfg.Batch < 1 {
+		return nil, fmt.Errorf("udp input %s: readers (%d) and batch (%d) must be at least 1", addr, cfg.Readers, cfg.Batch)
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) {
+			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	u := &UDP{cfg: cfg}
+	for i := 0; i < cfg.Readers; i++ {
+		if i == 1 {
+			addr = u.conns[0].LocalAddr().String() // the port the first one got
+		}
+		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			u.closeConns()
+			return nil, fmt.Errorf("cannot listen on udp %s (socket %d of %d): %w", addr, i+1, cfg.Readers, err)
+		}
+		c := pc.(*net.UDPConn)
+		u.conns = append(u.conns, c)
+		if cfg.ReadBuffer > 0 {
+			if err := c.SetReadBuffer(cfg.ReadBuffer); err != nil {
+				u.closeConns()
+				return nil, fmt.Errorf("setting the receive buffer of udp %s to %d: %w", addr, cfg.ReadBuffer, err)
+			}
+		}
+	}
+	return u, nil
+}
+
+// Addr returns the bound address.
+func (u *UDP) Addr() net.Addr { return u.conns[0].LocalAddr() }
+
+// Readers returns how many sockets (and readers) the group has.
+func (u *UDP) Readers() int { return len(u.conns) }
+
+// Serve starts a reader per socket, each calling h with the datagrams of
+// each read, until Close.
+func (u *UDP) Serve(h Handler) {
+	for i, c := range u.conns {
+		u.wg.Add(1)
+		go func() {
+			defer u.wg.Done()
+			u.read(i, c, h)
+		}()
+	}
+}
+
+type batchReader interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+type v6Reader struct{ pc *ipv6.PacketConn }
+
+func (r v6Reader) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
+	return r.pc.ReadBatch(ms, flags)
+}
+
+func (u *UDP) read(i int, c *net.UDPConn, h Handler) {
+	var r batchReader = ipv4.NewPacketConn(c)
+	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil && len(a.IP) == net.IPv6len {
+		r = v6Reader{ipv6.NewPacketConn(c)}
+	}
+	msgs := make([]ipv4.Message, u.cfg.Batch)
+	buf := make([]byte, u.cfg.Batch*MaxDatagram)
+	for j := range msgs {
+		msgs[j].Buffers = [][]byte{buf[j*MaxDatagram : (j+1)*MaxDatagram : (j+1)*MaxDatagram]}
+	}
+	datagrams := make([][]byte, 0, u.cfg.Batch)
+	for {
+		n, err := r.ReadBatch(msgs, 0)
+		if err != nil {
+			if u.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			u.ReadErrors.Add(1)
+			continue
+		}
+		datagrams = datagrams[:0]
+		bytes := 0
+		for j := range msgs[:n] {
+			m := &msgs[j]
+			if m.Flags&unix.MSG_TRUNC != 0 {
+				u.Truncated.Add(1)
+			}
+			datagrams = append(datagrams, m.Buffers[0][:m.N])
+			bytes += m.N
+		}
+		u.Datagrams.Add(uint64(n))
+		u.Bytes.Add(uint64(bytes))
+		h(i, datagrams)
+	}
+}
+
+// Close closes the sockets and waits for the readers, whose last call of
+// the Handler has returned when Close does.
+func (u *UDP) Close() error {
+	if u.closed.Swap(true) {
+		return nil
+	}
+	err := u.closeConns()
+	u.wg.Wait()
+	return err
+}
+
+func (u *UDP) closeConns() error {
+	var errs []error
+	for _, c := range u.conns {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
