@@ -68,14 +68,20 @@ func Cassandra(t testing.TB) (*gocql.Session, string) {
 	}
 	t.Cleanup(func() {
 		s.Close()
-		drop, err := CassandraCluster(hosts...).CreateSession()
+		// Dropping is housekeeping, not what the test checks: a slow
+		// schema change (a loaded machine takes minutes for a keyspace of
+		// many tables) is logged, and the keyspace left for the next run's
+		// Cassandra start to carry.
+		dc := CassandraCluster(hosts...)
+		dc.Timeout = 2 * time.Minute
+		drop, err := dc.CreateSession()
 		if err != nil {
-			t.Errorf("reconnecting to drop keyspace %s: %v", ks, err)
+			t.Logf("reconnecting to drop keyspace %s: %v", ks, err)
 			return
 		}
 		defer drop.Close()
 		if err := drop.Query("DROP KEYSPACE IF EXISTS " + ks).Exec(); err != nil {
-			t.Errorf("dropping keyspace %s: %v", ks, err)
+			t.Logf("keyspace %s not dropped: %v", ks, err)
 		}
 	})
 	return s, ks
