@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/consthash/consthash/pkg/ring"
 	"github.com/consthash/consthash/pkg/rollup"
 )
 
@@ -21,10 +22,9 @@ const (
 	// LinesPrefix + shard (LinesSubject).
 	LinesPrefix = "consthash.lines."
 	// RollupsPrefix starts the JetStream subjects of rollup batches:
-	// RollupsPrefix + step seconds (RollupSubject).
+	// RollupsPrefix + step seconds + "." + shard (RollupSubject).
 	RollupsPrefix = "consthash.rollups."
-	// RollupsFilter matches every rollup subject: the stream's and the
-	// writers' consumer's filter.
+	// RollupsFilter matches every rollup subject: the stream's filter.
 	RollupsFilter = RollupsPrefix + ">"
 	// HeartbeatSubject carries every aggregator's Heartbeat.
 	HeartbeatSubject = "consthash.aggregators.heartbeat"
@@ -58,10 +58,29 @@ const DefaultShards = 64
 // LinesSubject returns the subject of a line shard.
 func LinesSubject(shard int) string { return LinesPrefix + strconv.Itoa(shard) }
 
-// RollupSubject returns the JetStream subject of a resolution's batches.
-func RollupSubject(r rollup.Resolution) string {
-	return RollupsPrefix + strconv.FormatInt(r.Seconds(), 10)
+// RollupSubject returns the JetStream subject of a resolution's batches of
+// one shard: consthash.rollups.<step seconds>.<shard>. The shard of a point
+// is PathShard(point.Path, shards): one writer owns a shard, so one writer
+// builds a series' blocks.
+func RollupSubject(r rollup.Resolution, shard int) string {
+	return RollupsPrefix + strconv.FormatInt(r.Seconds(), 10) + "." + strconv.Itoa(shard)
 }
+
+// RollupResolutionFilter matches every shard's batches of one resolution:
+// consthash.rollups.<step seconds>.*.
+func RollupResolutionFilter(r rollup.Resolution) string {
+	return RollupsPrefix + strconv.FormatInt(r.Seconds(), 10) + ".*"
+}
+
+// RollupShardFilter matches every resolution's batches of one shard:
+// consthash.rollups.*.<shard>, the filter of that shard's writer consumer.
+func RollupShardFilter(shard int) string { return RollupsPrefix + "*." + strconv.Itoa(shard) }
+
+// PathShard returns the shard of a stored path among n: ring.Shard, the
+// function relays shard lines with, over the path. Aggregators publish a
+// point under its path's shard, writers own shards, and query-api asks the
+// owner of a path's shard for its points not yet stored.
+func PathShard(path string, n int) int { return ring.Shard([]byte(path), n) }
 
 // Heartbeat is what every aggregator announces on HeartbeatSubject each
 // membership interval: itself, the line shard count it reads (relays check

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/consthash/consthash/pkg/ring"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/testenv"
 )
@@ -18,8 +19,18 @@ func TestSubjects(t *testing.T) {
 	if got := LinesSubject(17); got != "consthash.lines.17" {
 		t.Errorf("LinesSubject(17) = %q", got)
 	}
-	if got := RollupSubject(rollup.Resolution{Step: time.Minute}); got != "consthash.rollups.60" {
-		t.Errorf("RollupSubject(1m) = %q", got)
+	m := rollup.Resolution{Step: time.Minute}
+	if got := RollupSubject(m, 5); got != "consthash.rollups.60.5" {
+		t.Errorf("RollupSubject(1m, 5) = %q", got)
+	}
+	if got := RollupResolutionFilter(m); got != "consthash.rollups.60.*" {
+		t.Errorf("RollupResolutionFilter(1m) = %q", got)
+	}
+	if got := RollupShardFilter(5); got != "consthash.rollups.*.5" {
+		t.Errorf("RollupShardFilter(5) = %q", got)
+	}
+	if got, want := PathShard("stats.a", 64), ring.Shard([]byte("stats.a"), 64); got != want {
+		t.Errorf("PathShard = %d, want ring.Shard's %d", got, want)
 	}
 }
 

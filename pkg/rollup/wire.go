@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Batch is what an aggregator publishes on consthash.rollups.<seconds>
+// Batch is what an aggregator publishes on consthash.rollups.<seconds>.<shard>
 // (pkg/bus owns the subjects and the stream): the
 // points of one resolution from one producer, from one flush.
 type Batch struct {

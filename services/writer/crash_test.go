@@ -153,9 +153,20 @@ dsn = %q
 				b.Points = append(b.Points, p)
 				want[p.Path] = float64(seq*10 + j)
 			}
+			// As an aggregator publishes it: a message per shard of the paths.
+			byShard := map[int][]rollup.Point{}
+			for _, p := range b.Points {
+				s := bus.PathShard(p.Path, bus.DefaultShards)
+				byShard[s] = append(byShard[s], p)
+			}
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if _, err := js.Publish(pctx, bus.RollupSubject(res), b.Append(nil), jetstream.WithMsgID(b.MsgID())); err != nil {
-				t.Error(err)
+			for s, pts := range byShard {
+				part := *b
+				part.Points = pts
+				id := fmt.Sprintf("%s:%d", b.MsgID(), s)
+				if _, err := js.Publish(pctx, bus.RollupSubject(res, s), part.Append(nil), jetstream.WithMsgID(id)); err != nil {
+					t.Error(err)
+				}
 			}
 			cancel()
 			time.Sleep(10 * time.Millisecond)

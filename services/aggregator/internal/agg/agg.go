@@ -547,8 +547,7 @@ func (a *Aggregator) flush(binEnd time.Time, closing bool) {
 		maxBytes := min(a.cfg.Output.MaxMessageSize, int(a.nc.MaxPayload()/2))
 		var buf []byte
 		for i, b := range batches {
-			subject := bus.RollupSubject(b.Resolution)
-			buf = split(b, maxBytes, buf, func(id string, data []byte, points int) {
+			buf = publishBatch(b, a.cfg.Shards, maxBytes, buf, func(subject, id string, data []byte, points int) {
 				a.pub.enqueue(&outMsg{flush: binEnd.Unix(), subject: subject, id: id, data: bytes.Clone(data), points: points})
 			})
 			batches[i] = nil

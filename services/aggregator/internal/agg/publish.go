@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/ratelog"
 	"github.com/consthash/consthash/pkg/retry"
 	"github.com/consthash/consthash/pkg/rollup"
@@ -200,15 +201,39 @@ const (
 	pointFixedMax = 3*binary.MaxVarintLen64 + 32 + binary.MaxVarintLen64
 )
 
+// publishBatch cuts b by shard (bus.PathShard of each point's path) and
+// each shard's points into messages (split), and hands them to emit with
+// their subject, consthash.rollups.<seconds>.<shard>. It returns buf, the
+// encoding buffer, for reuse.
+func publishBatch(b *rollup.Batch, shards, maxBytes int, buf []byte, emit func(subject, id string, data []byte, points int)) []byte {
+	byShard := make([][]rollup.Point, shards)
+	for _, p := range b.Points {
+		s := bus.PathShard(p.Path, shards)
+		byShard[s] = append(byShard[s], p)
+	}
+	all := b.Points
+	defer func() { b.Points = all }()
+	for shard, pts := range byShard {
+		if len(pts) == 0 {
+			continue
+		}
+		b.Points = pts
+		subject := bus.RollupSubject(b.Resolution, shard)
+		buf = split(b, maxBytes, b.MsgID()+":"+strconv.Itoa(shard), buf, func(id string, data []byte, points int) {
+			emit(subject, id, data, points)
+		})
+	}
+	return buf
+}
+
 // split cuts b into messages of at most maxBytes and maxMessagePoints
 // points (a point larger than maxBytes alone goes alone) and calls emit for
 // each with its encoding. Each part keeps b's sequence number and gets the
-// deduplication id b.MsgID() + ":" + part.
-func split(b *rollup.Batch, maxBytes int, buf []byte, emit func(id string, data []byte, points int)) []byte {
+// deduplication id id + ":" + part.
+func split(b *rollup.Batch, maxBytes int, id string, buf []byte, emit func(id string, data []byte, points int)) []byte {
 	all := b.Points
 	defer func() { b.Points = all }()
 	head := batchHeaderMax + binary.MaxVarintLen64 + len(b.Source)
-	id := b.MsgID()
 	for part, i := 0, 0; i < len(all); part++ {
 		size, j := head, i
 		for j < len(all) && j-i < maxMessagePoints {

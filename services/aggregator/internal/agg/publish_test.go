@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/testenv"
 	"github.com/consthash/consthash/services/aggregator/internal/config"
@@ -145,7 +146,7 @@ func TestSplitBoundsMessages(t *testing.T) {
 			all := append([]rollup.Point(nil), b.Points...)
 			ids := map[string]bool{}
 			next := 0
-			split(b, tc.maxBytes, nil, func(id string, data []byte, points int) {
+			split(b, tc.maxBytes, b.MsgID(), nil, func(id string, data []byte, points int) {
 				if ids[id] {
 					t.Fatalf("id %s twice", id)
 				}
@@ -247,5 +248,39 @@ func TestMaxSeriesRefusesNewKeys(t *testing.T) {
 	// statsd's own internal counters (3) are keys too.
 	if st["series"] != 100 || st["series_refused"] != uint64(150+150-97) {
 		t.Fatalf("series %v, refused %v; want 100 and %d", st["series"], st["series_refused"], 150+150-97)
+	}
+}
+
+// TestPublishBatchByShard cuts a batch by the shard of each path: every
+// point goes under its own shard's subject, every message id is distinct,
+// and no point is lost or repeated.
+func TestPublishBatchByShard(t *testing.T) {
+	const shards = 8
+	b := &rollup.Batch{Source: "src-1", Resolution: rollup.Resolution{Step: time.Minute, TTL: time.Hour}, Flush: 120, Seq: 2, Final: true}
+	for i := range 5000 {
+		b.Points = append(b.Points, rollup.Point{Path: "a.b." + strconv.Itoa(i), Time: 60, Sum: float64(i), Count: 1})
+	}
+	ids, seen := map[string]bool{}, map[string]bool{}
+	publishBatch(b, shards, 4096, nil, func(subject, id string, data []byte, points int) {
+		if ids[id] {
+			t.Fatalf("id %s twice", id)
+		}
+		ids[id] = true
+		var got rollup.Batch
+		if err := got.Decode(data); err != nil || len(got.Points) != points {
+			t.Fatalf("%s: %d points, says %d, %v", id, len(got.Points), points, err)
+		}
+		for _, p := range got.Points {
+			if want := bus.RollupSubject(b.Resolution, bus.PathShard(p.Path, shards)); subject != want {
+				t.Fatalf("%s under %s, want %s", p.Path, subject, want)
+			}
+			if seen[p.Path] {
+				t.Fatalf("%s twice", p.Path)
+			}
+			seen[p.Path] = true
+		}
+	})
+	if len(seen) != len(b.Points) || len(b.Points) != 5000 {
+		t.Fatalf("%d of %d points published", len(seen), len(b.Points))
 	}
 }

@@ -133,7 +133,7 @@ func (a *Aggregator) recoverSource(cp checkpoint) error {
 	defer cancel()
 	from := time.Unix(cp.LastFlush, 0).Add(-res[len(res)-1].Step - 2*res[0].Step)
 	cons, err := a.js.OrderedConsumer(ctx, a.cfg.Output.Stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.RollupSubject(res[0])}, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &from})
+		FilterSubjects: []string{bus.RollupResolutionFilter(res[0])}, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &from})
 	if err != nil {
 		return err
 	}
@@ -173,8 +173,7 @@ func (a *Aggregator) recoverSource(cp checkpoint) error {
 	maxBytes := min(a.cfg.Output.MaxMessageSize, int(a.nc.MaxPayload()/2))
 	var buf []byte
 	for _, b := range rec.Batches(time.Now().Unix(), 1<<40) {
-		subject := bus.RollupSubject(b.Resolution)
-		buf = split(b, maxBytes, buf, func(id string, data []byte, n int) {
+		buf = publishBatch(b, a.cfg.Shards, maxBytes, buf, func(subject, id string, data []byte, n int) {
 			a.pub.enqueue(&outMsg{flush: -1, subject: subject, id: id, data: bytes.Clone(data), points: n})
 			points += n
 		})

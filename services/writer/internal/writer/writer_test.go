@@ -20,12 +20,24 @@ import (
 	"github.com/consthash/consthash/services/writer/internal/config"
 )
 
+// publish publishes b as aggregators do: a message per shard of its paths
+// (bus.DefaultShards), under that shard's subject.
 func publish(t *testing.T, js jetstream.JetStream, b *rollup.Batch) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := js.Publish(ctx, bus.RollupSubject(b.Resolution), b.Append(nil), jetstream.WithMsgID(b.MsgID())); err != nil {
-		t.Fatal(err)
+	byShard := map[int][]rollup.Point{}
+	for _, p := range b.Points {
+		s := bus.PathShard(p.Path, bus.DefaultShards)
+		byShard[s] = append(byShard[s], p)
+	}
+	for s, pts := range byShard {
+		part := *b
+		part.Points = pts
+		id := fmt.Sprintf("%s:%d", b.MsgID(), s)
+		if _, err := js.Publish(ctx, bus.RollupSubject(b.Resolution, s), part.Append(nil), jetstream.WithMsgID(id)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -101,7 +113,7 @@ listen = ""
 	again.Points = append(again.Points, p)
 	publish(t, js, again)
 	// Garbage on the stream goes to the dead letters with the reason.
-	if _, err := js.Publish(context.Background(), "consthash.rollups.10", []byte("not a batch")); err != nil {
+	if _, err := js.Publish(context.Background(), "consthash.rollups.10.0", []byte("not a batch")); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
