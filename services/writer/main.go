@@ -16,11 +16,11 @@ func main() {
 	service.Main(service.Spec[*config.Config]{
 		Name:  "writer",
 		Usage: "consumes rollups from NATS JetStream and stores them in Cassandra, MySQL/MariaDB, SQLite or files",
-		Description: "A durable pull consumer on the rollup stream, shared by every writer instance (scale with\n" +
-			"--scale writer=N). Batches messages, writes their points (one row per path, resolution, time and producer;\n" +
-			"a newer version of a point replaces an older one, never the reverse), and acknowledges a message only after\n" +
-			"its rows are stored. Storage errors send messages back with back-off; what cannot be decoded or stored after\n" +
-			"max_deliver tries goes to the dead-letter subject with the reason. Configuration reference: docs/writer.md.",
+		Description: "Writers share the rollup shards (scale with --scale writer=N): each shard is read by one writer\n" +
+			"through its own durable pull consumer. Points go into open blocks, one per series, resolution, producer and\n" +
+			"span, written every persist_interval (a newer version of a point replaces an older one, never the reverse);\n" +
+			"a message is acknowledged only after its points are stored. What cannot be decoded goes to the dead-letter\n" +
+			"subject with the reason. Configuration reference: docs/writer.md.",
 		StopTimeout: 30 * time.Second,
 		Load:        config.Load,
 		Common: func(c *config.Config) service.Common {
@@ -33,9 +33,9 @@ func main() {
 			if err != nil {
 				return nil, err
 			}
-			env.Log.Info("consuming", "storage", cfg.Storage.Driver, "stream", cfg.Stream, "consumer", cfg.Durable)
+			env.Log.Info("consuming", "storage", cfg.Storage.Driver, "blocks", w.Blocks(), "stream", cfg.Stream, "id", w.ID, "shards", cfg.Shards)
 			return &service.Service{
-				// Run stops fetching when its context ends; the batch in hand is stored and acknowledged first.
+				// Run hands every shard over when its context ends: open blocks are persisted and acknowledged first.
 				Parts:   []service.Part{{Name: "consumer", Run: w.Run}},
 				Metrics: w.Metrics, Status: w.Healthy, Stats: func() any { return w.Stats() },
 				Close: w.Close,

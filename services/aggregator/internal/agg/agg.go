@@ -50,7 +50,7 @@ type Aggregator struct {
 	local   *shardAcc  // listeners' lines, and the aggregator's own statsd metrics
 	shards  map[int]*shardAcc
 	rollups *rollups.Set
-	members map[string]member
+	members *bus.Members
 	leaving atomic.Bool
 	hbStop  chan struct{}
 	hbWG    sync.WaitGroup
@@ -89,8 +89,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Aggregator, error) {
 	a.local = a.newAcc(cfg.StatsdCfg)
 	a.series = a.local.statsd.Keys() // statsd's own counters
 	a.shards = map[int]*shardAcc{}
-	a.members = map[string]member{}
 	a.hbStop = make(chan struct{})
+	a.members = bus.NewMembers(a.Source)
 	a.rollups = rollups.New(cfg.Resolutions, a.Source)
 	c := func(n string) *metrics.Counter { return a.Metrics.GetOrCreateCounter("consthash_aggregator_" + n) }
 	a.linesIn, a.badLines, a.flushes, a.flushLate = c("lines_in_total"), c("lines_bad_total"), c("flushes_total"), c("flushes_late_total")

@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/consthash/consthash/pkg/bus"
-	"github.com/consthash/consthash/pkg/ring"
 	"github.com/consthash/consthash/services/aggregator/internal/accum"
 	"github.com/consthash/consthash/services/aggregator/internal/statsd"
 )
@@ -26,12 +25,6 @@ type shardAcc struct {
 	released bool // draining or drained: flushed once more after the drain, then forgotten
 }
 
-type member struct {
-	seen    time.Time
-	owned   []int
-	leaving bool
-}
-
 // Shard ownership (docs/aggregator.md): every aggregator announces itself
 // and the shards it holds; the owner a shard should have is the live member
 // with the highest murmur3(id + ":" + shard) (rendezvous hashing). A member
@@ -45,9 +38,7 @@ func (a *Aggregator) heartbeatMsg(m *nats.Msg) {
 	if err := hb.Decode(m.Data); err != nil || hb.ID == a.Source {
 		return
 	}
-	a.mu.Lock()
-	a.members[hb.ID] = member{seen: time.Now(), owned: hb.Owned, leaving: hb.Leaving}
-	a.mu.Unlock()
+	a.members.Observe(hb, time.Now())
 }
 
 func (a *Aggregator) interval() time.Duration {
@@ -93,48 +84,19 @@ func (a *Aggregator) announce() {
 	}
 }
 
-// owner returns the live member a shard should belong to, or "".
-func owner(live []string, shard int) string {
-	best, bestScore := "", uint32(0)
-	for _, id := range live {
-		s := ring.Murmur3Sum32([]byte(id + ":" + strconv.Itoa(shard)))
-		if best == "" || s > bestScore || (s == bestScore && id < best) {
-			best, bestScore = id, s
-		}
-	}
-	return best
-}
-
 // reconcile subscribes to the shards this aggregator should own and releases
 // those whose new owner holds them.
 func (a *Aggregator) reconcile() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	timeout := 3 * a.interval()
-	var live []string
-	holders := map[int][]string{}
-	for id, m := range a.members {
-		if time.Since(m.seen) > timeout {
-			delete(a.members, id)
-			continue
-		}
-		for _, s := range m.owned {
-			holders[s] = append(holders[s], id)
-		}
-		if !m.leaving {
-			live = append(live, id)
-		}
-	}
-	if !a.leaving.Load() {
-		live = append(live, a.Source)
-	}
+	v := a.members.View(time.Now(), 3*a.interval(), a.leaving.Load())
 	for shard := 0; shard < a.cfg.Shards; shard++ {
-		want := owner(live, shard)
+		want := bus.Owner(v.Live, shard)
 		acc := a.shards[shard]
 		switch {
 		case want == a.Source && acc == nil:
 			a.subscribe(shard)
-		case want != a.Source && want != "" && acc != nil && !acc.released && slices.Contains(holders[shard], want):
+		case want != a.Source && want != "" && acc != nil && !acc.released && slices.Contains(v.Holders[shard], want):
 			if err := acc.sub.Drain(); err != nil {
 				a.log.Warn("releasing a shard", "shard", shard, "err", err)
 				continue
@@ -188,18 +150,14 @@ func (a *Aggregator) leave(ctx context.Context) {
 		a.announce()
 		a.reconcile()
 		a.mu.Lock()
-		held, others := 0, 0
+		held := 0
 		for _, acc := range a.shards {
 			if !acc.released {
 				held++
 			}
 		}
-		for _, m := range a.members {
-			if !m.leaving {
-				others++
-			}
-		}
 		a.mu.Unlock()
+		others := a.members.View(time.Now(), 3*a.interval(), true).Others
 		if held == 0 || others == 0 {
 			break
 		}

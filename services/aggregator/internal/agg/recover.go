@@ -96,10 +96,7 @@ func (a *Aggregator) recoverOrphans() {
 		if json.Unmarshal(e.Value(), &cp) != nil || cp.Source == "" {
 			continue
 		}
-		a.mu.Lock()
-		m, alive := a.members[cp.Source]
-		alive = alive && time.Since(m.seen) <= 3*a.interval()
-		a.mu.Unlock()
+		alive := a.members.Alive(cp.Source, time.Now(), 3*a.interval())
 		if alive || time.Since(e.Created()) < stale {
 			continue
 		}

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"time"
 
@@ -22,8 +23,16 @@ type Config struct {
 	Stream         string          `toml:"stream"` // the rollup stream
 	StreamMaxBytes int64           `toml:"stream_max_bytes"`
 	StreamMaxAge   config.Duration `toml:"stream_max_age"`
-	Durable        string          `toml:"durable"` // consumer name, shared by every writer instance
+	ID             string          `toml:"id"`     // member id prefix; a random suffix is added per start
+	Shards         int             `toml:"shards"` // rollup shards, the aggregators' shards
+	Membership     Membership      `toml:"membership"`
+	Durable        string          `toml:"durable"` // consumer name prefix: shard n is read by <durable>-<n>
 	Batch          int             `toml:"batch"`   // messages per fetch and write
+	// PersistInterval is how often a shard's dirty open blocks are written
+	// (stores with blocks).
+	PersistInterval config.Duration `toml:"persist_interval"`
+	// MaxOpenBlocks bounds the blocks held in memory over every owned shard.
+	MaxOpenBlocks  int             `toml:"max_open_blocks"`
 	BatchWait      config.Duration `toml:"batch_wait"`
 	AckWait        config.Duration `toml:"ack_wait"`
 	MaxDeliver     int             `toml:"max_deliver"`     // tries before a message is dead-lettered
@@ -32,6 +41,11 @@ type Config struct {
 	WriteTimeout   config.Duration `toml:"write_timeout"`
 	ExpireInterval config.Duration `toml:"expire_interval"` // SQL: how often expired rows are deleted
 	Storage        store.Config    `toml:"storage"`
+}
+
+// Membership tunes shard ownership among writers.
+type Membership struct {
+	Interval config.Duration `toml:"interval"` // heartbeat period; a member silent for 3 of them is gone
 }
 
 // Log configures the structured logger.
@@ -46,7 +60,9 @@ func Default() *Config {
 		Admin: admin.Default("127.0.0.1:8083"), Log: Log{Level: "info", Format: "text"},
 		NATS: "nats://127.0.0.1:4222", Stream: bus.DefaultStream, StreamMaxBytes: bus.DefaultStreamMaxBytes,
 		StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), Durable: "consthash-writer",
-		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(time.Minute), MaxDeliver: 10,
+		ID: hostname(), Shards: bus.DefaultShards, Membership: Membership{Interval: config.Duration(time.Second)},
+		PersistInterval: config.Duration(time.Minute), MaxOpenBlocks: 200_000,
+		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(3 * time.Minute), MaxDeliver: 10,
 		RetryMaxDelay: config.Duration(time.Minute),
 		DeadLetter:    "consthash.deadletter.rollups", WriteTimeout: config.Duration(30 * time.Second),
 		ExpireInterval: config.Duration(10 * time.Minute),
@@ -106,6 +122,15 @@ func (c *Config) Validate() error {
 	if c.StreamMaxAge <= 0 {
 		return e("stream_max_age", "%s must be positive", c.StreamMaxAge)
 	}
+	if c.ID == "" || strings.ContainsAny(c.ID, " \t\n") {
+		return e("id", "%q must be a non-empty word", c.ID)
+	}
+	if c.Shards <= 0 {
+		return e("shards", "%d must be positive", c.Shards)
+	}
+	if c.MaxOpenBlocks <= 0 {
+		return e("max_open_blocks", "%d must be positive", c.MaxOpenBlocks)
+	}
 	if c.Batch <= 0 {
 		return e("batch", "%d must be positive", c.Batch)
 	}
@@ -116,13 +141,18 @@ func (c *Config) Validate() error {
 		key string
 		v   config.Duration
 	}{{"batch_wait", c.BatchWait}, {"ack_wait", c.AckWait}, {"write_timeout", c.WriteTimeout},
-		{"expire_interval", c.ExpireInterval}, {"retry_max_delay", c.RetryMaxDelay}} {
+		{"expire_interval", c.ExpireInterval}, {"retry_max_delay", c.RetryMaxDelay},
+		{"persist_interval", c.PersistInterval}, {"membership.interval", c.Membership.Interval}} {
 		if d.v <= 0 {
 			return e(d.key, "%s must be positive", d.v)
 		}
 	}
 	if c.WriteTimeout >= c.AckWait {
 		return e("write_timeout", "%s must be shorter than ack_wait (%s), or JetStream redelivers while a write is still running", c.WriteTimeout, c.AckWait)
+	}
+	if c.PersistInterval+c.WriteTimeout >= c.AckWait {
+		return e("persist_interval", "%s plus write_timeout (%s) must be shorter than ack_wait (%s): a message is acknowledged after the persist that follows it",
+			c.PersistInterval, c.WriteTimeout, c.AckWait)
 	}
 	switch c.Storage.Driver {
 	case "cassandra", "sqlite", "mysql", "file":
@@ -133,6 +163,14 @@ func (c *Config) Validate() error {
 		return e("storage", "%v", err)
 	}
 	return nil
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "writer"
+	}
+	return h
 }
 
 // StreamConfig is the rollup stream as this writer would make it.

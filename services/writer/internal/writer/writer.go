@@ -1,12 +1,16 @@
-// Package writer consumes rollup batches from JetStream and stores them:
-// a message is acknowledged only after all its rows are stored; a storage
-// error makes it come back later (with back-off), and a message that cannot
-// be decoded, or stored after max_deliver tries, goes to the dead-letter
-// subject with the reason.
+// Package writer consumes rollup batches from JetStream and stores them
+// (docs/writer.md). Writers agree on which rollup shards each owns
+// (shards.go); a held shard is read through its own durable consumer. With a
+// store that keeps blocks, a shard's points go into open blocks persisted
+// every persist_interval (blocks.go); otherwise each fetched group is written
+// at once. Either way a message is acknowledged only after its points are
+// stored; a message that cannot be decoded goes to the dead-letter subject
+// with the reason.
 package writer
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -18,41 +22,73 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/consthash/consthash/pkg/bus"
-	"github.com/consthash/consthash/pkg/retry"
+	"github.com/consthash/consthash/pkg/ratelog"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/services/writer/internal/config"
 )
 
-// Writer owns the consumer and the store.
+// Writer owns the store, its membership among writers and the shards it
+// holds.
 type Writer struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	store   store.Store
+	blocks  store.BlockStore // nil: a store without blocks (files), written message by message with Write
 	nc      *nats.Conn
-	cons    jetstream.Consumer
+	stream  jetstream.Stream
 	Metrics *metrics.Set
+	// ID is this writer's member id: the configured id and a random suffix.
+	ID      string
+	members *bus.Members
+	started time.Time
+	leaving atomic.Bool
+	refused *ratelog.Limiter
+	// abandon (tests) makes a stop persist and acknowledge nothing: a crash.
+	abandon atomic.Bool
 
-	stored, msgsAcked, redelivered, dead, writeErrors, skipped *metrics.Counter
-	pending                                                    atomic.Int64
-	lastWrite                                                  atomic.Int64 // ns
-	healthy                                                    atomic.Bool
+	mu      sync.Mutex
+	shards  map[int]*shard // claimed, held or being released
+	shardWG sync.WaitGroup // every shard's goroutine
+
+	stored, msgsAcked, redelivered, dead, writeErrors, skipped, misaligned *metrics.Counter
+	persists, blocksPersisted, blockPoints, openFull, resets, corrupt      *metrics.Counter
+	persistSeconds                                                         *metrics.Histogram
+	openBlocks                                                             atomic.Int64
+	pending                                                                atomic.Int64
+	lastWrite                                                              atomic.Int64 // ns
+	healthy                                                                atomic.Bool
 }
 
-// New connects to NATS, opens the store, creates its schema and the
-// durable consumer (the stream is created too if no aggregator made it yet).
+// New connects to NATS, opens the store and creates its schema and the
+// stream (if no aggregator made it yet). The shards' consumers are made when
+// Run takes them.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Writer, error) {
-	w := &Writer{cfg: cfg, log: log, Metrics: metrics.NewSet()}
-	c := func(n string) *metrics.Counter { return w.Metrics.GetOrCreateCounter("consthash_writer_" + n) }
-	w.stored, w.msgsAcked, w.redelivered = c("points_stored_total"), c("messages_acked_total"), c("messages_redelivered_total")
-	w.dead, w.writeErrors, w.skipped = c("messages_dead_lettered_total"), c("write_errors_total"), c("points_not_finite_total")
-	w.Metrics.GetOrCreateGauge("consthash_writer_pending_messages", func() float64 { return float64(w.pending.Load()) })
-	w.Metrics.GetOrCreateGauge("consthash_writer_last_write_seconds", func() float64 { return float64(w.lastWrite.Load()) / 1e9 })
 	st, err := store.Open(cfg.Storage)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
+	return newWithStore(ctx, cfg, log, st)
+}
+
+// newWithStore is New over an opened store (tests pass their own).
+func newWithStore(ctx context.Context, cfg *config.Config, log *slog.Logger, st store.Store) (*Writer, error) {
+	w := &Writer{cfg: cfg, log: log, Metrics: metrics.NewSet(), ID: cfg.ID + "-" + rand.Text()[:8], shards: map[int]*shard{},
+		refused: ratelog.New(log, 1, 10*time.Second)}
+	w.members = bus.NewMembers(w.ID)
+	c := func(n string) *metrics.Counter { return w.Metrics.GetOrCreateCounter("consthash_writer_" + n) }
+	w.stored, w.msgsAcked, w.redelivered = c("points_stored_total"), c("messages_acked_total"), c("messages_redelivered_total")
+	w.dead, w.writeErrors, w.skipped = c("messages_dead_lettered_total"), c("write_errors_total"), c("points_not_finite_total")
+	w.misaligned = c("points_not_aligned_total")
+	w.persists, w.blocksPersisted, w.blockPoints = c("persists_total"), c("blocks_persisted_total"), c("block_points_persisted_total")
+	w.openFull, w.resets, w.corrupt = c("open_blocks_full_total"), c("consumer_resets_total"), c("blocks_corrupt_total")
+	w.persistSeconds = w.Metrics.GetOrCreateHistogram("consthash_writer_persist_duration_seconds")
+	w.Metrics.GetOrCreateGauge("consthash_writer_open_blocks", func() float64 { return float64(w.openBlocks.Load()) })
+	w.Metrics.GetOrCreateGauge("consthash_writer_shards_owned", func() float64 { return float64(len(w.Owned())) })
+	w.Metrics.GetOrCreateGauge("consthash_writer_pending_messages", func() float64 { return float64(w.pending.Load()) })
+	w.Metrics.GetOrCreateGauge("consthash_writer_last_write_seconds", func() float64 { return float64(w.lastWrite.Load()) / 1e9 })
 	w.store = st
+	w.blocks, _ = st.(store.BlockStore)
 	ictx, cancel := context.WithTimeout(ctx, cfg.WriteTimeout.D())
 	defer cancel()
 	if err := st.Init(ictx); err != nil {
@@ -83,46 +119,48 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Writer, er
 		log.Warn("the rollup stream's limits differ from this writer's stream_max_bytes and stream_max_age; the aggregators' are kept",
 			"stream", want.Name, "max_bytes", have.MaxBytes, "max_age", have.MaxAge, "want_max_bytes", want.MaxBytes, "want_max_age", want.MaxAge)
 	}
-	cons, err := stream.CreateOrUpdateConsumer(ictx, jetstream.ConsumerConfig{Durable: cfg.Durable, AckPolicy: jetstream.AckExplicitPolicy,
-		AckWait: cfg.AckWait.D(), MaxDeliver: -1, FilterSubject: bus.RollupsFilter, MaxAckPending: cfg.Batch * 8})
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
-	}
-	w.cons = cons
+	w.stream = stream
 	w.healthy.Store(true)
 	return w, nil
 }
 
-// Run consumes until ctx ends, then returns after the batch in hand.
+// Blocks reports whether this writer keeps open blocks (its store
+// implements store.BlockStore) rather than writing every message's points.
+func (w *Writer) Blocks() bool { return w.blocks != nil }
+
+// Run announces this writer, takes the shards it should own and consumes
+// them until ctx ends; then it hands every shard over (each persists its
+// blocks and acknowledges what they hold first) and returns.
 func (w *Writer) Run(ctx context.Context) error {
 	// The expirer and the lag probe end with ctx; Run returns only after them.
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { w.expirer(ctx) })
 	wg.Go(func() { w.lag(ctx) })
-	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	sub, err := w.nc.Subscribe(bus.WriterHeartbeatSubject, func(m *nats.Msg) {
+		var hb bus.Heartbeat
+		if hb.Decode(m.Data) == nil {
+			w.members.Observe(hb, time.Now())
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("subscribing to %s: %w", bus.WriterHeartbeatSubject, err)
+	}
+	defer sub.Unsubscribe()
+	w.mu.Lock()
+	w.started = time.Now()
+	w.mu.Unlock()
+	t := time.NewTicker(w.interval())
+	defer t.Stop()
 	for ctx.Err() == nil {
-		batch, err := w.cons.Fetch(w.cfg.Batch, jetstream.FetchMaxWait(w.cfg.BatchWait.D()))
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			w.log.Warn("fetching rollups", "err", err)
-			if backoff.Wait(ctx) != nil {
-				break
-			}
-			continue
-		}
-		backoff.Reset()
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if len(msgs) > 0 {
-			w.handle(msgs)
+		w.reconcile()
+		w.heartbeat()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
 		}
 	}
+	w.leave()
 	return nil
 }
 
@@ -181,7 +219,7 @@ func (w *Writer) handle(msgs []jetstream.Msg) {
 		n += len(b.Points)
 	}
 	w.stored.Add(n)
-	w.announce()
+	w.announcePaths()
 	for _, m := range good {
 		if err := m.Ack(); err != nil {
 			// The rows are stored; a redelivery overwrites them with the same values.
@@ -192,8 +230,8 @@ func (w *Writer) handle(msgs []jetstream.Msg) {
 	}
 }
 
-// announce publishes the paths the last writes added to the index.
-func (w *Writer) announce() {
+// announcePaths publishes the paths the last writes added to the index.
+func (w *Writer) announcePaths() {
 	ix, ok := w.store.(store.Indexer)
 	if !ok {
 		return
@@ -253,18 +291,23 @@ func (w *Writer) expirer(ctx context.Context) {
 	}
 }
 
-// lag keeps the consumer's pending count for /stats and /metrics.
+// lag keeps the held shards' consumers' pending count for /stats and
+// /metrics.
 func (w *Writer) lag(ctx context.Context) {
 	for {
-		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if info, err := w.cons.Info(ictx); err == nil {
-			w.pending.Store(int64(info.NumPending + uint64(info.NumAckPending)))
+		var n int64
+		for _, cons := range w.consumers() {
+			ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if info, err := cons.Info(ictx); err == nil {
+				n += int64(info.NumPending + uint64(info.NumAckPending))
+			}
+			cancel()
 		}
-		cancel()
+		w.pending.Store(n)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(2 * time.Second):
+		case <-time.After(5 * time.Second):
 		}
 	}
 }
@@ -277,10 +320,14 @@ func (w *Writer) Healthy() (bool, map[string]any) {
 
 // Stats is the /stats document.
 func (w *Writer) Stats() map[string]any {
-	return map[string]any{"points_stored": w.stored.Get(), "messages_acked": w.msgsAcked.Get(),
+	return map[string]any{"id": w.ID, "shards_owned": w.Owned(), "blocks": w.Blocks(),
+		"points_stored": w.stored.Get(), "messages_acked": w.msgsAcked.Get(),
 		"messages_redelivered": w.redelivered.Get(), "messages_dead_lettered": w.dead.Get(),
-		"write_errors": w.writeErrors.Get(), "points_not_finite": w.skipped.Get(), "pending_messages": w.pending.Load(),
-		"last_write_seconds": float64(w.lastWrite.Load()) / 1e9}
+		"write_errors": w.writeErrors.Get(), "points_not_finite": w.skipped.Get(), "points_not_aligned": w.misaligned.Get(),
+		"pending_messages": w.pending.Load(), "last_write_seconds": float64(w.lastWrite.Load()) / 1e9,
+		"persists": w.persists.Get(), "blocks_persisted": w.blocksPersisted.Get(), "block_points_persisted": w.blockPoints.Get(),
+		"open_blocks": w.openBlocks.Load(), "open_blocks_full": w.openFull.Get(), "blocks_corrupt": w.corrupt.Get(),
+		"consumer_resets": w.resets.Get()}
 }
 
 // Close releases NATS and the store.

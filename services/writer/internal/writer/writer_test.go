@@ -49,6 +49,9 @@ batch = 16
 batch_wait = "100ms"
 ack_wait = "5s"
 write_timeout = "2s"
+persist_interval = "500ms"
+[membership]
+interval = "100ms"
 [admin]
 listen = ""
 `, url))
@@ -204,7 +207,10 @@ nats = %q
 batch = 16
 batch_wait = "100ms"
 ack_wait = "2s"
-write_timeout = "1s"
+write_timeout = "500ms"
+persist_interval = "500ms"
+[membership]
+interval = "100ms"
 [admin]
 listen = ""
 [storage]
@@ -240,7 +246,10 @@ dsn = %q
 	publish(t, js, coarse(1700000100, true, 1, 2, 3, 4, 5, 6))
 	// A writer that dies after fetching the partial: it is delivered and never
 	// acknowledged, so JetStream sends it again after ack_wait.
-	cons, err := js.Consumer(ctx, cfg.Stream, cfg.Durable)
+	// The shard's consumer as a writer makes it.
+	shard := bus.PathShard("r.total", cfg.Shards)
+	cons, err := js.CreateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{Durable: fmt.Sprintf("%s-%d", cfg.Durable, shard),
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: cfg.AckWait.D(), MaxDeliver: -1, FilterSubject: bus.RollupShardFilter(shard)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,330 @@
+package writer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/consthash/consthash/pkg/block"
+	"github.com/consthash/consthash/pkg/bus"
+	"github.com/consthash/consthash/pkg/rollup"
+	"github.com/consthash/consthash/pkg/store"
+	"github.com/consthash/consthash/pkg/testenv"
+	"github.com/consthash/consthash/services/writer/internal/config"
+)
+
+// sharedStore is one store shared by the in-process writers of a test (its
+// Close does nothing; the test closes the store). It keeps blocks with the
+// store's own WriteBlocks and ReadBlocks when store.Open returned a
+// store.BlockStore, and otherwise (until the stores keep blocks) in memory,
+// with the contract's version rule.
+type sharedStore struct {
+	store.Store
+	real store.BlockStore
+	mu   sync.Mutex
+	mem  map[store.BlockKey]store.BlockRow
+}
+
+func openShared(t *testing.T) *sharedStore {
+	t.Helper()
+	st, err := store.Open(store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "w.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := &sharedStore{Store: st, mem: map[store.BlockKey]store.BlockRow{}}
+	if bs, ok := st.(store.BlockStore); ok {
+		s.real = bs
+	} else {
+		t.Log("the SQLite store keeps no blocks yet: blocks are kept in memory by the test")
+	}
+	return s
+}
+
+func (s *sharedStore) Close() error { return nil }
+
+func (s *sharedStore) TakeNewPaths() []string {
+	if ix, ok := s.Store.(store.Indexer); ok {
+		return ix.TakeNewPaths()
+	}
+	return nil
+}
+
+func (s *sharedStore) WriteBlocks(ctx context.Context, rows []store.BlockRow) error {
+	if s.real != nil {
+		return s.real.WriteBlocks(ctx, rows)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range rows {
+		if old, ok := s.mem[r.BlockKey]; !ok || r.Version >= old.Version {
+			r.Data = append([]byte(nil), r.Data...)
+			s.mem[r.BlockKey] = r
+		}
+	}
+	return nil
+}
+
+func (s *sharedStore) ReadBlocks(ctx context.Context, keys []store.BlockKey) ([]store.BlockRow, error) {
+	if s.real != nil {
+		return s.real.ReadBlocks(ctx, keys)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.BlockRow
+	for _, k := range keys {
+		if r, ok := s.mem[k]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// points reads the stored points of keys through ReadBlocks.
+func (s *sharedStore) points(t *testing.T, keys []store.BlockKey) map[store.BlockKey][]rollup.Point {
+	t.Helper()
+	rows, err := s.ReadBlocks(context.Background(), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[store.BlockKey][]rollup.Point{}
+	for _, r := range rows {
+		pts, _, err := block.Decode(nil, r.Data)
+		if err != nil {
+			t.Fatalf("%+v: %v", r.BlockKey, err)
+		}
+		out[r.BlockKey] = pts
+	}
+	return out
+}
+
+func blockWriter(t *testing.T, url string, st store.Store, extra string) *Writer {
+	t.Helper()
+	cfg, err := config.Parse("writer.toml", fmt.Sprintf(`
+nats = %q
+id = "w"
+shards = 8
+batch = 32
+batch_wait = "100ms"
+ack_wait = "5s"
+write_timeout = "2s"
+persist_interval = "300ms"
+[membership]
+interval = "100ms"
+[admin]
+listen = ""
+%s`, url, extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := newWithStore(context.Background(), cfg, slog.New(slog.DiscardHandler), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.Blocks() {
+		t.Fatal("the writer does not keep blocks over a store.BlockStore")
+	}
+	return w
+}
+
+// running is a writer started in the background.
+type running struct {
+	*Writer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startWriter(t *testing.T, w *Writer) *running {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{w, cancel, make(chan error, 1)}
+	go func() { r.done <- w.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop stops a writer as SIGTERM does: it hands its shards over.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a writer did not stop")
+	}
+	r.Close()
+}
+
+// kill stops a writer as a crash does: no persist, no acknowledgement, no
+// last heartbeat.
+func (r *running) kill(t *testing.T) {
+	t.Helper()
+	r.abandon.Store(true)
+	r.nc.Close()
+	r.stop(t)
+}
+
+// readingOnce waits until the writers read every shard exactly once
+// between them, each the shards rendezvous hashing gives it among them.
+func readingOnce(t *testing.T, what string, shards int, ws ...*running) {
+	t.Helper()
+	var ids []string
+	for _, w := range ws {
+		ids = append(ids, w.ID)
+	}
+	testenv.Eventually(t, what+": every shard read by its owner alone", func() bool {
+		for _, w := range ws {
+			var want []int
+			for s := range shards {
+				if bus.Owner(ids, s) == w.ID {
+					want = append(want, s)
+				}
+			}
+			if !slices.Equal(w.Reading(), want) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// publishByShard publishes b as aggregators do: a message per shard.
+func publishByShard(t *testing.T, js jetstream.JetStream, b *rollup.Batch, shards int) {
+	byShard := map[int][]rollup.Point{}
+	for _, p := range b.Points {
+		s := bus.PathShard(p.Path, shards)
+		byShard[s] = append(byShard[s], p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for s, pts := range byShard {
+		part := *b
+		part.Points = pts
+		if _, err := js.Publish(ctx, bus.RollupSubject(b.Resolution, s), part.Append(nil),
+			jetstream.WithMsgID(fmt.Sprintf("%s:%d", b.MsgID(), s))); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestWritersScaleAndKillKeepTotalsExact publishes rollups steadily, as two
+// aggregators would, while writers go 1 -> 3 -> 2 and then one is killed
+// (nothing persisted, nothing acknowledged): every point published is
+// stored exactly once with its value, in blocks, through a real NATS.
+// Source "now" writes into the current span (persisted on the interval);
+// source "past" into spans long over (each persist reads the block back:
+// read-modify-write).
+func TestWritersScaleAndKillKeepTotalsExact(t *testing.T) {
+	url := testenv.NATS(t)
+	st := openShared(t)
+	const shards, paths = 8, 40
+	w1 := startWriter(t, blockWriter(t, url, st, ""))
+	readingOnce(t, "one writer", shards, w1)
+
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
+	spanNow := store.SpanOf(res, time.Now().Unix())
+	starts := map[string]int64{"now": spanNow, "past": spanNow - 30*store.SpanSeconds(res) + 3500}
+	type pk struct {
+		source, path string
+		t            int64
+	}
+	want := map[pk]float64{}
+	var wantSum float64
+	stop, done := make(chan struct{}), make(chan int)
+	go func() {
+		rng := rand.New(rand.NewPCG(3, 4))
+		flush := 0
+		for {
+			select {
+			case <-stop:
+				done <- flush
+				return
+			default:
+			}
+			flush++
+			for _, src := range []string{"now", "past"} {
+				bin := starts[src] + int64(flush)*10
+				b := &rollup.Batch{Source: src, Resolution: res, Flush: bin + 10, Seq: uint64(flush), Final: true}
+				for i := range paths {
+					var p rollup.Point
+					p.Path, p.Time = fmt.Sprintf("sc.%s.p%d", src, i), bin
+					v := float64(1 + rng.IntN(100))
+					p.Add(v, bin*1e9+1)
+					b.Points = append(b.Points, p)
+					want[pk{src, p.Path, bin}] = v
+					wantSum += v
+				}
+				publishByShard(t, js, b, shards)
+			}
+			time.Sleep(15 * time.Millisecond)
+		}
+	}()
+	time.Sleep(time.Second)
+	w2 := startWriter(t, blockWriter(t, url, st, ""))
+	w3 := startWriter(t, blockWriter(t, url, st, ""))
+	readingOnce(t, "three writers", shards, w1, w2, w3)
+	if len(w1.Reading()) == shards {
+		t.Fatal("the new writers read no shard")
+	}
+	time.Sleep(time.Second)
+	w3.stop(t) // 3 -> 2: its shards are persisted, acknowledged, handed over
+	readingOnce(t, "two writers", shards, w1, w2)
+	time.Sleep(time.Second)
+	if len(w2.Reading()) == 0 {
+		t.Fatal("w2 reads no shard before it is killed")
+	}
+	w2.kill(t) // its open blocks and unacknowledged messages are lost with it
+	readingOnce(t, "after the kill", shards, w1)
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	flushes := <-done
+	w1.stop(t) // persists what it holds
+
+	var keys []store.BlockKey
+	seen := map[store.BlockKey]bool{}
+	for k := range want {
+		bk := store.BlockKey{Path: k.path, Res: res, Source: k.source, Span: store.SpanOf(res, k.t)}
+		if !seen[bk] {
+			seen[bk] = true
+			keys = append(keys, bk)
+		}
+	}
+	got := st.points(t, keys)
+	n, sum := 0, 0.0
+	for k, pts := range got {
+		for _, p := range pts {
+			v, ok := want[pk{k.Source, k.Path, p.Time}]
+			if !ok || p.Sum != v || p.Count != 1 {
+				t.Fatalf("%s %s at %d: %+v, published %v (%v)", k.Source, k.Path, p.Time, p, v, ok)
+			}
+			n++
+			sum += p.Sum
+		}
+	}
+	if n != len(want) || sum != wantSum {
+		t.Fatalf("%d points stored (sum %v), published %d (sum %v)", n, sum, len(want), wantSum)
+	}
+	t.Logf("%d flushes, %d points across writers 1 -> 3 -> 2 -> kill: all stored once; resets %d, persists %d+%d+%d",
+		flushes, n, w1.resets.Get()+w2.resets.Get()+w3.resets.Get(), w1.persists.Get(), w2.persists.Get(), w3.persists.Get())
+}

@@ -1,0 +1,288 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/consthash/consthash/pkg/bus"
+	"github.com/consthash/consthash/pkg/retry"
+	"github.com/consthash/consthash/pkg/store"
+)
+
+// Shard ownership (docs/writer.md): writers announce themselves on
+// bus.WriterHeartbeatSubject with the shards they hold, and the owner a
+// shard should have is bus.Owner over the live writers, as for aggregators.
+// Unlike an aggregator's, a writer's hand-over is exclusive, because a block
+// must be built by one writer: the old holder stops fetching, persists and
+// acknowledges, and only then stops announcing the shard; a writer claims a
+// shard only when no other member announces it, announces the claim, and
+// starts reading it only after two intervals in which nobody else claimed it
+// (of two claims, the smaller id keeps it). A writer that starts waits three
+// intervals, hearing the others, before it claims anything. A holder that
+// dies stops being heard after three intervals; its unacknowledged messages
+// are then replayed in order by the next holder (see consumer).
+
+// shard is one claimed or held rollup shard.
+type shard struct {
+	n       int
+	claimed time.Time
+	running bool // its goroutine was started
+	cancel  context.CancelFunc
+	cons    jetstream.Consumer // set by its goroutine once made (under Writer.mu)
+
+	// The open blocks (blocks.go). Only the shard's goroutine changes them,
+	// under mu; the recent-points handler reads them under mu.
+	mu        sync.Mutex
+	blocks    map[store.BlockKey]*openBlock
+	unacked   map[uint64]jetstream.Msg // stream sequence -> the latest delivery, acknowledged after the next persist
+	nextClose int64                    // unix s when the earliest dirty block's span is over; 0: none
+	lastTry   time.Time                // the last persist's start
+	failing   bool                     // the last persist failed: the next waits for retryAt
+	retryAt   time.Time
+	backoff   retry.Backoff
+}
+
+func (w *Writer) interval() time.Duration { return w.cfg.Membership.Interval.D() }
+
+// Owned returns the shards this writer claims or holds, sorted.
+func (w *Writer) Owned() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]int, 0, len(w.shards))
+	for n := range w.shards {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Reading returns the shards whose consumer this writer reads, sorted.
+func (w *Writer) Reading() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []int
+	for n, sh := range w.shards {
+		if sh.cons != nil {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (w *Writer) consumers() []jetstream.Consumer {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []jetstream.Consumer
+	for _, sh := range w.shards {
+		if sh.cons != nil {
+			out = append(out, sh.cons)
+		}
+	}
+	return out
+}
+
+// heartbeat announces this writer and the shards it claims or holds.
+func (w *Writer) heartbeat() {
+	hb := bus.Heartbeat{ID: w.ID, Shards: w.cfg.Shards, Owned: w.Owned(), Leaving: w.leaving.Load()}
+	if err := w.nc.Publish(bus.WriterHeartbeatSubject, hb.Encode()); err != nil {
+		w.log.Warn("announcing", "err", err)
+	}
+}
+
+// reconcile claims, starts and releases shards (see above).
+func (w *Writer) reconcile() {
+	now := time.Now()
+	iv := w.interval()
+	v := w.members.View(now, 3*iv, w.leaving.Load())
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	warm := now.Sub(w.started) >= 3*iv
+	for n := 0; n < w.cfg.Shards; n++ {
+		want := bus.Owner(v.Live, n)
+		sh := w.shards[n]
+		switch {
+		case sh == nil:
+			if want == w.ID && warm && len(v.Holders[n]) == 0 {
+				w.shards[n] = &shard{n: n, claimed: now}
+			}
+		case !sh.running:
+			smaller := false
+			for _, id := range v.Holders[n] {
+				smaller = smaller || id < w.ID
+			}
+			switch {
+			case want != w.ID || smaller:
+				delete(w.shards, n) // give way
+			case now.Sub(sh.claimed) >= 2*iv && len(v.Holders[n]) == 0:
+				w.start(sh)
+			}
+		case sh.cancel != nil && want != w.ID && want != "":
+			w.log.Info("handing a shard over", "shard", n, "to", want)
+			sh.cancel()
+			sh.cancel = nil
+		}
+	}
+}
+
+// start runs a held shard's goroutine (under w.mu).
+func (w *Writer) start(sh *shard) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sh.running, sh.cancel = true, cancel
+	sh.blocks, sh.unacked = map[store.BlockKey]*openBlock{}, map[uint64]jetstream.Msg{}
+	sh.backoff = retry.Backoff{Min: time.Second, Max: w.cfg.PersistInterval.D()}
+	w.shardWG.Add(1)
+	go func() {
+		defer w.shardWG.Done()
+		w.runShard(ctx, sh)
+		w.mu.Lock()
+		delete(w.shards, sh.n)
+		w.mu.Unlock()
+		w.heartbeat() // the next owner may take it now
+	}()
+}
+
+// leave releases every shard: each goroutine persists and acknowledges
+// what it holds; then this writer announces that it holds nothing.
+func (w *Writer) leave() {
+	w.leaving.Store(true)
+	w.mu.Lock()
+	for n, sh := range w.shards {
+		if !sh.running {
+			delete(w.shards, n)
+		} else if sh.cancel != nil {
+			sh.cancel()
+			sh.cancel = nil
+		}
+	}
+	w.mu.Unlock()
+	w.shardWG.Wait()
+	w.heartbeat()
+}
+
+// runShard reads one held shard until ctx ends.
+func (w *Writer) runShard(ctx context.Context, sh *shard) {
+	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	var cons jetstream.Consumer
+	for cons == nil {
+		var err error
+		if cons, err = w.consumer(ctx, sh.n); err != nil {
+			w.log.Warn("making a shard's consumer", "shard", sh.n, "err", err)
+			if backoff.Wait(ctx) != nil {
+				return
+			}
+		}
+	}
+	w.mu.Lock()
+	sh.cons = cons
+	w.mu.Unlock()
+	w.log.Info("reading a shard", "shard", sh.n, "consumer", cons.CachedInfo().Name)
+	backoff.Reset()
+	sh.lastTry = time.Now()
+	for ctx.Err() == nil {
+		wait := w.cfg.BatchWait.D()
+		if w.blocks != nil {
+			if !w.persistIfDue(sh) {
+				// Storage is failing and the open blocks are at their bound:
+				// read nothing more until a persist succeeds.
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Until(sh.retryAt)):
+				}
+				continue
+			}
+			wait = max(min(wait, time.Until(sh.lastTry.Add(w.cfg.PersistInterval.D()))), 10*time.Millisecond)
+		}
+		batch, err := cons.Fetch(w.cfg.Batch, jetstream.FetchMaxWait(wait))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			w.log.Warn("fetching rollups", "shard", sh.n, "err", err)
+			if backoff.Wait(ctx) != nil {
+				break
+			}
+			continue
+		}
+		backoff.Reset()
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		switch {
+		case len(msgs) == 0:
+		case w.blocks != nil:
+			w.apply(sh, msgs)
+		default:
+			w.handle(msgs)
+		}
+	}
+	if w.blocks != nil {
+		if !w.abandon.Load() {
+			w.persist(sh, "stop")
+		}
+		w.dropBlocks(sh)
+	}
+	w.mu.Lock()
+	sh.cons = nil
+	w.mu.Unlock()
+}
+
+// consumer returns shard n's durable consumer, <durable>-<n> with filter
+// consthash.rollups.*.<n>, made (delivering the whole stream) if missing. A
+// consumer with messages delivered and not acknowledged belonged to a holder
+// that stopped without acknowledging them (killed, or its last persist
+// failed): it is made again from its acknowledgement floor, so those
+// messages come back now and in stream order, before any later one (a block
+// takes a point when its version is not older than the block's: replaying
+// in order keeps that exact).
+func (w *Writer) consumer(ctx context.Context, n int) (jetstream.Consumer, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout.D())
+	defer cancel()
+	name := fmt.Sprintf("%s-%d", w.cfg.Durable, n)
+	cfg := jetstream.ConsumerConfig{Durable: name, AckPolicy: jetstream.AckExplicitPolicy, AckWait: w.cfg.AckWait.D(),
+		MaxDeliver: -1, FilterSubject: bus.RollupShardFilter(n), MaxAckPending: w.maxAckPending()}
+	cons, err := w.stream.Consumer(ctx, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = w.stream.CreateConsumer(ctx, cfg)
+		if errors.Is(err, jetstream.ErrConsumerExists) {
+			cons, err = w.stream.Consumer(ctx, name)
+		}
+		return cons, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	info := cons.CachedInfo()
+	if info.NumAckPending == 0 {
+		if info.Config.AckWait != cfg.AckWait || info.Config.MaxAckPending != cfg.MaxAckPending {
+			up := info.Config
+			up.AckWait, up.MaxAckPending = cfg.AckWait, cfg.MaxAckPending
+			if c, err := w.stream.UpdateConsumer(ctx, up); err == nil {
+				cons = c
+			} else {
+				w.log.Warn("updating a shard's consumer", "consumer", name, "err", err)
+			}
+		}
+		return cons, nil
+	}
+	from := info.AckFloor.Stream + 1
+	w.log.Info("replaying a shard from its acknowledgement floor: its last holder left messages unacknowledged",
+		"shard", n, "consumer", name, "from_stream_seq", from, "unacknowledged", info.NumAckPending)
+	if err := w.stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, err
+	}
+	cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
+	w.resets.Inc()
+	return w.stream.CreateConsumer(ctx, cfg)
+}
+
+// maxAckPending bounds the messages of a shard delivered and not yet
+// acknowledged: what its open blocks hold between persists.
+func (w *Writer) maxAckPending() int { return w.cfg.Batch * 8 }
