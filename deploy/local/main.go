@@ -104,10 +104,12 @@ dsn = "file:%s"
 times = %s
 [admin]
 listen = "127.0.0.1:%d"
+[recent]
+nats = %q
 [storage]
 driver = "sqlite"
 dsn = "file:%s"
-`, query, times, admin+3, filepath.Join(data, "consthash.db")),
+`, query, times, admin+3, url, filepath.Join(data, "consthash.db")),
 	}
 	for name, text := range configs {
 		if err := os.WriteFile(filepath.Join(etc, name+".toml"), []byte(text), 0o644); err != nil {

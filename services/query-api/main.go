@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/nats-io/nats.go"
 
 	"github.com/consthash/consthash/pkg/admin"
 	"github.com/consthash/consthash/pkg/httpserver"
@@ -19,6 +20,7 @@ import (
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/services/query-api/internal/api"
 	"github.com/consthash/consthash/services/query-api/internal/config"
+	"github.com/consthash/consthash/services/query-api/internal/recent"
 )
 
 func main() {
@@ -75,6 +77,18 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 		}
 	}
 	set := metrics.NewSet()
+	closeAll := st.Close
+	var rr *recent.Reader
+	if cfg.Recent.NATS != "" {
+		nc, err := nats.Connect(cfg.Recent.NATS, nats.Name("consthash-query-api"), nats.MaxReconnects(-1),
+			nats.RetryOnFailedConnect(true))
+		if err != nil {
+			return nil, fmt.Errorf("cannot connect to NATS at %s for recent points: %w", cfg.Recent.NATS, err)
+		}
+		rr = recent.New(reader, nc, cfg.Recent.Shards, cfg.Recent.Timeout.D(), set, log)
+		reader = rr
+		closeAll = func() error { nc.Close(); return st.Close() }
+	}
 	a := api.New(api.Config{Resolutions: cfg.Resolutions, MaxSeries: cfg.MaxSeries, MaxPoints: cfg.MaxPoints,
 		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath, ReadConcurrency: cfg.ReadConcurrency,
 		Rules: cfg.Rules, MaxRequestPoints: cfg.MaxRequestPoints, MaxPointsInFlight: cfg.MaxPointsInFlight, MaxDepth: cfg.MaxDepth, Metrics: set,
@@ -84,6 +98,9 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 	stats := api.NewStats(set)
 	stats.Section("limits", a.LimitStats)
 	stats.Section("events", a.EventStats)
+	if rr != nil {
+		stats.Section("recent", rr.Stats)
+	}
 	// Timeouts, header cap, max_concurrent (429 past it) and query_timeout
 	// as every request's deadline, body included.
 	srv := httpserver.New(cfg.Config, stats.Wrap(mux), log)
@@ -133,6 +150,6 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 			s.HandleMutating("POST /events/", a.PostEvent)
 			s.HandleMutating("DELETE /events/{id}", a.DeleteEvent)
 		},
-		Close: st.Close,
+		Close: closeAll,
 	}, nil
 }

@@ -38,6 +38,8 @@ type Config struct {
 	EventsPostOpen    bool         `toml:"events_post_open"` // POST /events/ on listen without a token, as graphite-web
 	Storage           store.Config `toml:"storage"`
 	Admin             admin.Config `toml:"admin"`
+	// Recent asks the writers for the points they have not stored yet.
+	Recent Recent `toml:"recent"`
 	// The API server's limits, keys at the top level: read_header_timeout,
 	// read_timeout, write_timeout, idle_timeout, max_header_bytes,
 	// max_concurrent. query_timeout is its request deadline.
@@ -57,12 +59,21 @@ type Config struct {
 	Rules       []bus.Rule          `toml:"-"`
 }
 
+// Recent configures asking the writers for recent points
+// (docs/query-api.md, "Recent points").
+type Recent struct {
+	NATS    string          `toml:"nats"`    // the writers' NATS; "" asks nobody
+	Shards  int             `toml:"shards"`  // the rollup shards (the writers' and aggregators' shards)
+	Timeout config.Duration `toml:"timeout"` // per series read
+}
+
 // Default returns the documented defaults (docs/query-api.md).
 func Default() *Config {
 	c := &Config{Listen: "127.0.0.1:8080", Times: []string{"10s:168h", "1m:720h", "10m:17520h"}, Timezone: "UTC",
 		MaxSeries: 1000, MaxPoints: 2_000_000, MaxFind: 100_000, QueryTimeout: config.Duration(30 * time.Second), BasePath: "/graphite/", ReadConcurrency: 8,
 		MaxRequestPoints: 10_000_000, MaxPointsInFlight: 40_000_000, MaxDepth: 64, MaxEvents: 10_000, EventsPostOpen: true,
 		Storage: store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"}, Admin: admin.Default("127.0.0.1:8084"),
+		Recent: Recent{Shards: bus.DefaultShards, Timeout: config.Duration(200 * time.Millisecond)},
 		// No read_timeout: query_timeout bounds reading the body, from the
 		// end of the headers. write_timeout must exceed query_timeout.
 		Config: httpserver.Config{ReadHeaderTimeout: config.Duration(5 * time.Second), WriteTimeout: config.Duration(2 * time.Minute),
@@ -160,6 +171,15 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Admin.Validate(); err != nil {
 		return e("admin", "%v", err)
+	}
+	if c.Recent.NATS != "" && !strings.HasPrefix(c.Recent.NATS, "nats://") && !strings.HasPrefix(c.Recent.NATS, "tls://") {
+		return e("recent.nats", "%q: want nats://host:port", c.Recent.NATS)
+	}
+	if c.Recent.Shards <= 0 {
+		return e("recent.shards", "%d must be positive", c.Recent.Shards)
+	}
+	if c.Recent.Timeout <= 0 || c.Recent.Timeout >= c.QueryTimeout {
+		return e("recent.timeout", "%s must be positive and shorter than query_timeout (%s)", c.Recent.Timeout, c.QueryTimeout)
 	}
 	return nil
 }

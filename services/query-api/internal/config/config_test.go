@@ -51,6 +51,10 @@ func TestServerLimits(t *testing.T) {
 func TestCheckConfig(t *testing.T) {
 	tests := []configtest.Case{
 		{"ok", "", ""},
+		{"recent", "[recent]\nnats = \"nats://127.0.0.1:4222\"\nshards = 32\ntimeout = \"100ms\"\n", ""},
+		{"recent nats", "[recent]\nnats = \"127.0.0.1:4222\"\n", `recent.nats: "127.0.0.1:4222": want nats://host:port`},
+		{"recent shards", "[recent]\nshards = 0\n", `recent.shards: 0 must be positive`},
+		{"recent timeout", "[recent]\ntimeout = \"40s\"\n", `recent.timeout: 40s must be positive and shorter than query_timeout (30s)`},
 		{"log level", "[log]\nlevel = \"verbose\"\n", `log.level: "verbose" is not one of debug, info, warn, error`},
 		{"log format", "[log]\nformat = \"jsn\"\n", `log.format: "jsn" is not one of text, json`},
 		{"listen port", "listen = \"127.0.0.1:99999\"\n", `listen: "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},

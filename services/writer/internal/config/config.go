@@ -32,15 +32,17 @@ type Config struct {
 	// (stores with blocks).
 	PersistInterval config.Duration `toml:"persist_interval"`
 	// MaxOpenBlocks bounds the blocks held in memory over every owned shard.
-	MaxOpenBlocks  int             `toml:"max_open_blocks"`
-	BatchWait      config.Duration `toml:"batch_wait"`
-	AckWait        config.Duration `toml:"ack_wait"`
-	MaxDeliver     int             `toml:"max_deliver"`     // tries before a message is dead-lettered
-	RetryMaxDelay  config.Duration `toml:"retry_max_delay"` // longest back-off before a failed message comes back
-	DeadLetter     string          `toml:"dead_letter"`     // subject
-	WriteTimeout   config.Duration `toml:"write_timeout"`
-	ExpireInterval config.Duration `toml:"expire_interval"` // SQL: how often expired rows are deleted
-	Storage        store.Config    `toml:"storage"`
+	MaxOpenBlocks int `toml:"max_open_blocks"`
+	// RecentMaxPoints bounds a reply to a recent-points request.
+	RecentMaxPoints int             `toml:"recent_max_points"`
+	BatchWait       config.Duration `toml:"batch_wait"`
+	AckWait         config.Duration `toml:"ack_wait"`
+	MaxDeliver      int             `toml:"max_deliver"`     // tries before a message is dead-lettered
+	RetryMaxDelay   config.Duration `toml:"retry_max_delay"` // longest back-off before a failed message comes back
+	DeadLetter      string          `toml:"dead_letter"`     // subject
+	WriteTimeout    config.Duration `toml:"write_timeout"`
+	ExpireInterval  config.Duration `toml:"expire_interval"` // SQL: how often expired rows are deleted
+	Storage         store.Config    `toml:"storage"`
 }
 
 // Membership tunes shard ownership among writers.
@@ -61,7 +63,7 @@ func Default() *Config {
 		NATS: "nats://127.0.0.1:4222", Stream: bus.DefaultStream, StreamMaxBytes: bus.DefaultStreamMaxBytes,
 		StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), Durable: "consthash-writer",
 		ID: hostname(), Shards: bus.DefaultShards, Membership: Membership{Interval: config.Duration(time.Second)},
-		PersistInterval: config.Duration(time.Minute), MaxOpenBlocks: 200_000,
+		PersistInterval: config.Duration(time.Minute), MaxOpenBlocks: 200_000, RecentMaxPoints: 4096,
 		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(3 * time.Minute), MaxDeliver: 10,
 		RetryMaxDelay: config.Duration(time.Minute),
 		DeadLetter:    "consthash.deadletter.rollups", WriteTimeout: config.Duration(30 * time.Second),
@@ -130,6 +132,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxOpenBlocks <= 0 {
 		return e("max_open_blocks", "%d must be positive", c.MaxOpenBlocks)
+	}
+	if c.RecentMaxPoints <= 0 || c.RecentMaxPoints > 5000 {
+		return e("recent_max_points", "%d must be from 1 to 5000 (a reply stays under NATS's 1 MiB max_payload)", c.RecentMaxPoints)
 	}
 	if c.Batch <= 0 {
 		return e("batch", "%d must be positive", c.Batch)

@@ -44,8 +44,11 @@ type versioned struct {
 // blockBatch is how many blocks one ReadBlocks or WriteBlocks call takes.
 const blockBatch = 500
 
-// apply adds the points of fetched messages to the shard's open blocks.
+// apply adds the points of fetched messages to the shard's open blocks and
+// reads the blocks it opened from the store (so the recent-points handler
+// knows which of their points are stored already).
 func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) {
+	var opened []store.BlockKey
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -83,7 +86,9 @@ func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) {
 			if ob == nil {
 				ob = &openBlock{}
 				sh.blocks[key] = ob
+				sh.byPath[key.Path] = append(sh.byPath[key.Path], key)
 				w.openBlocks.Add(1)
+				opened = append(opened, key)
 			}
 			if ob.dirty == nil {
 				ob.dirty = map[int64]versioned{}
@@ -98,6 +103,37 @@ func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) {
 		sh.mu.Unlock()
 		sh.unacked[meta.Sequence.Stream] = m
 	}
+	if len(opened) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout.D())
+		defer cancel()
+		if err := w.load(ctx, sh, opened); err != nil {
+			// The persist reads them again; until then their points are not served as recent.
+			w.log.Warn("reading the stored blocks of new open blocks", "shard", sh.n, "blocks", len(opened), "err", err)
+		}
+	}
+}
+
+// load reads the stored blocks of keys not read yet.
+func (w *Writer) load(ctx context.Context, sh *shard, keys []store.BlockKey) error {
+	for chunk := range slices.Chunk(keys, blockBatch) {
+		rows, err := w.blocks.ReadBlocks(ctx, chunk)
+		if err != nil {
+			return fmt.Errorf("reading %d blocks: %w", len(chunk), err)
+		}
+		sh.mu.Lock()
+		for _, r := range rows {
+			if b := sh.blocks[r.BlockKey]; b != nil && !b.loaded {
+				b.data, b.version = r.Data, r.Version
+			}
+		}
+		for _, k := range chunk {
+			if b := sh.blocks[k]; b != nil {
+				b.loaded = true
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return nil
 }
 
 // persistIfDue persists when persist_interval passed since the last try, a
@@ -193,19 +229,8 @@ func (w *Writer) writeBlocks(sh *shard, keys []store.BlockKey) error {
 			unread = append(unread, k)
 		}
 	}
-	for chunk := range slices.Chunk(unread, blockBatch) {
-		rows, err := w.blocks.ReadBlocks(ctx, chunk)
-		if err != nil {
-			return fmt.Errorf("reading %d blocks: %w", len(chunk), err)
-		}
-		for _, r := range rows {
-			if b := sh.blocks[r.BlockKey]; b != nil && !b.loaded {
-				b.data, b.version = r.Data, r.Version
-			}
-		}
-	}
-	for _, k := range unread {
-		sh.blocks[k].loaded = true
+	if err := w.load(ctx, sh, unread); err != nil {
+		return err
 	}
 	rows := make([]store.BlockRow, 0, len(keys))
 	points := 0
@@ -280,6 +305,12 @@ func (w *Writer) evict(sh *shard) {
 		if len(b.dirty) == 0 && (full || now >= k.Span+store.SpanSeconds(k.Res)+2*k.Res.Seconds()) {
 			delete(sh.blocks, k)
 			w.openBlocks.Add(-1)
+			keys := slices.DeleteFunc(sh.byPath[k.Path], func(o store.BlockKey) bool { return o == k })
+			if len(keys) == 0 {
+				delete(sh.byPath, k.Path)
+			} else {
+				sh.byPath[k.Path] = keys
+			}
 		}
 	}
 }
@@ -292,4 +323,5 @@ func (w *Writer) dropBlocks(sh *shard) {
 	defer sh.mu.Unlock()
 	w.openBlocks.Add(-int64(len(sh.blocks)))
 	clear(sh.blocks)
+	clear(sh.byPath)
 }

@@ -110,7 +110,8 @@ func (s *sharedStore) points(t *testing.T, keys []store.BlockKey) map[store.Bloc
 	return out
 }
 
-func blockWriter(t *testing.T, url string, st store.Store, extra string) *Writer {
+// blockWriter makes a writer over st that persists every persist.
+func blockWriter(t *testing.T, url string, st store.Store, persist string) *Writer {
 	t.Helper()
 	cfg, err := config.Parse("writer.toml", fmt.Sprintf(`
 nats = %q
@@ -120,12 +121,12 @@ batch = 32
 batch_wait = "100ms"
 ack_wait = "5s"
 write_timeout = "2s"
-persist_interval = "300ms"
+persist_interval = %q
 [membership]
 interval = "100ms"
 [admin]
 listen = ""
-%s`, url, extra))
+`, url, persist))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +234,7 @@ func TestWritersScaleAndKillKeepTotalsExact(t *testing.T) {
 	url := testenv.NATS(t)
 	st := openShared(t)
 	const shards, paths = 8, 40
-	w1 := startWriter(t, blockWriter(t, url, st, ""))
+	w1 := startWriter(t, blockWriter(t, url, st, "300ms"))
 	readingOnce(t, "one writer", shards, w1)
 
 	nc, err := nats.Connect(url)
@@ -281,8 +282,8 @@ func TestWritersScaleAndKillKeepTotalsExact(t *testing.T) {
 		}
 	}()
 	time.Sleep(time.Second)
-	w2 := startWriter(t, blockWriter(t, url, st, ""))
-	w3 := startWriter(t, blockWriter(t, url, st, ""))
+	w2 := startWriter(t, blockWriter(t, url, st, "300ms"))
+	w3 := startWriter(t, blockWriter(t, url, st, "300ms"))
 	readingOnce(t, "three writers", shards, w1, w2, w3)
 	if len(w1.Reading()) == shards {
 		t.Fatal("the new writers read no shard")
@@ -327,4 +328,70 @@ func TestWritersScaleAndKillKeepTotalsExact(t *testing.T) {
 	}
 	t.Logf("%d flushes, %d points across writers 1 -> 3 -> 2 -> kill: all stored once; resets %d, persists %d+%d+%d",
 		flushes, n, w1.resets.Get()+w2.resets.Get()+w3.resets.Get(), w1.persists.Get(), w2.persists.Get(), w3.persists.Get())
+}
+
+// TestRecentPointsUntilPersisted asks the writer holding a shard, over a
+// real NATS, for the points it has not stored yet: they come back (with
+// their producer) before the persist and not after it, when the store has
+// them; a point whose producer has it stored already is left out.
+func TestRecentPointsUntilPersisted(t *testing.T) {
+	url := testenv.NATS(t)
+	st := openShared(t)
+	w := startWriter(t, blockWriter(t, url, st, "2s"))
+	readingOnce(t, "one writer", 8, w)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
+	const path = "rc.hits"
+	bin := store.SpanOf(res, time.Now().Unix()) + 100
+	point := func(v float64, at int64) rollup.Point {
+		p := rollup.Point{Path: path, Time: at}
+		p.Add(v, at*1e9)
+		return p
+	}
+	// Stored already for producer a at bin; then a point of a at bin (a
+	// redelivery: left out), of b at bin and of a at bin+10.
+	key := store.BlockKey{Path: path, Res: res, Source: "a", Span: store.SpanOf(res, bin)}
+	data, err := block.Append(nil, 10, []rollup.Point{point(4, bin)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WriteBlocks(context.Background(), []store.BlockRow{{BlockKey: key, Data: data, Version: (bin + 10) * 1e6}}); err != nil {
+		t.Fatal(err)
+	}
+	publishByShard(t, js, &rollup.Batch{Source: "a", Resolution: res, Flush: bin + 10, Seq: 1, Final: true, Points: []rollup.Point{point(4, bin)}}, 8)
+	publishByShard(t, js, &rollup.Batch{Source: "b", Resolution: res, Flush: bin + 10, Seq: 1, Final: true, Points: []rollup.Point{point(2, bin)}}, 8)
+	publishByShard(t, js, &rollup.Batch{Source: "a", Resolution: res, Flush: bin + 20, Seq: 2, Final: true, Points: []rollup.Point{point(7, bin+10)}}, 8)
+	ask := func() bus.RecentReply {
+		t.Helper()
+		req := bus.RecentRequest{Paths: []string{path, "rc.other"}, Step: 10, From: bin - 100, Until: bin + 100}
+		m, err := nc.Request(bus.RecentSubject(bus.PathShard(path, 8)), req.Encode(), 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep bus.RecentReply
+		if err := rep.Decode(m.Data); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	var rep bus.RecentReply
+	testenv.Eventually(t, "the writer serves its 2 recent points", func() bool { rep = ask(); return len(rep.Points) == 2 })
+	got := fmt.Sprintf("%s/%d=%v %s/%d=%v", rep.Points[0].Source, rep.Points[0].Time-bin, rep.Points[0].Sum,
+		rep.Points[1].Source, rep.Points[1].Time-bin, rep.Points[1].Sum)
+	if got != "a/10=7 b/0=2" || rep.Truncated {
+		t.Fatalf("recent points %s (truncated %v), want a/10=7 b/0=2", got, rep.Truncated)
+	}
+	testenv.Eventually(t, "the persist", func() bool { return w.persists.Get() > 0 && len(ask().Points) == 0 })
+	pts := st.points(t, []store.BlockKey{key, {Path: path, Res: res, Source: "b", Span: key.Span}})
+	if len(pts[key]) != 2 || pts[key][1].Sum != 7 || len(pts[store.BlockKey{Path: path, Res: res, Source: "b", Span: key.Span}]) != 1 {
+		t.Fatalf("stored %+v", pts)
+	}
+	if w.recentRequests.Get() < 2 || w.recentPoints.Get() < 2 {
+		t.Errorf("recent counters: %v", w.Stats())
+	}
 }

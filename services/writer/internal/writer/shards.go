@@ -40,10 +40,11 @@ type shard struct {
 	// under mu; the recent-points handler reads them under mu.
 	mu        sync.Mutex
 	blocks    map[store.BlockKey]*openBlock
-	unacked   map[uint64]jetstream.Msg // stream sequence -> the latest delivery, acknowledged after the next persist
-	nextClose int64                    // unix s when the earliest dirty block's span is over; 0: none
-	lastTry   time.Time                // the last persist's start
-	failing   bool                     // the last persist failed: the next waits for retryAt
+	byPath    map[string][]store.BlockKey // the keys of blocks, by path
+	unacked   map[uint64]jetstream.Msg    // stream sequence -> the latest delivery, acknowledged after the next persist
+	nextClose int64                       // unix s when the earliest dirty block's span is over; 0: none
+	lastTry   time.Time                   // the last persist's start
+	failing   bool                        // the last persist failed: the next waits for retryAt
 	retryAt   time.Time
 	backoff   retry.Backoff
 }
@@ -135,7 +136,7 @@ func (w *Writer) reconcile() {
 func (w *Writer) start(sh *shard) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sh.running, sh.cancel = true, cancel
-	sh.blocks, sh.unacked = map[store.BlockKey]*openBlock{}, map[uint64]jetstream.Msg{}
+	sh.blocks, sh.unacked, sh.byPath = map[store.BlockKey]*openBlock{}, map[uint64]jetstream.Msg{}, map[string][]store.BlockKey{}
 	sh.backoff = retry.Backoff{Min: time.Second, Max: w.cfg.PersistInterval.D()}
 	w.shardWG.Add(1)
 	go func() {
@@ -183,6 +184,15 @@ func (w *Writer) runShard(ctx context.Context, sh *shard) {
 	sh.cons = cons
 	w.mu.Unlock()
 	w.log.Info("reading a shard", "shard", sh.n, "consumer", cons.CachedInfo().Name)
+	if w.blocks != nil {
+		// Its not-yet-stored points are served until its last persist is done.
+		sub, err := w.nc.Subscribe(bus.RecentSubject(sh.n), w.recentHandler(sh))
+		if err != nil {
+			w.log.Warn("answering recent points", "shard", sh.n, "err", err)
+		} else {
+			defer sub.Unsubscribe()
+		}
+	}
 	backoff.Reset()
 	sh.lastTry = time.Now()
 	for ctx.Err() == nil {

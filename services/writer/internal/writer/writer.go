@@ -53,6 +53,7 @@ type Writer struct {
 
 	stored, msgsAcked, redelivered, dead, writeErrors, skipped, misaligned *metrics.Counter
 	persists, blocksPersisted, blockPoints, openFull, resets, corrupt      *metrics.Counter
+	recentRequests, recentPoints, recentTruncated, recentBad               *metrics.Counter
 	persistSeconds                                                         *metrics.Histogram
 	openBlocks                                                             atomic.Int64
 	pending                                                                atomic.Int64
@@ -82,6 +83,8 @@ func newWithStore(ctx context.Context, cfg *config.Config, log *slog.Logger, st 
 	w.misaligned = c("points_not_aligned_total")
 	w.persists, w.blocksPersisted, w.blockPoints = c("persists_total"), c("blocks_persisted_total"), c("block_points_persisted_total")
 	w.openFull, w.resets, w.corrupt = c("open_blocks_full_total"), c("consumer_resets_total"), c("blocks_corrupt_total")
+	w.recentRequests, w.recentPoints = c("recent_requests_total"), c("recent_points_total")
+	w.recentTruncated, w.recentBad = c("recent_truncated_total"), c("recent_bad_requests_total")
 	w.persistSeconds = w.Metrics.GetOrCreateHistogram("consthash_writer_persist_duration_seconds")
 	w.Metrics.GetOrCreateGauge("consthash_writer_open_blocks", func() float64 { return float64(w.openBlocks.Load()) })
 	w.Metrics.GetOrCreateGauge("consthash_writer_shards_owned", func() float64 { return float64(len(w.Owned())) })
@@ -327,7 +330,8 @@ func (w *Writer) Stats() map[string]any {
 		"pending_messages": w.pending.Load(), "last_write_seconds": float64(w.lastWrite.Load()) / 1e9,
 		"persists": w.persists.Get(), "blocks_persisted": w.blocksPersisted.Get(), "block_points_persisted": w.blockPoints.Get(),
 		"open_blocks": w.openBlocks.Load(), "open_blocks_full": w.openFull.Get(), "blocks_corrupt": w.corrupt.Get(),
-		"consumer_resets": w.resets.Get()}
+		"consumer_resets": w.resets.Get(), "recent_requests": w.recentRequests.Get(), "recent_points": w.recentPoints.Get(),
+		"recent_truncated": w.recentTruncated.Get(), "recent_bad_requests": w.recentBad.Get()}
 }
 
 // Close releases NATS and the store.
