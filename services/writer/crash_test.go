@@ -75,6 +75,9 @@ ack_wait = "5s"
 write_timeout = "3s"
 max_deliver = 1000
 retry_max_delay = "2s"
+persist_interval = "1s"
+[membership]
+interval = "200ms"
 [admin]
 listen = ""
 [storage]
