@@ -36,6 +36,12 @@ type openBlock struct {
 	dirty   map[int64]versioned
 }
 
+// unacked is a message read and not acknowledged yet, with its points.
+type unacked struct {
+	m      jetstream.Msg
+	points int
+}
+
 type versioned struct {
 	p rollup.Point
 	v int64
@@ -101,7 +107,7 @@ func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) {
 			}
 		}
 		sh.mu.Unlock()
-		sh.unacked[meta.Sequence.Stream] = m
+		sh.unacked[meta.Sequence.Stream] = unacked{m, len(b.Points)}
 	}
 	if len(opened) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout.D())
@@ -197,8 +203,11 @@ func (w *Writer) persist(sh *shard, reason string) bool {
 	sh.failing = false
 	sh.backoff.Reset()
 	acked := 0
-	for seq, m := range sh.unacked {
-		if err := m.Ack(); err != nil {
+	for seq, u := range sh.unacked {
+		// points_stored counts the points of the messages stored, as
+		// Write's path does (a point sent twice counts twice).
+		w.stored.Add(u.points)
+		if err := u.m.Ack(); err != nil {
 			// The blocks are stored; a redelivery merges into the same values.
 			w.log.Warn("ack", "err", err)
 		} else {
@@ -280,7 +289,6 @@ func (w *Writer) writeBlocks(sh *shard, keys []store.BlockKey) error {
 	sh.mu.Unlock()
 	w.blocksPersisted.Add(len(rows))
 	w.blockPoints.Add(points)
-	w.stored.Add(points)
 	return nil
 }
 

@@ -41,7 +41,7 @@ type shard struct {
 	mu        sync.Mutex
 	blocks    map[store.BlockKey]*openBlock
 	byPath    map[string][]store.BlockKey // the keys of blocks, by path
-	unacked   map[uint64]jetstream.Msg    // stream sequence -> the latest delivery, acknowledged after the next persist
+	unacked   map[uint64]unacked          // stream sequence -> the latest delivery, acknowledged after the next persist
 	nextClose int64                       // unix s when the earliest dirty block's span is over; 0: none
 	lastTry   time.Time                   // the last persist's start
 	failing   bool                        // the last persist failed: the next waits for retryAt
@@ -136,7 +136,7 @@ func (w *Writer) reconcile() {
 func (w *Writer) start(sh *shard) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sh.running, sh.cancel = true, cancel
-	sh.blocks, sh.unacked, sh.byPath = map[store.BlockKey]*openBlock{}, map[uint64]jetstream.Msg{}, map[string][]store.BlockKey{}
+	sh.blocks, sh.unacked, sh.byPath = map[store.BlockKey]*openBlock{}, map[uint64]unacked{}, map[string][]store.BlockKey{}
 	sh.backoff = retry.Backoff{Min: time.Second, Max: w.cfg.PersistInterval.D()}
 	w.shardWG.Add(1)
 	go func() {
