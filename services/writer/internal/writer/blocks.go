@@ -275,6 +275,8 @@ func (w *Writer) writeBlocks(sh *shard, keys []store.BlockKey) error {
 		}
 		rows = append(rows, store.BlockRow{BlockKey: k, Data: data, Version: version})
 	}
+	w.writeMu.Lock()
+	defer w.writeMu.Unlock()
 	for chunk := range slices.Chunk(rows, blockBatch) {
 		if err := w.blocks.WriteBlocks(ctx, chunk); err != nil {
 			return fmt.Errorf("writing %d blocks: %w", len(chunk), err)

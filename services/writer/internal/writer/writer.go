@@ -47,6 +47,11 @@ type Writer struct {
 	// abandon (tests) makes a stop persist and acknowledge nothing: a crash.
 	abandon atomic.Bool
 
+	// writeMu makes the shards' writes one at a time: the stores' path
+	// index tells each new path once only to writes that do not overlap
+	// (and SQLite writes one at a time anyway).
+	writeMu sync.Mutex
+
 	mu      sync.Mutex
 	shards  map[int]*shard // claimed, held or being released
 	shardWG sync.WaitGroup // every shard's goroutine
@@ -192,7 +197,9 @@ func (w *Writer) handle(msgs []jetstream.Msg) {
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout.D())
+	w.writeMu.Lock()
 	err := w.store.Write(ctx, batches)
+	w.writeMu.Unlock()
 	cancel()
 	if err != nil {
 		w.writeErrors.Inc()
