@@ -290,6 +290,7 @@ func TestWritersScaleAndKillKeepTotalsExact(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	w3.stop(t) // 3 -> 2: its shards are persisted, acknowledged, handed over
+	t.Logf("w3 %v", w3.Stats())
 	readingOnce(t, "two writers", shards, w1, w2)
 	time.Sleep(time.Second)
 	if len(w2.Reading()) == 0 {
