@@ -330,7 +330,7 @@ func (w *Writer) Healthy() (bool, map[string]any) {
 
 // Stats is the /stats document.
 func (w *Writer) Stats() map[string]any {
-	return map[string]any{"id": w.ID, "shards_owned": w.Owned(), "blocks": w.Blocks(),
+	return map[string]any{"id": w.ID, "shards_owned": w.Owned(), "shards_reading": w.Reading(), "blocks": w.Blocks(),
 		"points_stored": w.stored.Get(), "messages_acked": w.msgsAcked.Get(),
 		"messages_redelivered": w.redelivered.Get(), "messages_dead_lettered": w.dead.Get(),
 		"write_errors": w.writeErrors.Get(), "points_not_finite": w.skipped.Get(), "points_not_aligned": w.misaligned.Get(),
