@@ -134,6 +134,9 @@ func (w *Writer) load(ctx context.Context, sh *shard, keys []store.BlockKey) err
 		}
 		for _, k := range chunk {
 			if b := sh.blocks[k]; b != nil {
+				if !b.loaded && b.data == nil {
+					sh.unstored = true
+				}
 				b.loaded = true
 			}
 		}
@@ -161,6 +164,8 @@ func (w *Writer) persistIfDue(sh *shard) bool {
 		reason = "ack_pending"
 	case sh.nextClose != 0 && now.Unix() >= sh.nextClose:
 		reason = "span"
+	case sh.unstored:
+		reason = "new_block"
 	case now.Sub(sh.lastTry) >= w.cfg.PersistInterval.D():
 		reason = "interval"
 	default:
@@ -287,7 +292,7 @@ func (w *Writer) writeBlocks(sh *shard, keys []store.BlockKey) error {
 		b := sh.blocks[r.BlockKey]
 		b.data, b.version, b.dirty = r.Data, r.Version, nil
 	}
-	sh.nextClose = 0
+	sh.nextClose, sh.unstored = 0, false
 	sh.mu.Unlock()
 	w.blocksPersisted.Add(len(rows))
 	w.blockPoints.Add(points)

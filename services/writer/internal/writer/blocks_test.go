@@ -354,14 +354,21 @@ func TestRecentPointsUntilPersisted(t *testing.T) {
 		p.Add(v, at*1e9)
 		return p
 	}
-	// Stored already for producer a at bin; then a point of a at bin (a
-	// redelivery: left out), of b at bin and of a at bin+10.
+	// Stored already: producer a at bin, b at bin-10 (a block with nothing
+	// stored would be persisted at once, to index its path). Then a point of
+	// a at bin (a redelivery: left out), of b at bin and of a at bin+10.
 	key := store.BlockKey{Path: path, Res: res, Source: "a", Span: store.SpanOf(res, bin)}
+	keyB := store.BlockKey{Path: path, Res: res, Source: "b", Span: key.Span}
 	data, err := block.Append(nil, 10, []rollup.Point{point(4, bin)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.WriteBlocks(context.Background(), []store.BlockRow{{BlockKey: key, Data: data, Version: (bin + 10) * 1e6}}); err != nil {
+	dataB, err := block.Append(nil, 10, []rollup.Point{point(1, bin-10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WriteBlocks(context.Background(), []store.BlockRow{{BlockKey: key, Data: data, Version: (bin + 10) * 1e6},
+		{BlockKey: keyB, Data: dataB, Version: bin * 1e6}}); err != nil {
 		t.Fatal(err)
 	}
 	publishByShard(t, js, &rollup.Batch{Source: "a", Resolution: res, Flush: bin + 10, Seq: 1, Final: true, Points: []rollup.Point{point(4, bin)}}, 8)
@@ -388,8 +395,8 @@ func TestRecentPointsUntilPersisted(t *testing.T) {
 		t.Fatalf("recent points %s (truncated %v), want a/10=7 b/0=2", got, rep.Truncated)
 	}
 	testenv.Eventually(t, "the persist", func() bool { return w.persists.Get() > 0 && len(ask().Points) == 0 })
-	pts := st.points(t, []store.BlockKey{key, {Path: path, Res: res, Source: "b", Span: key.Span}})
-	if len(pts[key]) != 2 || pts[key][1].Sum != 7 || len(pts[store.BlockKey{Path: path, Res: res, Source: "b", Span: key.Span}]) != 1 {
+	pts := st.points(t, []store.BlockKey{key, keyB})
+	if len(pts[key]) != 2 || pts[key][1].Sum != 7 || len(pts[keyB]) != 2 || pts[keyB][1].Sum != 2 {
 		t.Fatalf("stored %+v", pts)
 	}
 	if w.recentRequests.Get() < 2 || w.recentPoints.Get() < 2 {

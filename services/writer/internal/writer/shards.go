@@ -43,6 +43,7 @@ type shard struct {
 	byPath    map[string][]store.BlockKey // the keys of blocks, by path
 	unacked   map[uint64]unacked          // stream sequence -> the latest delivery, acknowledged after the next persist
 	nextClose int64                       // unix s when the earliest dirty block's span is over; 0: none
+	unstored  bool                        // a dirty block has nothing stored: persist now, so its path is indexed
 	lastTry   time.Time                   // the last persist's start
 	failing   bool                        // the last persist failed: the next waits for retryAt
 	retryAt   time.Time
