@@ -1,6 +1,7 @@
 package writer
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -247,6 +248,7 @@ func (w *Writer) writeBlocks(sh *shard, keys []store.BlockKey) error {
 		return err
 	}
 	rows := make([]store.BlockRow, 0, len(keys))
+	var same []store.BlockKey // re-encoded byte for byte as stored: nothing to write
 	points := 0
 	var pts []rollup.Point
 	for _, k := range keys {
@@ -278,6 +280,17 @@ func (w *Writer) writeBlocks(sh *shard, keys []store.BlockKey) error {
 		if err != nil {
 			return fmt.Errorf("encoding the block of %s: %w", k.Path, err)
 		}
+		switch {
+		case len(b.data) > 0 && bytes.Equal(data, b.data):
+			same = append(same, k) // a redelivery
+			continue
+		case len(b.data) > 0 && version == b.version:
+			// Changed with no newer batch (an older point at a new time):
+			// Cassandra keeps the larger of two blobs written with one
+			// timestamp, so the block goes out 1 µs newer (batch versions are
+			// whole seconds: this never outranks a newer batch).
+			version++
+		}
 		rows = append(rows, store.BlockRow{BlockKey: k, Data: data, Version: version})
 	}
 	w.writeMu.Lock()
@@ -291,6 +304,9 @@ func (w *Writer) writeBlocks(sh *shard, keys []store.BlockKey) error {
 	for _, r := range rows {
 		b := sh.blocks[r.BlockKey]
 		b.data, b.version, b.dirty = r.Data, r.Version, nil
+	}
+	for _, k := range same {
+		sh.blocks[k].dirty = nil
 	}
 	sh.nextClose, sh.unstored = 0, false
 	sh.mu.Unlock()
