@@ -293,10 +293,13 @@ func (w *Writer) writeBlocks(sh *shard, keys []store.BlockKey) error {
 		}
 		rows = append(rows, store.BlockRow{BlockKey: k, Data: data, Version: version})
 	}
+	// The write's own deadline starts once this shard's turn comes.
 	w.writeMu.Lock()
 	defer w.writeMu.Unlock()
+	wctx, wcancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout.D())
+	defer wcancel()
 	for chunk := range slices.Chunk(rows, blockBatch) {
-		if err := w.blocks.WriteBlocks(ctx, chunk); err != nil {
+		if err := w.blocks.WriteBlocks(wctx, chunk); err != nil {
 			return fmt.Errorf("writing %d blocks: %w", len(chunk), err)
 		}
 	}

@@ -301,7 +301,23 @@ func TestWritersScaleAndKillKeepTotalsExact(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	flushes := <-done
-	w1.stop(t) // persists what it holds
+	// w1 reads, stores and acknowledges everything published (a message the
+	// killed writer had delivered and never acknowledged included), then
+	// stops.
+	testenv.Eventually(t, "every shard's consumer drained and acknowledged", func() bool {
+		for s := range shards {
+			cons, err := js.Consumer(context.Background(), bus.DefaultStream, fmt.Sprintf("consthash-writer-%d", s))
+			if err != nil {
+				return false
+			}
+			info := cons.CachedInfo()
+			if info.NumPending != 0 || info.NumAckPending != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	w1.stop(t)
 
 	var keys []store.BlockKey
 	seen := map[store.BlockKey]bool{}

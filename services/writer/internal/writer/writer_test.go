@@ -47,8 +47,8 @@ func runWriter(t *testing.T, storage store.Config) {
 nats = %q
 batch = 16
 batch_wait = "100ms"
-ack_wait = "5s"
-write_timeout = "2s"
+ack_wait = "20s"
+write_timeout = "15s"
 persist_interval = "500ms"
 [membership]
 interval = "100ms"
