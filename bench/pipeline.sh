@@ -143,6 +143,8 @@ listen = "127.0.0.1:$query_port"
 times = $TIMES
 [admin]
 listen = "127.0.0.1:$query_admin"
+[recent]
+nats = "$nats_url" # the writers' points not persisted yet
 [log]
 level = "warn"
 [storage]
