@@ -293,15 +293,8 @@ func (w *Writer) writeBlocks(sh *shard, keys []store.BlockKey) error {
 		}
 		rows = append(rows, store.BlockRow{BlockKey: k, Data: data, Version: version})
 	}
-	// The write's own deadline starts once this shard's turn comes.
-	w.writeMu.Lock()
-	defer w.writeMu.Unlock()
-	wctx, wcancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout.D())
-	defer wcancel()
-	for chunk := range slices.Chunk(rows, blockBatch) {
-		if err := w.blocks.WriteBlocks(wctx, chunk); err != nil {
-			return fmt.Errorf("writing %d blocks: %w", len(chunk), err)
-		}
+	if err := w.writeRows(rows); err != nil {
+		return err
 	}
 	sh.mu.Lock()
 	for _, r := range rows {
@@ -358,4 +351,67 @@ func (w *Writer) dropBlocks(sh *shard) {
 	w.openBlocks.Add(-int64(len(sh.blocks)))
 	clear(sh.blocks)
 	clear(sh.byPath)
+}
+
+// writeReq is one shard's persist, handed to the block writer.
+type writeReq struct {
+	rows []store.BlockRow
+	done chan error
+}
+
+// maxGathered bounds the blocks the block writer gathers into one write.
+const maxGathered = 20 * blockBatch
+
+// writeRows has the block writer write rows and waits for the outcome.
+func (w *Writer) writeRows(rows []store.BlockRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	req := writeReq{rows: rows, done: make(chan error, 1)}
+	w.writes <- req
+	return <-req.done
+}
+
+// blockWriter writes the shards' persists one write at a time, gathering
+// those that wait meanwhile into that write (up to maxGathered blocks): many
+// shards persisting at once cost one store write, not one each, and the
+// stores' path index tells each new path once only to writes that do not
+// overlap. It ends when writes is closed.
+func (w *Writer) blockWriter() {
+	for req := range w.writes {
+		batch, n := []writeReq{req}, len(req.rows)
+	gather:
+		for n < maxGathered {
+			select {
+			case r, ok := <-w.writes:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+				n += len(r.rows)
+			default:
+				break gather
+			}
+		}
+		rows := req.rows
+		if len(batch) > 1 {
+			rows = make([]store.BlockRow, 0, n)
+			for _, r := range batch {
+				rows = append(rows, r.rows...)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout.D())
+		var err error
+		for chunk := range slices.Chunk(rows, blockBatch) {
+			if err = w.blocks.WriteBlocks(ctx, chunk); err != nil {
+				err = fmt.Errorf("writing %d blocks (%d persists gathered): %w", len(chunk), len(batch), err)
+				break
+			}
+		}
+		cancel()
+		w.gathered.Add(len(batch) - 1)
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
 }

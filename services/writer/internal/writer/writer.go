@@ -47,10 +47,11 @@ type Writer struct {
 	// abandon (tests) makes a stop persist and acknowledge nothing: a crash.
 	abandon atomic.Bool
 
-	// writeMu makes the shards' writes one at a time: the stores' path
-	// index tells each new path once only to writes that do not overlap
-	// (and SQLite writes one at a time anyway).
+	// writeMu makes the shards' writes one at a time without blocks (the
+	// stores' path index tells each new path once only to writes that do not
+	// overlap); with blocks, the block writer does it (blocks.go).
 	writeMu sync.Mutex
+	writes  chan writeReq
 
 	mu      sync.Mutex
 	shards  map[int]*shard // claimed, held or being released
@@ -59,6 +60,7 @@ type Writer struct {
 	stored, msgsAcked, redelivered, dead, writeErrors, skipped, misaligned *metrics.Counter
 	persists, blocksPersisted, blockPoints, openFull, resets, corrupt      *metrics.Counter
 	recentRequests, recentPoints, recentTruncated, recentBad               *metrics.Counter
+	gathered                                                               *metrics.Counter
 	persistSeconds                                                         *metrics.Histogram
 	openBlocks                                                             atomic.Int64
 	pending                                                                atomic.Int64
@@ -90,6 +92,7 @@ func newWithStore(ctx context.Context, cfg *config.Config, log *slog.Logger, st 
 	w.openFull, w.resets, w.corrupt = c("open_blocks_full_total"), c("consumer_resets_total"), c("blocks_corrupt_total")
 	w.recentRequests, w.recentPoints = c("recent_requests_total"), c("recent_points_total")
 	w.recentTruncated, w.recentBad = c("recent_truncated_total"), c("recent_bad_requests_total")
+	w.gathered = c("persists_gathered_total")
 	w.persistSeconds = w.Metrics.GetOrCreateHistogram("consthash_writer_persist_duration_seconds")
 	w.Metrics.GetOrCreateGauge("consthash_writer_open_blocks", func() float64 { return float64(w.openBlocks.Load()) })
 	w.Metrics.GetOrCreateGauge("consthash_writer_shards_owned", func() float64 { return float64(len(w.Owned())) })
@@ -155,6 +158,12 @@ func (w *Writer) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribing to %s: %w", bus.WriterHeartbeatSubject, err)
 	}
 	defer sub.Unsubscribe()
+	if w.blocks != nil {
+		w.writes = make(chan writeReq)
+		done := make(chan struct{})
+		go func() { w.blockWriter(); close(done) }()
+		defer func() { close(w.writes); <-done }() // after leave: every shard's last persist is written
+	}
 	w.mu.Lock()
 	w.started = time.Now()
 	w.mu.Unlock()
@@ -338,7 +347,8 @@ func (w *Writer) Stats() map[string]any {
 		"persists": w.persists.Get(), "blocks_persisted": w.blocksPersisted.Get(), "block_points_persisted": w.blockPoints.Get(),
 		"open_blocks": w.openBlocks.Load(), "open_blocks_full": w.openFull.Get(), "blocks_corrupt": w.corrupt.Get(),
 		"consumer_resets": w.resets.Get(), "recent_requests": w.recentRequests.Get(), "recent_points": w.recentPoints.Get(),
-		"recent_truncated": w.recentTruncated.Get(), "recent_bad_requests": w.recentBad.Get()}
+		"recent_truncated": w.recentTruncated.Get(), "recent_bad_requests": w.recentBad.Get(),
+		"persists_gathered": w.gathered.Get()}
 }
 
 // Close releases NATS and the store.

@@ -119,7 +119,7 @@ listen = ""
 	if _, err := js.Publish(context.Background(), "consthash.rollups.10.0", []byte("not a batch")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for w.stored.Get() < n*20+1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("stored %d points, want %d: %v", w.stored.Get(), n*20+1, w.Stats())
