@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +17,9 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite"
+
+	"github.com/consthash/consthash/pkg/rollup"
+	"github.com/consthash/consthash/pkg/store"
 )
 
 // renderSums sums every series /render returns.
@@ -230,12 +234,26 @@ func TestLocalPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// Points are stored in blocks: read them as query-api does.
+	st, err := store.Open(store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(data, "consthash.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	for _, secs := range []int{1, 2} {
+		res := rollup.Resolution{Step: time.Duration(secs) * time.Second, TTL: time.Duration(secs) * time.Hour}
 		check := func(w map[string]float64) {
 			for path, v := range w {
-				var sum float64
-				if err := db.Get(&sum, fmt.Sprintf("SELECT COALESCE(SUM(sum), 0) FROM metrics_%ds WHERE path = ?", secs), path); err != nil {
+				pts, err := st.(store.Reader).Read(context.Background(), path, res, 0, 1<<33)
+				if err != nil {
 					t.Fatal(err)
+				}
+				var sum float64
+				for _, p := range pts {
+					sum += p.Sum
 				}
 				if sum != v {
 					t.Errorf("%d s: %s = %v, sent %v", secs, path, sum, v)
