@@ -219,7 +219,7 @@ func testRenderMatchesGraphiteWeb(t *testing.T, g *golden) {
 		}
 	}
 	if compared < 223 {
-		t.Fatalf("compared %d requests with graphite-web's answers; the golden set gave 223 with the functions of functions*.go", compared)
+		t.Fatalf("compared %d requests with graphite-web's answers; the golden set gave 223 with the functions of package fn", compared)
 	}
 	t.Logf("%d /render answers equal graphite-web 1.1.8's; %d use functions not implemented yet: %v",
 		compared, unsupported, slices.Sorted(maps.Keys(missing)))
@@ -283,7 +283,7 @@ func tagsSelectAny(targets []string, paths map[string]bool) bool {
 				ms = append(ms, m)
 			}
 			for p := range paths {
-				if !slices.ContainsFunc(ms, func(m tagMatcher) bool { return !m.match(tagsOf(p)) }) {
+				if !slices.ContainsFunc(ms, func(m tagMatcher) bool { return !m.Match(tagsOf(p)) }) {
 					return true
 				}
 			}

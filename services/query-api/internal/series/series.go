@@ -145,55 +145,20 @@ func (s *Series) Datapoints(maxDataPoints int, timeRange int64) []Point {
 }
 
 // Consolidate groups values by vpp with graphite's consolidation functions
-// and xFilesFactor (a last, shorter group is judged against vpp too).
+// (Aggregate's: average, sum, min, max, first, last; "" is average) and
+// xFilesFactor (a last, shorter group is judged against vpp too).
 func Consolidate(values []float64, vpp int, fn string, xff float64) []float64 {
+	if fn == "" {
+		fn = "average"
+	}
 	var out []float64
 	for i := 0; i < len(values); i += vpp {
 		group := values[i:min(i+vpp, len(values))]
-		var usable []float64
-		for _, v := range group {
-			if !math.IsNaN(v) {
-				usable = append(usable, v)
-			}
-		}
-		if len(usable) == 0 || float64(len(usable))/float64(vpp) < xff {
+		if n := nonNull(group); n == 0 || float64(n)/float64(vpp) < xff {
 			out = append(out, math.NaN())
 			continue
 		}
-		out = append(out, Aggregate(fn, usable))
+		out = append(out, Aggregate(fn, group))
 	}
 	return out
-}
-
-// Aggregate applies a graphite consolidation function to non-null values.
-func Aggregate(fn string, vs []float64) float64 {
-	switch fn {
-	case "sum":
-		s := 0.0
-		for _, v := range vs {
-			s += v
-		}
-		return s
-	case "min":
-		m := vs[0]
-		for _, v := range vs[1:] {
-			m = math.Min(m, v)
-		}
-		return m
-	case "max":
-		m := vs[0]
-		for _, v := range vs[1:] {
-			m = math.Max(m, v)
-		}
-		return m
-	case "first":
-		return vs[0]
-	case "last":
-		return vs[len(vs)-1]
-	}
-	s := 0.0
-	for _, v := range vs {
-		s += v
-	}
-	return s / float64(len(vs))
 }
