@@ -410,17 +410,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 			writeRenderProto(w, format, all, from, until)
 			break
 		}
-		infos := []map[string]any{}
-		for _, s := range all {
-			cf := s.Consolidate
-			if cf == "" {
-				cf = "average"
-			}
-			infos = append(infos, map[string]any{"name": s.Name, "start": s.Start, "end": s.End, "step": s.Step,
-				"values": s.Values, "pathExpression": s.PathExpr, "valuesPerPoint": max(1, s.ValuesPerPoint),
-				"consolidationFunc": cf, "xFilesFactor": s.XFilesFactor})
-		}
-		writeEncoded(w, format, infos)
+		writeEncoded(w, format, renderInfos(all))
 	}
 	if err2 != nil {
 		a.log.Debug("writing a render answer", "err", err2)
