@@ -23,6 +23,7 @@ import (
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/pkg/testenv"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
+	"github.com/consthash/consthash/services/query-api/internal/fn"
 )
 
 // The graphite-web golden vectors: testdata/graphite-web-golden holds a data
@@ -180,6 +181,7 @@ func testRenderMatchesGraphiteWeb(t *testing.T, g *golden) {
 	srv, coarseOnly := g.srv, g.coarseOnly
 	compared, unsupported := 0, 0
 	missing := map[string]bool{}
+	proven := map[string]int{} // compared requests by the functions they call
 	for _, r := range reqs {
 		form, err := goldenParams(r.Params)
 		if err != nil {
@@ -214,12 +216,25 @@ func testRenderMatchesGraphiteWeb(t *testing.T, g *golden) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		compared++
+		for _, target := range form["target"] {
+			if e, err := expr.Parse(target); err == nil {
+				for _, f := range callsOf(e) {
+					proven[f]++
+				}
+			}
+		}
 		if diff := diffRendered(got, want); diff != "" {
 			t.Errorf("%s: %s", name, diff)
 		}
 	}
-	if compared < 223 {
-		t.Fatalf("compared %d requests with graphite-web's answers; the golden set gave 223 with the functions of package fn", compared)
+	if compared < 271 {
+		t.Fatalf("compared %d requests with graphite-web's answers; the golden set gave 271 with the functions of package fn", compared)
+	}
+	// Every function implemented is proven by graphite-web's own answers.
+	for _, f := range fn.New().Names() {
+		if proven[f] == 0 {
+			t.Errorf("%s: no golden request uses it", f)
+		}
 	}
 	t.Logf("%d /render answers equal graphite-web 1.1.8's; %d use functions not implemented yet: %v",
 		compared, unsupported, slices.Sorted(maps.Keys(missing)))
@@ -293,6 +308,21 @@ func tagsSelectAny(targets []string, paths map[string]bool) bool {
 }
 
 var seriesByTagCall = regexp.MustCompile(`seriesByTag\(([^)]*)\)`)
+
+// callsOf lists the functions an expression calls.
+func callsOf(e *expr.Expr) []string {
+	var out []string
+	if e.Kind == expr.Call {
+		out = append(out, e.Text)
+	}
+	for _, a := range e.Args {
+		out = append(out, callsOf(a)...)
+	}
+	for _, a := range e.Kwargs {
+		out = append(out, callsOf(a)...)
+	}
+	return out
+}
 
 func pathsOf(e *expr.Expr) []string {
 	if e.Kind == expr.Path {

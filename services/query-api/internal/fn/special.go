@@ -3,6 +3,7 @@ package fn
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -57,6 +58,14 @@ func specialFuncs() []*Func {
 				{Name: "tagExpressions", Type: String, Required: true, Multiple: true},
 			},
 			Call: seriesByTagFn,
+		},
+		{
+			Name: "changed", Group: "Special",
+			Description: "1 where a series' value differs from the last non-null one before it, else 0.",
+			Params: []Param{
+				{Name: "seriesList", Type: SeriesList, Required: true},
+			},
+			Call: changedFn,
 		},
 	}
 }
@@ -168,3 +177,20 @@ func constantLineFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 
 // cumulativeTags: cumulative is consolidateBy(seriesList, "sum").
 func cumulativeTags(*expr.Expr) map[string]string { return map[string]string{"consolidateBy": "sum"} }
+
+func changedFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	return mapSeries(ev, ctx, c, 1, 1, func(s *series.Series) *series.Series {
+		vals := make([]float64, len(s.Values))
+		prev := math.NaN()
+		for j, v := range s.Values {
+			switch {
+			case math.IsNaN(prev):
+				prev = v
+			case !math.IsNaN(v) && v != prev:
+				vals[j] = 1
+				prev = v
+			}
+		}
+		return with(s, "changed("+s.Name+")", vals)
+	})
+}
