@@ -134,7 +134,7 @@ func aliasSubFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Ser
 	if err != nil {
 		return nil, fmt.Errorf("aliasSub(): %v", err)
 	}
-	replace = regexp.MustCompile(`\\(\d+)`).ReplaceAllString(strings.ReplaceAll(replace, "$", "$$"), "${$1}")
+	replace = pySub(replace)
 	for _, s := range list {
 		s.Name = re.ReplaceAllString(s.Name, replace)
 	}
@@ -145,4 +145,9 @@ func aliasSubFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Ser
 // argument is a node number or a tag name.
 func aliasByTagsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
 	return aliasByNodeFn(ev, ctx, c)
+}
+
+// pySub turns a Python re.sub replacement (\1 for a group) into Go's.
+func pySub(replace string) string {
+	return regexp.MustCompile(`\\(\d+)`).ReplaceAllString(strings.ReplaceAll(replace, "$", "$$"), "${$1}")
 }

@@ -49,6 +49,16 @@ func sortingFuncs() []*Func {
 			},
 			Call: sortByFn("sum", true),
 		},
+		{
+			Name: "sortBy", Group: "Sorting",
+			Description: "Sorts the series by an aggregation of their values (average by default), optionally reversed.",
+			Params: []Param{
+				{Name: "seriesList", Type: SeriesList, Required: true},
+				{Name: "func", Type: AggFunc, Default: "average", Options: aggFuncOptions()},
+				{Name: "reverse", Type: Boolean, Default: false},
+			},
+			Call: sortByAggFn,
+		},
 	}
 }
 
@@ -126,4 +136,19 @@ func sortByMinimaFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 	}
 	sortSeries(out, "min", false)
 	return out, nil
+}
+
+// sortByAggFn sorts by an aggregation of each series (graphite-web's sortBy).
+func sortByAggFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	list, err := ev.listArg(ctx, c, 1, 3)
+	if err != nil {
+		return nil, err
+	}
+	fn, err := aggregationArg(c, 1, "average")
+	if err != nil {
+		return nil, err
+	}
+	reverse := len(c.Args) > 2 && c.Args[2].Kind == expr.Bool && c.Args[2].Bool
+	sortSeries(list, fn, reverse)
+	return list, nil
 }
