@@ -445,8 +445,8 @@ func aggregatedBy(cb string) string {
 }
 
 // groupBy aggregates the series sharing a key, in order of first appearance;
-// cb is the callback as given (it names the aggregate in the tags).
-func groupBy(ctx context.Context, list []*series.Series, cb, fn string, key func(*series.Series) string) ([]*series.Series, error) {
+// by names the aggregate (by+"Series(...)") in the tags.
+func groupBy(ctx context.Context, list []*series.Series, by, fn string, key func(*series.Series) string) ([]*series.Series, error) {
 	groups := map[string][]*series.Series{}
 	var keys []string
 	for _, s := range list {
@@ -458,7 +458,7 @@ func groupBy(ctx context.Context, list []*series.Series, cb, fn string, key func
 	}
 	out := make([]*series.Series, 0, len(keys))
 	for _, k := range keys {
-		agg, err := aggregateRows(ctx, fn, aggregatedBy(cb)+"Series("+formatPathExprs(groups[k])+")", groups[k])
+		agg, err := aggregateRows(ctx, fn, by+"Series("+formatPathExprs(groups[k])+")", groups[k])
 		if err != nil {
 			return nil, err
 		}
@@ -487,7 +487,7 @@ func groupByNodeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	if err != nil {
 		return nil, err
 	}
-	return groupBy(ctx, list, cb, fn, func(s *series.Series) string { return nodeKey(s, nodes) })
+	return groupBy(ctx, list, aggregatedBy(cb), fn, func(s *series.Series) string { return nodeKey(s, nodes) })
 }
 
 // listAndCallback reads a (seriesList, callback, ...) call of at least lo
@@ -512,20 +512,34 @@ func groupByNodesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 	if err != nil {
 		return nil, err
 	}
-	return groupBy(ctx, list, cb, fn, func(s *series.Series) string { return nodeKey(s, nodes) })
+	return groupBy(ctx, list, aggregatedBy(cb), fn, func(s *series.Series) string { return nodeKey(s, nodes) })
 }
 
+// wildcardsFn aggregates by fn, or when fn is "" by the aggregation
+// argument 1 names (aggregateWithWildcards), the series whose names differ
+// only in the positions given by the arguments after.
 func wildcardsFn(fn string) fnImpl {
 	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
 		list, err := ev.listArg(ctx, c, 1, 1<<10)
 		if err != nil {
 			return nil, err
 		}
-		positions, err := positionArgs(c, 1)
+		cb, first := fn, 1
+		if fn == "" {
+			if cb, err = strArg(c, 1); err != nil {
+				return nil, err
+			}
+			first = 2
+		}
+		agg, ok := series.AggregationName(strings.TrimSuffix(cb, "Series"))
+		if !ok {
+			return nil, fmt.Errorf("%s(): unsupported aggregation function %q", c.Text, cb)
+		}
+		positions, err := positionArgs(c, first)
 		if err != nil {
 			return nil, err
 		}
-		return groupBy(ctx, list, fn, fn, func(s *series.Series) string {
+		return groupBy(ctx, list, strings.TrimSuffix(cb, "Series"), agg, func(s *series.Series) string {
 			var kept []string
 			for i, part := range strings.Split(s.Name, ".") {
 				if !slices.Contains(positions, i) {
@@ -646,7 +660,7 @@ func groupByTagsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 			}
 		}
 	}
-	out, err := groupBy(ctx, list, cb, fn, func(s *series.Series) string {
+	out, err := groupBy(ctx, list, aggregatedBy(cb), fn, func(s *series.Series) string {
 		st := seriesTags(s)
 		var kv []string
 		for _, t := range tags {
