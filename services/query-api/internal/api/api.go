@@ -317,7 +317,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	defer release() // once the answer is written: its series are held until then
 	var all []*series.Series
 	fetched := 0
-	env := fn.Env{From: from, Until: until, TagPaths: a.tagPaths, Events: a.eventTimes, Fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
+	env := fn.Env{From: from, Until: until, Now: now, Location: loc, TagPaths: a.tagPaths, Events: a.eventTimes, Fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
 		list, err := a.read(ctx, pattern, from, until, now)
 		for _, s := range list {
 			s.XFilesFactor = xff

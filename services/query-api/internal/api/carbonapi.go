@@ -214,7 +214,7 @@ func (a *API) renderProtoBody(w http.ResponseWriter, r *http.Request) bool {
 			a.limitError(w, r, "target "+target, &budget.ExceededError{Limit: a.cfg.MaxRequestPoints, Want: bound}, false)
 			return true
 		}
-		env := fn.Env{From: from, Until: until, TagPaths: a.tagPaths, Events: a.eventTimes, Fetch: a.fetcher(now, 0, &fetched)}
+		env := fn.Env{From: from, Until: until, Now: now, Location: a.cfg.Location, TagPaths: a.tagPaths, Events: a.eventTimes, Fetch: a.fetcher(now, 0, &fetched)}
 		list, err := a.lib.Eval(ctx, env, e)
 		var re readError
 		var ms errMaxSeries

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/consthash/consthash/services/query-api/internal/budget"
@@ -149,11 +150,36 @@ func identityFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Ser
 // movingFn is graphite-web's movingWindow: the window is the windowSize
 // points before each point (or the duration windowSize gives), read from
 // before the request's start; a window needs one non-null value.
+//
+// With fn "", it is movingWindow(seriesList, windowSize, func, xFilesFactor):
+// the aggregation is argument 2 and names the result movingFunc; else
+// xFilesFactor is argument 2. Without it, each series' own applies.
 func movingFn(fn, tag string) fnImpl {
 	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-		list, err := ev.listArg(ctx, c, 2, 2)
+		fn, tag, xffAt := fn, tag, 2
+		if fn == "" {
+			name := "average"
+			if len(c.Args) > 2 {
+				var err error
+				if name, err = strArg(c, 2); err != nil {
+					return nil, err
+				}
+			}
+			var ok bool
+			if fn, ok = series.AggregationName(name); !ok {
+				return nil, fmt.Errorf("%s(): unsupported aggregation function %q", c.Text, name)
+			}
+			tag, xffAt = "moving"+pyCapitalize(name), 3
+		}
+		list, err := ev.listArg(ctx, c, 2, xffAt+1)
 		if err != nil || len(list) == 0 {
 			return nil, err
+		}
+		xff := math.NaN()
+		if len(c.Args) > xffAt {
+			if xff, err = numArg(c, xffAt, nil); err != nil {
+				return nil, err
+			}
 		}
 		w := c.Args[1]
 		var preview int64
@@ -193,6 +219,10 @@ func movingFn(fn, tag string) fnImpl {
 				name = fmt.Sprintf("%s(%s,%s)", tag, s.Name, w.Text)
 				points = int(w.Number)
 			}
+			effectiveXFF := s.XFilesFactor
+			if !math.IsNaN(xff) {
+				effectiveXFF = xff
+			}
 			vals := make([]float64, 0, max(0, len(s.Values)-points))
 			for i := points; i < len(s.Values); i++ {
 				var window []float64
@@ -202,7 +232,7 @@ func movingFn(fn, tag string) fnImpl {
 					}
 				}
 				switch {
-				case len(window) == 0 || float64(len(window))/float64(points) < s.XFilesFactor:
+				case len(window) == 0 || float64(len(window))/float64(points) < effectiveXFF:
 					vals = append(vals, math.NaN())
 				default:
 					vals = append(vals, series.Aggregate(fn, window))
@@ -214,4 +244,13 @@ func movingFn(fn, tag string) fnImpl {
 		}
 		return out, nil
 	}
+}
+
+// pyCapitalize is Python's str.capitalize: the first letter upper case,
+// the rest lower.
+func pyCapitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + strings.ToLower(s[1:])
 }

@@ -46,7 +46,7 @@ type Library struct {
 // New builds the library of every function, group by group.
 func New() *Library {
 	l := &Library{fns: map[string]*Func{}}
-	for _, group := range [][]*Func{combineFuncs(), combineMoreFuncs(), transformFuncs(), transformMathFuncs(), calculateFuncs(), filterFuncs(), filterMoreFuncs(), sortingFuncs(),
+	for _, group := range [][]*Func{combineFuncs(), combineMoreFuncs(), transformFuncs(), transformMathFuncs(), calculateFuncs(), calculateMoreFuncs(), filterFuncs(), filterMoreFuncs(), sortingFuncs(),
 		aliasFuncs(), specialFuncs(), eventFuncs(), graphFuncs()} {
 		for _, f := range group {
 			l.fns[f.Name] = f
@@ -82,11 +82,18 @@ type Env struct {
 	// none) happened in [from, until], for events(); nil: the storage
 	// keeps no events.
 	Events func(ctx context.Context, from, until time.Time, tags []string) ([]time.Time, error)
+	// Now and Location read the times functions take (linearRegression's),
+	// as the request's from and until are read.
+	Now      time.Time
+	Location *time.Location
 }
 
 // Eval evaluates a target (a path pattern or a call) to its series.
 func (l *Library) Eval(ctx context.Context, env Env, e *expr.Expr) ([]*series.Series, error) {
-	ev := &evaluator{lib: l, fetch: env.Fetch, tagPaths: env.TagPaths, from: env.From, until: env.Until, events: env.Events}
+	ev := &evaluator{lib: l, fetch: env.Fetch, tagPaths: env.TagPaths, from: env.From, until: env.Until, now: env.Now, loc: env.Location, events: env.Events}
+	if ev.loc == nil {
+		ev.loc = time.UTC
+	}
 	return ev.eval(ctx, e)
 }
 
@@ -97,6 +104,8 @@ type evaluator struct {
 	tagPaths    func(ctx context.Context, ms []TagMatcher) ([]string, error)
 	from, until time.Time
 	events      func(ctx context.Context, from, until time.Time, tags []string) ([]time.Time, error)
+	now         time.Time
+	loc         *time.Location
 }
 
 // ErrUnsupported marks a function query-api does not implement yet.

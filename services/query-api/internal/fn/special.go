@@ -168,11 +168,17 @@ func constantLineFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 	if err != nil {
 		return nil, err
 	}
+	return []*series.Series{constantLine(ev, v)}, nil
+}
+
+// constantLine is graphite-web's constantLine(value): three points over
+// the request's range, named by the value.
+func constantLine(ev *evaluator, v float64) *series.Series {
 	start, end := ev.from.Unix(), ev.until.Unix()
 	step := max(1, (end-start)/2)
 	name := pyRepr(v)
-	return []*series.Series{{Name: name, PathExpr: "constantLine(" + name + ")", Start: start, End: start + 3*step, Step: step,
-		Values: []float64{v, v, v}, Consolidate: "average", ValuesPerPoint: 1}}, nil
+	return &series.Series{Name: name, PathExpr: "constantLine(" + name + ")", Start: start, End: start + 3*step, Step: step,
+		Values: []float64{v, v, v}, Consolidate: "average", ValuesPerPoint: 1}
 }
 
 // cumulativeTags: cumulative is consolidateBy(seriesList, "sum").
