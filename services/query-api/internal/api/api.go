@@ -328,7 +328,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 		return list, err
 	}}
 	for i, e := range parsed {
-		list, err := a.lib.Eval(ctx, env, e)
+		list, err := a.lib.Eval(ctx, &env, e)
 		target := texts[i]
 		var re readError
 		var ms errMaxSeries

@@ -215,7 +215,7 @@ func (a *API) renderProtoBody(w http.ResponseWriter, r *http.Request) bool {
 			return true
 		}
 		env := fn.Env{From: from, Until: until, Now: now, Location: a.cfg.Location, TagPaths: a.tagPaths, Events: a.eventTimes, Fetch: a.fetcher(now, 0, &fetched)}
-		list, err := a.lib.Eval(ctx, env, e)
+		list, err := a.lib.Eval(ctx, &env, e)
 		var re readError
 		var ms errMaxSeries
 		switch {

@@ -340,6 +340,9 @@ func linearRegressionFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*se
 			if err != nil {
 				return nil, err
 			}
+			if text == "" { // None: the request's
+				continue
+			}
 			if *t, err = gtime.Parse(text, ev.now, ev.loc); err != nil {
 				return nil, fmt.Errorf("linearRegression(): %v", err)
 			}

@@ -227,6 +227,10 @@ func (f *Func) positional(c *expr.Expr) (*expr.Expr, error) {
 		if a != nil {
 			continue
 		}
+		if ps[i].Default == nil && !ps[i].Required && (ps[i].Type == String || ps[i].Type == Date) {
+			out.Args[i] = &expr.Expr{Kind: expr.String} // None: the functions read "" as it
+			continue
+		}
 		d, err := defaultArg(ps[i].Default)
 		if err != nil {
 			return nil, fmt.Errorf("%s(): give %s too (by position or keyword): %v", c.Text, ps[i].Name, err)

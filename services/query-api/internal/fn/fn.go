@@ -47,7 +47,7 @@ type Library struct {
 func New() *Library {
 	l := &Library{fns: map[string]*Func{}}
 	for _, group := range [][]*Func{combineFuncs(), combineMoreFuncs(), transformFuncs(), transformMathFuncs(), calculateFuncs(), calculateMoreFuncs(), filterFuncs(), filterMoreFuncs(), sortingFuncs(),
-		aliasFuncs(), specialFuncs(), eventFuncs(), graphFuncs()} {
+		aliasFuncs(), graphMoreFuncs(), specialMoreFuncs(), aliasMoreFuncs(), transformTimeFuncs(), specialFuncs(), eventFuncs(), graphFuncs()} {
 		for _, f := range group {
 			l.fns[f.Name] = f
 		}
@@ -86,11 +86,18 @@ type Env struct {
 	// as the request's from and until are read.
 	Now      time.Time
 	Location *time.Location
+	// stacks are stacked()'s running totals by stack name.
+	stacks map[string][]float64
 }
 
 // Eval evaluates a target (a path pattern or a call) to its series.
-func (l *Library) Eval(ctx context.Context, env Env, e *expr.Expr) ([]*series.Series, error) {
-	ev := &evaluator{lib: l, fetch: env.Fetch, tagPaths: env.TagPaths, from: env.From, until: env.Until, now: env.Now, loc: env.Location, events: env.Events}
+// The targets of one request share env: stacked() stacks on the series
+// the targets before stacked.
+func (l *Library) Eval(ctx context.Context, env *Env, e *expr.Expr) ([]*series.Series, error) {
+	if env.stacks == nil {
+		env.stacks = map[string][]float64{}
+	}
+	ev := &evaluator{lib: l, fetch: env.Fetch, tagPaths: env.TagPaths, from: env.From, until: env.Until, now: env.Now, loc: env.Location, stacks: env.stacks, events: env.Events}
 	if ev.loc == nil {
 		ev.loc = time.UTC
 	}
@@ -106,6 +113,7 @@ type evaluator struct {
 	events      func(ctx context.Context, from, until time.Time, tags []string) ([]time.Time, error)
 	now         time.Time
 	loc         *time.Location
+	stacks      map[string][]float64
 }
 
 // ErrUnsupported marks a function query-api does not implement yet.

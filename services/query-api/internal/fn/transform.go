@@ -139,12 +139,12 @@ func transformFuncs() []*Func {
 		},
 		{
 			Name: "time", Group: "Transform",
-			Description: "Short form of identity.",
+			Description: "Short form of timeFunction.",
 			Params: []Param{
 				{Name: "name", Type: String, Required: true},
 				{Name: "step", Type: Integer, Default: 60},
 			},
-			Call: identityFn,
+			Call: timeFunctionFn,
 		},
 		{
 			Name: "timeShift", Group: "Transform",
@@ -405,32 +405,9 @@ func summarizeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 			newStart = s.Start - series.Mod(s.Start, interval)
 			newEnd = s.End - series.Mod(s.End, interval) + interval
 		}
-		n := int((s.End - s.Start + s.Step - 1) / s.Step)
-		n = min(n, len(s.Values))
-		intervalPoints := float64(interval) / float64(s.Step)
-		vals := make([]float64, 0, Buckets(s.Start, s.End, interval, !alignToFrom))
-		i := 0
-		ts := newStart
-		for ; ts < newEnd; ts += interval {
-			first, nonNullN := i, 0
-			for i < n && s.Start+int64(i)*s.Step < ts+interval {
-				t := s.Start + int64(i)*s.Step
-				if t <= ts {
-					first = i
-				}
-				if t >= ts && !math.IsNaN(s.Values[i]) {
-					nonNullN++
-				}
-				i++
-			}
-			if nonNullN > 0 && float64(nonNullN)/intervalPoints >= s.XFilesFactor {
-				vals = append(vals, series.Aggregate(fn, s.Values[first:i]))
-			} else {
-				vals = append(vals, math.NaN())
-			}
-		}
+		vals, alignedEnd := summarizeValues(s, fn, interval, newStart, newEnd)
 		if alignToFrom {
-			newEnd = ts
+			newEnd = alignedEnd
 		}
 		m := with(s, fmt.Sprintf(`summarize(%s, "%s", "%s"%s)`, s.Name, text, fnName, suffix), vals)
 		m.Start, m.End, m.Step = newStart, newEnd, interval
@@ -601,4 +578,36 @@ func transformNullTags(c *expr.Expr) map[string]string {
 
 func summarizeTags(c *expr.Expr) map[string]string {
 	return map[string]string{"summarize": argText(c, 1, ""), "summarizeFunction": argText(c, 2, "sum")}
+}
+
+// summarizeValues is graphite-web's _summarizeValues: the series' points
+// in buckets of interval from newStart to newEnd, each aggregated by fn
+// where its share of non-null points reaches the series' xFilesFactor, and
+// where the last bucket ends.
+func summarizeValues(s *series.Series, fn string, interval, newStart, newEnd int64) ([]float64, int64) {
+	n := int((s.End - s.Start + s.Step - 1) / s.Step)
+	n = min(n, len(s.Values))
+	intervalPoints := float64(interval) / float64(s.Step)
+	vals := make([]float64, 0, max(0, (newEnd-newStart+interval-1)/interval))
+	i := 0
+	ts := newStart
+	for ; ts < newEnd; ts += interval {
+		first, nonNullN := i, 0
+		for i < n && s.Start+int64(i)*s.Step < ts+interval {
+			t := s.Start + int64(i)*s.Step
+			if t <= ts {
+				first = i
+			}
+			if t >= ts && !math.IsNaN(s.Values[i]) {
+				nonNullN++
+			}
+			i++
+		}
+		if nonNullN > 0 && float64(nonNullN)/intervalPoints >= s.XFilesFactor {
+			vals = append(vals, series.Aggregate(fn, s.Values[first:i]))
+		} else {
+			vals = append(vals, math.NaN())
+		}
+	}
+	return vals, ts
 }

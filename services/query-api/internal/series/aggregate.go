@@ -30,11 +30,17 @@ func AggregationName(name string) (string, bool) {
 
 // Aggregate reduces values (NaN is null) with one of graphite's
 // aggregations, by AggregationName's names and consolidateBy's first: NaN
-// when no value is non-null or the name is unknown. avg_zero counts nulls
-// as zeros; multiply is null if any value is.
+// when no value is non-null (but count is 0, and avg_zero of nulls 0) or
+// the name is unknown. avg_zero counts nulls as zeros; multiply is null if
+// any value is.
 func Aggregate(fn string, vs []float64) float64 {
 	n := nonNull(vs)
-	if n == 0 {
+	switch {
+	case fn == "count":
+		return float64(n) // graphite's safeLen: 0 without values
+	case fn == "avg_zero" && len(vs) > 0 && n == 0:
+		return 0 // graphite's safeAvgZero counts nulls as 0
+	case n == 0:
 		return math.NaN()
 	}
 	switch fn {
