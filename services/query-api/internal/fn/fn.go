@@ -46,7 +46,7 @@ type Library struct {
 // New builds the library of every function, group by group.
 func New() *Library {
 	l := &Library{fns: map[string]*Func{}}
-	for _, group := range [][]*Func{combineFuncs(), combineMoreFuncs(), transformFuncs(), transformMathFuncs(), calculateFuncs(), calculateMoreFuncs(), filterFuncs(), filterMoreFuncs(), sortingFuncs(),
+	for _, group := range [][]*Func{combineFuncs(), combineMoreFuncs(), combineMapFuncs(), transformFuncs(), transformMathFuncs(), calculateFuncs(), calculateMoreFuncs(), filterFuncs(), filterMoreFuncs(), sortingFuncs(),
 		aliasFuncs(), graphMoreFuncs(), specialMoreFuncs(), aliasMoreFuncs(), transformTimeFuncs(), specialFuncs(), eventFuncs(), graphFuncs()} {
 		for _, f := range group {
 			l.fns[f.Name] = f

@@ -699,6 +699,15 @@ R('smartSummarize(servers.web05.cpu.user,"15min",func="median")', H1)
 # (alignTo="days" would read from midnight, beyond the 10s archive)
 R('smartSummarize(servers.web03.cpu.user,"30min","avg","hours")', (NOW - 3000, NOW))
 
+# mapSeries / reduceSeries
+R('reduceSeries(mapSeries(%s,1),"asPercent",3,"user","idle")' % W)
+R('reduceSeries(mapSeries(%s,1),"divideSeries",3,"system","idle")' % W)
+R('reduce(map(%s,1),"diffSeries",3,"idle","user","system")' % W)
+R('reduceSeries(mapSeries(servers.web0{1,3}.cpu.*,"1"),"sumSeries",-1,"user","system")')
+R('reduceSeries(mapSeries(servers.web0{2,4}.cpu.*,1),"multiplySeries",3,"user","idle")')
+# (graphite-web answers mapSeries alone with a 500: it renders a list of lists)
+R('mapSeries(%s,1)' % W)
+
 # errors / edge syntax
 R('sumSeries(')
 R('unknownFunction(servers.web01.cpu.user)')
