@@ -279,7 +279,9 @@ func holtWintersBandsFn(area bool) fnImpl {
 			for _, s := range out {
 				s.Name, s.PathExpr = name, name
 				withTag(s, "holtWintersConfidenceArea", "1")
+				s.Draw.Stacked = true
 			}
+			out[0].Draw.Invisible = true // areaBetween's lower bound
 		}
 		return out, nil
 	}

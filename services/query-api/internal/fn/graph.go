@@ -69,5 +69,6 @@ func areaBetweenFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	withTag(upper, "areaBetween", "1")
 	lower.Tags = upper.Tags
 	lower.Name, upper.Name = name, name
+	lower.Draw.Stacked, lower.Draw.Invisible, upper.Draw.Stacked = true, true, true
 	return list, nil
 }

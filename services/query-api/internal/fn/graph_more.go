@@ -22,7 +22,7 @@ func graphMoreFuncs() []*Func {
 				{Name: "seriesList", Type: SeriesList, Required: true},
 				{Name: "alpha", Type: Float, Required: true},
 			},
-			Call: passThroughFn(2),
+			Call: drawFn(expr.Number, func(d *series.Draw, a *expr.Expr) { d.Alpha = a.Number }),
 		},
 		{
 			Name: "color", Group: "Graph",
@@ -31,7 +31,7 @@ func graphMoreFuncs() []*Func {
 				{Name: "seriesList", Type: SeriesList, Required: true},
 				{Name: "theColor", Type: String, Required: true},
 			},
-			Call: passThroughFn(2),
+			Call: drawFn(expr.String, func(d *series.Draw, a *expr.Expr) { d.Color = a.Text }),
 		},
 		{
 			Name: "dashed", Group: "Graph",
@@ -50,7 +50,7 @@ func graphMoreFuncs() []*Func {
 				{Name: "seriesList", Type: SeriesList, Required: true},
 			},
 			Tags: tagOne("drawAsInfinite"),
-			Call: renameFn("drawAsInfinite"),
+			Call: renameFn("drawAsInfinite", func(d *series.Draw) { d.DrawAsInfinite = true }),
 		},
 		{
 			Name: "lineWidth", Group: "Graph",
@@ -59,7 +59,7 @@ func graphMoreFuncs() []*Func {
 				{Name: "seriesList", Type: SeriesList, Required: true},
 				{Name: "width", Type: Float, Required: true},
 			},
-			Call: passThroughFn(2),
+			Call: drawFn(expr.Number, func(d *series.Draw, a *expr.Expr) { d.LineWidth = a.Number }),
 		},
 		{
 			Name: "secondYAxis", Group: "Graph",
@@ -68,7 +68,7 @@ func graphMoreFuncs() []*Func {
 				{Name: "seriesList", Type: SeriesList, Required: true},
 			},
 			Tags: tagOne("secondYAxis"),
-			Call: renameFn("secondYAxis"),
+			Call: renameFn("secondYAxis", func(d *series.Draw) { d.SecondYAxis = true }),
 		},
 		{
 			Name: "stacked", Group: "Graph",
@@ -93,20 +93,29 @@ func graphMoreFuncs() []*Func {
 	}
 }
 
-// passThroughFn is a function that only sets how series are drawn: the
-// series as they are, given args arguments.
-func passThroughFn(args int) fnImpl {
+// drawFn is a function that only sets how series are drawn, from its
+// second argument (of kind k): the series as they are.
+func drawFn(k expr.Kind, set func(d *series.Draw, arg *expr.Expr)) fnImpl {
 	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-		return ev.listArg(ctx, c, args, args)
+		list, err := ev.listArg(ctx, c, 2, 2)
+		if err == nil && c.Args[1].Kind != k {
+			return nil, fmt.Errorf("%s(): argument 2: want a %s, got a %s", c.Text, kindName(k), kindName(c.Args[1].Kind))
+		}
+		for _, s := range list {
+			set(&s.Draw, c.Args[1])
+		}
+		return list, err
 	}
 }
 
-// renameFn names each series fn(name), its values as they are.
-func renameFn(fn string) fnImpl {
+// renameFn names each series fn(name) and sets how it is drawn, its values
+// as they are.
+func renameFn(fn string, set func(d *series.Draw)) fnImpl {
 	return func(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
 		list, err := ev.listArg(ctx, c, 1, 1)
 		for _, s := range list {
 			s.Name = fn + "(" + s.Name + ")"
+			set(&s.Draw)
 		}
 		return list, err
 	}
@@ -124,6 +133,7 @@ func dashedFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Serie
 	}
 	for _, s := range list {
 		s.Name = fmt.Sprintf("dashed(%s, %s)", s.Name, pyG(n))
+		s.Draw.Dashed = n
 	}
 	return list, nil
 }
@@ -169,6 +179,9 @@ func stackedFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Seri
 			out = append(out, m)
 		}
 	}
+	for _, m := range out {
+		m.Draw.Stacked = true
+	}
 	ev.stacks[stack] = total
 	return out, nil
 }
@@ -200,6 +213,12 @@ func verticalLineFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 			return nil, err
 		}
 	}
-	return []*series.Series{{Name: label, PathExpr: label, Start: ts, End: ts + 1, Step: 1, Values: []float64{1, 1},
-		Consolidate: "average", ValuesPerPoint: 1}}, nil
+	line := &series.Series{Name: label, PathExpr: label, Start: ts, End: ts + 1, Step: 1, Values: []float64{1, 1},
+		Consolidate: "average", ValuesPerPoint: 1, Draw: series.Draw{DrawAsInfinite: true}}
+	if len(c.Args) > 2 {
+		if line.Draw.Color, err = strArg(c, 2); err != nil {
+			return nil, err
+		}
+	}
+	return []*series.Series{line}, nil
 }

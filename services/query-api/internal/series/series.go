@@ -27,6 +27,22 @@ type Series struct {
 	// read, then as functions set them. Shared between copies: replace the
 	// map, never write to it.
 	Tags map[string]string
+	// Draw is how graphite's Graph functions ask for the series to be
+	// drawn in a graph image; JSON does not show it.
+	Draw Draw
+}
+
+// Draw is graphite-web's series.color and series.options: zero values
+// are graphite's defaults.
+type Draw struct {
+	Color          string  // color(): a color name or hex
+	Alpha          float64 // alpha(): opacity in (0, 1]; 0 is unset
+	LineWidth      float64 // lineWidth(); 0 is unset
+	Dashed         float64 // dashed(): the dash length; 0 is a solid line
+	Stacked        bool    // stacked(), areaBetween()
+	Invisible      bool    // areaBetween()'s lower bound
+	SecondYAxis    bool    // secondYAxis()
+	DrawAsInfinite bool    // drawAsInfinite(), verticalLine()
 }
 
 // Choose returns the resolution graphite's whisper would read: the finest
