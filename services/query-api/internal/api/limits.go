@@ -187,8 +187,16 @@ func (a *API) lowerBound(e *expr.Expr, from, until, now time.Time) int64 {
 		if iv, ok := interval(1); ok {
 			total = sum(total, fn.Buckets(start, end, iv, false))
 		}
-	case "identity", "time":
-		total = sum(total, (until.Unix()-from.Unix())/60)
+	case "identity", "time", "timeFunction", "sin", "sinFunction":
+		// a point each step (60 s unless given) over the request's range
+		step, at := int64(60), 1
+		if e.Text == "sin" || e.Text == "sinFunction" {
+			at = 2
+		}
+		if at < len(e.Args) && e.Args[at].Kind == expr.Number && e.Args[at].Number >= 1 {
+			step = int64(e.Args[at].Number)
+		}
+		total = sum(total, (until.Unix()-from.Unix())/step)
 	case "timeShift":
 		// the series are read over the request's range and the shifted one
 		if len(e.Args) > 1 && e.Args[1].Kind == expr.String {
