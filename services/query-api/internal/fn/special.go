@@ -76,7 +76,7 @@ func consolidateByFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*serie
 		return nil, err
 	}
 	switch fn {
-	case "average", "avg", "sum", "min", "max", "first", "last":
+	case "average", "avg", "avg_zero", "sum", "min", "max", "first", "last":
 	default:
 		return nil, fmt.Errorf("consolidateBy(): invalid consolidation function %q", fn)
 	}
