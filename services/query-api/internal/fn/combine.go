@@ -318,8 +318,8 @@ func percentOf(v, total float64) float64 {
 // series as a percentage of the sum of all, of a number, of one total
 // series, or of the total series matched to it by sorted name.
 func asPercentFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 1, 2); err != nil {
-		return nil, ErrUnsupported{"asPercent with nodes"}
+	if len(c.Args) > 2 {
+		return asPercentByNodes(ev, ctx, c)
 	}
 	list, err := ev.seriesArg(ctx, c, 0)
 	if err != nil || len(list) == 0 {

@@ -346,3 +346,99 @@ func powSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	}
 	return []*series.Series{out}, nil
 }
+
+// asPercentByNodes is asPercent(seriesList, total, *nodes): the series
+// and the total series are grouped by the nodes; each series is a
+// percentage of its group's total (the sum when the group has several).
+// A group without total, or a total without series, gives nulls named
+// MISSING, over the range of the pair last computed, as graphite-web does
+// (which fails when there is none yet).
+func asPercentByNodes(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	list, err := ev.seriesArg(ctx, c, 0)
+	if err != nil {
+		return nil, err
+	}
+	if a := c.Args[1]; a.Kind != expr.Path && a.Kind != expr.Call {
+		return nil, fmt.Errorf("asPercent(): with nodes, total must be a series list")
+	}
+	totals, err := ev.seriesArg(ctx, c, 1)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := nodeArgs(c, 2)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	group := func(l []*series.Series) map[string][]*series.Series {
+		m := map[string][]*series.Series{}
+		for _, s := range l {
+			k := nodeKey(s, nodes)
+			if _, ok := m[k]; !ok && !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+			m[k] = append(m[k], s)
+		}
+		return m
+	}
+	metaSeries, totalGroups := group(list), group(totals)
+	totalOf := map[string]*series.Series{}
+	for k, g := range totalGroups {
+		if len(g) == 1 {
+			totalOf[k] = g[0]
+			continue
+		}
+		sum, err := aggregateRows(ctx, "sum", "sumSeries("+formatPathExprs(g)+")", g)
+		if err != nil {
+			return nil, err
+		}
+		totalOf[k] = sum[0]
+	}
+	var last *series.Series // the range of the pair last computed
+	missing := func(name string, n int) (*series.Series, error) {
+		if last == nil {
+			return nil, fmt.Errorf("asPercent(): %s comes before any pair to take its range from (graphite-web fails too)", name)
+		}
+		vals := make([]float64, n)
+		for i := range vals {
+			vals[i] = math.NaN()
+		}
+		return &series.Series{Name: name, PathExpr: name, Start: last.Start, End: last.End, Step: last.Step, Values: vals,
+			Consolidate: "average", ValuesPerPoint: 1, Tags: nameTags(name)}, nil
+	}
+	var out []*series.Series
+	for _, k := range keys {
+		total := totalOf[k]
+		g, ok := metaSeries[k]
+		if !ok {
+			m, err := missing("asPercent(MISSING,"+total.Name+")", len(total.Values))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, m)
+			continue
+		}
+		for _, s := range g {
+			if total == nil {
+				m, err := missing("asPercent("+s.Name+",MISSING)", len(s.Values))
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, m)
+				continue
+			}
+			q, err := divide(ctx, s, total)
+			if err != nil {
+				return nil, err
+			}
+			for j, v := range q.Values {
+				q.Values[j] = v * 100 // NaN stays NaN
+			}
+			q.Name = "asPercent(" + s.Name + "," + total.Name + ")"
+			q.PathExpr, q.Tags = q.Name, nameTags(q.Name)
+			last = q
+			out = append(out, q)
+		}
+	}
+	return out, nil
+}

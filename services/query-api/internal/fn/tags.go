@@ -61,3 +61,14 @@ func TagsOf(path string) map[string]string {
 	}
 	return tags
 }
+
+// nameTags are the tags graphite-web gives a new series of this name: only
+// the name when it looks like a call (letters, "(", ..., ")"), else those
+// its path carries.
+func nameTags(name string) map[string]string {
+	i := strings.IndexFunc(name, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') })
+	if i > 0 && name[i] == '(' && len(name) > i+2 && strings.HasSuffix(name, ")") {
+		return map[string]string{"name": name}
+	}
+	return TagsOf(name)
+}

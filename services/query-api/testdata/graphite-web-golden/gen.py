@@ -710,6 +710,13 @@ R('reduceSeries(mapSeries(servers.web0{2,4}.cpu.*,1),"multiplySeries",3,"user","
 # (graphite-web answers mapSeries alone with a 500: it renders a list of lists)
 R('mapSeries(%s,1)' % W)
 
+# asPercent with nodes
+R('asPercent(%s,servers.web0[1-4].cpu.idle,1)' % W)
+R('asPercent(%s,servers.web0{1,2}.cpu.*,1)' % W)
+R('asPercent(servers.web0{1,2}.cpu.user,servers.web0[1-3].cpu.idle,1)')
+R('asPercent(%s,servers.web0[1-4].cpu.system,1,3)' % W)
+R('asPercent(seriesByTag("name=disk.used"),seriesByTag("name=disk.used"),"dc")')
+
 # errors / edge syntax
 R('sumSeries(')
 R('unknownFunction(servers.web01.cpu.user)')
