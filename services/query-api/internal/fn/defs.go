@@ -210,6 +210,9 @@ func (f *Func) positional(c *expr.Expr) (*expr.Expr, error) {
 	out.Kwargs = nil
 	for _, key := range slices.Sorted(maps.Keys(c.Kwargs)) {
 		i := slices.IndexFunc(ps, func(p Param) bool { return p.Name == key })
+		if i < 0 { // Python's own name where graphite-web's params spell it otherwise (timeShift's alignDST)
+			i = slices.IndexFunc(ps, func(p Param) bool { return strings.EqualFold(p.Name, key) })
+		}
 		switch {
 		case i < 0:
 			return nil, fmt.Errorf("%s(): unknown keyword argument %s", c.Text, key)

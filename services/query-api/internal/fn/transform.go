@@ -528,16 +528,15 @@ func scaleToSecondsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*seri
 }
 
 func timeShiftFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
-	if err := argCount(c, 2, 3); err != nil {
+	if err := argCount(c, 2, 4); err != nil {
 		return nil, err
 	}
 	shift, err := strArg(c, 1)
 	if err != nil {
 		return nil, err
 	}
-	if len(c.Args) > 2 && !(c.Args[2].Kind == expr.Bool && c.Args[2].Bool) {
-		return nil, ErrUnsupported{"timeShift with resetEnd=false"}
-	}
+	resetEnd := !(len(c.Args) > 2 && c.Args[2].Kind == expr.Bool && !c.Args[2].Bool)
+	alignDST := len(c.Args) > 3 && c.Args[3].Kind == expr.Bool && c.Args[3].Bool
 	if shift != "" && shift[0] >= '0' && shift[0] <= '9' {
 		shift = "-" + shift
 	}
@@ -549,7 +548,20 @@ func timeShiftFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	if err != nil || len(list) == 0 {
 		return nil, err
 	}
-	shifted, err := ev.over(ctx, c, 0, ev.from.Add(d), ev.until.Add(d))
+	from, until := ev.from.Add(d), ev.until.Add(d)
+	if alignDST {
+		// graphite-web moves the shifted range by an hour when the
+		// request's lies wholly in daylight saving time and the shifted
+		// one wholly outside it, or the reverse.
+		dst := func(t time.Time) bool { return t.In(ev.loc).IsDST() }
+		switch req, shifted := [2]bool{dst(ev.from), dst(ev.until)}, [2]bool{dst(from), dst(until)}; {
+		case req == [2]bool{true, true} && shifted == [2]bool{false, false}:
+			from, until = from.Add(time.Hour), until.Add(time.Hour)
+		case req == [2]bool{false, false} && shifted == [2]bool{true, true}:
+			from, until = from.Add(-time.Hour), until.Add(-time.Hour)
+		}
+	}
+	shifted, err := ev.over(ctx, c, 0, from, until)
 	if err != nil {
 		return nil, err
 	}
@@ -558,6 +570,9 @@ func timeShiftFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 		m := with(s, fmt.Sprintf(`timeShift(%s, "%s")`, s.Name, shift), s.Values)
 		withTag(m, "timeShift", shift)
 		m.Start, m.End = list[0].Start, list[0].End
+		if !resetEnd {
+			m.End = s.End - s.Start + list[0].Start
+		}
 		out[i] = m
 	}
 	return out, nil

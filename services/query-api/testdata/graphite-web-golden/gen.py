@@ -717,6 +717,12 @@ R('asPercent(servers.web0{1,2}.cpu.user,servers.web0[1-3].cpu.idle,1)')
 R('asPercent(%s,servers.web0[1-4].cpu.system,1,3)' % W)
 R('asPercent(seriesByTag("name=disk.used"),seriesByTag("name=disk.used"),"dc")')
 
+# timeShift's resetEnd and alignDST
+R('timeShift(servers.web01.cpu.user,"+5min",false)')
+R('timeShift(servers.web01.cpu.user,"10min",resetEnd=false)')
+R('timeShift(%s,"1h",true,true)' % C)
+R('timeShift(servers.web03.cpu.user,"-5min",alignDST=true)')
+
 # errors / edge syntax
 R('sumSeries(')
 R('unknownFunction(servers.web01.cpu.user)')
