@@ -1,6 +1,6 @@
 // Package api serves graphite-web 1.1's HTTP API over consthash storage:
 // /render, /metrics/find, /metrics/expand, /metrics/index.json and /version.
-// Targets are paths with globs and the graphite functions in functions.go;
+// Targets are paths with globs and the graphite functions of package fn;
 // any other function is answered with a 400 that says so.
 package api
 
@@ -28,6 +28,7 @@ import (
 	"github.com/consthash/consthash/services/query-api/internal/codec"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/find"
+	"github.com/consthash/consthash/services/query-api/internal/fn"
 	"github.com/consthash/consthash/services/query-api/internal/graph"
 	"github.com/consthash/consthash/services/query-api/internal/gtime"
 	"github.com/consthash/consthash/services/query-api/internal/par"
@@ -87,7 +88,7 @@ type API struct {
 	log    *slog.Logger
 	pool   *budget.Pool
 	limits *limitStats
-	lib    *library // the graphite functions
+	lib    *fn.Library // the graphite functions
 	events *eventStats
 }
 
@@ -121,9 +122,7 @@ func New(cfg Config, r store.Reader, log *slog.Logger) *API {
 		cfg.MaxEvents = DefaultMaxEvents
 	}
 	pool := budget.NewPool(cfg.MaxPointsInFlight)
-	a := &API{cfg: cfg, r: r, log: log, pool: pool, limits: newLimitStats(cfg.Metrics, pool), lib: newLibrary(), events: newEventStats(cfg.Metrics)}
-	addEventFunctions(a.lib.fns, a)
-	return a
+	return &API{cfg: cfg, r: r, log: log, pool: pool, limits: newLimitStats(cfg.Metrics, pool), lib: fn.New(), events: newEventStats(cfg.Metrics)}
 }
 
 // Register adds the API's routes to mux.
@@ -318,7 +317,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	defer release() // once the answer is written: its series are held until then
 	var all []*series.Series
 	fetched := 0
-	ev := &evaluator{lib: a.lib, from: from, until: until, tagPaths: a.tagPaths, fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
+	env := fn.Env{From: from, Until: until, Now: now, Location: loc, TagPaths: a.tagPaths, Events: a.eventTimes, Fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
 		list, err := a.read(ctx, pattern, from, until, now)
 		for _, s := range list {
 			s.XFilesFactor = xff
@@ -329,7 +328,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 		return list, err
 	}}
 	for i, e := range parsed {
-		list, err := ev.eval(ctx, e)
+		list, err := a.lib.Eval(ctx, &env, e)
 		target := texts[i]
 		var re readError
 		var ms errMaxSeries
@@ -411,17 +410,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 			writeRenderProto(w, format, all, from, until)
 			break
 		}
-		infos := []map[string]any{}
-		for _, s := range all {
-			cf := s.Consolidate
-			if cf == "" {
-				cf = "average"
-			}
-			infos = append(infos, map[string]any{"name": s.Name, "start": s.Start, "end": s.End, "step": s.Step,
-				"values": s.Values, "pathExpression": s.PathExpr, "valuesPerPoint": max(1, s.ValuesPerPoint),
-				"consolidationFunc": cf, "xFilesFactor": s.XFilesFactor})
-		}
-		writeEncoded(w, format, infos)
+		writeEncoded(w, format, renderInfos(all))
 	}
 	if err2 != nil {
 		a.log.Debug("writing a render answer", "err", err2)
@@ -512,18 +501,6 @@ func jsonNumber(v float64) any {
 		return json.RawMessage("-1e9999")
 	}
 	return v
-}
-
-// tagsOf returns a series' tags, at least its name.
-func tagsOf(path string) map[string]string {
-	name, rest, _ := strings.Cut(path, ";")
-	tags := map[string]string{"name": name}
-	for _, kv := range strings.Split(rest, ";") {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			tags[k] = v
-		}
-	}
-	return tags
 }
 
 // findHandler answers /metrics/find as graphite-web's find_view: treejson

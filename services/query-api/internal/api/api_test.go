@@ -18,6 +18,7 @@ import (
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/pkg/testenv"
+	"github.com/consthash/consthash/services/query-api/internal/fn"
 	"github.com/consthash/consthash/services/query-api/internal/pyread"
 )
 
@@ -155,7 +156,7 @@ func TestRenderErrors(t *testing.T) {
 		{url.Values{}, "no target"},
 		{url.Values{"target": {"a.b"}, "from": {"-1m"}}, "invalid from"},
 		{url.Values{"target": {"a.b"}, "until": {"bogus"}}, "invalid until"},
-		{url.Values{"target": {"holtWintersForecast(a.*)"}}, "holtWintersForecast() is not implemented yet"},
+		{url.Values{"target": {"randomWalk(\"a\")"}}, "randomWalk() is not implemented yet"},
 		{url.Values{"target": {"sumSeries(a.*"}}, "missing ')'"},
 		{url.Values{"target": {"scale(a.*,\"x\")"}}, "want a number"},
 		{url.Values{"target": {"a.b"}, "from": {"-1h"}, "until": {"-60min"}}, "must be before"},
@@ -237,19 +238,14 @@ func TestGrafanaDatasourceChecks(t *testing.T) {
 			Required   bool
 		}
 	}
-	functions := New(Config{}, nil, slog.New(slog.DiscardHandler)).lib.fns // with events(), added by New
+	functions := fn.New().Names()
 	if code := get("/functions", &defs); code != 200 || len(defs) != len(functions) {
 		t.Fatalf("/functions: %d, %d functions, implemented %d", code, len(defs), len(functions))
 	}
-	for name := range functions {
+	for _, name := range functions {
 		d := defs[name]
 		if d.Name != name || d.Group == "" || d.Description == "" || len(d.Params) == 0 && name != "identity" && name != "time" {
 			t.Errorf("/functions %s: %+v", name, d)
-		}
-	}
-	for name := range functionDocs {
-		if functions[name] == nil {
-			t.Errorf("functionDocs describes %s, which is not implemented", name)
 		}
 	}
 	if p := defs["movingAverage"].Params; len(p) != 3 || p[1].Name != "windowSize" || p[1].Type != "intOrInterval" || !p[1].Required {
@@ -259,7 +255,7 @@ func TestGrafanaDatasourceChecks(t *testing.T) {
 	if code := get("/functions/aliasSub", &one); code != 200 || one["name"] != "aliasSub" {
 		t.Errorf("/functions/aliasSub: %d %v", code, one)
 	}
-	if code := get("/functions/holtWintersForecast", &one); code != 404 || one["error"] != "Function not found: holtWintersForecast" {
+	if code := get("/functions/randomWalk", &one); code != 404 || one["error"] != "Function not found: randomWalk" {
 		t.Errorf("/functions/<not implemented>: %d %v", code, one)
 	}
 	var grouped map[string]map[string]json.RawMessage

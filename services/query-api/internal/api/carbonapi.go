@@ -16,6 +16,7 @@ import (
 	"github.com/consthash/consthash/services/query-api/internal/budget"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/find"
+	"github.com/consthash/consthash/services/query-api/internal/fn"
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
 
@@ -213,8 +214,8 @@ func (a *API) renderProtoBody(w http.ResponseWriter, r *http.Request) bool {
 			a.limitError(w, r, "target "+target, &budget.ExceededError{Limit: a.cfg.MaxRequestPoints, Want: bound}, false)
 			return true
 		}
-		ev := &evaluator{lib: a.lib, from: from, until: until, tagPaths: a.tagPaths, fetch: a.fetcher(now, 0, &fetched)}
-		list, err := ev.eval(ctx, e)
+		env := fn.Env{From: from, Until: until, Now: now, Location: a.cfg.Location, TagPaths: a.tagPaths, Events: a.eventTimes, Fetch: a.fetcher(now, 0, &fetched)}
+		list, err := a.lib.Eval(ctx, &env, e)
 		var re readError
 		var ms errMaxSeries
 		switch {
@@ -269,7 +270,7 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
 // fetcher returns the evaluator's fetch for a render at now: each pattern's
 // series read with xFilesFactor xff, *fetched counting them against
 // max_series.
-func (a *API) fetcher(now time.Time, xff float64, fetched *int) fetchFunc {
+func (a *API) fetcher(now time.Time, xff float64, fetched *int) func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
 	return func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
 		list, err := a.read(ctx, pattern, from, until, now)
 		for _, s := range list {

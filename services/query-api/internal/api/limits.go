@@ -13,6 +13,7 @@ import (
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/services/query-api/internal/budget"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
+	"github.com/consthash/consthash/services/query-api/internal/fn"
 	"github.com/consthash/consthash/services/query-api/internal/gtime"
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
@@ -140,17 +141,6 @@ func (a *API) seriesSpan(from, until, now time.Time) (start, end, step int64) {
 	return start, max(start, end), step
 }
 
-// buckets is how many intervals of interval seconds summarize and hitcount
-// make of a series over [start, end): its aligned span when align, else
-// from start.
-func buckets(start, end, interval int64, alignToInterval bool) int64 {
-	if alignToInterval {
-		start = start - series.Mod(start, interval)
-		end = end - series.Mod(end, interval) + interval
-	}
-	return (end - start + interval - 1) / interval
-}
-
 // lowerBound is the fewest points evaluating e over [from, until] charges
 // if each of its path patterns selects one series: what can be refused
 // before anything is read. Saturates rather than overflowing.
@@ -191,14 +181,22 @@ func (a *API) lowerBound(e *expr.Expr, from, until, now time.Time) int64 {
 	case "summarize":
 		if iv, ok := interval(1); ok {
 			align := !(len(e.Args) > 3 && e.Args[3].Kind == expr.Bool && e.Args[3].Bool)
-			total = sum(total, buckets(start, end, iv, align))
+			total = sum(total, fn.Buckets(start, end, iv, align))
 		}
 	case "hitcount":
 		if iv, ok := interval(1); ok {
-			total = sum(total, buckets(start, end, iv, false))
+			total = sum(total, fn.Buckets(start, end, iv, false))
 		}
-	case "identity", "time":
-		total = sum(total, (until.Unix()-from.Unix())/60)
+	case "identity", "time", "timeFunction", "sin", "sinFunction":
+		// a point each step (60 s unless given) over the request's range
+		step, at := int64(60), 1
+		if e.Text == "sin" || e.Text == "sinFunction" {
+			at = 2
+		}
+		if at < len(e.Args) && e.Args[at].Kind == expr.Number && e.Args[at].Number >= 1 {
+			step = int64(e.Args[at].Number)
+		}
+		total = sum(total, (until.Unix()-from.Unix())/step)
 	case "timeShift":
 		// the series are read over the request's range and the shifted one
 		if len(e.Args) > 1 && e.Args[1].Kind == expr.String {

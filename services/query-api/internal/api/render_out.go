@@ -162,3 +162,19 @@ func writeRenderRaw(w http.ResponseWriter, all []*series.Series) error {
 	}
 	return bw.Flush()
 }
+
+// renderInfos is graphite-web's getInfo() of each series, as format=pickle
+// and msgpack answer it: the values unconsolidated.
+func renderInfos(all []*series.Series) []map[string]any {
+	infos := make([]map[string]any, 0, len(all))
+	for _, s := range all {
+		cf := s.Consolidate
+		if cf == "" {
+			cf = "average"
+		}
+		infos = append(infos, map[string]any{"name": s.Name, "start": s.Start, "end": s.End, "step": s.Step,
+			"values": s.Values, "pathExpression": s.PathExpr, "valuesPerPoint": max(1, s.ValuesPerPoint),
+			"consolidationFunc": cf, "xFilesFactor": s.XFilesFactor})
+	}
+	return infos
+}

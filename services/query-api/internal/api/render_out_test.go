@@ -2,11 +2,16 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/consthash/consthash/services/query-api/internal/series"
 )
 
 // TestAppendJSONFloat checks the streamed numbers are encoding/json's.
@@ -74,4 +79,56 @@ func TestRenderJSONStreamed(t *testing.T) {
 	if _, wrapped := post(t, srv, "/render", form); wrapped != "jQuery123_456.cb("+body+")" {
 		t.Fatalf("jsonp: %.200s", wrapped)
 	}
+}
+
+// BenchmarkRenderWriters writes a render answer of 100 series × 1,440
+// points (a tenth null) in each format, as render does once the series are
+// evaluated; -benchmem shows the allocations per answer.
+func BenchmarkRenderWriters(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var all []*series.Series
+	var outs []renderOut
+	for i := range 100 {
+		s := &series.Series{Name: fmt.Sprintf("servers.web%03d.cpu.user", i), Start: 1_700_000_000, Step: 60,
+			Consolidate: "average", ValuesPerPoint: 1, Values: make([]float64, 1440)}
+		s.PathExpr, s.End = s.Name, s.Start+1440*60
+		for j := range s.Values {
+			s.Values[j] = math.Round(rng.Float64()*10000) / 100
+			if rng.IntN(10) == 0 {
+				s.Values[j] = math.NaN()
+			}
+		}
+		all = append(all, s)
+		outs = append(outs, renderOut{s, s.Datapoints(0, s.End-s.Start)})
+	}
+	for _, format := range []string{"json", "csv", "pickle", "msgpack"} {
+		b.Run(format, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := &countingWriter{header: http.Header{}}
+				switch format {
+				case "json":
+					writeRenderJSON(w, "", outs)
+				case "csv":
+					writeRenderCSV(w, outs, time.UTC)
+				default:
+					writeEncoded(w, format, renderInfos(all))
+				}
+				b.SetBytes(w.n)
+			}
+		})
+	}
+}
+
+// countingWriter is a ResponseWriter that keeps only the answer's length.
+type countingWriter struct {
+	header http.Header
+	n      int64
+}
+
+func (w *countingWriter) Header() http.Header { return w.header }
+func (w *countingWriter) WriteHeader(int)     {}
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	return len(p), nil
 }

@@ -102,7 +102,7 @@ func (a *API) findByTags(ctx context.Context, exprs []string) ([]string, []map[s
 			return nil, nil, err
 		}
 		ms = append(ms, m)
-		allMatchEmpty = allMatchEmpty && m.match(map[string]string{})
+		allMatchEmpty = allMatchEmpty && m.Match(map[string]string{})
 	}
 	if allMatchEmpty {
 		//lint:ignore ST1005 graphite-web's message, word for word
@@ -117,7 +117,7 @@ func (a *API) findByTags(ctx context.Context, exprs []string) ([]string, []map[s
 	var outT []map[string]string
 	for _, p := range paths {
 		tags := tagsOf(p)
-		if !slices.ContainsFunc(ms, func(m tagMatcher) bool { return !m.match(tags) }) {
+		if !slices.ContainsFunc(ms, func(m tagMatcher) bool { return !m.Match(tags) }) {
 			outP, outT = append(outP, p), append(outT, tags)
 		}
 	}
@@ -129,16 +129,16 @@ func (a *API) findByTags(ctx context.Context, exprs []string) ([]string, []map[s
 // their levels (tagged ones as name;tags); else every leaf.
 func (a *API) tagPaths(ctx context.Context, ms []tagMatcher) ([]string, error) {
 	for _, m := range ms {
-		if m.tag != "name" || m.op != "=" || m.value == "" || strings.ContainsAny(m.value, "*?[]{}") {
+		if m.Tag != "name" || m.Op != "=" || m.Value == "" || strings.ContainsAny(m.Value, "*?[]{}") {
 			continue
 		}
-		nodes, err := find.Find(ctx, a.r, m.value, a.cfg.MaxFind)
+		nodes, err := find.Find(ctx, a.r, m.Value, a.cfg.MaxFind)
 		if err != nil {
 			return nil, err
 		}
 		var paths []string
 		for _, n := range nodes {
-			if n.Leaf && strings.SplitN(n.Path, ";", 2)[0] == m.value {
+			if n.Leaf && strings.SplitN(n.Path, ";", 2)[0] == m.Value {
 				paths = append(paths, n.Path)
 			}
 		}
@@ -306,7 +306,7 @@ func (a *API) tagAutoCompleteTags(w http.ResponseWriter, r *http.Request) {
 	searched := map[string]bool{}
 	for _, e := range exprs {
 		if m, err := parseTagExpr(e); err == nil {
-			searched[m.tag] = true
+			searched[m.Tag] = true
 		}
 	}
 	var names []string

@@ -37,17 +37,17 @@ func pickleValue(b []byte, v any) ([]byte, error) {
 	case int64:
 		return pickleInt(b, x), nil
 	case float64:
-		if math.IsNaN(x) {
-			return append(b, 'N'), nil
-		}
-		b = append(b, 'G') // BINFLOAT, big-endian
-		return binary.BigEndian.AppendUint64(b, math.Float64bits(x)), nil
+		return pickleFloat(b, x), nil
 	case string:
 		b = append(b, 'X') // BINUNICODE
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(x)))
 		return append(b, x...), nil
-	case []float64:
-		return pickleList(b, x)
+	case []float64: // each value appended as is, not boxed as an any
+		b = append(b, ']', '(')
+		for _, f := range x {
+			b = pickleFloat(b, f)
+		}
+		return append(b, 'e'), nil
 	case []any:
 		return pickleList(b, x)
 	case []map[string]any:
@@ -78,6 +78,14 @@ func pickleList[T any](b []byte, list []T) ([]byte, error) {
 	return append(b, 'e'), nil
 }
 
+// pickleFloat appends a float: None for NaN, else BINFLOAT (big-endian).
+func pickleFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) {
+		return append(b, 'N')
+	}
+	return binary.BigEndian.AppendUint64(append(b, 'G'), math.Float64bits(f))
+}
+
 func pickleInt(b []byte, n int64) []byte {
 	if n >= math.MinInt32 && n <= math.MaxInt32 {
 		b = append(b, 'J') // BININT
@@ -102,11 +110,7 @@ func Msgpack(b []byte, v any) ([]byte, error) {
 	case int64:
 		return msgpackInt(b, x), nil
 	case float64:
-		if math.IsNaN(x) {
-			return append(b, 0xc0), nil
-		}
-		b = append(b, 0xcb)
-		return binary.BigEndian.AppendUint64(b, math.Float64bits(x)), nil
+		return msgpackFloat(b, x), nil
 	case string:
 		switch n := len(x); {
 		case n < 32:
@@ -119,8 +123,12 @@ func Msgpack(b []byte, v any) ([]byte, error) {
 			b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
 		}
 		return append(b, x...), nil
-	case []float64:
-		return msgpackList(b, x)
+	case []float64: // each value appended as is, not boxed as an any
+		b = msgpackLen(b, len(x), 0x90, 0xdc)
+		for _, f := range x {
+			b = msgpackFloat(b, f)
+		}
+		return b, nil
 	case []any:
 		return msgpackList(b, x)
 	case []map[string]any:
@@ -160,6 +168,14 @@ func msgpackLen(b []byte, n int, fix, code16 byte) []byte {
 		return binary.BigEndian.AppendUint16(append(b, code16), uint16(n))
 	}
 	return binary.BigEndian.AppendUint32(append(b, code16+1), uint32(n))
+}
+
+// msgpackFloat appends a float: nil for NaN, else float 64.
+func msgpackFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) {
+		return append(b, 0xc0)
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xcb), math.Float64bits(f))
 }
 
 func msgpackInt(b []byte, n int64) []byte {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/consthash/consthash/services/query-api/internal/pyread"
@@ -83,5 +84,35 @@ func TestUnsupportedTypeIsAnError(t *testing.T) {
 	}
 	if _, err := Msgpack(nil, []any{make(chan int)}); err == nil {
 		t.Error("Msgpack(chan) did not fail")
+	}
+}
+
+// TestFloatListsAsBoxedOnes checks a []float64 is encoded byte for byte as
+// the same values boxed in a []any (the general path), nulls and
+// infinities included, in both encodings.
+func TestFloatListsAsBoxedOnes(t *testing.T) {
+	vals := []float64{0, 1, -1.5, math.NaN(), math.Inf(1), math.Inf(-1), 1e300, 5e-324}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 3000 { // past the 16-bit msgpack array length and pickle's batches
+		vals = append(vals, math.Float64frombits(rng.Uint64()))
+	}
+	boxed := make([]any, len(vals))
+	for i, v := range vals {
+		boxed[i] = v
+	}
+	for name, enc := range map[string]func([]byte, any) ([]byte, error){"pickle": Pickle, "msgpack": Msgpack} {
+		for _, n := range []int{0, 1, 15, 16, len(vals)} {
+			got, err := enc(nil, map[string]any{"values": vals[:n]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := enc(nil, map[string]any{"values": boxed[:n]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s of %d floats differs from the boxed values'", name, n)
+			}
+		}
 	}
 }

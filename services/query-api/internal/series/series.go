@@ -27,6 +27,22 @@ type Series struct {
 	// read, then as functions set them. Shared between copies: replace the
 	// map, never write to it.
 	Tags map[string]string
+	// Draw is how graphite's Graph functions ask for the series to be
+	// drawn in a graph image; JSON does not show it.
+	Draw Draw
+}
+
+// Draw is graphite-web's series.color and series.options: zero values
+// are graphite's defaults.
+type Draw struct {
+	Color          string  // color(): a color name or hex
+	Alpha          float64 // alpha(): opacity in (0, 1]; 0 is unset
+	LineWidth      float64 // lineWidth(); 0 is unset
+	Dashed         float64 // dashed(): the dash length; 0 is a solid line
+	Stacked        bool    // stacked(), areaBetween()
+	Invisible      bool    // areaBetween()'s lower bound
+	SecondYAxis    bool    // secondYAxis()
+	DrawAsInfinite bool    // drawAsInfinite(), verticalLine()
 }
 
 // Choose returns the resolution graphite's whisper would read: the finest
@@ -145,55 +161,20 @@ func (s *Series) Datapoints(maxDataPoints int, timeRange int64) []Point {
 }
 
 // Consolidate groups values by vpp with graphite's consolidation functions
-// and xFilesFactor (a last, shorter group is judged against vpp too).
+// (Aggregate's: average, sum, min, max, first, last; "" is average) and
+// xFilesFactor (a last, shorter group is judged against vpp too).
 func Consolidate(values []float64, vpp int, fn string, xff float64) []float64 {
+	if fn == "" {
+		fn = "average"
+	}
 	var out []float64
 	for i := 0; i < len(values); i += vpp {
 		group := values[i:min(i+vpp, len(values))]
-		var usable []float64
-		for _, v := range group {
-			if !math.IsNaN(v) {
-				usable = append(usable, v)
-			}
-		}
-		if len(usable) == 0 || float64(len(usable))/float64(vpp) < xff {
+		if n := nonNull(group); n == 0 || float64(n)/float64(vpp) < xff {
 			out = append(out, math.NaN())
 			continue
 		}
-		out = append(out, Aggregate(fn, usable))
+		out = append(out, Aggregate(fn, group))
 	}
 	return out
-}
-
-// Aggregate applies a graphite consolidation function to non-null values.
-func Aggregate(fn string, vs []float64) float64 {
-	switch fn {
-	case "sum":
-		s := 0.0
-		for _, v := range vs {
-			s += v
-		}
-		return s
-	case "min":
-		m := vs[0]
-		for _, v := range vs[1:] {
-			m = math.Min(m, v)
-		}
-		return m
-	case "max":
-		m := vs[0]
-		for _, v := range vs[1:] {
-			m = math.Max(m, v)
-		}
-		return m
-	case "first":
-		return vs[0]
-	case "last":
-		return vs[len(vs)-1]
-	}
-	s := 0.0
-	for _, v := range vs {
-		s += v
-	}
-	return s / float64(len(vs))
 }

@@ -13,10 +13,10 @@ PYTHONHASHSEED=0 /usr/bin/python3 "$work/gen.py"
 gzip -9 -n -c "$work/out/dataset.json" >"$here/dataset.json.gz"
 gzip -9 -n -c "$work/out/render.jsonl" >"$here/render.jsonl.gz"
 gzip -9 -n -c "$work/out/other.jsonl" >"$here/other.jsonl.gz"
-# The functions' interface, which query-api serves at /functions for those it implements.
-cp "$work/out/functions.json" "$here/../../internal/api/graphite_functions.json"
+# The functions' interface, which internal/fn's definitions must give at /functions for those it implements.
+cp "$work/out/functions.json" "$here/functions.json"
 # The events API, in a database of its own (gen_events.py recreates graphite.db).
 PYTHONHASHSEED=0 /usr/bin/python3 "$work/gen_events.py"
 gzip -9 -n -c "$work/out/events.jsonl" >"$here/events.jsonl.gz"
 echo "wrote $here/events.jsonl.gz"
-echo "wrote $here/dataset.json.gz $here/render.jsonl.gz $here/other.jsonl.gz"
+echo "wrote $here/dataset.json.gz $here/render.jsonl.gz $here/other.jsonl.gz $here/functions.json"

@@ -1,4 +1,4 @@
-package api
+package fn
 
 import (
 	"context"
@@ -11,9 +11,20 @@ import (
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
 
-// addEventFunctions adds events(), which needs the API's event store.
-func addEventFunctions(fns map[string]fnImpl, a *API) {
-	fns["events"] = a.eventsFn
+// events(), of the Special group: it reads graphite's events store, which
+// the API gives through Env.Events.
+
+func eventFuncs() []*Func {
+	return []*Func{
+		{
+			Name: "events", Group: "Special",
+			Description: "How many of graphite's events (the /events API) happened in each second, null where none; \"*\" counts them all, other tags select events holding all of them.",
+			Params: []Param{
+				{Name: "tags", Type: String, Required: true, Multiple: true},
+			},
+			Call: eventsFn,
+		},
+	}
 }
 
 // eventsFn is graphite-web's events(*tags): a series of one-second steps
@@ -22,7 +33,7 @@ func addEventFunctions(fns map[string]fnImpl, a *API) {
 // every event, other tags select as /events/get_data's default set does.
 // Unlike graphite-web 1.1.8, which fails with an IndexError on an event at
 // exactly until, such an event is left out.
-func (a *API) eventsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+func eventsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
 	if len(c.Kwargs) > 0 {
 		return nil, fmt.Errorf("events(): give tags as quoted strings")
 	}
@@ -38,7 +49,7 @@ func (a *API) eventsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*ser
 	if len(tags) == 1 && tags[0] == "*" {
 		tags = nil
 	}
-	if a.cfg.Events == nil {
+	if ev.events == nil {
 		return nil, fmt.Errorf("events(): this storage keeps no events")
 	}
 	start, end := ev.from.Unix(), ev.until.Unix()
@@ -46,16 +57,16 @@ func (a *API) eventsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*ser
 	if err := budget.Charge(ctx, n); err != nil {
 		return nil, err
 	}
-	list, err := a.queryEvents(ctx, a.cfg.Events, ev.from.Truncate(1e9), ev.until.Truncate(1e9), tags, "")
+	times, err := ev.events(ctx, ev.from.Truncate(1e9), ev.until.Truncate(1e9), tags)
 	if err != nil {
-		return nil, readError{fmt.Errorf("events(): %w", err)}
+		return nil, err
 	}
 	values := make([]float64, n)
 	for i := range values {
 		values[i] = math.NaN()
 	}
-	for _, e := range list {
-		i := seconds(e.When) - start
+	for _, t := range times {
+		i := t.Unix() - start
 		if i < 0 || i >= n {
 			continue
 		}

@@ -1,4 +1,4 @@
-package api
+package fn
 
 import (
 	"strings"
@@ -13,14 +13,14 @@ func FuzzTagExpr(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		m, err := parseTagExpr(s)
+		m, err := ParseTagExpr(s)
 		if err != nil {
 			return
 		}
-		if m.tag == "" || strings.ContainsAny(m.tag, ";!=") || strings.Contains(m.value, ";") || m.tag+m.op+m.value != s {
+		if m.Tag == "" || strings.ContainsAny(m.Tag, ";!=") || strings.Contains(m.Value, ";") || m.Tag+m.Op+m.Value != s {
 			t.Fatalf("%q parsed as %+v", s, m)
 		}
-		m.match(map[string]string{"name": s, m.tag: m.value})
-		m.match(map[string]string{})
+		m.Match(map[string]string{"name": s, m.Tag: m.Value})
+		m.Match(map[string]string{})
 	})
 }
