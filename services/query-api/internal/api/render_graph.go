@@ -18,7 +18,10 @@ func (a *API) writeGraph(w http.ResponseWriter, r *http.Request, format string, 
 	list := make([]graph.Series, 0, len(all))
 	for _, s := range all {
 		pts := s.Datapoints(o.Width, timeRange)
-		g := graph.Series{Name: s.Name, Start: s.Start, Step: s.Step, Values: make([]float64, len(pts))}
+		d := s.Draw
+		g := graph.Series{Name: s.Name, Start: s.Start, Step: s.Step, Values: make([]float64, len(pts)),
+			Color: d.Color, Alpha: d.Alpha, LineWidth: d.LineWidth, Dashed: d.Dashed, Stacked: d.Stacked,
+			Invisible: d.Invisible, DrawAsInfinite: d.DrawAsInfinite}
 		if len(pts) > 0 {
 			g.Start = pts[0].Time
 		}

@@ -53,6 +53,32 @@ func TestRenderImages(t *testing.T) {
 	if code != 200 || !strings.HasPrefix(strings.TrimSpace(body), "<?xml") || !strings.Contains(body, "requests") {
 		t.Errorf("svg: %d %.200s", code, body)
 	}
+	// color() and lineWidth() on the series win over colorList.
+	q2 := url.Values{"target": {`lineWidth(color(stats_counts.app.req,"ff0000"),3)`}, "from": {"-1h"}, "format": {"png"}, "colorList": {"00ff00"}, "hideLegend": {"true"}}
+	resp2, err := http.Get(srv.URL + "/render?" + q2.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	img2, err := png.Decode(resp2.Body)
+	resp2.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	red, green2 := 0, 0
+	for y := range 250 {
+		for x := range 330 {
+			r, g, b, _ := img2.At(x, y).RGBA()
+			if r>>8 > 215 && g>>8 < 40 && b>>8 < 40 {
+				red++
+			}
+			if r>>8 < 40 && g>>8 > 215 && b>>8 < 40 {
+				green2++
+			}
+		}
+	}
+	if red < 200 || green2 != 0 {
+		t.Errorf("color(...,ff0000): %d red and %d green pixels, want the series red", red, green2)
+	}
 	for _, bad := range []url.Values{{"bgcolor": {"plaid"}}, {"width": {"100000"}}, {"areaMode": {"up"}}} {
 		for k, v := range q {
 			if bad.Get(k) == "" {

@@ -23,6 +23,14 @@ type Series struct {
 	Start  int64
 	Step   int64
 	Values []float64
+	// What graphite's Graph functions ask for (zero values: unset).
+	Color          string  // color(): a colour name or hex; else colorList's next
+	Alpha          float64 // alpha(): opacity in (0, 1]
+	LineWidth      float64 // lineWidth()
+	Dashed         float64 // dashed(): dash length
+	Stacked        bool    // stacked(): stacked as areaMode=stacked stacks
+	Invisible      bool    // areaBetween()'s lower bound: stacked, not drawn
+	DrawAsInfinite bool    // drawAsInfinite(): a full-height line where the value is not zero
 }
 
 // Render draws list as format ("png" or "svg") to w. One pixel of the image
@@ -94,8 +102,27 @@ func draw1(dc draw.Canvas, list []Series, o Options) (err error) {
 	stacked := make([]float64, 0)
 	lines := make([]plot.Plotter, 0, 2*len(list))
 	var fills []plot.Plotter
-	for i, s := range list {
-		col := o.Colors[i%len(o.Colors)]
+	next := 0 // the colorList entry the next series without its own colour takes
+	for _, s := range list {
+		col := o.Colors[next%len(o.Colors)]
+		if c, err := ParseColor(s.Color); s.Color != "" && err == nil {
+			col = c
+		} else {
+			next++
+		}
+		if s.Alpha > 0 && s.Alpha <= 1 {
+			col.A = uint8(math.Round(s.Alpha * 255))
+		}
+		width := o.LineWidth
+		if s.LineWidth > 0 {
+			width = s.LineWidth
+		}
+		if s.DrawAsInfinite {
+			lines = append(lines, &infinite{s: s, ls: draw.LineStyle{Color: col, Width: vg.Points(width)}})
+			legend.Add(s.Name, legendThumb{draw.LineStyle{Color: col}})
+			continue
+		}
+		stack := o.AreaMode == "stacked" || s.Stacked || s.Invisible
 		vals := make([]float64, len(s.Values))
 		for j, v := range s.Values {
 			switch {
@@ -104,7 +131,7 @@ func draw1(dc draw.Canvas, list []Series, o Options) (err error) {
 			case o.LogBase > 1 && v <= 0:
 				v = math.NaN() // not on a log scale; graphite-web leaves it out too
 			}
-			if o.AreaMode == "stacked" && !math.IsNaN(v) { // a null is a gap in its band
+			if stack && !math.IsNaN(v) { // a null is a gap in its band
 				if j < len(stacked) {
 					v += stacked[j]
 					stacked[j] = v
@@ -115,14 +142,20 @@ func draw1(dc draw.Canvas, list []Series, o Options) (err error) {
 			}
 			vals[j] = v
 		}
-		fill := o.AreaMode == "all" || o.AreaMode == "stacked" || (o.AreaMode == "first" && i == 0)
+		if s.Invisible {
+			continue
+		}
+		fill := o.AreaMode == "all" || stack || (o.AreaMode == "first" && len(fills)+len(lines) == 0)
 		segs := segments(s, vals, o.LineMode)
 		for _, seg := range segs {
 			l, err := plotter.NewLine(seg)
 			if err != nil {
 				return err
 			}
-			l.Color, l.Width = col, vg.Points(o.LineWidth)
+			l.Color, l.Width = col, vg.Points(width)
+			if s.Dashed > 0 {
+				l.Dashes = []vg.Length{vg.Points(s.Dashed), vg.Points(s.Dashed)}
+			}
 			if o.LineMode == "staircase" {
 				l.StepStyle = plotter.PostStep
 			}
@@ -134,7 +167,7 @@ func draw1(dc draw.Canvas, list []Series, o Options) (err error) {
 			}
 		}
 		if len(segs) > 0 || len(s.Values) > 0 {
-			ls := draw.LineStyle{Color: col, Width: vg.Points(o.LineWidth)}
+			ls := draw.LineStyle{Color: col, Width: vg.Points(width)}
 			legend.Add(s.Name, legendThumb{ls})
 		}
 	}
@@ -225,6 +258,31 @@ func timeFormat(span int64) string {
 	default:
 		return "2006-01-02"
 	}
+}
+
+// infinite draws drawAsInfinite()'s series: a line the graph's full height
+// at each time whose value is neither null nor zero.
+type infinite struct {
+	s  Series
+	ls draw.LineStyle
+}
+
+func (f *infinite) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, _ := p.Transforms(&c)
+	for j, v := range f.s.Values {
+		t := float64(f.s.Start + int64(j)*f.s.Step)
+		if math.IsNaN(v) || v == 0 || t < p.X.Min || t > p.X.Max {
+			continue
+		}
+		x := trX(t)
+		c.StrokeLine2(f.ls, x, c.Min.Y, x, c.Max.Y)
+	}
+}
+
+// DataRange gives the x range of the series (the y range is the others').
+func (f *infinite) DataRange() (xmin, xmax, ymin, ymax float64) {
+	end := f.s.Start + f.s.Step*int64(len(f.s.Values))
+	return float64(f.s.Start), float64(end), math.Inf(1), math.Inf(-1)
 }
 
 // legendThumb is a legend entry's colour box.

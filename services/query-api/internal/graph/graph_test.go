@@ -190,3 +190,38 @@ func TestHostileLayoutIsAnErrorNotAPanic(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestSeriesDrawOptions(t *testing.T) {
+	o := opts(t, "width=200&height=120&hideLegend=true&hideGrid=true&hideAxes=true&colorList=blue&yMin=0&yMax=10", 2)
+	// drawAsInfinite: a full-height line at the one non-zero value.
+	inf := Series{Name: "deploys", Start: 1700000000, Step: 60, Values: []float64{0, 0, 1, 0, 0}, DrawAsInfinite: true, Color: "red", LineWidth: 2}
+	img := renderPNG(t, []Series{ramp("x", 5, func(int) float64 { return 5 }), inf}, o)
+	col := -1
+	for x := range 200 {
+		n := 0
+		for y := range 120 {
+			if r, g, b, _ := img.At(x, y).RGBA(); r>>8 > 180 && g>>8 < 60 && b>>8 < 80 {
+				n++
+			}
+		}
+		if n >= 110 {
+			col = x
+		}
+	}
+	if col < 0 {
+		t.Error("drawAsInfinite: no red column the graph's height")
+	}
+	// Invisible (areaBetween's lower band) stacks but is not drawn; the
+	// band above it starts at its top.
+	low := ramp("low", 10, func(int) float64 { return 4 })
+	low.Invisible = true
+	high := ramp("high", 10, func(int) float64 { return 2 })
+	high.Stacked, high.Color = true, "green"
+	img = renderPNG(t, []Series{low, high}, o)
+	if n := count(img, colorAliases["blue"]); n != 0 {
+		t.Errorf("the invisible series drew %d pixels", n)
+	}
+	if n := count(img, colorAliases["green"]); n < 1000 {
+		t.Errorf("the stacked band drew %d pixels, want a filled band", n)
+	}
+}
