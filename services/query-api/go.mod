@@ -3,7 +3,7 @@ module github.com/consthash/consthash/services/query-api
 go 1.26.0
 
 require (
-	github.com/VictoriaMetrics/metrics v1.44.0
+	github.com/VictoriaMetrics/metrics v1.45.0
 	github.com/consthash/consthash/pkg v0.0.0-00010101000000-000000000000
 	github.com/go-graphite/protocol v1.0.0
 	gonum.org/v1/plot v0.17.0

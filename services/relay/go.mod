@@ -3,7 +3,7 @@ module github.com/consthash/consthash/services/relay
 go 1.26.0
 
 require (
-	github.com/VictoriaMetrics/metrics v1.44.0
+	github.com/VictoriaMetrics/metrics v1.45.0
 	github.com/consthash/consthash/pkg v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
 )
