@@ -22,8 +22,9 @@ type Config struct {
 	Stream         string          `toml:"stream"` // the rollup stream
 	StreamMaxBytes int64           `toml:"stream_max_bytes"`
 	StreamMaxAge   config.Duration `toml:"stream_max_age"`
-	Durable        string          `toml:"durable"` // consumer name, shared by every writer instance
-	Batch          int             `toml:"batch"`   // messages per fetch and write
+	StreamReplicas int             `toml:"stream_replicas"` // JetStream servers holding the stream, if this writer makes it
+	Durable        string          `toml:"durable"`         // consumer name, shared by every writer instance
+	Batch          int             `toml:"batch"`           // messages per fetch and write
 	BatchWait      config.Duration `toml:"batch_wait"`
 	AckWait        config.Duration `toml:"ack_wait"`
 	MaxDeliver     int             `toml:"max_deliver"`     // tries before a message is dead-lettered
@@ -45,7 +46,7 @@ func Default() *Config {
 	return &Config{
 		Admin: admin.Default("127.0.0.1:8083"), Log: Log{Level: "info", Format: "text"},
 		NATS: "nats://127.0.0.1:4222", Stream: bus.DefaultStream, StreamMaxBytes: bus.DefaultStreamMaxBytes,
-		StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), Durable: "consthash-writer",
+		StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), StreamReplicas: bus.DefaultStreamReplicas, Durable: "consthash-writer",
 		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(time.Minute), MaxDeliver: 10,
 		RetryMaxDelay: config.Duration(time.Minute),
 		DeadLetter:    "consthash.deadletter.rollups", WriteTimeout: config.Duration(30 * time.Second),
@@ -106,6 +107,9 @@ func (c *Config) Validate() error {
 	if c.StreamMaxAge <= 0 {
 		return e("stream_max_age", "%s must be positive", c.StreamMaxAge)
 	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > bus.MaxStreamReplicas {
+		return e("stream_replicas", "%d is not between 1 and %d", c.StreamReplicas, bus.MaxStreamReplicas)
+	}
 	if c.Batch <= 0 {
 		return e("batch", "%d must be positive", c.Batch)
 	}
@@ -137,5 +141,5 @@ func (c *Config) Validate() error {
 
 // StreamConfig is the rollup stream as this writer would make it.
 func (c *Config) StreamConfig() bus.Stream {
-	return bus.Stream{Name: c.Stream, MaxBytes: c.StreamMaxBytes, MaxAge: c.StreamMaxAge.D()}
+	return bus.Stream{Name: c.Stream, MaxBytes: c.StreamMaxBytes, MaxAge: c.StreamMaxAge.D(), Replicas: c.StreamReplicas}
 }
