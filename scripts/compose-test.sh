@@ -113,9 +113,7 @@ cleanup() {
 	fi
 	if [[ -n "$dockerd_pid" ]]; then
 		log "stopping dockerd (pid $dockerd_pid)"
-		kill -TERM "$dockerd_pid" 2>/dev/null
-		for _ in $(seq 1 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
-		kill -0 "$dockerd_pid" 2>/dev/null && kill -KILL "$dockerd_pid"
+		"$root/scripts/dockerd.sh" stop
 	fi
 	if ((rc == 0)); then
 		rm -rf "$work"
@@ -128,35 +126,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-start_dockerd() {
-	command -v dockerd >/dev/null || die "no Docker daemon answers and dockerd is not installed (apt-get install docker.io)"
-	local run=/tmp/consthash-dockerd
-	mkdir -p "$run" "$CACHE/docker-root"
-	exec 7>"$CACHE/docker-root.lock"
-	flock -n 7 || die "another compose-test holds $CACHE/docker-root"
-	rm -f "$run/docker.sock"
-	# No iptables and no default bridge: what works in an unprivileged-network sandbox. The project's own network
-	# (a user-defined bridge) still gives service names and per-container addresses; published ports go through
-	# docker-proxy.
-	dockerd --host "unix://$run/docker.sock" --data-root "$CACHE/docker-root" --exec-root "$run/exec" \
-		--pidfile "$run/dockerd.pid" --iptables=false --ip-masq=false --bridge=none \
-		>"$work/dockerd.log" 2>&1 7>&- &
-	dockerd_pid=$!
-	export DOCKER_HOST="unix://$run/docker.sock"
-	for _ in $(seq 1 120); do
-		docker info >/dev/null 2>&1 && break
-		kill -0 "$dockerd_pid" 2>/dev/null || { tail -n 20 "$work/dockerd.log" >&2; die "dockerd exited"; }
-		sleep 0.5
-	done
-	docker info >/dev/null 2>&1 || die "dockerd did not answer on $DOCKER_HOST (log: $work/dockerd.log)"
-	log "started dockerd (pid $dockerd_pid, $DOCKER_HOST, data root $CACHE/docker-root)"
-}
-
 if [[ "${CONSTHASH_COMPOSE_OWN_DOCKERD:-0}" != 1 ]] && docker info >/dev/null 2>&1; then
 	log "using the Docker daemon at ${DOCKER_HOST:-the default socket}"
 else
 	unset DOCKER_HOST
-	start_dockerd
+	own_dockerd=0
+	scripts/dockerd.sh status || own_dockerd=1 # started here: stopped here
+	out="$(scripts/dockerd.sh start | tail -n 1)" && [[ "$out" == DOCKER_HOST=* ]] || die "no Docker daemon (scripts/dockerd.sh start failed)"
+	export "${out?}"
+	((own_dockerd)) && dockerd_pid="$(cat /tmp/consthash-dockerd/dockerd.pid)"
+	log "using consthash's dockerd ($DOCKER_HOST, data root $CACHE/docker-root)"
 fi
 log "docker CLI $DOCKER, compose: ${COMPOSE[*]} ($("${COMPOSE[@]}" version --short 2>/dev/null || true))"
 
@@ -254,9 +233,10 @@ load_and_kill() { # prefix seed service
 after=yes
 if ((cluster)); then
 	# The 3-node shape: the rollup stream on 3 replicas loses nothing when one NATS node goes. Every service connects
-	# through `nats` (nats-1) and learns the others from it; the node killed is the stream's leader when that is
-	# nats-2 or nats-3, else nats-2 (a follower). Killing nats-1 itself would also drop the core-NATS lines in flight
-	# through it between the relay and the aggregators (at most once, like an aggregator's kill): not asserted here.
+	# through `nats` (nats-1) and learns the others from it. The node killed is the stream's leader: when that is
+	# nats-1, it is asked to step down first (JetStream's STREAM.LEADER.STEPDOWN) so that the leader is another node,
+	# because killing nats-1 itself would also drop the core-NATS lines in flight through it between the relay and the
+	# aggregators (at most once, like an aggregator's kill): not asserted here.
 	stream() { # leader and replicas of the rollup stream, as nats-1's monitoring port reports them
 		docker exec "$(one nats)" wget -qO- 'http://127.0.0.1:8222/jsz?streams=true&config=true' 2>/dev/null | python3 -c '
 import json, sys
@@ -266,11 +246,35 @@ for a in d.get("account_details") or []:
         if s["name"] == "CONSTHASH_ROLLUPS":
             print(s.get("cluster", {}).get("leader", "?"), s.get("config", {}).get("num_replicas", 0))'
 	}
+	stepdown() { # from the host to nats-1's address on the project network, in NATS's text protocol
+		local ip
+		ip="$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(one nats)")"
+		python3 - "$ip" <<'PY'
+import socket, sys
+s = socket.create_connection((sys.argv[1], 4222), timeout=10)
+s.sendall(b'CONNECT {"verbose":false}\r\nSUB _INBOX.stepdown 1\r\n'
+          b'PUB $JS.API.STREAM.LEADER.STEPDOWN.CONSTHASH_ROLLUPS _INBOX.stepdown 0\r\n\r\nPING\r\n')
+buf = b""
+while b"MSG _INBOX.stepdown" not in buf:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    buf += chunk
+PY
+	}
 	read -r leader replicas <<<"$(stream)" || true
+	for _ in 1 2 3 4 5; do
+		[[ "${leader:-nats-1}" == nats-1 ]] || break
+		log "rollup stream leader is nats-1 (the clients' node): asking it to step down"
+		stepdown || true
+		sleep 3
+		read -r leader replicas <<<"$(stream)" || true
+	done
 	log "rollup stream: leader ${leader:-?}, replicas ${replicas:-?}"
 	[[ "${replicas:-0}" == 3 ]] || { log "the rollup stream does not have 3 replicas"; after=no; }
 	victim=nats-2
 	[[ "${leader:-}" == nats-3 ]] && victim=nats-3
+	[[ "${leader:-}" == "$victim" ]] || log "the stream's leader is still ${leader:-?}: killing $victim, a follower"
 	log "NATS node kill: 2000 statsd lines/s for 20s, $victim killed after 10s"
 	load_and_kill nload 9 "$victim"
 	check --prefix nload --statsd "$work/nload-statsd.json" --wait 150s --from "$FINE" || after=no

@@ -11,6 +11,7 @@
 #   gcr.io/distroless/static-debian12:nonroot    distroless-static/: CA certificates, zoneinfo, passwd, no shell
 #   nats:2.10-alpine                             nats/: nats-server v2.10.x built from its Go module
 #   cassandra:5.0                                cassandra/: scripts/cassandra.sh's jars, OpenJDK 17, cqlsh (PyPI)
+#   mariadb:10.11                                mariadb/: Debian's mariadb-server 10.11 (pkg/testenv's testcontainers)
 #   grafana/grafana:11.3.0                       none: pulled or absent (then compose-test leaves Grafana out)
 #
 # Environment:
@@ -27,7 +28,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 DOCKER="${DOCKER:-docker}"
 CACHE="${CONSTHASH_CACHE:-$HOME/.cache/consthash}"
-IMAGES=(debian:bookworm golang:1.26-bookworm gcr.io/distroless/static-debian12:nonroot nats:2.10-alpine cassandra:5.0 grafana/grafana:11.3.0)
+IMAGES=(debian:bookworm golang:1.26-bookworm gcr.io/distroless/static-debian12:nonroot nats:2.10-alpine cassandra:5.0 mariadb:10.11 grafana/grafana:11.3.0)
 
 log() { printf 'offline: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -104,6 +105,7 @@ standin() {
 		;;
 	gcr.io/distroless/static-debian12:nonroot) build "$tag" "$here/distroless-static" ;;
 	nats:2.10-alpine) build "$tag" "$here/nats" ;;
+	mariadb:10.11) build "$tag" "$here/mariadb" ;;
 	cassandra:5.0)
 		"$root/scripts/cassandra.sh" fetch || return 1
 		ctx="$(mktemp -d)"
@@ -118,7 +120,7 @@ standin() {
 # Stand-ins build on each other: nats and golang need debian:bookworm, nats needs golang.
 deps() {
 	case "$1" in
-	golang:* | gcr.io/distroless/* | cassandra:*) echo debian:bookworm ;;
+	golang:* | gcr.io/distroless/* | cassandra:* | mariadb:*) echo debian:bookworm ;;
 	nats:*) echo debian:bookworm golang:1.26-bookworm ;;
 	esac
 }
@@ -138,7 +140,7 @@ ensure() {
 	fi
 	for d in $(deps "$tag"); do ensure "$d" || return 1; done
 	case "$tag" in
-	debian:* | golang:* | gcr.io/distroless/* | nats:* | cassandra:*) ;;
+	debian:* | golang:* | gcr.io/distroless/* | nats:* | cassandra:* | mariadb:10.11) ;;
 	*)
 		log "$tag: no registry answers and there is no stand-in"
 		return 1
