@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	stdlog "log"
 	"os"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docker/go-connections/nat"
+	"github.com/go-sql-driver/mysql"
 	"github.com/testcontainers/testcontainers-go"
 	tcmariadb "github.com/testcontainers/testcontainers-go/modules/mariadb"
 	tcnats "github.com/testcontainers/testcontainers-go/modules/nats"
@@ -118,7 +121,11 @@ func mariadbContainer() (string, error) {
 		}
 		// Ready when it answers a query over the mapped port: the official image's
 		// first start runs a temporary server without networking, and the
-		// stand-in's log lines are Debian's (deploy/offline/mariadb).
+		// stand-in's log lines are Debian's (deploy/offline/mariadb). The driver
+		// logs every refused try ("unexpected EOF") to its process-wide logger:
+		// silenced while waiting, then back to the driver's default.
+		_ = mysql.SetLogger(stdlog.New(io.Discard, "", 0))
+		defer mysql.SetLogger(stdlog.New(os.Stderr, "[mysql] ", stdlog.Ldate|stdlog.Ltime|stdlog.Lshortfile))
 		c, err := tcmariadb.Run(ctx, MariaDBImage, testcontainers.WithLogger(quiet{}), network.WithNetwork(nil, docker.net),
 			tcmariadb.WithUsername("root"), tcmariadb.WithPassword(mariadbRootPassword),
 			testcontainers.WithWaitStrategy(wait.ForSQL("3306/tcp", "mysql", dsn).WithStartupTimeout(4*time.Minute)))
