@@ -34,6 +34,9 @@ backend() {
 	fi
 }
 
+# The main run: no Docker (testcontainers is the Docker phase's; `go test` alone uses it where a daemon answers).
+export CONSTHASH_TEST_DOCKER=off
+
 backend MariaDB CONSTHASH_TEST_MYSQL_DSN scripts/mariadb.sh
 backend Cassandra CONSTHASH_TEST_CASSANDRA_HOSTS scripts/cassandra.sh
 
@@ -49,9 +52,6 @@ echo "== make isolated"
 make -s isolated || { echo "test.sh: make isolated failed" >&2; exit 1; }
 echo "== make lint"
 make -s lint || { echo "test.sh: make lint failed" >&2; exit 1; }
-
-# The main run: no Docker (testcontainers is the Docker phase's).
-export CONSTHASH_TEST_DOCKER=off
 
 # Every module's tests through `go test -json`, printed as go test prints them
 # (scripts/testsum), then every skip with its reason. In CI a skip that is not on
