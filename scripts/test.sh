@@ -9,11 +9,23 @@
 # NATS_CLUSTER=1 (the 3-node NATS shape), and pkg's testenv, store and bus tests once more with NATS and MariaDB
 # started by pkg/testenv through testcontainers-go on that daemon. The main run keeps Docker out
 # (CONSTHASH_TEST_DOCKER=off: NATS in-process, the scripts' servers), so that it does not depend on a daemon.
+#
+#   scripts/test.sh                 everything above
+#   scripts/test.sh docker-phase    the backends, then only the Docker phase
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ci=false
 case "${CI:-}" in true | 1) ci=true ;; esac
+only_docker=false
+case "${1:-}" in
+"") ;;
+docker-phase) only_docker=true ;;
+*)
+	echo "usage: $0 [docker-phase]" >&2
+	exit 2
+	;;
+esac
 
 # backend NAME VAR SCRIPT: run SCRIPT start and export the VAR=value it prints last.
 backend() {
@@ -40,31 +52,35 @@ export CONSTHASH_TEST_DOCKER=off
 backend MariaDB CONSTHASH_TEST_MYSQL_DSN scripts/mariadb.sh
 backend Cassandra CONSTHASH_TEST_CASSANDRA_HOSTS scripts/cassandra.sh
 
-# The four backend round trips first, verbosely, so the output shows each ran (or why it skipped).
-echo "== real backends"
-(cd pkg && go test -count=1 -v -run '^(TestNATSJetStream|TestMariaDB|TestSQLite|TestCassandra)$' ./testenv) |
-	grep -E '^(=== RUN|--- |\s+testenv_test|ok|FAIL|PASS)' || { echo "test.sh: backend tests failed" >&2; exit 1; }
-
-# Every module also builds and vets alone (as the Docker build does), and passes
-# go vet and staticcheck: CI runs both, so a go.mod that needs tidying or a
-# lint finding fails here, not in a user's docker build.
-echo "== make isolated"
-make -s isolated || { echo "test.sh: make isolated failed" >&2; exit 1; }
-echo "== make lint"
-make -s lint || { echo "test.sh: make lint failed" >&2; exit 1; }
-
-# Every module's tests through `go test -json`, printed as go test prints them
-# (scripts/testsum), then every skip with its reason. In CI a skip that is not on
-# scripts/test-skips.txt (each entry says why it is allowed) fails the run.
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 (cd scripts/testsum && go build -o "$results/testsum" .)
 status=0
-for m in $(go list -m -f '{{.Dir}}'); do
-	echo "== ${m#"$PWD"/}"
-	(cd "$m" && go test -json ${GOFLAGS_TEST:--race -count=1} ./... 2>&1 | "$results/testsum" -record "$results/$(basename "$m").jsonl") || status=1
-done
-docker_phase=false
+
+if ! $only_docker; then
+	# The four backend round trips first, verbosely, so the output shows each ran (or why it skipped).
+	echo "== real backends"
+	(cd pkg && go test -count=1 -v -run '^(TestNATSJetStream|TestMariaDB|TestSQLite|TestCassandra)$' ./testenv) |
+		grep -E '^(=== RUN|--- |\s+testenv_test|ok|FAIL|PASS)' || { echo "test.sh: backend tests failed" >&2; exit 1; }
+
+	# Every module also builds and vets alone (as the Docker build does), and passes
+	# go vet and staticcheck: CI runs both, so a go.mod that needs tidying or a
+	# lint finding fails here, not in a user's docker build.
+	echo "== make isolated"
+	make -s isolated || { echo "test.sh: make isolated failed" >&2; exit 1; }
+	echo "== make lint"
+	make -s lint || { echo "test.sh: make lint failed" >&2; exit 1; }
+
+	# Every module's tests through `go test -json`, printed as go test prints them
+	# (scripts/testsum), then every skip with its reason. In CI a skip that is not on
+	# scripts/test-skips.txt (each entry says why it is allowed) fails the run.
+	for m in $(go list -m -f '{{.Dir}}'); do
+		echo "== ${m#"$PWD"/}"
+		(cd "$m" && go test -json ${GOFLAGS_TEST:--race -count=1} ./... 2>&1 | "$results/testsum" -record "$results/$(basename "$m").jsonl") || status=1
+	done
+fi
+
+docker_phase=$only_docker
 $ci && docker_phase=true
 [[ "${CONSTHASH_TEST_DOCKER_PHASE:-}" == 1 ]] && docker_phase=true
 if ! $docker_phase; then
