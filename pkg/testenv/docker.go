@@ -75,7 +75,7 @@ func Docker() error {
 			docker.err = errors.New(EnvDocker + "=" + v)
 			return
 		}
-		p, err := testcontainers.NewDockerProvider(testcontainers.WithLogger(quiet{}))
+		p, err := dockerProvider()
 		if err != nil {
 			docker.err = err
 			return
@@ -90,6 +90,18 @@ func Docker() error {
 		docker.net, docker.err = network.New(ctx)
 	})
 	return docker.err
+}
+
+// dockerProvider is testcontainers-go's provider, or the reason there is
+// none: where it finds no Docker host at all it panics ("rootless Docker not
+// found"), which here means only that Docker is absent.
+func dockerProvider() (p *testcontainers.DockerProvider, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("no Docker host: %v", r)
+		}
+	}()
+	return testcontainers.NewDockerProvider(testcontainers.WithLogger(quiet{}))
 }
 
 // natsContainer starts a NATS server with JetStream in a container of its
