@@ -15,7 +15,8 @@
 #   grafana/grafana:11.3.0                       none: pulled or absent (then compose-test leaves Grafana out)
 #
 # Environment:
-#   DOCKER                  docker CLI that can build with BuildKit (default: docker)
+#   DOCKER                  docker CLI that can build with BuildKit (default: the first docker on PATH with buildx,
+#                           or older than 23, whose BuildKit client is built in)
 #   CONSTHASH_CACHE         cache root (default ~/.cache/consthash); saved images in $CONSTHASH_CACHE/images,
 #                           the debootstrap rootfs in $CONSTHASH_CACHE/offline
 #   CONSTHASH_OFFLINE=1     never try a registry: load or build only
@@ -26,7 +27,23 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-DOCKER="${DOCKER:-docker}"
+# A docker CLI that builds with BuildKit: one with the buildx plugin, or a pre-23 one (built-in BuildKit client).
+pick_docker() {
+	local c v
+	for c in $(type -ap docker); do
+		if "$c" buildx version >/dev/null 2>&1; then
+			echo "$c"
+			return
+		fi
+		v="$("$c" --version 2>/dev/null | sed -n 's/^Docker version \([0-9]*\)\..*/\1/p')"
+		if [[ -n "$v" && "$v" -lt 23 ]]; then
+			echo "$c"
+			return
+		fi
+	done
+	echo docker
+}
+DOCKER="${DOCKER:-$(pick_docker)}"
 CACHE="${CONSTHASH_CACHE:-$HOME/.cache/consthash}"
 IMAGES=(debian:bookworm golang:1.26-bookworm gcr.io/distroless/static-debian12:nonroot nats:2.10-alpine cassandra:5.0 mariadb:10.11 grafana/grafana:11.3.0)
 
