@@ -187,7 +187,22 @@ func cassandraContainer() (string, error) {
 			docker.cassandraErr = err
 			return
 		}
-		docker.cassandraHost = host + ":" + port.Port()
+		addr := host + ":" + port.Port()
+		// The mapped port accepts (docker-proxy) before Cassandra serves CQL: ready
+		// when a session opens.
+		for {
+			sess, err := CassandraCluster(addr).CreateSession()
+			if err == nil {
+				sess.Close()
+				break
+			}
+			if ctx.Err() != nil {
+				docker.cassandraErr = fmt.Errorf("Cassandra container %s: no CQL session: %w", CassandraImage, err)
+				return
+			}
+			time.Sleep(2 * time.Second)
+		}
+		docker.cassandraHost = addr
 	})
 	return docker.cassandraHost, docker.cassandraErr
 }
