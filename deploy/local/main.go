@@ -146,9 +146,20 @@ dsn = "file:%s"
 		// Their own process group: a terminal's Ctrl-C reaches only this
 		// launcher, which stops them one by one in order.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		stderr, _ := cmd.StderrPipe()
+		// A pipe of our own, not StderrPipe: Wait closes that one as soon as the
+		// child exits, losing its last lines (its stop) before prefix reads them.
+		// Ours ends when the child has written everything and exited.
+		stderr, w, err := os.Pipe()
+		if err != nil {
+			stopAll()
+			return err
+		}
+		cmd.Stderr = w
 		cmd.Stdout = os.Stdout
-		if err := cmd.Start(); err != nil {
+		err = cmd.Start()
+		w.Close() // the child has its copy
+		if err != nil {
+			stderr.Close()
 			stopAll()
 			return fmt.Errorf("starting %s (run make build first): %w", name, err)
 		}
