@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a Debian machine, if missing: MariaDB's
 # server, a JDK and Maven (for Cassandra, whose jars scripts/cassandra.sh
-# fetches from Maven Central), and docker-compose (to validate
-# docker-compose.yml; no Docker engine is needed), and Python's msgpack (the
-# query-api test decodes its pickle and msgpack answers with Python's own
-# readers). Go modules come from the module proxy on demand.
+# fetches from Maven Central), Python's msgpack (the query-api test decodes its
+# pickle and msgpack answers with Python's own readers), and for the Docker phase
+# of scripts/test.sh (make compose-test, testcontainers): Debian's docker.io
+# (dockerd and a docker CLI that builds with BuildKit), docker-compose, debootstrap
+# (the stand-in base images, deploy/offline) and curl. Go modules come from the
+# module proxy on demand.
 set -euo pipefail
 
 need=()
@@ -12,7 +14,10 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(maria
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v make >/dev/null 2>&1 || need+=(make)
-command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose) # the compose file's static check
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose) # the compose file's check and compose-test
+command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || need+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 /usr/bin/python3 -c 'import msgpack' >/dev/null 2>&1 || need+=(python3-msgpack)
 
 if [ ${#need[@]} -eq 0 ]; then

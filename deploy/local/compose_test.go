@@ -33,9 +33,13 @@ type composeFile struct {
 func TestComposeFile(t *testing.T) {
 	root, _ := filepath.Abs("../..")
 	compose := filepath.Join(root, "docker-compose.yml")
+	cluster := filepath.Join(root, "docker-compose.nats-cluster.yml")
 	if _, err := exec.LookPath("docker-compose"); err == nil {
 		if out, err := exec.Command("docker-compose", "-f", compose, "config", "-q").CombinedOutput(); err != nil {
 			t.Fatalf("docker-compose config: %v\n%s", err, out)
+		}
+		if out, err := exec.Command("docker-compose", "-f", compose, "-f", cluster, "config", "-q").CombinedOutput(); err != nil {
+			t.Fatalf("docker-compose config with the NATS cluster file: %v\n%s", err, out)
 		}
 	} else if os.Getenv("CI") == "true" {
 		t.Fatal("docker-compose is required in CI (scripts/install-deps.sh installs it)")
@@ -91,10 +95,43 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s builds without network: host (go build fetches modules)", name)
 		}
 	}
+	// The 3-node NATS shape: three nodes routed to each other, aggregators
+	// and writers on their cluster configurations (checked below with the rest).
+	b, err = os.ReadFile(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cc composeFile
+	if err := yaml.Unmarshal(b, &cc); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"nats", "nats-2", "nats-3"} {
+		cmd := strings.Join(cc.Services[name].Command, " ")
+		if !strings.Contains(cmd, "--jetstream") || !strings.Contains(cmd, "--routes nats://nats:6222,nats://nats-2:6222,nats://nats-3:6222") {
+			t.Errorf("cluster file: %s is not a JetStream node routed to all three: %s", name, cmd)
+		}
+	}
+	type mounted struct {
+		service string
+		volumes []string
+		build   bool
+	}
+	var mounts []mounted
+	for name, s := range c.Services {
+		mounts = append(mounts, mounted{name, s.Volumes, s.Build != nil})
+	}
+	for _, name := range []string{"aggregator", "writer"} {
+		v := cc.Services[name].Volumes
+		if len(v) != 1 || !strings.Contains(v[0], "-cluster.toml:") {
+			t.Errorf("cluster file: %s mounts %q, want its -cluster.toml", name, v)
+		}
+		mounts = append(mounts, mounted{name, v, true})
+	}
 	// Every mounted file exists; every service accepts its mounted config.
 	bin := t.TempDir()
-	for name, s := range c.Services {
-		for _, v := range s.Volumes {
+	for _, m := range mounts {
+		name, s := m.service, m
+		for _, v := range s.volumes {
 			src, dst, _ := strings.Cut(v, ":")
 			if !strings.HasPrefix(src, "./") {
 				continue // a named volume
@@ -104,7 +141,7 @@ func TestComposeFile(t *testing.T) {
 				t.Errorf("%s mounts %s, which does not exist", name, src)
 				continue
 			}
-			if s.Build == nil || !strings.HasSuffix(strings.TrimSuffix(dst, ":ro"), ".toml") {
+			if !s.build || !strings.HasSuffix(strings.TrimSuffix(dst, ":ro"), ".toml") {
 				continue
 			}
 			exe := filepath.Join(bin, name)

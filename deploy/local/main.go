@@ -34,16 +34,21 @@ func main() {
 		admin    = flag.Int("admin-port", 8081, "first admin port: relay, aggregator +1, writer +2, query-api +3")
 		query    = flag.Int("query-port", 8080, "query-api (the Graphite HTTP API), on 127.0.0.1")
 		times    = flag.String("times", `["10s:168h", "1m:720h", "10m:17520h"]`, "the aggregator's times")
+		logFmt   = flag.String("log-format", "text", "the services' log format: text or json")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(log, *data, *bin, *graphite, *statsd, *natsPort, *admin, *query, *times); err != nil {
+	if *logFmt != "text" && *logFmt != "json" {
+		log.Error("local pipeline", "err", fmt.Sprintf("--log-format %q is not one of text, json", *logFmt))
+		os.Exit(2)
+	}
+	if err := run(log, *data, *bin, *graphite, *statsd, *natsPort, *admin, *query, *times, *logFmt); err != nil {
 		log.Error("local pipeline", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, data, bin string, graphite, statsd, natsPort, admin, query int, times string) error {
+func run(log *slog.Logger, data, bin string, graphite, statsd, natsPort, admin, query int, times, logFormat string) error {
 	etc := filepath.Join(data, "etc")
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		return err
@@ -112,6 +117,7 @@ dsn = "file:%s"
 `, query, times, admin+3, url, filepath.Join(data, "consthash.db")),
 	}
 	for name, text := range configs {
+		text += fmt.Sprintf("[log]\nformat = %q\n", logFormat)
 		if err := os.WriteFile(filepath.Join(etc, name+".toml"), []byte(text), 0o644); err != nil {
 			return err
 		}
@@ -142,9 +148,20 @@ dsn = "file:%s"
 		// Their own process group: a terminal's Ctrl-C reaches only this
 		// launcher, which stops them one by one in order.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		stderr, _ := cmd.StderrPipe()
+		// A pipe of our own, not StderrPipe: Wait closes that one as soon as the
+		// child exits, losing its last lines (its stop) before prefix reads them.
+		// Ours ends when the child has written everything and exited.
+		stderr, w, err := os.Pipe()
+		if err != nil {
+			stopAll()
+			return err
+		}
+		cmd.Stderr = w
 		cmd.Stdout = os.Stdout
-		if err := cmd.Start(); err != nil {
+		err = cmd.Start()
+		w.Close() // the child has its copy
+		if err != nil {
+			stderr.Close()
 			stopAll()
 			return fmt.Errorf("starting %s (run make build first): %w", name, err)
 		}

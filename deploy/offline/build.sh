@@ -11,10 +11,12 @@
 #   gcr.io/distroless/static-debian12:nonroot    distroless-static/: CA certificates, zoneinfo, passwd, no shell
 #   nats:2.10-alpine                             nats/: nats-server v2.10.x built from its Go module
 #   cassandra:5.0                                cassandra/: scripts/cassandra.sh's jars, OpenJDK 17, cqlsh (PyPI)
+#   mariadb:10.11                                mariadb/: Debian's mariadb-server 10.11 (pkg/testenv's testcontainers)
 #   grafana/grafana:11.3.0                       none: pulled or absent (then compose-test leaves Grafana out)
 #
 # Environment:
-#   DOCKER                  docker CLI that can build with BuildKit (default: docker)
+#   DOCKER                  docker CLI that can build with BuildKit (default: the first docker on PATH with buildx,
+#                           or older than 23, whose BuildKit client is built in)
 #   CONSTHASH_CACHE         cache root (default ~/.cache/consthash); saved images in $CONSTHASH_CACHE/images,
 #                           the debootstrap rootfs in $CONSTHASH_CACHE/offline
 #   CONSTHASH_OFFLINE=1     never try a registry: load or build only
@@ -25,9 +27,25 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-DOCKER="${DOCKER:-docker}"
+# A docker CLI that builds with BuildKit: one with the buildx plugin, or a pre-23 one (built-in BuildKit client).
+pick_docker() {
+	local c v
+	for c in $(type -ap docker); do
+		if "$c" buildx version >/dev/null 2>&1; then
+			echo "$c"
+			return
+		fi
+		v="$("$c" --version 2>/dev/null | sed -n 's/^Docker version \([0-9]*\)\..*/\1/p')"
+		if [[ -n "$v" && "$v" -lt 23 ]]; then
+			echo "$c"
+			return
+		fi
+	done
+	echo docker
+}
+DOCKER="${DOCKER:-$(pick_docker)}"
 CACHE="${CONSTHASH_CACHE:-$HOME/.cache/consthash}"
-IMAGES=(debian:bookworm golang:1.26-bookworm gcr.io/distroless/static-debian12:nonroot nats:2.10-alpine cassandra:5.0 grafana/grafana:11.3.0)
+IMAGES=(debian:bookworm golang:1.26-bookworm gcr.io/distroless/static-debian12:nonroot nats:2.10-alpine cassandra:5.0 mariadb:10.11 grafana/grafana:11.3.0)
 
 log() { printf 'offline: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -104,6 +122,7 @@ standin() {
 		;;
 	gcr.io/distroless/static-debian12:nonroot) build "$tag" "$here/distroless-static" ;;
 	nats:2.10-alpine) build "$tag" "$here/nats" ;;
+	mariadb:10.11) build "$tag" "$here/mariadb" ;;
 	cassandra:5.0)
 		"$root/scripts/cassandra.sh" fetch || return 1
 		ctx="$(mktemp -d)"
@@ -118,7 +137,7 @@ standin() {
 # Stand-ins build on each other: nats and golang need debian:bookworm, nats needs golang.
 deps() {
 	case "$1" in
-	golang:* | gcr.io/distroless/* | cassandra:*) echo debian:bookworm ;;
+	golang:* | gcr.io/distroless/* | cassandra:* | mariadb:*) echo debian:bookworm ;;
 	nats:*) echo debian:bookworm golang:1.26-bookworm ;;
 	esac
 }
@@ -138,7 +157,7 @@ ensure() {
 	fi
 	for d in $(deps "$tag"); do ensure "$d" || return 1; done
 	case "$tag" in
-	debian:* | golang:* | gcr.io/distroless/* | nats:* | cassandra:*) ;;
+	debian:* | golang:* | gcr.io/distroless/* | nats:* | cassandra:* | mariadb:10.11) ;;
 	*)
 		log "$tag: no registry answers and there is no stand-in"
 		return 1

@@ -145,7 +145,7 @@ func TestEnsureStream(t *testing.T) {
 		}
 		c, w := info.Config, want.Config()
 		if c.Name != w.Name || !reflect.DeepEqual(c.Subjects, w.Subjects) || c.Storage != w.Storage || c.MaxBytes != w.MaxBytes ||
-			c.MaxAge != w.MaxAge || c.Discard != w.Discard || c.Duplicates != w.Duplicates {
+			c.MaxAge != w.MaxAge || c.Discard != w.Discard || c.Duplicates != w.Duplicates || c.Replicas != w.Replicas {
 			t.Errorf("%s: stream %+v, want %+v", who, c, w)
 		}
 	}

@@ -82,13 +82,23 @@ type Spec[C any] struct {
 }
 
 // Main runs the service and exits: status 1 with the error on stderr when it
-// fails to start or stops with an error.
+// fails to start or stops with an error (through the service's logger, in
+// its format, once the configuration is read; plain text before that).
 func Main[C any](spec Spec[C]) {
 	if err := App(spec, os.Stdout, os.Stderr).Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", spec.Name, err)
+		var logged loggedError
+		if !errors.As(err, &logged) {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", spec.Name, err)
+		}
 		os.Exit(1)
 	}
 }
+
+// loggedError is an error App already wrote through the service's logger:
+// Main does not print it again.
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }
 
 // App is the command line of the service, for Main and for tests.
 func App[C any](spec Spec[C], stdout, stderr io.Writer) *cli.App {
@@ -113,13 +123,22 @@ func App[C any](spec Spec[C], stdout, stderr io.Writer) *cli.App {
 				return nil
 			}
 			log := logging.New(stderr, common.LogLevel, common.LogFormat)
+			// Libraries that write through the standard log package (the metrics
+			// package's process metrics, for one) log through this logger too, at
+			// info: in a JSON-logging container every line stays a JSON object.
+			slog.SetDefault(log)
 			stopTimeout := c.Generic("stop-timeout").(*config.Duration).D()
 			sig := make(chan os.Signal, 4)
 			signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 			defer signal.Stop(sig)
-			return run(spec.Name, common, log, sig, func() (*Service, error) {
+			err = run(spec.Name, common, log, sig, func() (*Service, error) {
 				return spec.Build(cfg, Env{Path: path, Log: log, Flags: c, StopTimeout: stopTimeout})
 			}, stopTimeout)
+			if err != nil {
+				log.Error(spec.Name+" failed", "err", err)
+				return loggedError{err}
+			}
+			return nil
 		},
 	}
 }

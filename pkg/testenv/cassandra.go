@@ -14,13 +14,23 @@ import (
 const cassandraScript = "scripts/cassandra.sh start (it prints the " + EnvCassandraHosts + " to export)"
 
 // CassandraHosts returns the Cassandra contact points named by
-// CONSTHASH_TEST_CASSANDRA_HOSTS (comma-separated host:port), or stops the
-// test (skip, or fail in CI) when it is unset or nothing listens there.
+// CONSTHASH_TEST_CASSANDRA_HOSTS (comma-separated host:port), or else, where
+// Docker answers (see Docker), the test process's Cassandra container
+// (cassandra:5.0 through testcontainers-go, started on first use: a minute or
+// more); it stops the test (skip, or fail in CI) when neither is there or
+// nothing listens.
 func CassandraHosts(t testing.TB) []string {
 	t.Helper()
 	v := os.Getenv(EnvCassandraHosts)
 	if v == "" {
-		missing(t, "Cassandra", EnvCassandraHosts+" is not set", cassandraScript)
+		derr := Docker()
+		if derr != nil {
+			missing(t, "Cassandra", EnvCassandraHosts+" is not set and Docker is not available ("+derr.Error()+")", cassandraScript)
+		}
+		var err error
+		if v, err = cassandraContainer(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	hosts := strings.Split(v, ",")
 	c, err := net.DialTimeout("tcp", hosts[0], 5*time.Second)

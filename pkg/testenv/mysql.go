@@ -13,14 +13,23 @@ import (
 const mysqlScript = "scripts/mariadb.sh start (it prints the " + EnvMySQLDSN + " to export)"
 
 // MySQL returns a connection to a new, empty database on the MariaDB/MySQL
-// server named by CONSTHASH_TEST_MYSQL_DSN, dropped when the test ends. It
-// also returns the DSN of that database, for code under test that opens its
-// own connections.
+// server named by CONSTHASH_TEST_MYSQL_DSN, or else, where Docker answers (see
+// Docker), on the test process's MariaDB container (mariadb:10.11 through
+// testcontainers-go); the database is dropped when the test ends. It also
+// returns the DSN of that database, for code under test that opens its own
+// connections.
 func MySQL(t testing.TB) (*sqlx.DB, string) {
 	t.Helper()
 	dsn := os.Getenv(EnvMySQLDSN)
 	if dsn == "" {
-		missing(t, "MariaDB", EnvMySQLDSN+" is not set", mysqlScript)
+		derr := Docker()
+		if derr != nil {
+			missing(t, "MariaDB", EnvMySQLDSN+" is not set and Docker is not available ("+derr.Error()+")", mysqlScript)
+		}
+		var err error
+		if dsn, err = mariadbContainer(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {

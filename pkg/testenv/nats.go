@@ -41,7 +41,9 @@ func NATSServer(t testing.TB) *server.Server {
 }
 
 // NATS returns the URL of a NATS server with JetStream for this test: the one
-// named by CONSTHASH_TEST_NATS_URL, or else a fresh in-process server.
+// named by CONSTHASH_TEST_NATS_URL; else, where Docker answers (see Docker), a
+// container of its own (nats:2.10-alpine through testcontainers-go); else a
+// fresh in-process server.
 func NATS(t testing.TB) string {
 	t.Helper()
 	if url := os.Getenv(EnvNATSURL); url != "" {
@@ -51,6 +53,9 @@ func NATS(t testing.TB) string {
 		}
 		nc.Close()
 		return url
+	}
+	if Docker() == nil {
+		return natsContainer(t)
 	}
 	return NATSServer(t).ClientURL()
 }

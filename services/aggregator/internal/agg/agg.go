@@ -136,7 +136,8 @@ func (a *Aggregator) open() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		// Aggregators own the stream's limits: created or updated to theirs.
-		stream := bus.Stream{Name: cfg.Output.Stream, MaxBytes: cfg.Output.StreamMaxBytes, MaxAge: cfg.Output.StreamMaxAge.D()}
+		stream := bus.Stream{Name: cfg.Output.Stream, MaxBytes: cfg.Output.StreamMaxBytes, MaxAge: cfg.Output.StreamMaxAge.D(),
+			Replicas: cfg.Output.StreamReplicas}
 		if _, _, err := bus.EnsureStream(ctx, js, stream, true); err != nil {
 			return fmt.Errorf("cannot create the rollup stream: %w", err)
 		}

@@ -116,6 +116,7 @@ type Output struct {
 	Stream         string          `toml:"stream"`
 	StreamMaxBytes int64           `toml:"stream_max_bytes"`
 	StreamMaxAge   config.Duration `toml:"stream_max_age"`
+	StreamReplicas int             `toml:"stream_replicas"` // JetStream servers holding the stream (3 in a 3-node cluster)
 	PublishTimeout config.Duration `toml:"publish_timeout"`
 	MaxPending     int             `toml:"max_pending_batches"` // rollup messages queued for publishing
 	PublishWindow  int             `toml:"publish_window"`      // rollup messages published and not yet acknowledged
@@ -136,7 +137,7 @@ func Default() *Config {
 			PrefixTimer: d.PrefixTimer, PrefixGauge: d.PrefixGauge, PrefixSet: d.PrefixSet, PrefixStats: d.PrefixStats,
 			PercentThreshold: d.PercentThreshold, FlushCounts: true, GaugesMaxTTL: 1, KeyNameSanitize: true},
 		Output: Output{Lines: "BLACKHOLE", Stream: bus.DefaultStream, StreamMaxBytes: bus.DefaultStreamMaxBytes,
-			StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), PublishTimeout: config.Duration(10 * time.Second), MaxPending: 256,
+			StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), StreamReplicas: bus.DefaultStreamReplicas, PublishTimeout: config.Duration(10 * time.Second), MaxPending: 256,
 			PublishWindow: 32, MaxMessageSize: 64 << 10},
 		MaxSeries: 1_000_000,
 	}
@@ -266,6 +267,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Output.StreamMaxAge <= 0 {
 		return c.errorf("output.stream_max_age", "%s must be positive", c.Output.StreamMaxAge)
+	}
+	if c.Output.StreamReplicas < 1 || c.Output.StreamReplicas > bus.MaxStreamReplicas {
+		return c.errorf("output.stream_replicas", "%d is not between 1 and %d", c.Output.StreamReplicas, bus.MaxStreamReplicas)
 	}
 	if c.Output.PublishTimeout <= 0 {
 		return c.errorf("output.publish_timeout", "%s must be positive", c.Output.PublishTimeout)

@@ -23,8 +23,9 @@ type Config struct {
 	Stream         string          `toml:"stream"` // the rollup stream
 	StreamMaxBytes int64           `toml:"stream_max_bytes"`
 	StreamMaxAge   config.Duration `toml:"stream_max_age"`
-	ID             string          `toml:"id"`     // member id prefix; a random suffix is added per start
-	Shards         int             `toml:"shards"` // rollup shards, the aggregators' shards
+	StreamReplicas int             `toml:"stream_replicas"` // JetStream servers holding the stream, if this writer makes it
+	ID             string          `toml:"id"`              // member id prefix; a random suffix is added per start
+	Shards         int             `toml:"shards"`          // rollup shards, the aggregators' shards
 	Membership     Membership      `toml:"membership"`
 	Durable        string          `toml:"durable"` // consumer name prefix: shard n is read by <durable>-<n>
 	Batch          int             `toml:"batch"`   // messages per fetch and write
@@ -61,7 +62,7 @@ func Default() *Config {
 	return &Config{
 		Admin: admin.Default("127.0.0.1:8083"), Log: Log{Level: "info", Format: "text"},
 		NATS: "nats://127.0.0.1:4222", Stream: bus.DefaultStream, StreamMaxBytes: bus.DefaultStreamMaxBytes,
-		StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), Durable: "consthash-writer",
+		StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), StreamReplicas: bus.DefaultStreamReplicas, Durable: "consthash-writer",
 		ID: hostname(), Shards: bus.DefaultShards, Membership: Membership{Interval: config.Duration(time.Second)},
 		PersistInterval: config.Duration(time.Minute), MaxOpenBlocks: 200_000, RecentMaxPoints: 4096,
 		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(3 * time.Minute), MaxDeliver: 10,
@@ -124,6 +125,9 @@ func (c *Config) Validate() error {
 	if c.StreamMaxAge <= 0 {
 		return e("stream_max_age", "%s must be positive", c.StreamMaxAge)
 	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > bus.MaxStreamReplicas {
+		return e("stream_replicas", "%d is not between 1 and %d", c.StreamReplicas, bus.MaxStreamReplicas)
+	}
 	if c.ID == "" || strings.ContainsAny(c.ID, " \t\n") {
 		return e("id", "%q must be a non-empty word", c.ID)
 	}
@@ -180,5 +184,5 @@ func hostname() string {
 
 // StreamConfig is the rollup stream as this writer would make it.
 func (c *Config) StreamConfig() bus.Stream {
-	return bus.Stream{Name: c.Stream, MaxBytes: c.StreamMaxBytes, MaxAge: c.StreamMaxAge.D()}
+	return bus.Stream{Name: c.Stream, MaxBytes: c.StreamMaxBytes, MaxAge: c.StreamMaxAge.D(), Replicas: c.StreamReplicas}
 }

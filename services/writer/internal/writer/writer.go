@@ -127,8 +127,9 @@ func newWithStore(ctx context.Context, cfg *config.Config, log *slog.Logger, st 
 	}
 	if differs {
 		have := stream.CachedInfo().Config
-		log.Warn("the rollup stream's limits differ from this writer's stream_max_bytes and stream_max_age; the aggregators' are kept",
-			"stream", want.Name, "max_bytes", have.MaxBytes, "max_age", have.MaxAge, "want_max_bytes", want.MaxBytes, "want_max_age", want.MaxAge)
+		log.Warn("the rollup stream's limits differ from this writer's stream_max_bytes, stream_max_age and stream_replicas; the aggregators' are kept",
+			"stream", want.Name, "max_bytes", have.MaxBytes, "max_age", have.MaxAge, "replicas", have.Replicas,
+			"want_max_bytes", want.MaxBytes, "want_max_age", want.MaxAge, "want_replicas", want.Replicas)
 	}
 	w.stream = stream
 	w.healthy.Store(true)
