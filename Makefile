@@ -46,7 +46,7 @@ bench-aggregator: build
 bench-pipeline: build
 	bench/pipeline.sh
 
-## bench-query: consthash query-api vs graphite-web (gunicorn) side by side on the same data (bench/query.sh)
+## bench-query: query-api (SQLite and Cassandra) vs graphite-web and carbonapi+go-carbon on the same data, STORES="sqlite cassandra" (bench/query.sh)
 bench-query: build
 	bench/query.sh
 

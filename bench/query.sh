@@ -1,49 +1,147 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: consthash query-api vs graphite-web 1.1.8 (Debian, under gunicorn) on the same data:
-#   render: 100 series x 1 day at 10 s (864,000 points), from=-24h, maxDataPoints=1000, json;
-#   find:   a 3-level glob (bench.find.0[1-3]?.*.05?, 30,000 matches) over FANOUT^3 leaves (1,000,000 by default).
-# Each request runs with wrk (1 connection, DURATION each) after a warm-up; the script prints p50/p99 latency,
-# requests/s and the ratio graphite-web / consthash. Both servers get the same 2 cores; graphite-web runs
-# 2 gunicorn workers, its cache off (as query-api has none).
-#   bench/query.sh                 (FANOUT=100 DURATION=20s by default; FANOUT=40 for a quick run)
-# Needs go, wrk, gunicorn, graphite-web and python3-whisper (apt-get install wrk gunicorn graphite-web).
+# Side-by-side benchmark, one request at a time, on one data set:
+#   graphite-web 1.1.8 (Debian, under gunicorn, 2 workers) on whisper files;
+#   carbonapi over go-carbon's carbonserver, on the SAME whisper files;
+#   consthash query-api on SQLite and on Cassandra (STORES="sqlite cassandra", the default).
+# Requests (bench/query.py; absolute from/until, the data set ends at END):
+#   render_day:  100 series x 1 day at 10 s (864,000 points), maxDataPoints=1000, json;
+#   render_hour: the same series over the last hour;
+#   find:        bench.find.0[1-3]?.*.05? over FANOUT^3 leaves (216,000 by default: 18,000 matches);
+#   render_wide: WIDE_SERIES series x WIDE_DAYS days at WIDE_STEP (1,000 x 7 days at 1 min, 10.08 million points:
+#                the resolution query-api's times = ["10s:2d", "1m:30d"] serve 7 days at), maxDataPoints=1000.
+# wrk (1 thread, 1 connection, --timeout 60s, DURATION each after a 2 s warm-up) for the first three, timed
+# requests for render_wide. Caches off everywhere: graphite-web's DummyCache, carbonapi's cache and backendCache
+# "null", carbonserver's query, find and glob caches off (its trie index of the file names stays: it is how it
+# finds). Last lines, one per store, sqlite last:
+#   query: store=<s> render_day_ratio=<x> render_day_vs_carbonapi=<x> render_hour_ratio=<x> find_ratio=<x>
+# (the peer's p50 / query-api's p50; render_day_ratio and the others against graphite-web).
+#
+#   bench/query.sh                       (about 5 minutes on an idle 2-core machine, most of it loading)
+#   STORES=sqlite DURATION=5s bench/query.sh
+#   WORK=/tmp/qbench bench/query.sh      (keeps the data set there and reuses it on the next run)
+#
+# carbonapi and go-carbon are built from the mirrors of the fetch tool (MIRRORS=/work/.mirror, their vendor
+# directories, offline) into PEERS=~/.cache/consthash/peers/bin the first time; nothing of theirs is in this
+# repository. Needs go, wrk, gunicorn, graphite-web (apt-get install wrk gunicorn graphite-web), and for
+# cassandra the local node of scripts/cassandra.sh (started if it is not running; never stopped here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FANOUT=${FANOUT:-100}
-DURATION=${DURATION:-20s}
+root=$PWD
+STORES=${STORES:-sqlite cassandra}
+FANOUT=${FANOUT:-60}
+DURATION=${DURATION:-10s}
+WIDE_SERIES=${WIDE_SERIES:-1000}
+WIDE_DAYS=${WIDE_DAYS:-7}
+WIDE_STEP=${WIDE_STEP:-1m}
+PEERS=${PEERS:-$HOME/.cache/consthash/peers}
+MIRRORS=${MIRRORS:-/work/.mirror}
+export WIDE_DAYS
+export WIDE_DESC="$WIDE_SERIES series x $WIDE_DAYS days at $WIDE_STEP"
 work=${WORK:-$(mktemp -d)}
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${WORK:-}" ] || rm -rf "$work"' EXIT
+mkdir -p "$work"
+keyspace=bq_$(printf %s "$work" | cksum | cut -d' ' -f1)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ -z "${WORK:-}" ]; then
+		case " $STORES " in *" cassandra "*) [ -z "${hosts:-}" ] || "$work/queryload" --driver cassandra --dsn "$hosts" \
+			--keyspace "$keyspace" --drop || true ;; esac
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
 for c in wrk gunicorn; do
 	command -v $c >/dev/null || { echo "query.sh: $c is missing (apt-get install wrk gunicorn graphite-web)" >&2; exit 1; }
 done
-/usr/bin/python3 -c 'import graphite, whisper' || { echo "query.sh: graphite-web is missing (apt-get install graphite-web)" >&2; exit 1; }
+/usr/bin/python3 -c 'import graphite, django' 2>/dev/null || { echo "query.sh: graphite-web is missing (apt-get install graphite-web)" >&2; exit 1; }
+
+# peer NAME PACKAGE: the binary of go-graphite/NAME, built from the mirror the first time.
+peer() {
+	local bin=$PEERS/bin/$1 mirror=$MIRRORS/go-graphite+$1/repo src=$PEERS/src/$1
+	if [ ! -x "$bin" ]; then
+		if [ ! -d "$mirror" ]; then
+			echo "query.sh: $1 is not built ($bin) and its mirror is absent ($mirror): bring github:go-graphite/$1 with" \
+				"the fetch tool (or set MIRRORS), or put a $1 binary at $bin" >&2
+			exit 1
+		fi
+		echo "query.sh: building $1 $(git --git-dir="$mirror" describe --tags --always HEAD) from $mirror into $bin" >&2
+		rm -rf "$src" && mkdir -p "$src" "$PEERS/bin"
+		git --git-dir="$mirror" archive HEAD | tar -x -C "$src"
+		(cd "$src" && GOWORK=off GOFLAGS=-mod=vendor GOPROXY=off go build -o "$bin" "$2")
+	fi
+	echo "$bin"
+}
+gocarbon=$(peer go-carbon .)
+carbonapi=$(peer carbonapi ./cmd/carbonapi)
 make -s build >/dev/null
-(cd services/query-api && go build -o "$work/benchload" ./cmd/benchload)
+(cd bench/queryload && GOWORK=off go build -o "$work/queryload" .)
 
-now=$(date +%s)
-if [ ! -f "$work/render.tsv" ]; then
-	echo "query.sh: writing the data set (whisper files and SQLite) in $work"
-	/usr/bin/python3 bench/query_data.py "$work" "$now" "$FANOUT"
-	"$work/benchload" --dsn "file:$work/consthash.db" --tsv "$work/render.tsv" --fanout "$FANOUT" --resolution 10s:2d
+case " $STORES " in *" cassandra "*)
+	hosts=$(scripts/cassandra.sh start | tail -n1 | sed 's/^CONSTHASH_TEST_CASSANDRA_HOSTS=//') ;;
+esac
+
+# The data set: written once per WORK, ending at the minute of the first run.
+[ -f "$work/end" ] || echo $(($(date +%s) / 60 * 60)) >"$work/end"
+end=$(cat "$work/end")
+load=(--end "$end" --fanout "$FANOUT" --wide-series "$WIDE_SERIES" --wide-days "$WIDE_DAYS" --wide-step "$WIDE_STEP")
+started=$(date +%s)
+# whisper files and each store side by side (the stores wait on their databases more than on the CPU)
+loads=()
+if [ ! -f "$work/whisper.done" ]; then
+	("$work/queryload" "${load[@]}" --whisper "$work/whisper" && touch "$work/whisper.done") &
+	loads+=($!)
 fi
+for st in $STORES; do
+	[ -f "$work/$st.done" ] && continue
+	case $st in
+	sqlite) ("$work/queryload" "${load[@]}" --driver sqlite --dsn "file:$work/consthash.db" && touch "$work/$st.done") & ;;
+	cassandra) ("$work/queryload" "${load[@]}" --driver cassandra --dsn "$hosts" --keyspace "$keyspace" &&
+		touch "$work/$st.done") & ;;
+	*) echo "query.sh: STORES=$STORES: want sqlite and/or cassandra" >&2; exit 2 ;;
+	esac
+	loads+=($!)
+done
+for p in "${loads[@]}"; do wait "$p" || { echo "query.sh: loading the data set failed (above)" >&2; exit 1; }; done
+echo "query.sh: data set in $work ready ($(($(date +%s) - started)) s of loading this run)" >&2
 
-# consthash query-api
-cat >"$work/query-api.toml" <<TOML
-listen = "127.0.0.1:18089"
+servers="["
+sep=""
+# consthash query-api, one per store
+port=18089
+for st in $STORES; do
+	case $st in
+	sqlite) storage="driver = \"sqlite\"
+dsn = \"file:$work/consthash.db\"" ;;
+	cassandra) storage="driver = \"cassandra\"
+dsn = \"$hosts\"
+options = { keyspace = \"$keyspace\" }" ;;
+	esac
+	cat >"$work/query-api-$st.toml" <<TOML
+listen = "127.0.0.1:$port"
 times = ["10s:2d", "1m:30d"]
 max_series = 10000
 max_find = 2000000
 [storage]
-driver = "sqlite"
-dsn = "file:$work/consthash.db"
+$storage
 [admin]
-listen = "127.0.0.1:18088"
+listen = "127.0.0.1:$((port + 100))"
 [log]
 level = "warn"
 TOML
-bin/query-api --config "$work/query-api.toml" &
+	bin/query-api --config "$work/query-api-$st.toml" &
+	pids+=($!)
+	extra=""
+	if [ "$st" = cassandra ] && [ -f /tmp/consthash-cassandra/cassandra.pid ]; then
+		extra=", \"extra_pids\": {\"cassandra\": [$(cat /tmp/consthash-cassandra/cassandra.pid)]}"
+	fi
+	servers+="$sep{\"name\": \"query-api/$st\", \"port\": $port, \"pids\": [$!], \"store\": \"$st\"$extra}"
+	sep=", "
+	port=$((port + 1))
+	[ $port = 18090 ] && port=18091
+done
 
-# graphite-web
+# graphite-web 1.1.8 on the whisper files
 mkdir -p "$work/gw/storage" "$work/gw/log"
 cat >"$work/gw/bench_settings.py" <<PY
 SECRET_KEY = 'bench-not-secret'
@@ -61,47 +159,121 @@ CACHES = {'default': {'BACKEND': 'django.core.cache.backends.dummy.DummyCache'}}
 LOG_RENDERING_PERFORMANCE = False
 LOG_CACHE_PERFORMANCE = False
 PY
-export PYTHONPATH="$work/gw" DJANGO_SETTINGS_MODULE=graphite.settings GRAPHITE_SETTINGS_MODULE=bench_settings
-/usr/bin/python3 -m django migrate --verbosity 0 >/dev/null
-(cd "$work/gw" && gunicorn --workers 2 --bind 127.0.0.1:18090 --log-level warning graphite.wsgi:application) &
+(
+	export PYTHONPATH="$work/gw" DJANGO_SETTINGS_MODULE=graphite.settings GRAPHITE_SETTINGS_MODULE=bench_settings
+	/usr/bin/python3 -m django migrate --verbosity 0 >"$work/gw/log/migrate.log" 2>&1
+	cd "$work/gw" && exec gunicorn --workers 2 --timeout 300 --bind 127.0.0.1:18090 --log-level warning graphite.wsgi:application
+) &
+pids+=($!)
+servers+="$sep{\"name\": \"graphite-web\", \"port\": 18090, \"pids\": [$!], \"tree\": true}"
 
-for url in http://127.0.0.1:18089/version http://127.0.0.1:18090/version; do
-	for _ in $(seq 100); do curl -sf "$url" >/dev/null && break; sleep 0.2; done
+# go-carbon: carbonserver only (no receivers, no persister) on the same whisper files; carbonapi in front
+mkdir -p "$work/gc"
+: >"$work/gc/storage-schemas.conf"
+cat >"$work/gc/go-carbon.conf" <<TOML
+[common]
+user = ""
+metric-endpoint = "local"
+metric-interval = "1h"
+max-cpu = 2
+[whisper]
+data-dir = "$work/whisper"
+schemas-file = "$work/gc/storage-schemas.conf"
+enabled = false
+flock = false
+[cache]
+max-size = 1000000
+write-strategy = "max"
+[udp]
+enabled = false
+[tcp]
+enabled = false
+[pickle]
+enabled = false
+[carbonlink]
+enabled = false
+[grpc]
+enabled = false
+[tags]
+enabled = false
+[carbonserver]
+listen = "127.0.0.1:18094"
+enabled = true
+query-cache-enabled = false
+streaming-query-cache-enabled = false
+find-cache-enabled = false
+glob-cache-enabled = false
+trie-index = true
+trigram-index = false
+scan-frequency = "1h"
+no-service-when-index-is-not-ready = true
+max-globs = 100
+max-metrics-globbed = 10000000
+max-metrics-rendered = 100000
+read-timeout = "300s"
+write-timeout = "300s"
+request-timeout = "300s"
+[dump]
+enabled = false
+[pprof]
+enabled = false
+[[logging]]
+logger = ""
+file = "$work/gc/go-carbon.log"
+level = "warn"
+TOML
+"$gocarbon" -config "$work/gc/go-carbon.conf" >"$work/gc/go-carbon.out" 2>&1 &
+pids+=($!)
+gcpid=$!
+cat >"$work/gc/carbonapi.yaml" <<YAML
+listen: "127.0.0.1:18093"
+concurency: 1000
+cache:
+  type: "null"
+backendCache:
+  type: "null"
+cpus: 0
+maxBatchSize: 0
+idleConnections: 10
+upstreams:
+  tldCacheDisabled: true
+  timeouts:
+    find: "300s"
+    render: "300s"
+    connect: "1s"
+  backendsv2:
+    backends:
+      - groupName: "go-carbon"
+        protocol: "carbonapi_v3_pb"
+        lbMethod: "broadcast"
+        maxTries: 1
+        servers:
+          - "http://127.0.0.1:18094"
+expvar:
+  enabled: false
+logger:
+  - logger: ""
+    file: "$work/gc/carbonapi.log"
+    level: "warn"
+    encoding: "console"
+YAML
+"$carbonapi" -config "$work/gc/carbonapi.yaml" >"$work/gc/carbonapi.out" 2>&1 &
+pids+=($!)
+servers+=", {\"name\": \"carbonapi+go-carbon\", \"port\": 18093, \"pids\": [$!, $gcpid]}]"
+echo "$servers" >"$work/servers.json"
+
+# Up: each answers /version (carbonserver: its index built, find answers).
+for url in $(/usr/bin/python3 -c 'import json,sys; [print("http://127.0.0.1:%d" % s["port"]) for s in json.load(open(sys.argv[1]))]' "$work/servers.json"); do
+	ok=""
+	for _ in $(seq 600); do
+		curl -sf "$url/metrics/find?query=bench.*&format=json" >/dev/null && { ok=1; break; }
+		for p in "${pids[@]}"; do
+			kill -0 "$p" 2>/dev/null || { echo "query.sh: a server exited; its logs are in $work (gc/, gw/log/)" >&2; exit 1; }
+		done
+		sleep 0.5
+	done
+	[ -n "$ok" ] || { echo "query.sh: $url does not answer after 300 s" >&2; exit 1; }
 done
-
-render="/render?target=bench.render.*&from=-24h&until=now&maxDataPoints=1000&format=json"
-find="/metrics/find?query=bench.find.0%5B1-3%5D%3F.*.05%3F&format=treejson"
-# check: both answer the same shapes
-c_series=$(curl -s "http://127.0.0.1:18089$render" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d), len(d[0]["datapoints"]))')
-g_series=$(curl -s "http://127.0.0.1:18090$render" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d), len(d[0]["datapoints"]))')
-c_find=$(curl -s "http://127.0.0.1:18089${find/treejson/completer}" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["metrics"]))')
-g_find=$(curl -s "http://127.0.0.1:18090${find/treejson/completer}" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["metrics"]))')
-echo "render: consthash $c_series (series, points each); graphite-web $g_series"
-echo "find:   consthash $c_find matches; graphite-web $g_find"
-
-# measure NAME PORT PATH: wrk's p50, p99 (ms) and requests/s
-measure() {
-	wrk -t1 -c1 -d3s "http://127.0.0.1:$2$3" >/dev/null # warm-up
-	wrk -t1 -c1 -d"$DURATION" --latency "http://127.0.0.1:$2$3" | python3 -c '
-import re, sys
-out = sys.stdin.read()
-def ms(s):
-    m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
-    if not m:
-        sys.exit("query.sh: cannot read wrk latency %r in:\n%s" % (s, out))
-    v, u = float(m.group(1)), m.group(2)
-    return {"us": v / 1000, "ms": v, "s": v * 1000, "m": v * 60000}[u]
-p50 = ms(re.search(r"50%\s+(\S+)", out).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-print("%.2f %.2f %.1f" % (p50, p99, rps))'
-}
-printf "\n%-8s %-12s %10s %10s %10s\n" request server p50_ms p99_ms req/s
-for req in render find; do
-	path=$render
-	[ $req = find ] && path=$find
-	read -r cp50 cp99 crps < <(measure consthash 18089 "$path")
-	read -r gp50 gp99 grps < <(measure graphite-web 18090 "$path")
-	printf "%-8s %-12s %10s %10s %10s\n" $req consthash "$cp50" "$cp99" "$crps"
-	printf "%-8s %-12s %10s %10s %10s\n" $req graphite-web "$gp50" "$gp99" "$grps"
-	python3 -c "print('%-8s ratio (graphite-web / consthash): p50 %.1fx, p99 %.1fx, throughput %.1fx' % ('$req', $gp50/$cp50, $gp99/$cp99, $crps/$grps))"
-done
+echo "query.sh: load average $(cut -d' ' -f1-3 /proc/loadavg) before measuring (2 cores: figures are under that load)" >&2
+/usr/bin/python3 bench/query.py "$work/servers.json" "$end" "$DURATION"
+echo "query.sh: load average $(cut -d' ' -f1-3 /proc/loadavg) after" >&2
