@@ -9,7 +9,7 @@
 //	queryload --driver cassandra --dsn 127.0.0.1:9042 --keyspace bq123 --drop
 //
 // The data set, ending at --end (a multiple of 60):
-//   - bench.render.sNN: 100 series, one day at 10 s (8,640 points each), whisper archive 10s:2d;
+//   - bench.render.sNN: 100 series (--render-series), one day at 10 s (8,640 points each), whisper archive 10s:2d;
 //   - bench.wide.wNNNN: --wide series over --wide-days at --wide-step (1,000 × 7 days at 1 min:
 //     10,080 points each, 10.08 million in all), whisper archive <step>:30d;
 //   - bench.find.III.JJJ.KKK: fanout³ leaves for find, one point each, whisper archive 1m:1m.
@@ -39,17 +39,18 @@ import (
 
 // config is the command line.
 type config struct {
-	End        int64
-	Whisper    string
-	Driver     string
-	DSN        string
-	Keyspace   string
-	Drop       bool
-	Fanout     int
-	WideSeries int
-	WideDays   int
-	WideStep   time.Duration
-	BatchSize  int
+	End          int64
+	Whisper      string
+	Driver       string
+	DSN          string
+	Keyspace     string
+	Drop         bool
+	Fanout       int
+	RenderSeries int
+	WideSeries   int
+	WideDays     int
+	WideStep     time.Duration
+	BatchSize    int
 }
 
 // Validate names the flag that is wrong.
@@ -67,6 +68,8 @@ func (c config) Validate() error {
 		return errors.New("--drop: drops --keyspace of --driver cassandra, give both")
 	case c.Fanout < 0 || c.Fanout > 1000:
 		return fmt.Errorf("--fanout %d: want 0..1000", c.Fanout)
+	case c.RenderSeries < 1 || c.RenderSeries > 100:
+		return fmt.Errorf("--render-series %d: want 1..100", c.RenderSeries)
 	case c.WideSeries < 0 || c.WideSeries > 10000:
 		return fmt.Errorf("--wide-series %d: want 0..10000", c.WideSeries)
 	case c.WideDays < 1 || c.WideDays > 29:
@@ -88,6 +91,7 @@ func main() {
 	flag.StringVar(&c.Keyspace, "keyspace", "", "cassandra: the keyspace (default: the store's)")
 	flag.BoolVar(&c.Drop, "drop", false, "cassandra: drop --keyspace and exit")
 	flag.IntVar(&c.Fanout, "fanout", 100, "find tree: fanout³ leaves")
+	flag.IntVar(&c.RenderSeries, "render-series", 100, "render set: this many series (a test's fewer)")
 	flag.IntVar(&c.WideSeries, "wide-series", 1000, "wide set: this many series")
 	flag.IntVar(&c.WideDays, "wide-days", 7, "wide set: this many days")
 	flag.DurationVar(&c.WideStep, "wide-step", time.Minute, "wide set: the step (whole minutes)")
@@ -145,7 +149,7 @@ type series struct {
 func sets(c config) []series {
 	wstep := int64(c.WideStep / time.Second)
 	return []series{
-		{name: "render", paths: 100, path: func(k int) string { return fmt.Sprintf("bench.render.s%02d", k) },
+		{name: "render", paths: c.RenderSeries, path: func(k int) string { return fmt.Sprintf("bench.render.s%02d", k) },
 			step: 10, points: 8640, value: func(k, i int) float64 { return float64((i*37+k*11)%1000) / 10 },
 			archStep: 10, archPoints: 2 * 8640, res: "10s:2d"},
 		{name: "wide", paths: c.WideSeries, path: func(k int) string { return fmt.Sprintf("bench.wide.w%04d", k) },

@@ -57,7 +57,7 @@ func TestWhisperAndStoreHoldTheSamePoints(t *testing.T) {
 	dir := t.TempDir()
 	const end = 1796025600 // a multiple of a day
 	c := config{End: end, Whisper: filepath.Join(dir, "whisper"), Driver: "sqlite", DSN: "file:" + filepath.Join(dir, "q.db"),
-		Fanout: 2, WideSeries: 3, WideDays: 2, WideStep: 5 * time.Minute, BatchSize: 1000}
+		Fanout: 2, RenderSeries: 3, WideSeries: 3, WideDays: 2, WideStep: 5 * time.Minute, BatchSize: 1000}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -79,9 +79,9 @@ func TestWhisperAndStoreHoldTheSamePoints(t *testing.T) {
 		first, last  whisperPoint // of the first path
 		lastOfLatest whisperPoint // of the last path
 	}{
-		{set: "render", paths: []string{"bench.render.s00", "bench.render.s99"}, step: 10, kept: 17280, res: "10s:2d",
+		{set: "render", paths: []string{"bench.render.s00", "bench.render.s02"}, step: 10, kept: 17280, res: "10s:2d",
 			points: 8640, first: whisperPoint{end - 86400, 0}, last: whisperPoint{end - 10, float64(8639*37%1000) / 10},
-			lastOfLatest: whisperPoint{end - 10, float64((8639*37+99*11)%1000) / 10}},
+			lastOfLatest: whisperPoint{end - 10, float64((8639*37+2*11)%1000) / 10}},
 		{set: "wide", paths: []string{"bench.wide.w0000", "bench.wide.w0002"}, step: 300, kept: 8640, res: "5m:30d",
 			points: 576, first: whisperPoint{end - 2*86400, 0}, last: whisperPoint{end - 300, float64(575*13%500) / 4},
 			lastOfLatest: whisperPoint{end - 300, float64((575*13+2*7)%500) / 4}},
@@ -132,7 +132,7 @@ func TestWhisperAndStoreHoldTheSamePoints(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	ok := config{End: 1796025600, Whisper: "w", Fanout: 60, WideSeries: 1000, WideDays: 7, WideStep: time.Minute, BatchSize: 1}
+	ok := config{End: 1796025600, Whisper: "w", Fanout: 60, RenderSeries: 100, WideSeries: 1000, WideDays: 7, WideStep: time.Minute, BatchSize: 1}
 	tests := []struct {
 		name string
 		edit func(*config)
@@ -148,6 +148,7 @@ func TestConfigValidate(t *testing.T) {
 		{"step not dividing a day", func(c *config) { c.WideStep = 7 * time.Minute }, "--wide-step"},
 		{"too many days", func(c *config) { c.WideDays = 30 }, "--wide-days"},
 		{"fanout", func(c *config) { c.Fanout = -1 }, "--fanout"},
+		{"no render series", func(c *config) { c.RenderSeries = 0 }, "--render-series"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
