@@ -10,7 +10,7 @@
 #   render_wide: WIDE_SERIES series x WIDE_DAYS days at WIDE_STEP (1,000 x 7 days at 1 min, 10.08 million points:
 #                the resolution query-api's times = ["10s:2d", "1m:30d"] serve 7 days at), maxDataPoints=1000.
 # wrk (1 thread, 1 connection, --timeout 60s, DURATION each after a 2 s warm-up) for the first three, timed
-# requests for render_wide. Caches off everywhere: graphite-web's DummyCache, carbonapi's cache and backendCache
+# requests for render_wide. Caches off everywhere: graphite-web's DummyCache and no CARBONLINK_HOSTS, carbonapi's cache and backendCache
 # "null", carbonserver's query, find and glob caches off (its trie index of the file names stays: it is how it
 # finds). Last lines, one per store, sqlite last:
 #   query: store=<s> render_day_ratio=<x> render_day_vs_carbonapi=<x> render_hour_ratio=<x> find_ratio=<x>
@@ -119,9 +119,12 @@ options = { keyspace = \"$keyspace\" }" ;;
 	esac
 	cat >"$work/query-api-$st.toml" <<TOML
 listen = "127.0.0.1:$port"
-times = ["10s:2d", "1m:30d"]
+times = ["10s:2d", "$WIDE_STEP:30d"]
 max_series = 10000
 max_find = 2000000
+max_request_points = 20000000
+query_timeout = "300s"
+write_timeout = "310s"
 [storage]
 $storage
 [admin]
@@ -158,6 +161,10 @@ MEMCACHE_HOSTS = []
 CACHES = {'default': {'BACKEND': 'django.core.cache.backends.dummy.DummyCache'}}
 LOG_RENDERING_PERFORMANCE = False
 LOG_CACHE_PERFORMANCE = False
+CARBONLINK_HOSTS = []  # no carbon-cache: its cache of recent points is off too (and not asked once per series)
+REPLICATION_FACTOR = 0  # what an empty CARBONLINK_HOSTS needs
+FIND_TIMEOUT = 300.0   # defaults 3 s and 6 s: the wide render and the find take longer
+FETCH_TIMEOUT = 300.0
 PY
 (
 	export PYTHONPATH="$work/gw" DJANGO_SETTINGS_MODULE=graphite.settings GRAPHITE_SETTINGS_MODULE=bench_settings
