@@ -16,13 +16,14 @@
 #   query: store=<s> render_day_ratio=<x> render_day_vs_carbonapi=<x> render_hour_ratio=<x> find_ratio=<x>
 # (the peer's p50 / query-api's p50; render_day_ratio and the others against graphite-web).
 #
-#   bench/query.sh                       (about 5 minutes on an idle 2-core machine, most of it loading)
+#   bench/query.sh                       (measuring: about 5 minutes; loading: see docs/benchmarks.md)
 #   STORES=sqlite DURATION=5s bench/query.sh
 #   WORK=/tmp/qbench bench/query.sh      (keeps the data set there and reuses it on the next run)
 #
 # carbonapi and go-carbon are built from the mirrors of the fetch tool (MIRRORS=/work/.mirror, their vendor
-# directories, offline) into PEERS=~/.cache/consthash/peers/bin the first time; nothing of theirs is in this
-# repository. Needs go, wrk, gunicorn, graphite-web (apt-get install wrk gunicorn graphite-web), and for
+# directories, offline) the first time, carbonapi by scripts/carbonapi-peer.sh, both cached per commit under
+# ${CONSTHASH_CACHE:-~/.cache/consthash}/peers (without a mirror: the newest build there, or a message saying how
+# to bring the mirror); nothing of theirs is in this repository. Needs go, wrk, gunicorn, graphite-web (apt-get install wrk gunicorn graphite-web), and for
 # cassandra the local node of scripts/cassandra.sh (started if it is not running; never stopped here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,9 +34,10 @@ DURATION=${DURATION:-10s}
 WIDE_SERIES=${WIDE_SERIES:-1000}
 WIDE_DAYS=${WIDE_DAYS:-7}
 WIDE_STEP=${WIDE_STEP:-1m}
-PEERS=${PEERS:-$HOME/.cache/consthash/peers}
+PEERS=${CONSTHASH_CACHE:-$HOME/.cache/consthash}/peers
 MIRRORS=${MIRRORS:-/work/.mirror}
 export WIDE_DAYS
+[ "$WIDE_DAYS" -ge 3 ] || { echo "query.sh: WIDE_DAYS=$WIDE_DAYS: want 3 or more (query-api reads 2 days or less at 10s, where the wide set is not)" >&2; exit 2; }
 export WIDE_DESC="$WIDE_SERIES series x $WIDE_DAYS days at $WIDE_STEP"
 work=${WORK:-$(mktemp -d)}
 mkdir -p "$work"
@@ -56,24 +58,44 @@ for c in wrk gunicorn; do
 done
 /usr/bin/python3 -c 'import graphite, django' 2>/dev/null || { echo "query.sh: graphite-web is missing (apt-get install graphite-web)" >&2; exit 1; }
 
-# peer NAME PACKAGE: the binary of go-graphite/NAME, built from the mirror the first time.
-peer() {
-	local bin=$PEERS/bin/$1 mirror=$MIRRORS/go-graphite+$1/repo src=$PEERS/src/$1
-	if [ ! -x "$bin" ]; then
-		if [ ! -d "$mirror" ]; then
-			echo "query.sh: $1 is not built ($bin) and its mirror is absent ($mirror): bring github:go-graphite/$1 with" \
-				"the fetch tool (or set MIRRORS), or put a $1 binary at $bin" >&2
-			exit 1
-		fi
-		echo "query.sh: building $1 $(git --git-dir="$mirror" describe --tags --always HEAD) from $mirror into $bin" >&2
-		rm -rf "$src" && mkdir -p "$src" "$PEERS/bin"
-		git --git-dir="$mirror" archive HEAD | tar -x -C "$src"
-		(cd "$src" && GOWORK=off GOFLAGS=-mod=vendor GOPROXY=off go build -o "$bin" "$2")
+# carbonapi: scripts/carbonapi-peer.sh (built once per commit of its mirror, shared with the tests). go-carbon the
+# same way here: built from the mirror's HEAD into $PEERS/go-carbon-bin-<commit>/, under a lock.
+carbonapi=$(CARBONAPI_GIT=$MIRRORS/go-graphite+carbonapi/repo scripts/carbonapi-peer.sh | tail -n1) || {
+	echo "query.sh: no carbonapi: bring github:go-graphite/carbonapi with the fetch tool (its mirror goes to" \
+		"$MIRRORS/go-graphite+carbonapi), or set MIRRORS" >&2
+	exit 1
+}
+gocarbon_peer() {
+	local mirror=$MIRRORS/go-graphite+go-carbon/repo rev bin
+	if [ ! -d "$mirror" ]; then
+		bin=$(ls -t "$PEERS"/go-carbon-bin-*/go-carbon 2>/dev/null | head -n1)
+		[ -n "$bin" ] || {
+			echo "query.sh: no go-carbon: its mirror is absent ($mirror) and none is built under $PEERS; bring" \
+				"github:go-graphite/go-carbon with the fetch tool, or set MIRRORS" >&2
+			return 1
+		}
+		echo "query.sh: no go-carbon mirror at $mirror; using $bin" >&2
+		echo "$bin"
+		return
 	fi
+	rev=$(git --git-dir="$mirror" rev-parse HEAD)
+	bin=$PEERS/go-carbon-bin-$rev/go-carbon
+	mkdir -p "$PEERS"
+	(
+		flock 9
+		if [ ! -x "$bin" ]; then
+			echo "query.sh: building go-carbon $(git --git-dir="$mirror" describe --tags --always HEAD) from $mirror" >&2
+			src=$PEERS/go-carbon-src-$rev
+			rm -rf "$src" && mkdir -p "$src"
+			git --git-dir="$mirror" archive "$rev" | tar -x -C "$src"
+			(cd "$src" && GOWORK=off GOFLAGS=-mod=vendor GOPROXY=off CGO_ENABLED=0 go build -trimpath -o "$bin.tmp" .)
+			mv "$bin.tmp" "$bin"
+			rm -rf "$src"
+		fi
+	) 9>"$PEERS/go-carbon-bin-$rev.lock"
 	echo "$bin"
 }
-gocarbon=$(peer go-carbon .)
-carbonapi=$(peer carbonapi ./cmd/carbonapi)
+gocarbon=$(gocarbon_peer)
 make -s build >/dev/null
 (cd bench/queryload && GOWORK=off go build -o "$work/queryload" .)
 
