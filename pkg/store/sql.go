@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,6 +140,19 @@ func (s *sqlStore) checkSchema(ctx context.Context) error {
 	ins := "INSERT OR IGNORE"
 	if s.mysql {
 		ins = "INSERT IGNORE"
+	}
+	// A database of the row store (schema 1: a table {table}_{s}s of one row
+	// per point, no {table}_meta) would read as empty: refuse it.
+	list := fmt.Sprintf(`SELECT name FROM sqlite_master WHERE type = 'table' AND (name = '%[1]s_meta' OR name GLOB '%[1]s_[0-9]*s')`, s.table)
+	if s.mysql {
+		list = fmt.Sprintf(`SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND (table_name = '%[1]s_meta' OR table_name REGEXP '^%[1]s_[0-9]+s$')`, s.table)
+	}
+	var names []string
+	if err := s.db.SelectContext(ctx, &names, list); err != nil {
+		return fmt.Errorf("listing tables: %w", err)
+	}
+	if len(names) > 0 && !slices.Contains(names, s.table+"_meta") {
+		return fmt.Errorf("table %s holds one row per point (schema 1), this build reads blocks (schema %d): no migration before 1.0, use a new database or options.table", names[0], SchemaVersion)
 	}
 	for _, q := range []string{
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_meta (name %s, value BIGINT NOT NULL, PRIMARY KEY (name))`, s.table, name),

@@ -363,3 +363,19 @@ func TestSQLiteRefusesOtherSchema(t *testing.T) {
 		t.Fatalf("Init of a schema_version 1 database: %v", err)
 	}
 }
+
+// TestSQLiteRefusesRowStoreDatabase opens a database the row store (schema 1,
+// before blocks, no metrics_meta) wrote: Init refuses it rather than read it
+// as empty.
+func TestSQLiteRefusesRowStoreDatabase(t *testing.T) {
+	dsn := "file:" + filepath.Join(t.TempDir(), "rows.db")
+	s, err := Open(Config{Driver: "sqlite", DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.(*sqlStore).db.MustExec(`CREATE TABLE metrics_10s (path TEXT, time INTEGER, source TEXT, sum REAL)`)
+	if err := s.Init(context.Background()); err == nil || !strings.Contains(err.Error(), "metrics_10s holds one row per point") {
+		t.Fatalf("Init of a row-store database: %v", err)
+	}
+}
