@@ -156,7 +156,7 @@ func TestRenderErrors(t *testing.T) {
 		{url.Values{}, "no target"},
 		{url.Values{"target": {"a.b"}, "from": {"-1m"}}, "invalid from"},
 		{url.Values{"target": {"a.b"}, "until": {"bogus"}}, "invalid until"},
-		{url.Values{"target": {"randomWalk(\"a\")"}}, "randomWalk() is not implemented yet"},
+		{url.Values{"target": {"noSuchFunction(\"a\")"}}, "noSuchFunction() is not implemented yet"},
 		{url.Values{"target": {"sumSeries(a.*"}}, "missing ')'"},
 		{url.Values{"target": {"scale(a.*,\"x\")"}}, "want a number"},
 		{url.Values{"target": {"a.b"}, "from": {"-1h"}, "until": {"-60min"}}, "must be before"},
@@ -255,7 +255,7 @@ func TestGrafanaDatasourceChecks(t *testing.T) {
 	if code := get("/functions/aliasSub", &one); code != 200 || one["name"] != "aliasSub" {
 		t.Errorf("/functions/aliasSub: %d %v", code, one)
 	}
-	if code := get("/functions/randomWalk", &one); code != 404 || one["error"] != "Function not found: randomWalk" {
+	if code := get("/functions/noSuchFunction", &one); code != 404 || one["error"] != "Function not found: noSuchFunction" {
 		t.Errorf("/functions/<not implemented>: %d %v", code, one)
 	}
 	var grouped map[string]map[string]json.RawMessage

@@ -236,3 +236,36 @@ func TestKeywordNone(t *testing.T) {
 		t.Errorf("a skipped numeric parameter without default: %v", err)
 	}
 }
+
+// TestRandomWalk checks what graphite-web's randomWalk promises, since its
+// values are random and no golden answer can hold them: a point every step
+// from from to until, 0 first, each the previous plus [-0.5, 0.5).
+func TestRandomWalk(t *testing.T) {
+	lib := New()
+	env := memEnv(map[string][]float64{"a": make([]float64, 60)}) // from 990 until 1600
+	for _, target := range []string{`randomWalk("walk")`, `randomWalkFunction("walk", 10)`, `randomWalk(name="walk", step=7)`} {
+		out := eval(t, lib, env, target)
+		if len(out) != 1 || out[0].Name != "walk" {
+			t.Fatalf("%s: %d series", target, len(out))
+		}
+		s := out[0]
+		want := (1600 - 990 + s.Step - 1) / s.Step
+		if s.Start != 990 || int64(len(s.Values)) != want || s.Values[0] != 0 {
+			t.Fatalf("%s: start %d, %d values (want %d), first %v", target, s.Start, len(s.Values), want, s.Values[0])
+		}
+		moved := false
+		for i := 1; i < len(s.Values); i++ {
+			d := s.Values[i] - s.Values[i-1]
+			if d < -0.5 || d >= 0.5 {
+				t.Fatalf("%s: step %d moves %v", target, i, d)
+			}
+			moved = moved || d != 0
+		}
+		if !moved {
+			t.Errorf("%s: the walk never moves", target)
+		}
+	}
+	if s := eval(t, lib, env, `randomWalk("w", 7)`)[0]; s.Step != 7 {
+		t.Errorf("step %d, want 7", s.Step)
+	}
+}

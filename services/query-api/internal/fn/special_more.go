@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 
 	"github.com/consthash/consthash/services/query-api/internal/expr"
@@ -13,7 +14,20 @@ import (
 // More of the Special functions.
 
 func specialMoreFuncs() []*Func {
+	walk := []Param{{Name: "name", Type: String, Required: true}, {Name: "step", Type: Integer, Default: 60}}
 	return []*Func{
+		{
+			Name: "randomWalk", Group: "Special",
+			Description: "Short form of randomWalkFunction.",
+			Params:      walk,
+			Call:        randomWalkFn,
+		},
+		{
+			Name: "randomWalkFunction", Group: "Special",
+			Description: "A random walk over the request, every step seconds: 0 at from, then each value the previous plus a uniform random number in [-0.5, 0.5).",
+			Params:      walk,
+			Call:        randomWalkFn,
+		},
 		{
 			Name: "cactiStyle", Group: "Special",
 			Description: "Appends the current, maximum and minimum of each series to its name, aligned as Cacti does (units in si or binary when given).",
@@ -223,4 +237,27 @@ func cactiStyleFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.S
 			minLen, text(series.Aggregate("min", s.Values)))
 	}
 	return list, nil
+}
+
+// randomWalkFn is graphite-web's randomWalkFunction: x(from) = 0, then
+// x(t) = x(t-step) + random() - 0.5.
+func randomWalkFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	if err := argCount(c, 1, 2); err != nil {
+		return nil, err
+	}
+	name, err := strArg(c, 0)
+	if err != nil {
+		return nil, err
+	}
+	sixty := 60.0
+	step, err := numArg(c, 1, &sixty)
+	if err != nil {
+		return nil, err
+	}
+	current := 0.0
+	return ev.timeSeriesOf(ctx, name, int64(step), func(int64) float64 {
+		v := current
+		current += rand.Float64() - 0.5
+		return v
+	})
 }
