@@ -219,12 +219,6 @@ func (a *API) lowerBound(e *expr.Expr, from, until, now time.Time) int64 {
 	return total
 }
 
-// chargeValues charges as many points as list holds, before a function
-// makes a value for each.
-func chargeValues(ctx context.Context, list []*series.Series) error {
-	return chargeWeighted(ctx, list, 1)
-}
-
 // What the cyanite and seed answers hold a value, in points (8 bytes): an
 // any and its boxed number (24 bytes) or a [2]any and two (48 bytes), then
 // their JSON, encoded whole (about 20 and 35 bytes, twice while it grows).
