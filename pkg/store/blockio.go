@@ -176,9 +176,10 @@ func (r *rangeReader) add(source string, data []byte) error {
 		return fmt.Errorf("reading %s: %w", r.path, err)
 	}
 	if r.pts == nil && r.it.Step > 0 {
-		// Room for the range's bins once (up to 64 blocks' worth), not a
-		// reallocation per block.
-		r.pts = make([]rollup.Point, 0, min((r.until-r.from)/r.it.Step+1, 64*BlockPoints))
+		// Room for the range's bins, up to two blocks' worth: a wide range
+		// (a dump reads all time) must not allocate for bins nobody stored;
+		// past that, append doubles.
+		r.pts = make([]rollup.Point, 0, min((r.until-r.from)/r.it.Step+1, 2*BlockPoints))
 	}
 	for r.it.Next() {
 		p := r.it.Point()
