@@ -44,7 +44,7 @@ func cluster(t *testing.T, n int) ([]string, []*server.Server) {
 		servers = append(servers, s)
 	}
 	for _, s := range servers {
-		if !s.ReadyForConnections(10 * time.Second) {
+		if !s.ReadyForConnections(time.Minute) {
 			t.Fatal("a cluster node did not start")
 		}
 		urls = append(urls, s.ClientURL())
