@@ -106,11 +106,11 @@ func suite(t *testing.T, s Store) {
 	}
 	// Many parents' children at once, as one by one.
 	{
-		many, err := r.ChildrenOf(ctx, []string{"", "a", "a.b", "nope"}, "")
+		many, err := r.ChildrenOf(ctx, []string{"", "a", "a.b", "ü", "nope"}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, parent := range []string{"", "a", "a.b", "nope"} {
+		for _, parent := range []string{"", "a", "a.b", "ü", "nope"} {
 			one, err := r.Children(ctx, parent)
 			if err != nil {
 				t.Fatal(err)
@@ -126,6 +126,31 @@ func suite(t *testing.T, s Store) {
 		}
 		if !slices.ContainsFunc(some["a.b"], func(n Node) bool { return n.Path == "a.b.c" }) || len(some[""]) > len(many[""]) {
 			t.Errorf("ChildrenOf with a glob: %v", some)
+		}
+		// A name without wildcards (a plain path's level): the children of
+		// that name, with or without ;tags (exactly those in SQL).
+		for parent, kids := range many {
+			for _, k := range kids {
+				name := strings.TrimPrefix(k.Path, parent+".")
+				name, _, _ = strings.Cut(name, ";")
+				named, err := r.ChildrenOf(ctx, []string{parent, "nope"}, name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want []Node
+				for _, o := range kids {
+					if bare, _, _ := strings.Cut(strings.TrimPrefix(o.Path, parent+"."), ";"); bare == name {
+						want = append(want, o)
+					}
+				}
+				got := named[parent]
+				if _, sql := s.(*sqlStore); !sql { // the others may list every child
+					got = slices.DeleteFunc(got, func(o Node) bool { return !slices.Contains(want, o) })
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) || len(named["nope"]) > 0 {
+					t.Errorf("ChildrenOf([%q], %q) = %v, want %v", parent, name, named, want)
+				}
+			}
 		}
 	}
 	// The path index answers level by level.
