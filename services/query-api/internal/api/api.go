@@ -31,7 +31,6 @@ import (
 	"github.com/consthash/consthash/services/query-api/internal/fn"
 	"github.com/consthash/consthash/services/query-api/internal/graph"
 	"github.com/consthash/consthash/services/query-api/internal/gtime"
-	"github.com/consthash/consthash/services/query-api/internal/par"
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
 
@@ -317,8 +316,15 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	defer release() // once the answer is written: its series are held until then
 	var all []*series.Series
 	fetched := 0
+	// Read the targets' series at once (one question per writer shard for
+	// their recent points), then evaluate them one after another.
+	var patterns []string
+	for _, e := range parsed {
+		patterns = a.lib.Paths(e, patterns)
+	}
+	pre := a.prefetch(ctx, patterns, from, until, now)
 	env := fn.Env{From: from, Until: until, Now: now, Location: loc, TagPaths: a.tagPaths, Events: a.eventTimes, Fetch: func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
-		list, err := a.read(ctx, pattern, from, until, now)
+		list, err := a.read(ctx, pre, pattern, from, until, now)
 		for _, s := range list {
 			s.XFilesFactor = xff
 		}
@@ -437,45 +443,28 @@ func writeEncoded(w http.ResponseWriter, format string, v any) {
 
 // read returns the series of the leaves pattern selects over [from, until]
 // at the resolution whisper would choose, as whisper reads them: no later
-// than now, no earlier than the longest retention.
-func (a *API) read(ctx context.Context, pattern string, from, until, now time.Time) ([]*series.Series, error) {
+// than now, no earlier than the longest retention; pre's if it read them
+// ahead (nil: none).
+func (a *API) read(ctx context.Context, pre *prefetched, pattern string, from, until, now time.Time) ([]*series.Series, error) {
+	if list, ok := pre.take(pattern, from, until); ok {
+		return list, nil
+	}
 	res, readFrom, readUntil := a.span(from, until, now)
-	nodes, err := find.Find(ctx, a.r, pattern, a.cfg.MaxSeries)
+	leaves, err := a.leavesOf(ctx, pattern)
 	if err != nil {
 		return nil, err
-	}
-	var leaves []string
-	for _, n := range nodes {
-		if n.Leaf {
-			leaves = append(leaves, n.Path)
-		}
-	}
-	if a.cfg.MaxSeries > 0 && len(leaves) > a.cfg.MaxSeries {
-		return nil, errMaxSeries{a.cfg.MaxSeries}
 	}
 	// The index said how many series: charge their points before reading.
-	start, end := series.Span(res.Seconds(), readFrom.Unix(), readUntil.Unix())
-	if err := budget.Charge(ctx, int64(len(leaves))*max(0, (end-start)/res.Seconds())); err != nil {
+	if err := a.charge(ctx, len(leaves), res, readFrom, readUntil); err != nil {
 		return nil, err
 	}
-	// Read the series side by side (the store's connections permitting),
-	// keeping their order.
-	list := make([]*series.Series, len(leaves))
-	err = par.For(ctx, len(leaves), a.cfg.ReadConcurrency, func(i int) error {
-		p := leaves[i]
-		col := series.ColumnFor(a.cfg.Rules, p, "")
-		pts, err := a.r.ReadColumn(ctx, p, res, readFrom.Unix(), readUntil.Unix()+res.Seconds(), string(col))
-		if err != nil {
-			return readError{fmt.Errorf("reading %s: %w", p, err)}
-		}
-		s := series.Fit(p, pts, res, readFrom.Unix(), readUntil.Unix(), col)
-		s.PathExpr = pattern
-		s.Tags = tagsOf(p)
-		list[i] = s
-		return nil
-	})
+	pts, err := a.readLeaves(ctx, leaves, res, readFrom, readUntil)
 	if err != nil {
 		return nil, err
+	}
+	list := make([]*series.Series, len(leaves))
+	for i, p := range leaves {
+		list[i] = a.fit(pattern, p, pts[i], res, readFrom, readUntil)
 	}
 	return list, nil
 }

@@ -200,6 +200,17 @@ func (a *API) renderProtoBody(w http.ResponseWriter, r *http.Request) bool {
 	defer release()
 	out := pb3.MultiFetchResponse{}
 	fetched, total := 0, 0
+	// The fetches over the first one's range are read at once (carbonapi
+	// sends a batch of one dashboard's targets, usually all over one range).
+	var patterns []string
+	for _, f := range fetches {
+		if f.StartTime == fetches[0].StartTime && f.StopTime == fetches[0].StopTime {
+			if e, err := expr.ParseDepth(f.Name, a.cfg.MaxDepth); err == nil && a.lowerBound(e, time.Unix(f.StartTime, 0), time.Unix(f.StopTime, 0), now) <= a.cfg.MaxRequestPoints {
+				patterns = a.lib.Paths(e, patterns)
+			}
+		}
+	}
+	pre := a.prefetch(ctx, patterns, time.Unix(fetches[0].StartTime, 0), time.Unix(fetches[0].StopTime, 0), now)
 	for _, f := range fetches {
 		target := clipQuote(f.Name)
 		from, until := time.Unix(f.StartTime, 0), time.Unix(f.StopTime, 0)
@@ -214,7 +225,7 @@ func (a *API) renderProtoBody(w http.ResponseWriter, r *http.Request) bool {
 			a.limitError(w, r, "target "+target, &budget.ExceededError{Limit: a.cfg.MaxRequestPoints, Want: bound}, false)
 			return true
 		}
-		env := fn.Env{From: from, Until: until, Now: now, Location: a.cfg.Location, TagPaths: a.tagPaths, Events: a.eventTimes, Fetch: a.fetcher(now, 0, &fetched)}
+		env := fn.Env{From: from, Until: until, Now: now, Location: a.cfg.Location, TagPaths: a.tagPaths, Events: a.eventTimes, Fetch: a.fetcher(pre, now, 0, &fetched)}
 		list, err := a.lib.Eval(ctx, &env, e)
 		var re readError
 		var ms errMaxSeries
@@ -268,11 +279,11 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
 }
 
 // fetcher returns the evaluator's fetch for a render at now: each pattern's
-// series read with xFilesFactor xff, *fetched counting them against
+// series (pre's if read ahead) read with xFilesFactor xff, *fetched counting them against
 // max_series.
-func (a *API) fetcher(now time.Time, xff float64, fetched *int) func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
+func (a *API) fetcher(pre *prefetched, now time.Time, xff float64, fetched *int) func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
 	return func(ctx context.Context, pattern string, from, until time.Time) ([]*series.Series, error) {
-		list, err := a.read(ctx, pattern, from, until, now)
+		list, err := a.read(ctx, pre, pattern, from, until, now)
 		for _, s := range list {
 			s.XFilesFactor = xff
 		}

@@ -102,8 +102,9 @@ func (a *API) cyaniteMetrics(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	out := map[string]any{}
 	var start, end, step int64
+	pre := a.prefetch(ctx, uniq(paths), from, until, now)
 	for _, p := range paths {
-		list, err := a.read(ctx, p, from, until, now)
+		list, err := a.read(ctx, pre, p, from, until, now)
 		if err != nil {
 			if !a.limitError(w, r, "path "+clipQuote(p), err, true) {
 				jsonError(w, r, http.StatusBadRequest, "%v", err)
@@ -204,8 +205,9 @@ func (a *API) seedMetrics(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	out := map[string]any{}
 	var start, end, step int64
+	pre := a.prefetch(ctx, uniq(targets), from, until, now)
 	for _, t := range targets {
-		list, err := a.read(ctx, t, from, until, now)
+		list, err := a.read(ctx, pre, t, from, until, now)
 		if err != nil {
 			if !a.limitError(w, r, "path "+clipQuote(t), err, true) {
 				jsonError(w, r, http.StatusBadRequest, "%v", err)
@@ -238,4 +240,17 @@ func (a *API) seedMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, r, http.StatusOK, map[string]any{"real_start": start, "real_end": end, "start": start, "end": end,
 		"from": from.Unix(), "to": until.Unix(), "step": step, "series": out})
+}
+
+// uniq is list without repeats, in its order.
+func uniq(list []string) []string {
+	var out []string
+	seen := make(map[string]bool, len(list))
+	for _, s := range list {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
