@@ -46,7 +46,10 @@ type RecentPoint struct {
 }
 
 // RecentReply is a writer's answer; Truncated says it left points out to
-// stay within its bound (the writer's recent_max_points).
+// stay within its bound (the writer's recent_max_points). A writer takes
+// the points path by path in the request's order, so a truncated reply holds
+// every point of the paths before the last path it has points of (readers
+// ask again from that path on).
 type RecentReply struct {
 	Points    []RecentPoint `json:"points"`
 	Truncated bool          `json:"truncated,omitempty"`

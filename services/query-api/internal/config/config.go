@@ -64,7 +64,7 @@ type Config struct {
 type Recent struct {
 	NATS    string          `toml:"nats"`    // the writers' NATS; "" asks nobody
 	Shards  int             `toml:"shards"`  // the rollup shards (the writers' and aggregators' shards)
-	Timeout config.Duration `toml:"timeout"` // per series read
+	Timeout config.Duration `toml:"timeout"` // for all of one read's requests together
 }
 
 // Default returns the documented defaults (docs/query-api.md).
