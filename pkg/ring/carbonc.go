@@ -28,6 +28,7 @@ type cRing struct {
 	members []Member
 	opt     Options
 	ring    points
+	idx     index
 }
 
 type cEntry struct {
@@ -139,6 +140,7 @@ func newCRing(algo Algorithm, ms []Member, opt Options) *cRing {
 			r.ring[i].member = r.ring[i-1].member
 		}
 	}
+	r.idx = newIndex(r.ring, 16)
 	return r
 }
 
@@ -159,7 +161,7 @@ func (r *cRing) Position(key []byte) uint64 {
 // distinct members than n (members sharing all their positions), it returns
 // what there is; carbon-c-relay would loop forever there.
 func (r *cRing) GetN(dst []int, key []byte, n int) []int {
-	return r.ring.walk(dst, r.ring.search(r.Position(key)), n, len(r.members))
+	return r.ring.walk(dst, r.idx.search(r.ring, r.Position(key)), n, len(r.members))
 }
 
 // fnv1a32Signed is carbon-c-relay's FNV-1a 32: each byte is read as a signed

@@ -30,6 +30,7 @@ type carbonPy struct {
 	members []Member
 	opt     Options
 	ring    points
+	idx     index // key positions are 16 bits; ring points may be above (probing)
 }
 
 const carbonReplicas = 100
@@ -69,6 +70,7 @@ func newCarbonPy(algo Algorithm, ms []Member, opt Options) *carbonPy {
 		}
 	}
 	sortPoints(r.ring)
+	r.idx = newIndex(r.ring, 16)
 	return r
 }
 
@@ -97,7 +99,7 @@ func (r *carbonPy) GetN(dst []int, key []byte, n int) []int {
 		return append(dst, 0)
 	}
 	base := len(dst)
-	start := r.ring.search(r.Position(key))
+	start := r.idx.search(r.ring, r.Position(key))
 	for k := 0; k < len(r.ring)-1 && len(dst)-base < n; k++ {
 		m := int(r.ring[(start+k)%len(r.ring)].member)
 		if contains(dst[base:], m) {

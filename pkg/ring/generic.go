@@ -19,6 +19,7 @@ type generic struct {
 	opt     Options
 	hash    func([]byte) uint32
 	ring    points
+	idx     index
 }
 
 func newGeneric(algo Algorithm, ms []Member, opt Options) (Ring, error) {
@@ -48,6 +49,7 @@ func newGeneric(algo Algorithm, ms []Member, opt Options) (Ring, error) {
 		}
 	}
 	sortPoints(g.ring)
+	g.idx = newIndex(g.ring, 32)
 	return g, nil
 }
 
@@ -58,7 +60,7 @@ func (g *generic) Options() Options     { return g.opt }
 func (g *generic) Position(key []byte) uint64 { return uint64(g.hash(key)) }
 
 func (g *generic) GetN(dst []int, key []byte, n int) []int {
-	return g.ring.walk(dst, g.ring.search(uint64(g.hash(key))), n, len(g.members))
+	return g.ring.walk(dst, g.idx.search(g.ring, uint64(g.hash(key))), n, len(g.members))
 }
 
 // fnv1a32 is 32-bit FNV-1a over bytes (treated as unsigned).

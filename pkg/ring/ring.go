@@ -147,6 +147,54 @@ func (ps points) search(pos uint64) int {
 	return i
 }
 
+// index answers points.search with a table lookup instead of a binary
+// search: first[b] is the index of the first point at or after b<<shift, for
+// each of the 65,536 values b of a key position's top 16 bits. For rings
+// whose key positions are 16 bits (carbon's, carbon-c-relay's) the table is
+// the answer; for 32-bit positions a bucket holds a point or two, walked
+// forward. 128 KiB per ring, built with the ring.
+type index struct {
+	first []uint16 // nil: too many points for uint16, binary search instead
+	shift uint
+}
+
+// indexBuckets is the table's size: the top 16 bits of a position.
+const indexBuckets = 1 << 16
+
+// newIndex builds the table of ps, sorted, for key positions of posBits bits
+// (16 or 32).
+func newIndex(ps points, posBits uint) index {
+	if len(ps) >= indexBuckets {
+		return index{}
+	}
+	x := index{first: make([]uint16, indexBuckets), shift: posBits - 16}
+	i := 0
+	for b := range x.first {
+		lo := uint64(b) << x.shift
+		for i < len(ps) && ps[i].pos < lo {
+			i++
+		}
+		x.first[b] = uint16(i)
+	}
+	return x
+}
+
+// search is ps.search(pos) for the ps the index was built from.
+func (x *index) search(ps points, pos uint64) int {
+	b := pos >> x.shift
+	if x.first == nil || b >= indexBuckets {
+		return ps.search(pos)
+	}
+	i := int(x.first[b])
+	for i < len(ps) && ps[i].pos < pos {
+		i++
+	}
+	if i == len(ps) {
+		return 0
+	}
+	return i
+}
+
 // walk appends to dst up to n distinct members met walking forward from
 // index start, wrapping once around the ring.
 func (ps points) walk(dst []int, start, n, members int) []int {

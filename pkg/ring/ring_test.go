@@ -173,3 +173,84 @@ func TestMurmur3Vectors(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexMatchesSearch checks the position table against the binary search
+// it replaces, for every ring built from points, at every 16-bit position and
+// at random and boundary 32-bit positions (each point's own position, one
+// below and one above it, 0 and the maximum).
+func TestIndexMatchesSearch(t *testing.T) {
+	type indexed struct {
+		ps      points
+		idx     index
+		posBits uint
+	}
+	for _, algo := range Algorithms() {
+		for _, size := range []int{1, 3, 12, 100} {
+			r, err := New(algo, members(t, size, true), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rs []indexed
+			switch r := r.(type) {
+			case *cRing:
+				rs = append(rs, indexed{r.ring, r.idx, 16})
+			case *carbonPy:
+				rs = append(rs, indexed{r.ring, r.idx, 16})
+			case *statsdRing:
+				rs = append(rs, indexed{r.ring, r.idx, 32})
+			case *generic:
+				rs = append(rs, indexed{r.ring, r.idx, 32})
+			}
+			for _, x := range rs {
+				if x.idx.first == nil {
+					t.Fatalf("%s/%d: no index", algo, size)
+				}
+				var probes []uint64
+				if x.posBits == 16 {
+					for p := uint64(0); p < 1<<16; p++ {
+						probes = append(probes, p)
+					}
+				} else {
+					probes = append(probes, 0, 1<<32-1)
+					for p := uint64(12345); p < 1<<32; p += 2654435761 % (1 << 24) {
+						probes = append(probes, p)
+					}
+				}
+				for _, pt := range x.ps {
+					probes = append(probes, pt.pos, pt.pos+1)
+					if pt.pos > 0 {
+						probes = append(probes, pt.pos-1)
+					}
+				}
+				for _, p := range probes {
+					if got, want := x.idx.search(x.ps, p), x.ps.search(p); got != want {
+						t.Fatalf("%s/%d members: index.search(%d) = %d, want %d", algo, size, p, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkGetNKeys is GetN over 100,000 distinct keys in turn, as a relay
+// sees them: the ring's tables are not all in the CPU's cache as they are
+// with one key.
+func BenchmarkGetNKeys(b *testing.B) {
+	keys := make([][]byte, 100000)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "statblast.graphite.%d.value", i*7919%100000)
+	}
+	for _, algo := range Algorithms() {
+		b.Run(fmt.Sprintf("%s/3members/n=1", algo), func(b *testing.B) {
+			r, err := New(algo, members(b, 3, true), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			dst := make([]int, 0, 4)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				dst = r.GetN(dst[:0], keys[i%len(keys)], 1)
+			}
+		})
+	}
+}

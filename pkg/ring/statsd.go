@@ -25,6 +25,7 @@ type statsdRing struct {
 	members []Member
 	opt     Options
 	ring    points
+	idx     index
 }
 
 // statsdVnodes is hashring's default vnode count.
@@ -55,6 +56,7 @@ func newStatsd(ms []Member, opt Options) *statsdRing {
 		}
 		return 0
 	})
+	r.idx = newIndex(r.ring, 32)
 	return r
 }
 
@@ -68,5 +70,5 @@ func (r *statsdRing) Position(key []byte) uint64 {
 }
 
 func (r *statsdRing) GetN(dst []int, key []byte, n int) []int {
-	return r.ring.walk(dst, r.ring.search(r.Position(key)), n, len(r.members))
+	return r.ring.walk(dst, r.idx.search(r.ring, r.Position(key)), n, len(r.members))
 }
