@@ -34,6 +34,9 @@ type Config struct {
 	PersistInterval config.Duration `toml:"persist_interval"`
 	// MaxOpenBlocks bounds the blocks held in memory over every owned shard.
 	MaxOpenBlocks int `toml:"max_open_blocks"`
+	// MaxOpenBytes bounds the bytes of those blocks (their encodings, their
+	// points not persisted yet and a fixed cost each).
+	MaxOpenBytes int64 `toml:"max_open_bytes"`
 	// RecentMaxPoints bounds a reply to a recent-points request.
 	RecentMaxPoints int             `toml:"recent_max_points"`
 	BatchWait       config.Duration `toml:"batch_wait"`
@@ -64,7 +67,7 @@ func Default() *Config {
 		NATS: "nats://127.0.0.1:4222", Stream: bus.DefaultStream, StreamMaxBytes: bus.DefaultStreamMaxBytes,
 		StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), StreamReplicas: bus.DefaultStreamReplicas, Durable: "consthash-writer",
 		ID: hostname(), Shards: bus.DefaultShards, Membership: Membership{Interval: config.Duration(time.Second)},
-		PersistInterval: config.Duration(time.Minute), MaxOpenBlocks: 200_000, RecentMaxPoints: 4096,
+		PersistInterval: config.Duration(time.Minute), MaxOpenBlocks: 200_000, MaxOpenBytes: 256 << 20, RecentMaxPoints: 4096,
 		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(3 * time.Minute), MaxDeliver: 10,
 		RetryMaxDelay: config.Duration(time.Minute),
 		DeadLetter:    "consthash.deadletter.rollups", WriteTimeout: config.Duration(30 * time.Second),
@@ -136,6 +139,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxOpenBlocks <= 0 {
 		return e("max_open_blocks", "%d must be positive", c.MaxOpenBlocks)
+	}
+	if c.MaxOpenBytes <= 0 {
+		return e("max_open_bytes", "%d must be positive", c.MaxOpenBytes)
 	}
 	if c.RecentMaxPoints <= 0 || c.RecentMaxPoints > 5000 {
 		return e("recent_max_points", "%d must be from 1 to 5000 (a reply stays under NATS's 1 MiB max_payload)", c.RecentMaxPoints)

@@ -33,6 +33,7 @@ func TestCheckConfig(t *testing.T) {
 		{"shards", "shards = 0\n", `shards: 0 must be positive`},
 		{"id", "id = \"\"\n", `id: "" must be a non-empty word`},
 		{"max open blocks", "max_open_blocks = -1\n", `max_open_blocks: -1 must be positive`},
+		{"max open bytes", "max_open_bytes = 0\n", `max_open_bytes: 0 must be positive`},
 		{"recent max points", "recent_max_points = 6000\n", `recent_max_points: 6000 must be from 1 to 5000`},
 		{"membership", "[membership]\ninterval = \"0s\"\n", `membership.interval: 0s must be positive`},
 		{"driver", "[storage]\ndriver = \"sqlit\"\n", `storage.driver: "sqlit"`},

@@ -2,6 +2,7 @@ package writer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -28,34 +29,173 @@ import (
 // A persist writes every dirty block (re-encoded whole) with WriteBlocks and
 // then acknowledges every message read before it began: the shard's
 // goroutine reads nothing while it persists.
+//
+// Memory (issue 13: 600,000 open blocks at field scale): a block is one
+// small struct; its pending points are a sorted slice of a 64-byte struct
+// without the path; a path's blocks (its resolutions, sources and spans)
+// hang off one map entry and share one path string. The shard's goroutine
+// alone changes the maps and slices, under mu, so it reads them without the
+// lock; the recent-points handler reads under mu. No loop over every block
+// of a shard runs under mu: a persist visits the dirty blocks (sh.dirty),
+// eviction the blocks whose span ended (sh.ends), and a shard at a bound
+// forgets all its (clean) blocks by swapping its maps.
 
 // openBlock is one block in memory.
 type openBlock struct {
-	data    []byte // the encoding as stored (nil: none stored)
-	version int64  // of data
-	loaded  bool   // data is what the store holds (read, or written by us)
-	dirty   map[int64]versioned
+	key     store.BlockKey // Path is the string the path's blocks share (the key of shard.paths)
+	data    []byte         // the encoding as stored (nil: none stored); replaced, never changed in place
+	version int64          // of data
+	pending []pending      // points not persisted yet, sorted by time
+	bytes   int32          // accounted in shard.bytes and Writer.openBytes (size)
+	loaded  bool           // data is what the store holds (read, or written by us)
 }
 
-// unacked is a message read and not acknowledged yet, with its points.
+// pending is a point of an open block not persisted yet: a rollup.Point
+// without its path, with its batch's version.
+type pending struct {
+	time, lastAt        int64
+	sum, min, max, last float64
+	count               uint64
+	version             int64
+}
+
+// pendingSize is the bytes of a pending (TestPendingSize checks it).
+const pendingSize = 64
+
+// blockOverhead is what an open block costs besides its encoding and its
+// pending points: the openBlock (128 bytes with the allocator's rounding),
+// its pointer in its path's slice and in shard.ends, and its share of the
+// path's map entry, slice and string (TestOpenBlockMemory measures it).
+const blockOverhead = 192
+
+// size is what b is accounted: its encoding, its pending points' capacity
+// and blockOverhead.
+func (b *openBlock) size() int32 {
+	return int32(blockOverhead + cap(b.data) + cap(b.pending)*pendingSize)
+}
+
+// add puts p in b's pending points: it replaces the point at its time when
+// its version is not older.
+func (b *openBlock) add(p pending) {
+	n := len(b.pending)
+	if n == 0 || b.pending[n-1].time < p.time { // points mostly come in time order
+		b.pending = append(b.pending, p)
+		return
+	}
+	i, found := slices.BinarySearchFunc(b.pending, p.time, pendingAt)
+	switch {
+	case !found:
+		b.pending = slices.Insert(b.pending, i, p)
+	case p.version >= b.pending[i].version:
+		b.pending[i] = p
+	}
+}
+
+func pendingAt(p pending, t int64) int { return cmp.Compare(p.time, t) }
+
+func (p *pending) point() rollup.Point {
+	return rollup.Point{Time: p.time, Sum: p.sum, Min: p.min, Max: p.max, Last: p.last, LastAt: p.lastAt, Count: p.count}
+}
+
+// merge appends to dst the stored points (sorted) with pend merged in: a
+// pending point replaces a stored one at its time when its version is not
+// older than the stored block's (version).
+func merge(dst, stored []rollup.Point, pend []pending, version int64) []rollup.Point {
+	i := 0
+	for k := range pend {
+		d := &pend[k]
+		for i < len(stored) && stored[i].Time < d.time {
+			dst = append(dst, stored[i])
+			i++
+		}
+		if i < len(stored) && stored[i].Time == d.time {
+			if d.version >= version {
+				dst = append(dst, d.point())
+			} else {
+				dst = append(dst, stored[i])
+			}
+			i++
+			continue
+		}
+		dst = append(dst, d.point())
+	}
+	return append(dst, stored[i:]...)
+}
+
+// find returns the open block of key, or nil.
+func (sh *shard) find(key store.BlockKey) *openBlock {
+	for _, b := range sh.paths[key.Path] {
+		if b.key.Span == key.Span && b.key.Res == key.Res && b.key.Source == key.Source {
+			return b
+		}
+	}
+	return nil
+}
+
+// open adds an open block for key (under mu).
+func (w *Writer) open(sh *shard, key store.BlockKey) *openBlock {
+	blocks := sh.paths[key.Path]
+	if len(blocks) > 0 {
+		// Index the map with the string it holds: assigning with another
+		// string of the same value would replace the key.
+		key.Path = blocks[0].key.Path
+	}
+	b := &openBlock{key: key}
+	sh.paths[key.Path] = append(blocks, b)
+	end := key.Span + store.SpanSeconds(key.Res) + 2*key.Res.Seconds()
+	sh.ends[end] = append(sh.ends[end], b)
+	sh.count++
+	w.openBlocks.Add(1)
+	w.resize(sh, b)
+	return b
+}
+
+// resize accounts b's size again after its encoding or pending points
+// changed.
+func (w *Writer) resize(sh *shard, b *openBlock) {
+	n := b.size()
+	if d := int64(n - b.bytes); d != 0 {
+		b.bytes = n
+		sh.bytes += d
+		w.openBytes.Add(d)
+	}
+}
+
+// forget removes a clean block from the shard's maps (under mu); the caller
+// updates the counts.
+func (sh *shard) forget(b *openBlock) {
+	path := b.key.Path
+	blocks := sh.paths[path]
+	if i := slices.Index(blocks, b); i >= 0 {
+		blocks = slices.Delete(blocks, i, i+1)
+	}
+	if len(blocks) == 0 {
+		delete(sh.paths, path)
+	} else {
+		sh.paths[path] = blocks
+	}
+}
+
+// unacked is a message read and not acknowledged yet: its reply subject
+// (not the message: its data is in the open blocks already, and at field
+// scale a minute of messages is tens of MiB) and its points.
 type unacked struct {
-	m      jetstream.Msg
+	reply  string
 	points int
-}
-
-type versioned struct {
-	p rollup.Point
-	v int64
 }
 
 // blockBatch is how many blocks one ReadBlocks or WriteBlocks call takes.
 const blockBatch = 500
 
+// lockRun bounds the blocks or points handled per holding of a shard's mu,
+// so the recent-points handler waits for no long run.
+const lockRun = 1024
+
 // apply adds the points of fetched messages to the shard's open blocks and
 // reads the blocks it opened from the store (so the recent-points handler
 // knows which of their points are stored already).
 func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) {
-	var opened []store.BlockKey
+	var opened []*openBlock
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -76,8 +216,18 @@ func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) {
 			continue
 		}
 		v := b.Version()
+		// One string per source for the shard's new blocks, not one per batch.
+		if b.Source == sh.source {
+			b.Source = sh.source
+		} else {
+			sh.source = b.Source
+		}
 		sh.mu.Lock()
-		for _, p := range b.Points {
+		for i, p := range b.Points {
+			if i > 0 && i%lockRun == 0 {
+				sh.mu.Unlock()
+				sh.mu.Lock()
+			}
 			if !store.Finite(p) {
 				w.skipped.Inc()
 				w.refused.Warn("a point with a non-finite value is not stored", "path", p.Path, "source", b.Source)
@@ -89,26 +239,25 @@ func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) {
 				continue
 			}
 			key := store.BlockKey{Path: p.Path, Res: b.Resolution, Source: b.Source, Span: store.SpanOf(b.Resolution, p.Time)}
-			ob := sh.blocks[key]
+			ob := sh.find(key)
 			if ob == nil {
-				ob = &openBlock{}
-				sh.blocks[key] = ob
-				sh.byPath[key.Path] = append(sh.byPath[key.Path], key)
-				w.openBlocks.Add(1)
-				opened = append(opened, key)
+				ob = w.open(sh, key)
+				opened = append(opened, ob)
 			}
-			if ob.dirty == nil {
-				ob.dirty = map[int64]versioned{}
+			if len(ob.pending) == 0 {
+				sh.dirty = append(sh.dirty, ob)
 			}
-			if old, ok := ob.dirty[p.Time]; !ok || v >= old.v {
-				ob.dirty[p.Time] = versioned{p, v}
+			c := cap(ob.pending)
+			ob.add(pending{time: p.Time, lastAt: p.LastAt, sum: p.Sum, min: p.Min, max: p.Max, last: p.Last, count: p.Count, version: v})
+			if cap(ob.pending) != c {
+				w.resize(sh, ob)
 			}
 			if end := key.Span + store.SpanSeconds(b.Resolution) + 2*step; sh.nextClose == 0 || end < sh.nextClose {
 				sh.nextClose = end
 			}
 		}
 		sh.mu.Unlock()
-		sh.unacked[meta.Sequence.Stream] = unacked{m, len(b.Points)}
+		sh.unacked[meta.Sequence.Stream] = unacked{m.Reply(), len(b.Points)}
 	}
 	if len(opened) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout.D())
@@ -120,46 +269,57 @@ func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) {
 	}
 }
 
-// load reads the stored blocks of keys not read yet.
-func (w *Writer) load(ctx context.Context, sh *shard, keys []store.BlockKey) error {
-	for chunk := range slices.Chunk(keys, blockBatch) {
-		rows, err := w.blocks.ReadBlocks(ctx, chunk)
+// load reads the stored blocks of bs (not read yet).
+func (w *Writer) load(ctx context.Context, sh *shard, bs []*openBlock) error {
+	keys := make([]store.BlockKey, 0, min(len(bs), blockBatch))
+	for chunk := range slices.Chunk(bs, blockBatch) {
+		keys = keys[:0]
+		for _, b := range chunk {
+			keys = append(keys, b.key)
+		}
+		rows, err := w.blocks.ReadBlocks(ctx, keys)
 		if err != nil {
 			return fmt.Errorf("reading %d blocks: %w", len(chunk), err)
 		}
 		sh.mu.Lock()
 		for _, r := range rows {
-			if b := sh.blocks[r.BlockKey]; b != nil && !b.loaded {
+			if b := sh.find(r.BlockKey); b != nil && !b.loaded {
 				b.data, b.version = r.Data, r.Version
+				w.resize(sh, b)
 			}
 		}
-		for _, k := range chunk {
-			if b := sh.blocks[k]; b != nil {
-				if !b.loaded && b.data == nil {
-					sh.unstored = true
-				}
-				b.loaded = true
+		for _, b := range chunk {
+			if !b.loaded && b.data == nil {
+				sh.unstored = true
 			}
+			b.loaded = true
 		}
 		sh.mu.Unlock()
 	}
 	return nil
 }
 
+// full reports whether the open blocks of all shards reached max_open_blocks
+// or max_open_bytes.
+func (w *Writer) full() (blocks, bytes bool) {
+	return w.openBlocks.Load() >= int64(w.cfg.MaxOpenBlocks), w.openBytes.Load() >= w.cfg.MaxOpenBytes
+}
+
 // persistIfDue persists when persist_interval passed since the last try, a
-// dirty block's span is over, the open blocks reached max_open_blocks, or the
-// messages waiting for a persist reached the consumer's bound. It returns
-// false when reading should pause: storage is failing and the open blocks
-// are at their bound.
+// dirty block's span is over, the open blocks reached max_open_blocks or
+// max_open_bytes (and this shard holds some), or the messages waiting for a
+// persist reached the consumer's bound. It returns false when reading should
+// pause: storage is failing and the open blocks are at their bound.
 func (w *Writer) persistIfDue(sh *shard) bool {
 	now := time.Now()
-	full := w.openBlocks.Load() >= int64(w.cfg.MaxOpenBlocks)
+	blocksFull, bytesFull := w.full()
+	full := blocksFull || bytesFull
 	if sh.failing && now.Before(sh.retryAt) {
 		return !full
 	}
 	reason := ""
 	switch {
-	case full:
+	case full && sh.count > 0:
 		reason = "full"
 	case len(sh.unacked) >= w.maxAckPending():
 		reason = "ack_pending"
@@ -173,7 +333,12 @@ func (w *Writer) persistIfDue(sh *shard) bool {
 		return true
 	}
 	if reason == "full" {
-		w.openFull.Inc()
+		if blocksFull {
+			w.openFull.Inc()
+		}
+		if bytesFull {
+			w.bytesFull.Inc()
+		}
 	}
 	ok := w.persist(sh, reason)
 	return ok || !full
@@ -184,19 +349,13 @@ func (w *Writer) persistIfDue(sh *shard) bool {
 func (w *Writer) persist(sh *shard, reason string) bool {
 	start := time.Now()
 	sh.lastTry = start
-	var keys []store.BlockKey
-	for k, b := range sh.blocks {
-		if len(b.dirty) > 0 {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) > 0 {
-		if err := w.writeBlocks(sh, keys); err != nil {
+	if len(sh.dirty) > 0 {
+		if err := w.writeBlocks(sh); err != nil {
 			w.writeErrors.Inc()
 			w.healthy.Store(false)
 			sh.failing, sh.retryAt = true, time.Now().Add(sh.backoff.Next())
 			w.log.Error("persisting open blocks; they stay open and their messages unacknowledged until a persist succeeds",
-				"shard", sh.n, "reason", reason, "blocks", len(keys), "messages", len(sh.unacked), "err", err)
+				"shard", sh.n, "reason", reason, "blocks", len(sh.dirty), "messages", len(sh.unacked), "err", err)
 			return false
 		}
 		took := time.Since(start)
@@ -213,7 +372,8 @@ func (w *Writer) persist(sh *shard, reason string) bool {
 		// points_stored counts the points of the messages stored, as
 		// Write's path does (a point sent twice counts twice).
 		w.stored.Add(u.points)
-		if err := u.m.Ack(); err != nil {
+		// What jetstream.Msg.Ack sends.
+		if err := w.nc.Publish(u.reply, []byte("+ACK")); err != nil {
 			// The blocks are stored; a redelivery merges into the same values.
 			w.log.Warn("ack", "err", err)
 		} else {
@@ -233,57 +393,55 @@ func (w *Writer) persist(sh *shard, reason string) bool {
 	return true
 }
 
-// writeBlocks reads the blocks of keys not in memory, merges their dirty
+// keepPending is the largest capacity of pending points a block keeps
+// for its next points after a persist (a larger one is freed).
+const keepPending = 8
+
+// writeBlocks reads the dirty blocks not in memory, merges their pending
 // points, writes them and marks them clean.
-func (w *Writer) writeBlocks(sh *shard, keys []store.BlockKey) error {
+func (w *Writer) writeBlocks(sh *shard) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout.D())
 	defer cancel()
-	var unread []store.BlockKey
-	for _, k := range keys {
-		if !sh.blocks[k].loaded {
-			unread = append(unread, k)
+	var unread []*openBlock
+	for _, b := range sh.dirty {
+		if !b.loaded {
+			unread = append(unread, b)
 		}
 	}
 	if err := w.load(ctx, sh, unread); err != nil {
 		return err
 	}
-	rows := make([]store.BlockRow, 0, len(keys))
-	var same []store.BlockKey // re-encoded byte for byte as stored: nothing to write
+	rows := make([]store.BlockRow, 0, len(sh.dirty))
+	written := make([]*openBlock, 0, len(sh.dirty)) // rows[i]'s block
 	points := 0
-	var pts []rollup.Point
-	for _, k := range keys {
-		b := sh.blocks[k]
-		pts = pts[:0]
+	var stored, pts []rollup.Point
+	var enc []byte
+	for _, b := range sh.dirty {
+		k := b.key
+		stored = stored[:0]
 		if len(b.data) > 0 {
 			var err error
-			if pts, _, err = block.Decode(pts, b.data); err != nil {
+			if stored, _, err = block.Decode(stored, b.data); err != nil {
 				// Unreadable already: what the new points make of it is the best left.
 				w.corrupt.Inc()
 				w.log.Error("a stored block does not decode; it is replaced by its new points", "path", k.Path,
 					"resolution", k.Res.String(), "source", k.Source, "span", k.Span, "err", err)
-				pts = pts[:0]
+				stored = stored[:0]
 			}
 		}
+		pts = merge(pts[:0], stored, b.pending, b.version)
 		version := b.version
-		for t, d := range b.dirty {
-			i, found := slices.BinarySearchFunc(pts, t, func(p rollup.Point, t int64) int { return compare(p.Time, t) })
-			switch {
-			case !found:
-				pts = slices.Insert(pts, i, d.p)
-			case d.v >= b.version:
-				pts[i] = d.p
-			}
-			version = max(version, d.v)
+		for i := range b.pending {
+			version = max(version, b.pending[i].version)
 		}
-		points += len(b.dirty)
-		data, err := block.Append(nil, k.Res.Seconds(), pts)
-		if err != nil {
+		points += len(b.pending)
+		var err error
+		if enc, err = block.Append(enc[:0], k.Res.Seconds(), pts); err != nil {
 			return fmt.Errorf("encoding the block of %s: %w", k.Path, err)
 		}
 		switch {
-		case len(b.data) > 0 && bytes.Equal(data, b.data):
-			same = append(same, k) // a redelivery
-			continue
+		case len(b.data) > 0 && bytes.Equal(enc, b.data):
+			continue // a redelivery: nothing to write
 		case len(b.data) > 0 && version == b.version:
 			// Changed with no newer batch (an older point at a new time):
 			// Cassandra keeps the larger of two blobs written with one
@@ -291,66 +449,87 @@ func (w *Writer) writeBlocks(sh *shard, keys []store.BlockKey) error {
 			// whole seconds: this never outranks a newer batch).
 			version++
 		}
-		rows = append(rows, store.BlockRow{BlockKey: k, Data: data, Version: version})
+		// A copy of its own size: the block keeps it until the next persist.
+		rows = append(rows, store.BlockRow{BlockKey: k, Data: bytes.Clone(enc), Version: version})
+		written = append(written, b)
 	}
 	if err := w.writeRows(rows); err != nil {
 		return err
 	}
-	sh.mu.Lock()
-	for _, r := range rows {
-		b := sh.blocks[r.BlockKey]
-		b.data, b.version, b.dirty = r.Data, r.Version, nil
+	for i := 0; i < len(rows); i += lockRun {
+		sh.mu.Lock()
+		for j := i; j < min(i+lockRun, len(rows)); j++ {
+			b := written[j]
+			b.data, b.version = rows[j].Data, rows[j].Version
+		}
+		sh.mu.Unlock()
 	}
-	for _, k := range same {
-		sh.blocks[k].dirty = nil
+	for chunk := range slices.Chunk(sh.dirty, lockRun) {
+		sh.mu.Lock()
+		for _, b := range chunk {
+			if cap(b.pending) <= keepPending {
+				b.pending = b.pending[:0]
+			} else {
+				b.pending = nil
+			}
+			w.resize(sh, b)
+		}
+		sh.mu.Unlock()
 	}
+	clear(sh.dirty)
+	sh.dirty = sh.dirty[:0]
 	sh.nextClose, sh.unstored = 0, false
-	sh.mu.Unlock()
 	w.blocksPersisted.Add(len(rows))
 	w.blockPoints.Add(points)
 	return nil
 }
 
-func compare(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// evict forgets clean blocks whose span is over (a late point reads them
-// again), and every clean block while the open blocks are at their bound.
+// evict runs after a successful persist (every block is clean). While the
+// open blocks are at a bound, the shard forgets all its blocks (their next
+// point reads them again); otherwise it forgets those whose span is over (a
+// late point reads them again).
 func (w *Writer) evict(sh *shard) {
+	if blocksFull, bytesFull := w.full(); (blocksFull || bytesFull) && sh.count > 0 {
+		n, size := sh.count, sh.bytes
+		w.dropBlocks(sh)
+		w.evicted.Add(n)
+		w.fullLog.Warn("open blocks at their bound: a shard forgot its blocks; their next points read them again",
+			"shard", sh.n, "blocks", n, "bytes", size, "max_open_blocks", w.cfg.MaxOpenBlocks, "max_open_bytes", w.cfg.MaxOpenBytes)
+		return
+	}
 	now := time.Now().Unix()
-	full := w.openBlocks.Load() >= int64(w.cfg.MaxOpenBlocks)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	for k, b := range sh.blocks {
-		if len(b.dirty) == 0 && (full || now >= k.Span+store.SpanSeconds(k.Res)+2*k.Res.Seconds()) {
-			delete(sh.blocks, k)
-			w.openBlocks.Add(-1)
-			keys := slices.DeleteFunc(sh.byPath[k.Path], func(o store.BlockKey) bool { return o == k })
-			if len(keys) == 0 {
-				delete(sh.byPath, k.Path)
-			} else {
-				sh.byPath[k.Path] = keys
+	for end, bs := range sh.ends {
+		if now < end {
+			continue
+		}
+		delete(sh.ends, end)
+		for chunk := range slices.Chunk(bs, lockRun) {
+			sh.mu.Lock()
+			for _, b := range chunk {
+				sh.forget(b)
+				sh.count--
+				sh.bytes -= int64(b.bytes)
+				w.openBlocks.Add(-1)
+				w.openBytes.Add(-int64(b.bytes))
 			}
+			sh.mu.Unlock()
 		}
 	}
 }
 
-// dropBlocks forgets every block of a shard that is being given up. Dirty
-// ones (their last persist failed) are left to the next holder, which
-// replays their unacknowledged messages.
+// dropBlocks forgets every block of a shard (at a bound, or given up). Dirty
+// ones of a shard given up (its last persist failed) are left to the next
+// holder, which replays their unacknowledged messages.
 func (w *Writer) dropBlocks(sh *shard) {
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	w.openBlocks.Add(-int64(len(sh.blocks)))
-	clear(sh.blocks)
-	clear(sh.byPath)
+	sh.paths, sh.ends = map[string][]*openBlock{}, map[int64][]*openBlock{}
+	sh.mu.Unlock()
+	clear(sh.dirty)
+	sh.dirty = sh.dirty[:0]
+	w.openBlocks.Add(-int64(sh.count))
+	w.openBytes.Add(-sh.bytes)
+	sh.count, sh.bytes = 0, 0
+	sh.nextClose, sh.unstored = 0, false
 }
 
 // writeReq is one shard's persist, handed to the block writer.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,8 +111,9 @@ func (s *sharedStore) points(t *testing.T, keys []store.BlockKey) map[store.Bloc
 	return out
 }
 
-// blockWriter makes a writer over st that persists every persist.
-func blockWriter(t *testing.T, url string, st store.Store, persist string) *Writer {
+// blockWriter makes a writer over st that persists every persist; extra
+// is more TOML.
+func blockWriter(t *testing.T, url string, st store.Store, persist string, extra ...string) *Writer {
 	t.Helper()
 	cfg, err := config.Parse("writer.toml", fmt.Sprintf(`
 nats = %q
@@ -122,11 +124,12 @@ batch_wait = "100ms"
 ack_wait = "5s"
 write_timeout = "2s"
 persist_interval = %q
+%s
 [membership]
 interval = "100ms"
 [admin]
 listen = ""
-`, url, persist))
+`, url, persist, strings.Join(extra, "\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,10 +234,28 @@ func publishByShard(t *testing.T, js jetstream.JetStream, b *rollup.Batch, shard
 // source "past" into spans long over (each persist reads the block back:
 // read-modify-write).
 func TestWritersScaleAndKillKeepTotalsExact(t *testing.T) {
+	scaleAndKill(t)
+}
+
+// TestWritersAtByteBoundKeepTotalsExact is the same with max_open_bytes so
+// small (16 KiB: about 60 blocks) that the writers forget their blocks over
+// and over, to read them back on their next point.
+func TestWritersAtByteBoundKeepTotalsExact(t *testing.T) {
+	evicted := scaleAndKill(t, "max_open_bytes = 16384")
+	if evicted == 0 {
+		t.Fatal("no block was forgotten at the bound")
+	}
+}
+
+// scaleAndKill runs the writers of TestWritersScaleAndKillKeepTotalsExact,
+// each with the TOML lines extra, and returns the blocks they forgot at a
+// bound.
+func scaleAndKill(t *testing.T, extra ...string) (evicted uint64) {
+	t.Helper()
 	url := testenv.NATS(t)
 	st := openShared(t)
 	const shards, paths = 8, 40
-	w1 := startWriter(t, blockWriter(t, url, st, "300ms"))
+	w1 := startWriter(t, blockWriter(t, url, st, "300ms", extra...))
 	readingOnce(t, "one writer", shards, w1)
 
 	nc, err := nats.Connect(url)
@@ -282,8 +303,8 @@ func TestWritersScaleAndKillKeepTotalsExact(t *testing.T) {
 		}
 	}()
 	time.Sleep(time.Second)
-	w2 := startWriter(t, blockWriter(t, url, st, "300ms"))
-	w3 := startWriter(t, blockWriter(t, url, st, "300ms"))
+	w2 := startWriter(t, blockWriter(t, url, st, "300ms", extra...))
+	w3 := startWriter(t, blockWriter(t, url, st, "300ms", extra...))
 	readingOnce(t, "three writers", shards, w1, w2, w3)
 	if len(w1.Reading()) == shards {
 		t.Fatal("the new writers read no shard")
@@ -343,8 +364,11 @@ func TestWritersScaleAndKillKeepTotalsExact(t *testing.T) {
 	if n != len(want) || sum != wantSum {
 		t.Fatalf("%d points stored (sum %v), published %d (sum %v)", n, sum, len(want), wantSum)
 	}
-	t.Logf("%d flushes, %d points across writers 1 -> 3 -> 2 -> kill: all stored once; resets %d, persists %d+%d+%d",
-		flushes, n, w1.resets.Get()+w2.resets.Get()+w3.resets.Get(), w1.persists.Get(), w2.persists.Get(), w3.persists.Get())
+	evicted = w1.evicted.Get() + w2.evicted.Get() + w3.evicted.Get()
+	t.Logf("%d flushes, %d points across writers 1 -> 3 -> 2 -> kill: all stored once; resets %d, persists %d+%d+%d, "+
+		"blocks forgotten at a bound %d", flushes, n, w1.resets.Get()+w2.resets.Get()+w3.resets.Get(),
+		w1.persists.Get(), w2.persists.Get(), w3.persists.Get(), evicted)
+	return evicted
 }
 
 // TestRecentPointsUntilPersisted asks the writer holding a shard, over a

@@ -45,49 +45,84 @@ func (w *Writer) recentHandler(sh *shard) nats.MsgHandler {
 // recentMaxBytes bounds a reply's size.
 const recentMaxBytes = 512 << 10
 
+// recentLockPaths bounds the paths looked up per holding of the shard's mu.
+const recentLockPaths = 256
+
+// recentBlock is what recent copies of one open block under the shard's mu:
+// its pending points in the range (pts[from:to]) and its encoding (replaced
+// by a persist, never changed in place, so it is read after the lock).
+type recentBlock struct {
+	path, source string
+	data         []byte
+	from, to     int
+}
+
+// recent answers req. Under the shard's mu it only copies the pending
+// points in range (a few hundred paths at a time); the stored points that
+// leave some out are decoded after.
 func (w *Writer) recent(sh *shard, req *bus.RecentRequest) *bus.RecentReply {
 	rep := &bus.RecentReply{Points: []bus.RecentPoint{}}
 	max := w.cfg.RecentMaxPoints
 	// JSON of a point is its path and source and at most 230 bytes more.
 	maxBytes, size := min(recentMaxBytes, int(w.nc.MaxPayload())/2), 64
-	var it block.Iter
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	for _, path := range req.Paths {
-		for _, k := range sh.byPath[path] {
-			if k.Res.Seconds() != req.Step || k.Span >= req.Until || k.Span+store.SpanSeconds(k.Res) <= req.From {
-				continue
-			}
-			b := sh.blocks[k]
-			if b == nil || !b.loaded || len(b.dirty) == 0 {
-				continue
-			}
-			var stored map[int64]bool
-			for t := range b.dirty {
-				if t < req.From || t >= req.Until {
+	var blocks []recentBlock
+	var pts []pending
+	copied := false // stopped copying: more points than a reply takes
+	for chunk := range slices.Chunk(req.Paths, recentLockPaths) {
+		sh.mu.Lock()
+		for _, path := range chunk {
+			for _, b := range sh.paths[path] {
+				k := b.key
+				if k.Res.Seconds() != req.Step || k.Span >= req.Until || k.Span+store.SpanSeconds(k.Res) <= req.From ||
+					!b.loaded || len(b.pending) == 0 {
 					continue
 				}
-				if stored == nil {
-					stored = map[int64]bool{}
-					if len(b.data) > 0 && it.Reset(b.data) == nil {
-						for it.Next() {
-							stored[it.Point().Time] = true
-						}
-					}
-				}
-				if stored[t] {
+				lo, _ := slices.BinarySearchFunc(b.pending, req.From, pendingAt)
+				hi, _ := slices.BinarySearchFunc(b.pending, req.Until, pendingAt)
+				if lo >= hi {
 					continue
 				}
-				size += len(path) + len(k.Source) + 230
-				if len(rep.Points) >= max || size > maxBytes {
-					rep.Truncated = true
-					break
-				}
-				p := b.dirty[t].p
-				rep.Points = append(rep.Points, bus.RecentPoint{Path: path, Source: k.Source, Time: t, Sum: p.Sum, Min: p.Min,
-					Max: p.Max, Last: p.Last, LastAt: p.LastAt, Count: p.Count})
+				from := len(pts)
+				pts = append(pts, b.pending[lo:hi]...)
+				blocks = append(blocks, recentBlock{path: k.Path, source: k.Source, data: b.data, from: from, to: len(pts)})
+			}
+			if len(pts) > 2*max {
+				copied = true
+				break
 			}
 		}
+		sh.mu.Unlock()
+		if copied {
+			break
+		}
+	}
+	var it block.Iter
+	for _, rb := range blocks {
+		// Leave out the points whose block holds a stored one at their time
+		// (both are in time order).
+		more := len(rb.data) > 0 && it.Reset(rb.data) == nil && it.Next()
+		for i := rb.from; i < rb.to && !rep.Truncated; i++ {
+			p := &pts[i]
+			for more && it.Point().Time < p.time {
+				more = it.Next()
+			}
+			if more && it.Point().Time == p.time {
+				continue
+			}
+			size += len(rb.path) + len(rb.source) + 230
+			if len(rep.Points) >= max || size > maxBytes {
+				rep.Truncated = true
+				break
+			}
+			rep.Points = append(rep.Points, bus.RecentPoint{Path: rb.path, Source: rb.source, Time: p.time, Sum: p.sum,
+				Min: p.min, Max: p.max, Last: p.last, LastAt: p.lastAt, Count: p.count})
+		}
+		if rep.Truncated {
+			break
+		}
+	}
+	if copied {
+		rep.Truncated = true
 	}
 	slices.SortFunc(rep.Points, func(a, b bus.RecentPoint) int {
 		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Source, b.Source), cmp.Compare(a.Time, b.Time))

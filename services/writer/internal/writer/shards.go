@@ -12,7 +12,6 @@ import (
 
 	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/retry"
-	"github.com/consthash/consthash/pkg/store"
 )
 
 // Shard ownership (docs/writer.md): writers announce themselves on
@@ -37,15 +36,20 @@ type shard struct {
 	cons    jetstream.Consumer // set by its goroutine once made (under Writer.mu)
 
 	// The open blocks (blocks.go). Only the shard's goroutine changes them,
-	// under mu; the recent-points handler reads them under mu.
+	// under mu (so it reads them without); the recent-points handler reads
+	// them under mu.
 	mu        sync.Mutex
-	blocks    map[store.BlockKey]*openBlock
-	byPath    map[string][]store.BlockKey // the keys of blocks, by path
-	unacked   map[uint64]unacked          // stream sequence -> the latest delivery, acknowledged after the next persist
-	nextClose int64                       // unix s when the earliest dirty block's span is over; 0: none
-	unstored  bool                        // a dirty block has nothing stored: persist now, so its path is indexed
-	lastTry   time.Time                   // the last persist's start
-	failing   bool                        // the last persist failed: the next waits for retryAt
+	paths     map[string][]*openBlock // by path: a path's blocks, sharing the key's string
+	ends      map[int64][]*openBlock  // by when they may be forgotten (span end + 2 steps)
+	dirty     []*openBlock            // the blocks with pending points
+	count     int                     // open blocks
+	bytes     int64                   // their accounted bytes (openBlock.size)
+	source    string                  // the last batch's source: new blocks share it
+	unacked   map[uint64]unacked      // stream sequence -> the latest delivery, acknowledged after the next persist
+	nextClose int64                   // unix s when the earliest dirty block's span is over; 0: none
+	unstored  bool                    // a dirty block has nothing stored: persist now, so its path is indexed
+	lastTry   time.Time               // the last persist's start
+	failing   bool                    // the last persist failed: the next waits for retryAt
 	retryAt   time.Time
 	backoff   retry.Backoff
 }
@@ -137,8 +141,7 @@ func (w *Writer) reconcile() {
 func (w *Writer) start(sh *shard) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sh.running, sh.cancel = true, cancel
-	sh.blocks, sh.unacked, sh.byPath = map[store.BlockKey]*openBlock{}, map[uint64]unacked{}, map[string][]store.BlockKey{}
-	sh.backoff = retry.Backoff{Min: time.Second, Max: w.cfg.PersistInterval.D()}
+	w.initShard(sh)
 	w.shardWG.Add(1)
 	go func() {
 		defer w.shardWG.Done()
@@ -148,6 +151,12 @@ func (w *Writer) start(sh *shard) {
 		w.mu.Unlock()
 		w.heartbeat() // the next owner may take it now
 	}()
+}
+
+// initShard makes a held shard's open blocks (empty) and state.
+func (w *Writer) initShard(sh *shard) {
+	sh.paths, sh.ends, sh.unacked = map[string][]*openBlock{}, map[int64][]*openBlock{}, map[uint64]unacked{}
+	sh.backoff = retry.Backoff{Min: time.Second, Max: w.cfg.PersistInterval.D()}
 }
 
 // leave releases every shard: each goroutine persists and acknowledges

@@ -44,6 +44,7 @@ type Writer struct {
 	started time.Time
 	leaving atomic.Bool
 	refused *ratelog.Limiter
+	fullLog *ratelog.Limiter // shards forgetting their blocks at a bound
 	// abandon (tests) makes a stop persist and acknowledge nothing: a crash.
 	abandon atomic.Bool
 
@@ -60,9 +61,9 @@ type Writer struct {
 	stored, msgsAcked, redelivered, dead, writeErrors, skipped, misaligned *metrics.Counter
 	persists, blocksPersisted, blockPoints, openFull, resets, corrupt      *metrics.Counter
 	recentRequests, recentPoints, recentTruncated, recentBad               *metrics.Counter
-	gathered                                                               *metrics.Counter
+	gathered, bytesFull, evicted                                           *metrics.Counter
 	persistSeconds                                                         *metrics.Histogram
-	openBlocks                                                             atomic.Int64
+	openBlocks, openBytes                                                  atomic.Int64
 	pending                                                                atomic.Int64
 	lastWrite                                                              atomic.Int64 // ns
 	healthy                                                                atomic.Bool
@@ -82,7 +83,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Writer, er
 // newWithStore is New over an opened store (tests pass their own).
 func newWithStore(ctx context.Context, cfg *config.Config, log *slog.Logger, st store.Store) (*Writer, error) {
 	w := &Writer{cfg: cfg, log: log, Metrics: metrics.NewSet(), ID: cfg.ID + "-" + rand.Text()[:8], shards: map[int]*shard{},
-		refused: ratelog.New(log, 1, 10*time.Second)}
+		refused: ratelog.New(log, 1, 10*time.Second), fullLog: ratelog.New(log, 1, 10*time.Second)}
 	w.members = bus.NewMembers(w.ID)
 	c := func(n string) *metrics.Counter { return w.Metrics.GetOrCreateCounter("consthash_writer_" + n) }
 	w.stored, w.msgsAcked, w.redelivered = c("points_stored_total"), c("messages_acked_total"), c("messages_redelivered_total")
@@ -92,9 +93,10 @@ func newWithStore(ctx context.Context, cfg *config.Config, log *slog.Logger, st 
 	w.openFull, w.resets, w.corrupt = c("open_blocks_full_total"), c("consumer_resets_total"), c("blocks_corrupt_total")
 	w.recentRequests, w.recentPoints = c("recent_requests_total"), c("recent_points_total")
 	w.recentTruncated, w.recentBad = c("recent_truncated_total"), c("recent_bad_requests_total")
-	w.gathered = c("persists_gathered_total")
+	w.gathered, w.bytesFull, w.evicted = c("persists_gathered_total"), c("open_bytes_full_total"), c("blocks_evicted_total")
 	w.persistSeconds = w.Metrics.GetOrCreateHistogram("consthash_writer_persist_duration_seconds")
 	w.Metrics.GetOrCreateGauge("consthash_writer_open_blocks", func() float64 { return float64(w.openBlocks.Load()) })
+	w.Metrics.GetOrCreateGauge("consthash_writer_open_bytes", func() float64 { return float64(w.openBytes.Load()) })
 	w.Metrics.GetOrCreateGauge("consthash_writer_shards_owned", func() float64 { return float64(len(w.Owned())) })
 	w.Metrics.GetOrCreateGauge("consthash_writer_pending_messages", func() float64 { return float64(w.pending.Load()) })
 	w.Metrics.GetOrCreateGauge("consthash_writer_last_write_seconds", func() float64 { return float64(w.lastWrite.Load()) / 1e9 })
@@ -347,6 +349,7 @@ func (w *Writer) Stats() map[string]any {
 		"pending_messages": w.pending.Load(), "last_write_seconds": float64(w.lastWrite.Load()) / 1e9,
 		"persists": w.persists.Get(), "blocks_persisted": w.blocksPersisted.Get(), "block_points_persisted": w.blockPoints.Get(),
 		"open_blocks": w.openBlocks.Load(), "open_blocks_full": w.openFull.Get(), "blocks_corrupt": w.corrupt.Get(),
+		"open_bytes": w.openBytes.Load(), "open_bytes_full": w.bytesFull.Get(), "blocks_evicted": w.evicted.Get(),
 		"consumer_resets": w.resets.Get(), "recent_requests": w.recentRequests.Get(), "recent_points": w.recentPoints.Get(),
 		"recent_truncated": w.recentTruncated.Get(), "recent_bad_requests": w.recentBad.Get(),
 		"persists_gathered": w.gathered.Get()}
