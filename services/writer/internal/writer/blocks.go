@@ -193,10 +193,17 @@ const lockRun = 1024
 
 // apply adds the points of fetched messages to the shard's open blocks and
 // reads the blocks it opened from the store (so the recent-points handler
-// knows which of their points are stored already).
-func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) {
+// knows which of their points are stored already). Once the open blocks
+// reach a bound it stops, after one message at least, and returns the
+// messages it left: the caller persists before it applies them, so a bound
+// is overrun by at most a message per shard.
+func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) (rest []jetstream.Msg) {
 	var opened []*openBlock
-	for _, m := range msgs {
+	for i, m := range msgs {
+		if blocksFull, bytesFull := w.full(); i > 0 && (blocksFull || bytesFull) {
+			rest = msgs[i:]
+			break
+		}
 		meta, err := m.Metadata()
 		if err != nil {
 			w.deadLetter(m, fmt.Sprintf("not a JetStream message: %v", err))
@@ -267,6 +274,7 @@ func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) {
 			w.log.Warn("reading the stored blocks of new open blocks", "shard", sh.n, "blocks", len(opened), "err", err)
 		}
 	}
+	return rest
 }
 
 // load reads the stored blocks of bs (not read yet).

@@ -260,3 +260,32 @@ func TestOpenBoundsForgetAndReread(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyStopsAtBound: a fetch's messages are applied until the open
+// blocks reach a bound (one at least); the rest wait for the persist.
+func TestApplyStopsAtBound(t *testing.T) {
+	w, sh, _ := directShard(t)
+	w.cfg.MaxOpenBlocks = 10
+	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
+	span := store.SpanOf(res, time.Now().Unix())
+	var msgs []jetstream.Msg
+	for k := range 3 {
+		b := batchOf(res, span+int64(k+1)*10, span, []string{fmt.Sprintf("stop.k%d.a", k), fmt.Sprintf("stop.k%d.b", k)},
+			func(i int) float64 { return float64(i) })
+		for i := range 4 {
+			p := rollup.Point{Path: fmt.Sprintf("stop.k%d.p%d", k, i), Time: span}
+			p.Add(1, span*1e9)
+			b.Points = append(b.Points, p)
+		}
+		msgs = append(msgs, &fakeMsg{data: b.Append(nil), seq: uint64(k + 1)})
+	}
+	// 6 blocks after the first message, 12 after the second: the third waits.
+	rest := w.apply(sh, msgs)
+	if len(rest) != 1 || rest[0] != msgs[2] || w.openBlocks.Load() != 12 || len(sh.unacked) != 2 {
+		t.Fatalf("%d messages left, %d open blocks, %d unacknowledged; want 1, 12, 2", len(rest), w.openBlocks.Load(), len(sh.unacked))
+	}
+	// Even at the bound, one message at least is applied.
+	if rest = w.apply(sh, rest); len(rest) != 0 || w.openBlocks.Load() != 18 {
+		t.Fatalf("%d messages left, %d open blocks; want 0, 18", len(rest), w.openBlocks.Load())
+	}
+}

@@ -238,7 +238,19 @@ func (w *Writer) runShard(ctx context.Context, sh *shard) {
 		switch {
 		case len(msgs) == 0:
 		case w.blocks != nil:
-			w.apply(sh, msgs)
+			for rest := w.apply(sh, msgs); len(rest) > 0; rest = w.apply(sh, rest) {
+				// At a bound: persist (and forget) before the rest.
+				for !w.persistIfDue(sh) && ctx.Err() == nil {
+					select {
+					case <-ctx.Done():
+					case <-time.After(time.Until(sh.retryAt)):
+					}
+				}
+				if ctx.Err() != nil {
+					// Not applied, not acknowledged: the next holder replays them.
+					break
+				}
+			}
 		default:
 			w.handle(msgs)
 		}
