@@ -67,7 +67,7 @@ func Default() *Config {
 		NATS: "nats://127.0.0.1:4222", Stream: bus.DefaultStream, StreamMaxBytes: bus.DefaultStreamMaxBytes,
 		StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), StreamReplicas: bus.DefaultStreamReplicas, Durable: "consthash-writer",
 		ID: hostname(), Shards: bus.DefaultShards, Membership: Membership{Interval: config.Duration(time.Second)},
-		PersistInterval: config.Duration(time.Minute), MaxOpenBlocks: 200_000, MaxOpenBytes: 256 << 20, RecentMaxPoints: 4096,
+		PersistInterval: config.Duration(time.Minute), MaxOpenBlocks: 2_000_000, MaxOpenBytes: 512 << 20, RecentMaxPoints: 4096,
 		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(3 * time.Minute), MaxDeliver: 10,
 		RetryMaxDelay: config.Duration(time.Minute),
 		DeadLetter:    "consthash.deadletter.rollups", WriteTimeout: config.Duration(30 * time.Second),
