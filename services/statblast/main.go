@@ -42,6 +42,8 @@ func main() {
 			&cli.StringFlag{Name: "mix", Value: "c:4,ms:2,g:1,s:1", Usage: "statsd: weights of counters, timers, gauges and sets among the keys"},
 			&cli.BoolFlag{Name: "cycle", Usage: "each fork sends its keys in turn, not at random: every key is sent once in every --keys lines"},
 			&cli.BoolFlag{Name: "sample-rates", Usage: "statsd: a quarter of counter and timer lines carry |@0.5, |@0.25 or |@0.1"},
+			&cli.BoolFlag{Name: "replay", Usage: "each fork renders its lines once (up to --replay-bytes) and writes them over and over in --buffer chunks: a line costs a copy, not its formatting (for benchmarks)"},
+			&cli.IntFlag{Name: "replay-bytes", Value: blast.DefaultReplayBytes, Usage: "--replay: bytes of lines each fork renders"},
 			&cli.StringFlag{Name: "expect-out", Usage: "write the exact expected aggregates of what was sent to this JSON file"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 		},
@@ -66,6 +68,7 @@ func run(c *cli.Context) error {
 		Servers: eps, Type: blast.Type(c.String("type")), Forks: c.Int("forks"), Count: c.Uint64("count"),
 		Duration: c.Generic("duration").(*config.Duration).D(), Rate: c.Generic("rate").(*config.Duration).D(), LinesPerSec: c.Int("lines-per-sec"), Buffer: c.Int("buffer"), Keys: c.Int("keys"),
 		Seed: c.Uint64("seed"), Prefix: c.String("prefix"), Mix: mix, SampleRates: c.Bool("sample-rates"), Cycle: c.Bool("cycle"),
+		Replay: c.Bool("replay"), ReplayBytes: c.Int("replay-bytes"),
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -81,8 +84,8 @@ func run(c *cli.Context) error {
 			return err
 		}
 	} else {
-		fmt.Printf("sent %d lines, %d bytes in %d sends (%d errors) in %.3fs: %.0f lines/s\n",
-			res.Lines, res.Bytes, res.Sends, res.SendErrors, res.Seconds, res.LinesPerSec())
+		fmt.Printf("sent %d lines, %d bytes in %d sends (%d errors) in %.3fs: %.0f lines/s, cpu %.3fs\n",
+			res.Lines, res.Bytes, res.Sends, res.SendErrors, res.Seconds, res.LinesPerSec(), res.CPUSeconds)
 	}
 	if p := c.String("expect-out"); p != "" {
 		b, err := json.MarshalIndent(res.Expected, "", "  ")

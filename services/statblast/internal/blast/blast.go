@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/consthash/consthash/pkg/endpoint"
@@ -41,6 +43,8 @@ type Config struct {
 	Mix         Mix           // statsd type weights
 	SampleRates bool          // statsd: counters and timers sometimes carry |@rate
 	Cycle       bool          // each fork sends its keys in turn instead of at random: every key within Keys lines
+	Replay      bool          // each fork renders its lines once (up to ReplayBytes) and writes them over and over
+	ReplayBytes int           // Replay: bytes of lines a fork renders (default DefaultReplayBytes)
 	Now         func() time.Time
 }
 
@@ -110,6 +114,12 @@ func (c *Config) Validate() error {
 	if c.Mix == (Mix{}) {
 		c.Mix = DefaultMix
 	}
+	if c.ReplayBytes < 0 {
+		return fmt.Errorf("replay bytes (%d) cannot be negative", c.ReplayBytes)
+	}
+	if c.ReplayBytes == 0 {
+		c.ReplayBytes = DefaultReplayBytes
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -168,6 +178,7 @@ type Result struct {
 	SendErrors uint64        `json:"send_errors"`
 	Elapsed    time.Duration `json:"-"`
 	Seconds    float64       `json:"seconds"`
+	CPUSeconds float64       `json:"cpu_seconds"` // the whole process's user and system time, rendering and key generation included
 	Expected   *Expected     `json:"-"`
 }
 
@@ -192,7 +203,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	keys := newKeySet(cfg)
 	results := make(chan forkResult, cfg.Forks)
-	start := time.Now()
+	// The clock starts when every fork has connected (and rendered, with
+	// Replay): the rate is the sending's.
+	g := &gate{open: make(chan struct{})}
+	g.ready.Add(cfg.Forks)
 	for f := 0; f < cfg.Forks; f++ {
 		quota := uint64(0)
 		if cfg.Count > 0 {
@@ -201,8 +215,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				quota++
 			}
 		}
-		go func() { results <- runFork(ctx, cfg, keys, f, quota) }()
+		go func() { results <- runFork(ctx, cfg, keys, f, quota, g) }()
 	}
+	g.ready.Wait()
+	start := time.Now()
+	close(g.open)
 	res := &Result{Expected: newExpected(cfg.Type)}
 	var firstErr error
 	for f := 0; f < cfg.Forks; f++ {
@@ -219,7 +236,45 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Elapsed = time.Since(start)
 	res.Seconds = res.Elapsed.Seconds()
 	res.Expected.Lines = res.Lines
+	res.CPUSeconds = processCPU().Seconds()
 	return res, firstErr
+}
+
+// gate holds the forks until all are ready to send.
+type gate struct {
+	ready sync.WaitGroup
+	open  chan struct{}
+}
+
+// processCPU is the user and system time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pace keeps a fork to its schedule of perFork lines a second (0: none) from
+// started, having sent lines: it sleeps only when more than 1 ms ahead, as
+// finer sleeps are not honoured. A fork behind its schedule catches up at full
+// speed. Then it pauses cfg.Rate, if set.
+func pace(ctx context.Context, cfg Config, started time.Time, lines uint64, perFork float64) {
+	if perFork > 0 {
+		due := started.Add(time.Duration(float64(lines) / perFork * float64(time.Second)))
+		if ahead := time.Until(due); ahead > time.Millisecond {
+			select {
+			case <-ctx.Done():
+			case <-time.After(ahead):
+			}
+		}
+	}
+	if cfg.Rate > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(cfg.Rate):
+		}
+	}
 }
 
 type forkResult struct {
@@ -228,9 +283,14 @@ type forkResult struct {
 	err                             error
 }
 
-func runFork(ctx context.Context, cfg Config, keys *keySet, fork int, quota uint64) (fr forkResult) {
+func runFork(ctx context.Context, cfg Config, keys *keySet, fork int, quota uint64, gt *gate) (fr forkResult) {
 	fr.exp = newExpected(cfg.Type)
 	senders := make([]sender, 0, len(cfg.Servers))
+	ready := sync.OnceFunc(gt.ready.Done)
+	defer ready()
+	if cfg.Count > 0 && quota == 0 {
+		return fr // fewer lines than forks: this fork has none to send
+	}
 	defer func() {
 		for _, s := range senders {
 			if err := s.close(); err != nil && fr.err == nil {
@@ -246,9 +306,20 @@ func runFork(ctx context.Context, cfg Config, keys *keySet, fork int, quota uint
 		}
 		senders = append(senders, s)
 	}
+	var rb *replayBuf
+	if cfg.Replay {
+		rb = render(cfg, keys, fork, quota)
+	}
+	ready()
+	<-gt.open
+	started := time.Now()
+	if rb != nil {
+		rb.replay(ctx, cfg, senders, quota, started, &fr)
+		fr.exp = rb.expected(cfg, keys, fork, fr.lines)
+		return fr
+	}
 	g := newGenerator(cfg, keys, fork)
 	buf := make([]byte, 0, cfg.Buffer+4096)
-	started := time.Now()
 	perFork := float64(cfg.LinesPerSec) / float64(cfg.Forks)
 	var ln []byte
 	flush := func() bool {
@@ -267,23 +338,7 @@ func runFork(ctx context.Context, cfg Config, keys *keySet, fork int, quota uint
 		}
 		fr.bytes += uint64(len(buf))
 		buf = buf[:0]
-		if perFork > 0 {
-			// Keep to the schedule: sleep only when more than 1 ms ahead, as
-			// finer sleeps are not honoured.
-			due := started.Add(time.Duration(float64(fr.lines) / perFork * float64(time.Second)))
-			if ahead := time.Until(due); ahead > time.Millisecond {
-				select {
-				case <-ctx.Done():
-				case <-time.After(ahead):
-				}
-			}
-		}
-		if cfg.Rate > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(cfg.Rate):
-			}
-		}
+		pace(ctx, cfg, started, fr.lines, perFork)
 		return true
 	}
 	for quota == 0 || fr.lines < quota {
