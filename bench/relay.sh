@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: consthash relay vs Debian's carbon-c-relay, in one run, same input, same sinks.
-#   statblast (graphite over TCP, 4 connections, 100k keys, paced to a rate) -> relay
+#   statblast --replay (graphite over TCP, 4 connections, 100k keys, paced to a rate) -> relay
 #     -> a carbon_ch cluster of 3 echoserver --count sinks (consthash: carbon_c_ch, the same ring)
 # Each relay climbs a ladder of rates (x FACTOR per step). A step sends RATE x STEP_SECONDS lines paced at RATE;
 # it is lossless when every line arrives at the sinks (counted exactly by the sinks) and the sinks received them
@@ -9,13 +9,17 @@
 # START_RATE; consthash starts at carbon-c-relay's highest lossless rate. If carbon-c-relay is lossy at every
 # rate, the relays are compared at equal loss: carbon-c-relay's least lossy step against consthash's highest
 # rate with no more loss (rates then are the lines delivered per second). Relay CPU per line is the relay process's utime+stime (/proc/PID/stat) over the lines
-# delivered. Every process shares the machine's cores.
+# delivered; the generator's is statblast's own user+system time from its first send on (getrusage, the same
+# clock; rendering before is left out) over the lines it sent.
+# statblast runs with --replay for both relays alike: each connection's lines are rendered once (8 MiB) and written
+# over and over in 64 KiB chunks, so a line costs the generator a copy, not its formatting. Every process shares the
+# machine's cores.
 #
 #   bench/relay.sh                                   # defaults below
 #   STEP_SECONDS=2 START_RATE=400000 bench/relay.sh  # quicker
 #   RELAY_BIN=/tmp/relay-old bench/relay.sh          # the same ladder with another relay build
 # Needs: go, carbon-c-relay (apt-get install carbon-c-relay), python3. Everything listens on 127.0.0.1.
-# Last line: relay: consthash_lossless=<rate> ccr_lossless=<rate> ratio=<x> relay_ns_per_line=<x>
+# Last line: relay: consthash_lossless=<rate> ccr_lossless=<rate> ratio=<x> relay_ns_per_line=<x> gen_ns_per_line=<x>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEP_SECONDS=${STEP_SECONDS:-3}
@@ -87,7 +91,7 @@ step() {
 	if ! wait_port "$relay_port" "$name"; then cat "$work/$name.log" >&2; exit 1; fi
 	local t0 t1 last=-1 same=0 cur
 	bin/statblast --servers "tcp://127.0.0.1:$relay_port" --type graphite --forks "$FORKS" --buffer 65536 \
-		--keys "$KEYS" --count "$lines" --lines-per-sec "$rate" --seed 1 >"$work/$name.blast" 2>&1
+		--keys "$KEYS" --count "$lines" --lines-per-sec "$rate" --seed 1 --replay >"$work/$name.blast" 2>&1
 	t0=$(date +%s.%N)
 	t1=$t0
 	# The sinks are done when they have read nothing new for a second.
@@ -110,17 +114,19 @@ import re, sys
 name, rate, sent, got = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 # The sending took what statblast says (its key generation before excluded); the relay then needed until
 # the sinks stopped reading (t1) after statblast ended (t0).
-m = re.search(r" in ([0-9.]+)s: ", open(sys.argv[9]).read())
-if not m:
-    sys.exit(f"bench/relay.sh: statblast failed: {open(sys.argv[9]).read()}")
+out = open(sys.argv[9]).read()
+m, gen = re.search(r" in ([0-9.]+)s: ", out), re.search(r", cpu [0-9.]+s \(([0-9.]+)s sending\)", out)
+if not m or not gen:
+    sys.exit(f"bench/relay.sh: statblast failed: {out}")
 secs = float(m.group(1)) + max(0.0, float(sys.argv[6]) - float(sys.argv[5]))
 cpu = int(sys.argv[7]) / int(sys.argv[8])
 achieved = got / secs if secs > 0 else 0
 ok = got == sent and achieved >= 0.95 * rate
-print(name, rate, sent, got, f"{achieved:.0f}", f"{cpu * 1e9 / max(got, 1):.0f}", "pass" if ok else "fail")
+print(name, rate, sent, got, f"{achieved:.0f}", f"{cpu * 1e9 / max(got, 1):.0f}", "pass" if ok else "fail",
+      f"{float(gen.group(1)) * 1e9 / sent:.0f}")
 PY
-	tail -1 "$work/results" | awk '{printf "  %-14s rate %9d  sent %10d  delivered %10d  loss %6.2f%%  received/s %9d  cpu/line %5d ns  %s\n",
-		$1, $2, $3, $4, 100 * ($3 - $4) / $3, $5, $6, $7}'
+	tail -1 "$work/results" | awk '{printf "  %-14s rate %9d  sent %10d  delivered %10d  loss %6.2f%%  received/s %9d  cpu/line %5d ns  statblast %4d ns  %s\n",
+		$1, $2, $3, $4, 100 * ($3 - $4) / $3, $5, $6, $8, $7}'
 	[ "$(tail -1 "$work/results" | awk '{print $7}')" = pass ]
 }
 
@@ -191,6 +197,7 @@ else:
           f"equal loss: its least lossy step ({100 * loss(least):.2f}% loss at {int(least[1])}/s) delivered "
           f"{ccr_rate}/s, consthash delivered {ch_rate}/s with no more loss (at {int(at[0][1]) if ok else 0}/s)")
 ns = int(at[0][5]) if at else 0
+gen = int(at[0][7]) if at else 0
 ratio = ch_rate / ccr_rate if ccr_rate else float("inf")
-print(f"relay: consthash_lossless={ch_rate} ccr_lossless={ccr_rate} ratio={ratio:.2f} relay_ns_per_line={ns}")
+print(f"relay: consthash_lossless={ch_rate} ccr_lossless={ccr_rate} ratio={ratio:.2f} relay_ns_per_line={ns} gen_ns_per_line={gen}")
 PY

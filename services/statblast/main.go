@@ -84,8 +84,8 @@ func run(c *cli.Context) error {
 			return err
 		}
 	} else {
-		fmt.Printf("sent %d lines, %d bytes in %d sends (%d errors) in %.3fs: %.0f lines/s, cpu %.3fs\n",
-			res.Lines, res.Bytes, res.Sends, res.SendErrors, res.Seconds, res.LinesPerSec(), res.CPUSeconds)
+		fmt.Printf("sent %d lines, %d bytes in %d sends (%d errors) in %.3fs: %.0f lines/s, cpu %.3fs (%.3fs sending)\n",
+			res.Lines, res.Bytes, res.Sends, res.SendErrors, res.Seconds, res.LinesPerSec(), res.CPUSeconds, res.SendCPU)
 	}
 	if p := c.String("expect-out"); p != "" {
 		b, err := json.MarshalIndent(res.Expected, "", "  ")

@@ -178,7 +178,8 @@ type Result struct {
 	SendErrors uint64        `json:"send_errors"`
 	Elapsed    time.Duration `json:"-"`
 	Seconds    float64       `json:"seconds"`
-	CPUSeconds float64       `json:"cpu_seconds"` // the whole process's user and system time, rendering and key generation included
+	CPUSeconds float64       `json:"cpu_seconds"`      // the whole process's user and system time, key generation and rendering included
+	SendCPU    float64       `json:"send_cpu_seconds"` // the process's user and system time from the first send on
 	Expected   *Expected     `json:"-"`
 }
 
@@ -218,7 +219,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		go func() { results <- runFork(ctx, cfg, keys, f, quota, g) }()
 	}
 	g.ready.Wait()
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	close(g.open)
 	res := &Result{Expected: newExpected(cfg.Type)}
 	var firstErr error
@@ -236,7 +237,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Elapsed = time.Since(start)
 	res.Seconds = res.Elapsed.Seconds()
 	res.Expected.Lines = res.Lines
-	res.CPUSeconds = processCPU().Seconds()
+	end := processCPU()
+	res.CPUSeconds, res.SendCPU = end.Seconds(), (end - cpu).Seconds()
 	return res, firstErr
 }
 
