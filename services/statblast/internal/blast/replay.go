@@ -34,7 +34,11 @@ type chunk struct {
 // as fit in ReplayBytes (at least one), with their effect on the expected
 // aggregates committed once into the returned buffer's generator.
 func render(cfg Config, keys *keySet, fork int, quota uint64) *replayBuf {
-	r := &replayBuf{gen: newGenerator(cfg, keys, fork)}
+	size := cfg.ReplayBytes
+	if quota > 0 && quota < uint64(size)/64 {
+		size = int(quota) * 64 // a hint: lines are usually shorter
+	}
+	r := &replayBuf{gen: newGenerator(cfg, keys, fork), data: make([]byte, 0, size)}
 	var ln []byte
 	chunkStart, chunkLines := 0, uint64(0)
 	mixedNow, mixedWidth := false, false
