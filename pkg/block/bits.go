@@ -1,6 +1,9 @@
 package block
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // bitWriter appends bits, most significant first, to a byte slice.
 type bitWriter struct {
@@ -33,35 +36,86 @@ func (w *bitWriter) bit(b bool) {
 
 // bitReader reads what bitWriter wrote. Reading past the end sets err and
 // returns zeros, so a decoder checks err once per point instead of per field.
+// A read loads the 8 bytes at its position at once (decoding is the cost of
+// every read of storage), one byte at a time only near the end.
 type bitReader struct {
 	buf []byte
 	pos uint64 // bit position
 	err error
 }
 
+// word returns the 64 bits of buf starting at byte i, zeros past the end.
+func (r *bitReader) word(i uint64) uint64 {
+	if i+8 <= uint64(len(r.buf)) {
+		return binary.BigEndian.Uint64(r.buf[i:])
+	}
+	var w uint64
+	for k := uint64(0); k < 8; k++ {
+		w <<= 8
+		if i+k < uint64(len(r.buf)) {
+			w |= uint64(r.buf[i+k])
+		}
+	}
+	return w
+}
+
+// read returns the next n bits (n ≤ 64).
 func (r *bitReader) read(n uint8) uint64 {
-	if r.err != nil {
+	if r.err != nil || n == 0 {
 		return 0
 	}
 	if r.pos+uint64(n) > uint64(len(r.buf))*8 {
 		r.err = ErrTruncated
 		return 0
 	}
-	var v uint64
-	for n > 0 {
-		b := r.buf[r.pos/8]
-		used := uint8(r.pos % 8)
-		avail := 8 - used
-		take := min(n, avail)
-		chunk := uint64(b>>(avail-take)) & (1<<take - 1)
-		v = v<<take | chunk
-		r.pos += uint64(take)
-		n -= take
+	i, shift := r.pos>>3, uint8(r.pos&7)
+	v := r.word(i) << shift >> (64 - n)
+	if shift+n > 64 { // the last bits are in a ninth byte
+		extra := shift + n - 64
+		v |= uint64(r.buf[i+8] >> (8 - extra))
 	}
+	r.pos += uint64(n)
 	return v
 }
 
-func (r *bitReader) bit() bool { return r.read(1) == 1 }
+func (r *bitReader) bit() bool {
+	if r.err != nil {
+		return false
+	}
+	if r.pos >= uint64(len(r.buf))*8 {
+		r.err = ErrTruncated
+		return false
+	}
+	b := r.buf[r.pos>>3] >> (7 - r.pos&7) & 1
+	r.pos++
+	return b == 1
+}
+
+// ones counts the 1 bits before the next 0, up to limit, and consumes them
+// and the 0 (not the 0 when limit ones came first).
+func (r *bitReader) ones(limit int) int {
+	if r.err != nil {
+		return 0
+	}
+	left := uint64(len(r.buf))*8 - r.pos
+	w := r.word(r.pos>>3) << (r.pos & 7) // at least 57 valid bits
+	n := bits.LeadingZeros64(^w)
+	if n >= limit {
+		n = limit
+		if uint64(n) > left {
+			r.err = ErrTruncated
+			return 0
+		}
+		r.pos += uint64(n)
+		return n
+	}
+	if uint64(n)+1 > left {
+		r.err = ErrTruncated
+		return 0
+	}
+	r.pos += uint64(n) + 1
+	return n
+}
 
 // xorState is one float field's Gorilla state: the previous value and the
 // window of meaningful bits the previous XOR used.
@@ -148,10 +202,7 @@ func putSigned(w *bitWriter, v int64) {
 }
 
 func getSigned(r *bitReader) int64 {
-	ones := 0
-	for ones <= len(buckets) && r.bit() {
-		ones++
-	}
+	ones := r.ones(len(buckets) + 1)
 	if ones == 0 {
 		return 0
 	}

@@ -172,6 +172,8 @@ type Iter struct {
 	st   state
 	p    rollup.Point
 	err  error
+	// bounds checked per point, divided once per block
+	maxSteps, minQ, maxQ int64
 }
 
 // NewIter reads the block's header; Next then decodes its points in order.
@@ -229,6 +231,8 @@ func (it *Iter) Reset(data []byte) error {
 	it.r = bitReader{buf: data[pos:]}
 	it.unit = pow10[unit]
 	it.st = newState(first)
+	it.maxSteps = 2 * maxTime / it.Step
+	it.minQ, it.maxQ = math.MinInt64/it.unit, math.MaxInt64/it.unit
 	return nil
 }
 
@@ -237,11 +241,12 @@ func (it *Iter) Next() bool {
 	if it.err != nil || it.i >= it.N {
 		return false
 	}
-	r, st := &it.r, &it.st
+	r, st, p := &it.r, &it.st, &it.p
 	t := it.First
 	if it.i > 0 {
 		d := st.prevDelta + getSigned(r)
-		if d <= 0 || d > (maxTime-st.prevTime)/it.Step {
+		// prevTime >= -maxTime, so d*Step <= 2*maxTime cannot overflow.
+		if d <= 0 || d > it.maxSteps || st.prevTime+d*it.Step > maxTime {
 			it.err = fmt.Errorf("decoding point %d: %d steps after %d: %w", it.i, d, st.prevTime, ErrCorrupt)
 			return false
 		}
@@ -251,7 +256,7 @@ func (it *Iter) Next() bool {
 	st.prevTime = t
 	st.prevLastAt += getSigned(r)
 	q, tn := st.prevLastAt, t*1e9
-	if q > math.MaxInt64/it.unit || q < math.MinInt64/it.unit {
+	if q > it.maxQ || q < it.minQ {
 		it.err = fmt.Errorf("decoding point %d: last_at offset %d × %d ns: %w", it.i, q, it.unit, ErrCorrupt)
 		return false
 	}
@@ -264,7 +269,7 @@ func (it *Iter) Next() bool {
 	if r.bit() {
 		st.prevCount += uint64(getSigned(r))
 	}
-	p := rollup.Point{Time: t, LastAt: lastAt, Count: st.prevCount}
+	p.Time, p.LastAt, p.Count = t, lastAt, st.prevCount
 	if !r.bit() {
 		p.Last = math.Float64frombits(st.last.get(r))
 		p.Min, p.Max, p.Sum = p.Last, p.Last, p.Last*float64(p.Count)
@@ -279,13 +284,15 @@ func (it *Iter) Next() bool {
 		it.err = fmt.Errorf("decoding point %d of %d: %w", it.i, it.N, r.err)
 		return false
 	}
-	it.p = p
 	it.i++
 	return true
 }
 
-// Point is the point Next decoded last.
+// Point is the point Next decoded last (its Path is empty).
 func (it *Iter) Point() rollup.Point { return it.p }
+
+// At is the point Next decoded last, without a copy: Next overwrites it.
+func (it *Iter) At() *rollup.Point { return &it.p }
 
 // Err is the error that stopped Next, if any.
 func (it *Iter) Err() error { return it.err }
