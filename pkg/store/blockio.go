@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/consthash/consthash/pkg/block"
@@ -239,4 +240,132 @@ func keepColumn(p *rollup.Point, col string) {
 		q.Last, q.LastAt = p.Last, p.LastAt
 	}
 	*p = q
+}
+
+// valueFiller decodes the blocks of one path, fed in (span, source) order,
+// onto the steps of vals (ReadValues): vals[i] gets the value that answers
+// col of the bin at start + i×step. Blocks of a single producer go straight
+// from the decoder to vals; when a second producer shows up, add says so and
+// the caller reads the blocks again into merge, which merges the producers'
+// points as ReadColumn does first.
+type valueFiller struct {
+	path             string
+	step, start, end int64
+	vals             []float64
+	col              string
+	field            int // col as a field number, for the hot loop
+	source           string
+	blocks           int
+	it               block.Iter
+}
+
+// The fields of a point that answer a column.
+const (
+	fieldMean = iota
+	fieldSum
+	fieldMin
+	fieldMax
+	fieldLast
+)
+
+func newValueFiller(path string, step, start int64, vals []float64, col string) *valueFiller {
+	f := &valueFiller{path: path, step: step, start: start, end: start + int64(len(vals))*step, vals: vals, col: col}
+	switch col {
+	case "sum":
+		f.field = fieldSum
+	case "min":
+		f.field = fieldMin
+	case "max":
+		f.field = fieldMax
+	case "last":
+		f.field = fieldLast
+	}
+	for i := range vals {
+		vals[i] = math.NaN()
+	}
+	return f
+}
+
+// add decodes one block onto vals; it returns false, having decoded nothing,
+// for a block of another producer than the blocks before.
+func (f *valueFiller) add(source, data []byte) (bool, error) {
+	if f.blocks == 0 {
+		f.source = string(source)
+	} else if string(source) != f.source {
+		return false, nil
+	}
+	f.blocks++
+	it := &f.it
+	if err := it.Reset(data); err != nil {
+		return false, fmt.Errorf("reading %s: %w", f.path, err)
+	}
+	start, end, step, vals := f.start, f.end, f.step, f.vals
+	for it.Next() {
+		p := it.At()
+		if p.Time < start {
+			continue
+		}
+		if p.Time >= end {
+			break
+		}
+		var v float64
+		switch f.field {
+		case fieldSum:
+			v = p.Sum
+		case fieldMin:
+			v = p.Min
+		case fieldMax:
+			v = p.Max
+		case fieldLast:
+			v = p.Last
+		default:
+			v = p.Mean()
+		}
+		vals[(p.Time-start)/step] = v
+	}
+	if err := it.Err(); err != nil {
+		return false, fmt.Errorf("reading %s: %w", f.path, err)
+	}
+	return true, nil
+}
+
+// merge puts on vals the points of blocks of several producers, merged as
+// ReadColumn merges them (vals start again from NaN).
+func (f *valueFiller) merge(blocks []storedBlock) error {
+	for i := range f.vals {
+		f.vals[i] = math.NaN()
+	}
+	rr := rangeReader{path: f.path, from: f.start, until: f.end}
+	for _, b := range blocks {
+		if err := rr.add(b.source, b.data); err != nil {
+			return err
+		}
+	}
+	for _, p := range rr.points() {
+		f.vals[(p.Time-f.start)/f.step] = colValue(&p, f.col)
+	}
+	return nil
+}
+
+// storedBlock is one block a range read selected: its producer and encoding.
+type storedBlock struct {
+	source string
+	data   []byte
+}
+
+// colValue is the value of a point that answers col: its sum, min, max or
+// last, or its mean (sum / count, NaN for no samples) for "mean" and "" (the
+// aggregators' reducers, pkg/bus.Value).
+func colValue(p *rollup.Point, col string) float64 {
+	switch col {
+	case "sum":
+		return p.Sum
+	case "min":
+		return p.Min
+	case "max":
+		return p.Max
+	case "last":
+		return p.Last
+	}
+	return p.Mean()
 }

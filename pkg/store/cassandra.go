@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -388,33 +389,68 @@ func (s *cassandraStore) Read(ctx context.Context, path string, res rollup.Resol
 // ReadColumn reads the blocks of path whose spans overlap [from, until) (one
 // partition, in (span, source) order) and decodes the points in the range.
 func (s *cassandraStore) ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error) {
-	if s.session == nil {
-		return nil, errNotInit
-	}
 	if _, ok := columnSQL[col]; !ok {
 		return nil, fmt.Errorf("reading %s: unknown column %q", path, col)
 	}
+	rr := rangeReader{path: path, from: from, until: until, col: col}
+	if _, err := s.scanBlocks(ctx, path, res, from, until, func(source, data []byte) (bool, error) {
+		return true, rr.add(string(source), data)
+	}); err != nil {
+		return nil, err
+	}
+	return rr.points(), nil
+}
+
+// ReadValues decodes the blocks ReadColumn would read straight onto vals
+// while they come from one producer; with several, it reads them again and
+// merges (valueFiller).
+func (s *cassandraStore) ReadValues(ctx context.Context, path string, res rollup.Resolution, start int64, vals []float64, col string) error {
+	if _, ok := columnSQL[col]; !ok {
+		return fmt.Errorf("reading %s: unknown column %q", path, col)
+	}
+	f := newValueFiller(path, res.Seconds(), start, vals, col)
+	single, err := s.scanBlocks(ctx, path, res, f.start, f.end, f.add)
+	if err != nil || single {
+		return err
+	}
+	var blocks []storedBlock
+	if _, err := s.scanBlocks(ctx, path, res, f.start, f.end, func(source, data []byte) (bool, error) {
+		blocks = append(blocks, storedBlock{string(source), bytes.Clone(data)})
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	return f.merge(blocks)
+}
+
+// scanBlocks calls fn with the blocks of path whose spans overlap [from,
+// until), in (span, source) order (one partition's clustering order), until
+// fn returns false (then so does scanBlocks). fn's slices are reused by the
+// next block.
+func (s *cassandraStore) scanBlocks(ctx context.Context, path string, res rollup.Resolution, from, until int64, fn func(source, data []byte) (bool, error)) (bool, error) {
+	if s.session == nil {
+		return false, errNotInit
+	}
 	if from >= until {
-		return nil, nil
+		return true, nil
 	}
 	if err := s.ensureTable(ctx, res.Seconds()); err != nil {
-		return nil, err
+		return false, err
 	}
 	q := fmt.Sprintf(`SELECT source, data FROM blocks_%ds WHERE path = ? AND span >= ? AND span < ?`, res.Seconds())
 	it := s.session.Query(q, path, SpanOf(res, from), until).PageSize(100).IterContext(ctx)
-	rr := rangeReader{path: path, from: from, until: until, col: col}
-	var source string
-	var data []byte
+	var source, data []byte
 	for it.Scan(&source, &data) {
-		if err := rr.add(source, data); err != nil {
+		more, err := fn(source, data)
+		if err != nil || !more {
 			it.Close()
-			return nil, err
+			return false, err
 		}
 	}
 	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return false, fmt.Errorf("reading %s: %w", path, err)
 	}
-	return rr.points(), nil
+	return true, nil
 }
 
 func (s *cassandraStore) Children(ctx context.Context, parent string) ([]Node, error) {

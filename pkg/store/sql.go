@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -101,6 +102,9 @@ func openSQL(cfg Config) (*sqlStore, error) {
 			conns = n
 		}
 		db.SetMaxOpenConns(conns)
+		// Keep them all: database/sql keeps 2 idle by default, and opening
+		// one (its pragmas, its mmap) cost a read more than its query.
+		db.SetMaxIdleConns(conns)
 	}
 	s.db = db
 	return s, nil
@@ -498,37 +502,71 @@ func (s *sqlStore) ReadColumn(ctx context.Context, path string, res rollup.Resol
 	if _, ok := columnSQL[col]; !ok {
 		return nil, fmt.Errorf("reading %s: unknown column %q", path, col)
 	}
+	rr := rangeReader{path: path, from: from, until: until, col: col}
+	if _, err := s.scanBlocks(ctx, path, res, from, until, func(source, data []byte) (bool, error) {
+		return true, rr.add(string(source), data)
+	}); err != nil {
+		return nil, err
+	}
+	return rr.points(), nil
+}
+
+// ReadValues decodes the blocks ReadColumn would select straight onto vals
+// while they come from one producer; with several, it selects them again and
+// merges (valueFiller).
+func (s *sqlStore) ReadValues(ctx context.Context, path string, res rollup.Resolution, start int64, vals []float64, col string) error {
+	if _, ok := columnSQL[col]; !ok {
+		return fmt.Errorf("reading %s: unknown column %q", path, col)
+	}
+	f := newValueFiller(path, res.Seconds(), start, vals, col)
+	single, err := s.scanBlocks(ctx, path, res, f.start, f.end, f.add)
+	if err != nil || single {
+		return err
+	}
+	var blocks []storedBlock
+	if _, err := s.scanBlocks(ctx, path, res, f.start, f.end, func(source, data []byte) (bool, error) {
+		blocks = append(blocks, storedBlock{string(source), bytes.Clone(data)})
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	return f.merge(blocks)
+}
+
+// scanBlocks calls fn with the blocks of path whose spans overlap [from,
+// until), in (span, source) order, until fn returns false (then so does
+// scanBlocks). fn's slices are the driver's: valid during the call only.
+func (s *sqlStore) scanBlocks(ctx context.Context, path string, res rollup.Resolution, from, until int64, fn func(source, data []byte) (bool, error)) (bool, error) {
 	if from >= until {
-		return nil, nil
+		return true, nil
 	}
 	if err := s.ensureTable(ctx, res.Seconds()); err != nil {
-		return nil, err
+		return false, err
 	}
 	q := fmt.Sprintf(`SELECT source, data FROM %s WHERE path = ? AND span >= ? AND span < ? ORDER BY span, source`, s.blockTable(res.Seconds()))
 	st, err := s.prepared(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return false, fmt.Errorf("reading %s: %w", path, err)
 	}
 	rows, err := st.QueryContext(ctx, path, SpanOf(res, from), until)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return false, fmt.Errorf("reading %s: %w", path, err)
 	}
 	defer rows.Close()
-	rr := rangeReader{path: path, from: from, until: until, col: col}
-	var source string
-	var data []byte
+	var source, data sql.RawBytes
 	for rows.Next() {
 		if err := rows.Scan(&source, &data); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
+			return false, fmt.Errorf("reading %s: %w", path, err)
 		}
-		if err := rr.add(source, data); err != nil {
-			return nil, err
+		more, err := fn(source, data)
+		if err != nil || !more {
+			return false, err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return false, fmt.Errorf("reading %s: %w", path, err)
 	}
-	return rr.points(), nil
+	return true, nil
 }
 
 func (s *sqlStore) Children(ctx context.Context, parent string) ([]Node, error) {

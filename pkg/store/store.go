@@ -47,6 +47,13 @@ type Reader interface {
 	// fields are zero. Reading less is faster where decoding rows is the cost
 	// (SQLite).
 	ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error)
+	// ReadValues is ReadColumn onto a grid, without a point per bin: vals[i]
+	// gets the value that answers col (pkg/bus.Value: "sum", "min", "max",
+	// "last", "mean" or "": sum/count) of the bin that starts at
+	// start + i×res.Seconds(), merged over sources like ReadColumn's points;
+	// bins with no point get NaN. It is how query-api reads a series:
+	// decoding straight onto the series' values, no point made per bin.
+	ReadValues(ctx context.Context, path string, res rollup.Resolution, start int64, vals []float64, col string) error
 	// Children returns the direct children of a path prefix ("" for the
 	// roots): their full paths and whether each is a leaf (has points).
 	Children(ctx context.Context, parent string) ([]Node, error)

@@ -222,7 +222,73 @@ func suite(t *testing.T, s Store) {
 		t.Fatalf("Children(lb) = %+v, %v: lb.q got points after its child and is not a leaf", nodes, err)
 	}
 	versions(ctx, t, s)
+	readValues(ctx, t, s)
 	blockSuite(ctx, t, s)
+}
+
+// readValues checks that ReadValues puts on its grid what ReadColumn reads,
+// for one producer and for several, over ranges that start and end inside
+// blocks and cross spans.
+func readValues(ctx context.Context, t *testing.T, s Store) {
+	t.Helper()
+	r := s.(Reader)
+	const first = 1700006400 // a 10 s span starts here; five hours cross three spans
+	one := &rollup.Batch{Source: "agg-a", Resolution: tenSec, Flush: first, Seq: 20}
+	two := &rollup.Batch{Source: "agg-b", Resolution: tenSec, Flush: first, Seq: 20}
+	for i := int64(0); i < 1800; i++ {
+		at := first + i*10
+		if i%7 != 3 { // gaps
+			one.Points = append(one.Points, pt("rv.one", at, float64(i%13), float64(i%5)), pt("rv.two", at, float64(i)/3))
+		}
+		if i > 500 && i < 1300 && i%3 != 0 {
+			two.Points = append(two.Points, pt("rv.two", at, float64(i%11), 0.1))
+		}
+	}
+	if err := s.Write(ctx, []*rollup.Batch{one, two}); err != nil {
+		t.Fatal(err)
+	}
+	value := func(p rollup.Point, col string) float64 {
+		switch col {
+		case "sum":
+			return p.Sum
+		case "min":
+			return p.Min
+		case "max":
+			return p.Max
+		case "last":
+			return p.Last
+		}
+		return p.Sum / float64(p.Count)
+	}
+	for _, path := range []string{"rv.one", "rv.two", "rv.none"} {
+		for _, rg := range [][2]int64{{first - 100, first + 18100}, {first + 3000, first + 9000}, {first + 7190, first + 7220}} {
+			for _, col := range []string{"sum", "mean", "min", "max", "last", ""} {
+				pts, err := r.ReadColumn(ctx, path, tenSec, rg[0], rg[1], col)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := (rg[1] - rg[0]) / 10
+				want, got := make([]float64, n), make([]float64, n)
+				for i := range want {
+					want[i], got[i] = math.NaN(), float64(i) // ReadValues sets the empty bins to NaN
+				}
+				for _, p := range pts {
+					want[(p.Time-rg[0])/10] = value(p, col)
+				}
+				if err := r.ReadValues(ctx, path, tenSec, rg[0], got, col); err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					if math.Float64bits(want[i]) != math.Float64bits(got[i]) {
+						t.Fatalf("ReadValues %s %q over [%d, %d): bin %d = %v, ReadColumn %v", path, col, rg[0], rg[1], i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	if err := r.ReadValues(ctx, "rv.one", tenSec, first, make([]float64, 3), "median"); err == nil {
+		t.Error("ReadValues of an unknown column did not fail")
+	}
 }
 
 // versions checks that a stored point never goes backwards: a row is
