@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consthash/consthash/pkg/block"
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/pkg/testenv"
@@ -433,6 +434,65 @@ func benchRenderDay(b *testing.B, cfg store.Config) {
 	srv := httptest.NewServer(mux)
 	b.Cleanup(srv.Close)
 	form := url.Values{"target": {"bench.render.*"}, "from": {"-24h"}, "maxDataPoints": {"1000"}, "format": {"json"}}
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if code, body := post(b, srv, "/render", form); code != 200 {
+			b.Fatalf("%d %s", code, body)
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+}
+
+// BenchmarkRenderWide is bench/query.sh's render_wide on SQLite: 1,000
+// series of 7 days at 1 min (10.08 million points, stored as whole blocks the
+// way the writer persists them), consolidated to maxDataPoints=1000.
+func BenchmarkRenderWide(b *testing.B) {
+	s := openStore(b, store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(b.TempDir(), "wide.db"), Options: map[string]string{"connections": "8"}})
+	ctx := context.Background()
+	res, _ := rollup.ParseTimes([]string{"10s:2d", "1m:30d"})
+	const points = 7 * 1440
+	first := int64(now - points*60)
+	var rows []store.BlockRow
+	for k := range 1000 {
+		path := fmt.Sprintf("bench.wide.w%04d", k)
+		var pts []rollup.Point
+		flush := func() {
+			if len(pts) == 0 {
+				return
+			}
+			data, err := block.Append(nil, 60, pts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rows = append(rows, store.BlockRow{BlockKey: store.BlockKey{Path: path, Res: res[1], Source: "bench", Span: store.SpanOf(res[1], pts[0].Time)}, Data: data, Version: 1})
+			pts = pts[:0]
+		}
+		for i := range int64(points) {
+			t := first + i*60
+			if len(pts) > 0 && store.SpanOf(res[1], t) != store.SpanOf(res[1], pts[0].Time) {
+				flush()
+			}
+			var p rollup.Point
+			p.Time = t
+			p.Add(float64((i*37+int64(k)*11)%1000)/10, t*1e9+int64(i*7919%10_000_000_000))
+			pts = append(pts, p)
+		}
+		flush()
+		if len(rows) >= 2000 || k == 999 {
+			if err := s.(store.BlockStore).WriteBlocks(ctx, rows); err != nil {
+				b.Fatal(err)
+			}
+			rows = rows[:0]
+		}
+	}
+	a := New(Config{Resolutions: res, MaxSeries: 10000, MaxPoints: 10_000_000, MaxFind: 100000, QueryTimeout: time.Minute,
+		MaxRequestPoints: 20_000_000, Now: func() time.Time { return time.Unix(now, 0) }}, s.(store.Reader), slog.New(slog.DiscardHandler))
+	mux := http.NewServeMux()
+	a.Register(mux)
+	srv := httptest.NewServer(mux)
+	b.Cleanup(srv.Close)
+	form := url.Values{"target": {"bench.wide.*"}, "from": {"-7d"}, "maxDataPoints": {"1000"}, "format": {"json"}}
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	for b.Loop() {
