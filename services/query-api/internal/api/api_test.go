@@ -398,20 +398,27 @@ func TestCyaniteAndSeedAPIs(t *testing.T) {
 	}
 }
 
-// BenchmarkRenderDay is bench/query.sh's render on SQLite and Cassandra: 100 series of one
-// day at 10 s (864,000 points), consolidated to maxDataPoints=1000.
-func BenchmarkRenderDay(b *testing.B) {
+// BenchmarkRenderDay is bench/query.sh's render_day on SQLite and Cassandra:
+// 100 series of one day at 10 s (864,000 points), consolidated to
+// maxDataPoints=1000.
+func BenchmarkRenderDay(b *testing.B) { benchRenderStores(b, "-24h") }
+
+// BenchmarkRenderHour is bench/query.sh's render_hour: the same series over
+// the last hour.
+func BenchmarkRenderHour(b *testing.B) { benchRenderStores(b, "-1h") }
+
+func benchRenderStores(b *testing.B, from string) {
 	b.Run("sqlite", func(b *testing.B) {
-		benchRenderDay(b, store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(b.TempDir(), "day.db"), Options: map[string]string{"connections": "8"}})
+		benchRenderDay(b, store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(b.TempDir(), "day.db"), Options: map[string]string{"connections": "8"}}, from)
 	})
 	b.Run("cassandra", func(b *testing.B) {
 		hosts := testenv.CassandraHosts(b)
 		_, ks := testenv.Cassandra(b)
-		benchRenderDay(b, store.Config{Driver: "cassandra", DSN: strings.Join(hosts, ","), Options: map[string]string{"keyspace": ks}})
+		benchRenderDay(b, store.Config{Driver: "cassandra", DSN: strings.Join(hosts, ","), Options: map[string]string{"keyspace": ks}}, from)
 	})
 }
 
-func benchRenderDay(b *testing.B, cfg store.Config) {
+func benchRenderDay(b *testing.B, cfg store.Config, from string) {
 	s := openStore(b, cfg)
 	ctx := context.Background()
 	res, _ := rollup.ParseTimes([]string{"10s:2d", "1m:30d"})
@@ -433,7 +440,7 @@ func benchRenderDay(b *testing.B, cfg store.Config) {
 	a.Register(mux)
 	srv := httptest.NewServer(mux)
 	b.Cleanup(srv.Close)
-	form := url.Values{"target": {"bench.render.*"}, "from": {"-24h"}, "maxDataPoints": {"1000"}, "format": {"json"}}
+	form := url.Values{"target": {"bench.render.*"}, "from": {from}, "maxDataPoints": {"1000"}, "format": {"json"}}
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	for b.Loop() {
