@@ -242,8 +242,59 @@ func keepColumn(p *rollup.Point, col string) {
 	*p = q
 }
 
+// manyFiller feeds the blocks of many paths, as one query returns them (each
+// path's in (span, source) order), to each path's valueFiller. A path whose
+// blocks come from several producers is put aside in again, for the caller
+// to read alone and merge.
+type manyFiller struct {
+	byPath map[string][]*valueFiller
+	again  []*valueFiller
+	end    int64 // the latest end of the reads
+}
+
+func newManyFiller(res rollup.Resolution, start int64, reads []SeriesRead) (*manyFiller, error) {
+	m := &manyFiller{byPath: make(map[string][]*valueFiller, len(reads)), end: start}
+	for _, rd := range reads {
+		if _, ok := columnSQL[rd.Col]; !ok {
+			return nil, fmt.Errorf("reading %s: unknown column %q", rd.Path, rd.Col)
+		}
+		f := newValueFiller(rd.Path, res.Seconds(), start, rd.Vals, rd.Col)
+		m.byPath[rd.Path] = append(m.byPath[rd.Path], f)
+		m.end = max(m.end, f.end)
+	}
+	return m, nil
+}
+
+// paths returns the paths asked for, each once.
+func (m *manyFiller) paths() []string {
+	out := make([]string, 0, len(m.byPath))
+	for p := range m.byPath {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// add decodes one block of path.
+func (m *manyFiller) add(path, source, data []byte) error {
+	for _, f := range m.byPath[string(path)] {
+		if f.several {
+			continue
+		}
+		ok, err := f.add(source, data)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			f.several = true
+			m.again = append(m.again, f)
+		}
+	}
+	return nil
+}
+
 // valueFiller decodes the blocks of one path, fed in (span, source) order,
-// onto the steps of vals (ReadValues): vals[i] gets the value that answers
+// onto the steps of vals (ReadMany): vals[i] gets the value that answers
 // col of the bin at start + i×step. Blocks of a single producer go straight
 // from the decoder to vals; when a second producer shows up, add says so and
 // the caller reads the blocks again into merge, which merges the producers'
@@ -256,6 +307,7 @@ type valueFiller struct {
 	field            int // col as a field number, for the hot loop
 	source           string
 	blocks           int
+	several          bool // a second producer showed up: read again and merge
 	it               block.Iter
 }
 

@@ -401,26 +401,52 @@ func (s *cassandraStore) ReadColumn(ctx context.Context, path string, res rollup
 	return rr.points(), nil
 }
 
-// ReadValues decodes the blocks ReadColumn would read straight onto vals
-// while they come from one producer; with several, it reads them again and
-// merges (valueFiller).
-func (s *cassandraStore) ReadValues(ctx context.Context, path string, res rollup.Resolution, start int64, vals []float64, col string) error {
-	if _, ok := columnSQL[col]; !ok {
-		return fmt.Errorf("reading %s: unknown column %q", path, col)
+// ReadMany reads the blocks of up to readPaths paths (partitions) a query
+// (`path IN ?`, each partition in (span, source) order), one query after
+// the other (callers read side by side), and decodes them onto the reads'
+// values while a path's blocks come from one producer; a path with several
+// is read again alone and merged (manyFiller).
+func (s *cassandraStore) ReadMany(ctx context.Context, res rollup.Resolution, start int64, reads []SeriesRead) error {
+	if s.session == nil {
+		return errNotInit
 	}
-	f := newValueFiller(path, res.Seconds(), start, vals, col)
-	single, err := s.scanBlocks(ctx, path, res, f.start, f.end, f.add)
-	if err != nil || single {
+	m, err := newManyFiller(res, start, reads)
+	if err != nil || m.end <= start {
 		return err
 	}
-	var blocks []storedBlock
-	if _, err := s.scanBlocks(ctx, path, res, f.start, f.end, func(source, data []byte) (bool, error) {
-		blocks = append(blocks, storedBlock{string(source), bytes.Clone(data)})
-		return true, nil
-	}); err != nil {
+	if err := s.ensureTable(ctx, res.Seconds()); err != nil {
 		return err
 	}
-	return f.merge(blocks)
+	q := fmt.Sprintf(`SELECT path, source, data FROM blocks_%ds WHERE path IN ? AND span >= ? AND span < ?`, res.Seconds())
+	paths := m.paths()
+	for len(paths) > 0 {
+		chunk := paths[:min(len(paths), readPaths)]
+		paths = paths[len(chunk):]
+		it := s.session.Query(q, chunk, SpanOf(res, start), m.end).PageSize(1000).IterContext(ctx)
+		var path, source, data []byte
+		for it.Scan(&path, &source, &data) {
+			if err := m.add(path, source, data); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		if err := it.Close(); err != nil {
+			return fmt.Errorf("reading %d series (%s ...): %w", len(chunk), chunk[0], err)
+		}
+	}
+	for _, f := range m.again {
+		var blocks []storedBlock
+		if _, err := s.scanBlocks(ctx, f.path, res, f.start, f.end, func(source, data []byte) (bool, error) {
+			blocks = append(blocks, storedBlock{string(source), bytes.Clone(data)})
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		if err := f.merge(blocks); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // scanBlocks calls fn with the blocks of path whose spans overlap [from,

@@ -511,26 +511,70 @@ func (s *sqlStore) ReadColumn(ctx context.Context, path string, res rollup.Resol
 	return rr.points(), nil
 }
 
-// ReadValues decodes the blocks ReadColumn would select straight onto vals
-// while they come from one producer; with several, it selects them again and
-// merges (valueFiller).
-func (s *sqlStore) ReadValues(ctx context.Context, path string, res rollup.Resolution, start int64, vals []float64, col string) error {
-	if _, ok := columnSQL[col]; !ok {
-		return fmt.Errorf("reading %s: unknown column %q", path, col)
-	}
-	f := newValueFiller(path, res.Seconds(), start, vals, col)
-	single, err := s.scanBlocks(ctx, path, res, f.start, f.end, f.add)
-	if err != nil || single {
+// ReadMany selects the blocks of up to readKeys paths a query (`path IN
+// (...)`, in (path, span, source) order) and decodes them onto the reads'
+// values while a path's blocks come from one producer; a path with several
+// is selected again alone and merged (manyFiller).
+func (s *sqlStore) ReadMany(ctx context.Context, res rollup.Resolution, start int64, reads []SeriesRead) error {
+	m, err := newManyFiller(res, start, reads)
+	if err != nil || m.end <= start {
 		return err
 	}
-	var blocks []storedBlock
-	if _, err := s.scanBlocks(ctx, path, res, f.start, f.end, func(source, data []byte) (bool, error) {
-		blocks = append(blocks, storedBlock{string(source), bytes.Clone(data)})
-		return true, nil
-	}); err != nil {
+	if err := s.ensureTable(ctx, res.Seconds()); err != nil {
 		return err
 	}
-	return f.merge(blocks)
+	paths := m.paths()
+	for len(paths) > 0 {
+		chunk := paths[:min(len(paths), readKeys)]
+		paths = paths[len(chunk):]
+		q := fmt.Sprintf(`SELECT path, source, data FROM %s WHERE path IN (?%s) AND span >= ? AND span < ? ORDER BY path, span, source`,
+			s.blockTable(res.Seconds()), strings.Repeat(", ?", len(chunk)-1))
+		st, err := s.prepared(ctx, q)
+		if err != nil {
+			return fmt.Errorf("reading %d series (%s ...): %w", len(chunk), chunk[0], err)
+		}
+		args := make([]any, 0, len(chunk)+2)
+		for _, p := range chunk {
+			args = append(args, p)
+		}
+		args = append(args, SpanOf(res, start), m.end)
+		if err := s.scanMany(ctx, st, args, m); err != nil {
+			return fmt.Errorf("reading %d series (%s ...): %w", len(chunk), chunk[0], err)
+		}
+	}
+	for _, f := range m.again {
+		var blocks []storedBlock
+		if _, err := s.scanBlocks(ctx, f.path, res, f.start, f.end, func(source, data []byte) (bool, error) {
+			blocks = append(blocks, storedBlock{string(source), bytes.Clone(data)})
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		if err := f.merge(blocks); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanMany feeds the rows of a ReadMany query to m, the driver's bytes in
+// place.
+func (s *sqlStore) scanMany(ctx context.Context, st *sql.Stmt, args []any, m *manyFiller) error {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var path, source, data sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&path, &source, &data); err != nil {
+			return err
+		}
+		if err := m.add(path, source, data); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // scanBlocks calls fn with the blocks of path whose spans overlap [from,

@@ -47,13 +47,14 @@ type Reader interface {
 	// fields are zero. Reading less is faster where decoding rows is the cost
 	// (SQLite).
 	ReadColumn(ctx context.Context, path string, res rollup.Resolution, from, until int64, col string) ([]rollup.Point, error)
-	// ReadValues is ReadColumn onto a grid, without a point per bin: vals[i]
-	// gets the value that answers col (pkg/bus.Value: "sum", "min", "max",
-	// "last", "mean" or "": sum/count) of the bin that starts at
-	// start + i×res.Seconds(), merged over sources like ReadColumn's points;
-	// bins with no point get NaN. It is how query-api reads a series:
-	// decoding straight onto the series' values, no point made per bin.
-	ReadValues(ctx context.Context, path string, res rollup.Resolution, start int64, vals []float64, col string) error
+	// ReadMany reads many series of one resolution onto the same steps,
+	// without a point per bin, in as few queries as the store allows:
+	// reads[i].Vals[j] gets the value that answers reads[i].Col
+	// (pkg/bus.Value: "sum", "min", "max", "last", "mean" or "": sum/count)
+	// of the bin that starts at start + j×res.Seconds(), merged over sources
+	// like ReadColumn's points; bins with no point get NaN. It is how
+	// query-api reads a request's series.
+	ReadMany(ctx context.Context, res rollup.Resolution, start int64, reads []SeriesRead) error
 	// Children returns the direct children of a path prefix ("" for the
 	// roots): their full paths and whether each is a leaf (has points).
 	Children(ctx context.Context, parent string) ([]Node, error)
@@ -63,6 +64,14 @@ type Reader interface {
 	// store may use it to skip children that cannot match, so callers still
 	// match what they get.
 	ChildrenOf(ctx context.Context, parents []string, glob string) (map[string][]Node, error)
+}
+
+// SeriesRead is one series of Reader.ReadMany: its path, the column that
+// answers it, and the values to fill, one per step.
+type SeriesRead struct {
+	Path string
+	Col  string
+	Vals []float64
 }
 
 // columnSQL names the columns ReadColumn knows and the fields each needs

@@ -226,7 +226,7 @@ func suite(t *testing.T, s Store) {
 	blockSuite(ctx, t, s)
 }
 
-// readValues checks that ReadValues puts on its grid what ReadColumn reads,
+// readValues checks that ReadMany puts on its steps what ReadColumn reads,
 // for one producer and for several, over ranges that start and end inside
 // blocks and cross spans.
 func readValues(ctx context.Context, t *testing.T, s Store) {
@@ -260,34 +260,54 @@ func readValues(ctx context.Context, t *testing.T, s Store) {
 		}
 		return p.Sum / float64(p.Count)
 	}
-	for _, path := range []string{"rv.one", "rv.two", "rv.none"} {
-		for _, rg := range [][2]int64{{first - 100, first + 18100}, {first + 3000, first + 9000}, {first + 7190, first + 7220}} {
+	for _, rg := range [][2]int64{{first - 100, first + 18100}, {first + 3000, first + 9000}, {first + 7190, first + 7220}} {
+		n := (rg[1] - rg[0]) / 10
+		var reads []SeriesRead
+		var wants [][]float64
+		for _, path := range []string{"rv.one", "rv.two", "rv.none"} {
 			for _, col := range []string{"sum", "mean", "min", "max", "last", ""} {
 				pts, err := r.ReadColumn(ctx, path, tenSec, rg[0], rg[1], col)
 				if err != nil {
 					t.Fatal(err)
 				}
-				n := (rg[1] - rg[0]) / 10
 				want, got := make([]float64, n), make([]float64, n)
 				for i := range want {
-					want[i], got[i] = math.NaN(), float64(i) // ReadValues sets the empty bins to NaN
+					want[i], got[i] = math.NaN(), float64(i) // ReadMany sets the empty bins to NaN
 				}
 				for _, p := range pts {
 					want[(p.Time-rg[0])/10] = value(p, col)
 				}
-				if err := r.ReadValues(ctx, path, tenSec, rg[0], got, col); err != nil {
-					t.Fatal(err)
-				}
-				for i := range want {
-					if math.Float64bits(want[i]) != math.Float64bits(got[i]) {
-						t.Fatalf("ReadValues %s %q over [%d, %d): bin %d = %v, ReadColumn %v", path, col, rg[0], rg[1], i, got[i], want[i])
-					}
+				reads = append(reads, SeriesRead{Path: path, Col: col, Vals: got})
+				wants = append(wants, want)
+			}
+		}
+		check := func(what string, rd SeriesRead, want []float64) {
+			t.Helper()
+			for i := range want {
+				if math.Float64bits(want[i]) != math.Float64bits(rd.Vals[i]) {
+					t.Fatalf("ReadMany %s: %s %q over [%d, %d): bin %d = %v, ReadColumn %v", what, rd.Path, rd.Col, rg[0], rg[1], i, rd.Vals[i], want[i])
 				}
 			}
 		}
+		// All at once (one path asked in several columns), then one by one.
+		if err := r.ReadMany(ctx, tenSec, rg[0], reads); err != nil {
+			t.Fatal(err)
+		}
+		for i, rd := range reads {
+			check("of all", rd, wants[i])
+		}
+		for i, rd := range reads {
+			for j := range rd.Vals {
+				rd.Vals[j] = 1
+			}
+			if err := r.ReadMany(ctx, tenSec, rg[0], []SeriesRead{rd}); err != nil {
+				t.Fatal(err)
+			}
+			check("of one", rd, wants[i])
+		}
 	}
-	if err := r.ReadValues(ctx, "rv.one", tenSec, first, make([]float64, 3), "median"); err == nil {
-		t.Error("ReadValues of an unknown column did not fail")
+	if err := r.ReadMany(ctx, tenSec, first, []SeriesRead{{Path: "rv.one", Col: "median", Vals: make([]float64, 3)}}); err == nil {
+		t.Error("ReadMany of an unknown column did not fail")
 	}
 }
 

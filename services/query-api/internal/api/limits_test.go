@@ -37,9 +37,9 @@ func (c *countingReader) ReadColumn(ctx context.Context, path string, res rollup
 	return c.Reader.ReadColumn(ctx, path, res, from, until, col)
 }
 
-func (c *countingReader) ReadValues(ctx context.Context, path string, res rollup.Resolution, start int64, vals []float64, col string) error {
-	c.reads.Add(1)
-	return c.Reader.ReadValues(ctx, path, res, start, vals, col)
+func (c *countingReader) ReadMany(ctx context.Context, res rollup.Resolution, start int64, reads []store.SeriesRead) error {
+	c.reads.Add(int64(len(reads)))
+	return c.Reader.ReadMany(ctx, res, start, reads)
 }
 
 func (c *countingReader) Children(ctx context.Context, parent string) ([]store.Node, error) {
