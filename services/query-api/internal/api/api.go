@@ -47,7 +47,8 @@ type Config struct {
 	Location     *time.Location
 	Now          func() time.Time
 	BasePath     string // the seed's find, expand and metrics live under it ("": not served)
-	// ReadConcurrency is how many series one request reads at once (0: 8).
+	// ReadConcurrency is how many store queries (each a group of series)
+	// one request runs at once (0: 8).
 	ReadConcurrency int
 	// Rules pick the column a series is read from, as the aggregators'
 	// (nil: bus.DefaultRules).

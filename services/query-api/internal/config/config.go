@@ -27,7 +27,7 @@ type Config struct {
 	MaxFind         int             `toml:"max_find"`
 	QueryTimeout    config.Duration `toml:"query_timeout"`
 	BasePath        string          `toml:"base_path"`        // the seed's find, expand and metrics under it
-	ReadConcurrency int             `toml:"read_concurrency"` // series one request reads at once
+	ReadConcurrency int             `toml:"read_concurrency"` // store queries one request runs at once (a group of series each)
 	// MaxRequestPoints bounds the points one render reads and computes;
 	// MaxPointsInFlight those all renders hold together; MaxDepth how
 	// deeply a target's calls nest.
