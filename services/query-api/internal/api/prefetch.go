@@ -21,6 +21,9 @@ import (
 type recentMerger interface {
 	Stored() store.Reader
 	MergeRecent(ctx context.Context, paths []string, res rollup.Resolution, from, until int64, pts [][]rollup.Point)
+	// MergeRecentValues is MergeRecent for series read with
+	// store.Reader.ReadMany.
+	MergeRecentValues(ctx context.Context, res rollup.Resolution, start int64, reads []store.SeriesRead) error
 }
 
 // prefetched holds the series of a request's path patterns read ahead of
@@ -81,6 +84,7 @@ func (a *API) prefetch(ctx context.Context, patterns []string, from, until, now 
 		return nil
 	}
 	p := &prefetched{from: from.UnixNano(), until: until.UnixNano(), series: make(map[string][]*series.Series, len(patterns))}
+	used := make([]bool, len(all))
 	for i, pattern := range patterns {
 		if found[i] == nil {
 			continue
@@ -88,7 +92,12 @@ func (a *API) prefetch(ctx context.Context, patterns []string, from, until, now 
 		list := make([]*series.Series, len(found[i]))
 		for j, leaf := range found[i] {
 			k, _ := slices.BinarySearch(all, leaf)
-			list[j] = a.fit(pattern, leaf, pts[k], res, readFrom, readUntil)
+			vals := pts[k]
+			if used[k] { // a leaf of several patterns: each series its own values
+				vals = slices.Clone(vals)
+			}
+			used[k] = true
+			list[j] = a.fit(pattern, leaf, vals, res, readFrom, readUntil)
 		}
 		p.series[pattern] = list
 	}
@@ -119,39 +128,54 @@ func (a *API) charge(ctx context.Context, n int, res rollup.Resolution, readFrom
 	return budget.Charge(ctx, int64(n)*max(0, (end-start)/res.Seconds()))
 }
 
-// readLeaves reads the points of paths, side by side (the store's
-// connections permitting), each in the column its name calls for, and then
-// the points the writers have not stored yet, once for them all.
-func (a *API) readLeaves(ctx context.Context, paths []string, res rollup.Resolution, readFrom, readUntil time.Time) ([][]rollup.Point, error) {
+// readLeaves reads the values of paths on the steps of [readFrom,
+// readUntil] (series.Span), each in the column its name calls for, in groups
+// the store reads in one query each (as many groups as read_concurrency,
+// readGroup paths at most), read_concurrency groups side by side, decoded
+// straight onto the steps; then the points the writers have not stored yet,
+// once for them all.
+func (a *API) readLeaves(ctx context.Context, paths []string, res rollup.Resolution, readFrom, readUntil time.Time) ([][]float64, error) {
 	r := a.r
 	merger, ok := a.r.(recentMerger)
 	if ok {
 		r = merger.Stored()
 	}
-	from, until := readFrom.Unix(), readUntil.Unix()+res.Seconds()
-	pts := make([][]rollup.Point, len(paths))
-	err := par.For(ctx, len(paths), a.cfg.ReadConcurrency, func(i int) error {
-		p := paths[i]
-		col := series.ColumnFor(a.cfg.Rules, p, "")
-		list, err := r.ReadColumn(ctx, p, res, from, until, string(col))
-		if err != nil {
-			return readError{fmt.Errorf("reading %s: %w", p, err)}
+	start, end := series.Span(res.Seconds(), readFrom.Unix(), readUntil.Unix())
+	n := max(0, (end-start)/res.Seconds())
+	reads := make([]store.SeriesRead, len(paths))
+	for i, p := range paths {
+		reads[i] = store.SeriesRead{Path: p, Col: string(series.ColumnFor(a.cfg.Rules, p, "")), Vals: make([]float64, n)}
+	}
+	group := min(readGroup, max(1, (len(paths)+a.cfg.ReadConcurrency-1)/a.cfg.ReadConcurrency))
+	err := par.For(ctx, (len(paths)+group-1)/group, a.cfg.ReadConcurrency, func(g int) error {
+		rs := reads[g*group : min(len(reads), (g+1)*group)]
+		if err := r.ReadMany(ctx, res, start, rs); err != nil {
+			return readError{fmt.Errorf("reading %d series (%s ...): %w", len(rs), rs[0].Path, err)}
 		}
-		pts[i] = list
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	if ok {
-		merger.MergeRecent(ctx, paths, res, from, until, pts)
+		if err := merger.MergeRecentValues(ctx, res, start, reads); err != nil {
+			return nil, readError{fmt.Errorf("reading points the writers hold: %w", err)}
+		}
 	}
-	return pts, nil
+	out := make([][]float64, len(reads))
+	for i := range reads {
+		out[i] = reads[i].Vals
+	}
+	return out, nil
 }
 
-// fit makes the series of a leaf pattern selected from its points.
-func (a *API) fit(pattern, leaf string, pts []rollup.Point, res rollup.Resolution, readFrom, readUntil time.Time) *series.Series {
-	s := series.Fit(leaf, pts, res, readFrom.Unix(), readUntil.Unix(), series.ColumnFor(a.cfg.Rules, leaf, ""))
+// readGroup is the most series one store query reads.
+const readGroup = 50
+
+// fit makes the series of a leaf pattern selected from its values (the
+// series keeps vals).
+func (a *API) fit(pattern, leaf string, vals []float64, res rollup.Resolution, readFrom, readUntil time.Time) *series.Series {
+	s := series.OnSteps(leaf, vals, res, readFrom.Unix(), readUntil.Unix())
 	s.PathExpr = pattern
 	s.Tags = tagsOf(leaf)
 	return s

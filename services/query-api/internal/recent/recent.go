@@ -87,8 +87,19 @@ func (r *Reader) ReadColumn(ctx context.Context, path string, res rollup.Resolut
 // writer leaves out the points it has stored, so asking first could count
 // a point persisted in between twice.
 func (r *Reader) MergeRecent(ctx context.Context, paths []string, res rollup.Resolution, from, until int64, pts [][]rollup.Point) {
+	for i, fresh := range r.recent(ctx, paths, res, from, until) {
+		for _, p := range fresh {
+			pts[i] = insert(pts[i], p)
+		}
+	}
+}
+
+// recent asks the writers for the recent points of paths (MergeRecent) and
+// returns each path's points with from <= time < until, in the replies'
+// order (nil when there is nothing to ask).
+func (r *Reader) recent(ctx context.Context, paths []string, res rollup.Resolution, from, until int64) [][]rollup.Point {
 	if until <= from || res.Seconds() <= 0 || len(paths) == 0 {
-		return
+		return nil
 	}
 	r.batches.Inc()
 	// The paths of each shard, each once.
@@ -128,15 +139,60 @@ func (r *Reader) MergeRecent(ctx context.Context, paths []string, res rollup.Res
 	if timed {
 		r.batchTimeouts.Inc()
 	}
+	out := make([][]rollup.Point, len(paths))
 	for i, p := range paths {
 		for _, rp := range got[p] {
 			if rp.Time < from || rp.Time >= until {
 				continue
 			}
 			r.points.Inc()
-			pts[i] = insert(pts[i], rollup.Point{Path: p, Time: rp.Time, Sum: rp.Sum, Min: rp.Min, Max: rp.Max, Last: rp.Last, LastAt: rp.LastAt, Count: rp.Count})
+			out[i] = append(out[i], rollup.Point{Path: p, Time: rp.Time, Sum: rp.Sum, Min: rp.Min, Max: rp.Max, Last: rp.Last, LastAt: rp.LastAt, Count: rp.Count})
 		}
 	}
+	return out
+}
+
+// MergeRecentValues is MergeRecent for series read onto steps
+// (store.Reader.ReadMany from start): the bins the writers' points fall in
+// are read again from the store as points (ReadColumn, over those bins
+// only), the writers' points merged into them as MergeRecent merges, and
+// those bins' values replaced.
+func (r *Reader) MergeRecentValues(ctx context.Context, res rollup.Resolution, start int64, reads []store.SeriesRead) error {
+	step := res.Seconds()
+	if len(reads) == 0 || step <= 0 {
+		return nil
+	}
+	paths := make([]string, len(reads))
+	until := start
+	for i, rd := range reads {
+		paths[i] = rd.Path
+		until = max(until, start+int64(len(rd.Vals))*step)
+	}
+	for i, fresh := range r.recent(ctx, paths, res, start, until) {
+		rd := reads[i]
+		end := start + int64(len(rd.Vals))*step
+		fresh = slices.DeleteFunc(fresh, func(p rollup.Point) bool { return p.Time >= end })
+		if len(fresh) == 0 {
+			continue
+		}
+		lo, hi := fresh[0].Time, fresh[0].Time
+		for _, p := range fresh {
+			lo, hi = min(lo, p.Time), max(hi, p.Time)
+		}
+		pts, err := r.Reader.ReadColumn(ctx, rd.Path, res, lo, hi+step, rd.Col)
+		if err != nil {
+			return err
+		}
+		for _, p := range fresh {
+			pts = insert(pts, p)
+		}
+		for _, p := range fresh {
+			if k, ok := slices.BinarySearchFunc(pts, p.Time, byTime); ok {
+				rd.Vals[(p.Time-start)/step] = bus.Value(bus.Reducer(rd.Col), pts[k])
+			}
+		}
+	}
+	return nil
 }
 
 // ask requests the recent points of paths (all of shard sh) and returns
@@ -229,4 +285,14 @@ func (r *Reader) Stats() any {
 	return map[string]any{"batches": r.batches.Get(), "requests": r.requests.Get(), "timeouts": r.timeouts.Get(),
 		"batch_timeouts": r.batchTimeouts.Get(), "no_responders": r.noResponders.Get(), "errors": r.failed.Get(),
 		"points": r.points.Get(), "truncated": r.truncated.Get(), "reasked": r.reasked.Get(), "timeout_seconds": r.timeout.Seconds()}
+}
+
+func byTime(q rollup.Point, t int64) int {
+	switch {
+	case q.Time < t:
+		return -1
+	case q.Time > t:
+		return 1
+	}
+	return 0
 }

@@ -100,11 +100,11 @@ func value(p rollup.Point, c Column) float64 { return bus.Value(c, p) }
 func Fit(name string, pts []rollup.Point, res rollup.Resolution, from, until int64, col Column) *Series {
 	step := res.Seconds()
 	start, end := Span(step, from, until)
-	n := int(max(0, (end-start)/step))
-	s := &Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: make([]float64, n), Consolidate: "average", ValuesPerPoint: 1}
-	for i := range s.Values {
-		s.Values[i] = math.NaN()
+	vals := make([]float64, max(0, (end-start)/step))
+	for i := range vals {
+		vals[i] = math.NaN()
 	}
+	s := OnSteps(name, vals, res, from, until)
 	for _, p := range pts {
 		if p.Time < start || p.Time >= end {
 			continue
@@ -112,6 +112,15 @@ func Fit(name string, pts []rollup.Point, res rollup.Resolution, from, until int
 		s.Values[(p.Time-start)/step] = value(p, col)
 	}
 	return s
+}
+
+// OnSteps is the series of values already on Fit's steps for [from, until)
+// (Span: vals[i] is the step start + i×step's value, NaN for none; there
+// are (end-start)/step of them). The series keeps vals.
+func OnSteps(name string, vals []float64, res rollup.Resolution, from, until int64) *Series {
+	step := res.Seconds()
+	start, end := Span(step, from, until)
+	return &Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: vals, Consolidate: "average", ValuesPerPoint: 1}
 }
 
 // Span is where Fit places a series read over [from, until] at step:
