@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -105,29 +103,14 @@ func (u *UDP) Serve(h Handler) {
 	}
 }
 
-type batchReader interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-type v6Reader struct{ pc *ipv6.PacketConn }
-
-func (r v6Reader) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
-	return r.pc.ReadBatch(ms, flags)
-}
-
 func (u *UDP) read(i int, c *net.UDPConn, h Handler) {
-	var r batchReader = ipv4.NewPacketConn(c)
-	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil && len(a.IP) == net.IPv6len {
-		r = v6Reader{ipv6.NewPacketConn(c)}
+	r, err := newBatchReader(c, u.cfg.Batch)
+	if err != nil { // only if c is not a socket: it is
+		u.ReadErrors.Add(1)
+		return
 	}
-	msgs := make([]ipv4.Message, u.cfg.Batch)
-	buf := make([]byte, u.cfg.Batch*MaxDatagram)
-	for j := range msgs {
-		msgs[j].Buffers = [][]byte{buf[j*MaxDatagram : (j+1)*MaxDatagram : (j+1)*MaxDatagram]}
-	}
-	datagrams := make([][]byte, 0, u.cfg.Batch)
 	for {
-		n, err := r.ReadBatch(msgs, 0)
+		datagrams, truncated, bytes, err := r.read()
 		if err != nil {
 			if u.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -135,17 +118,10 @@ func (u *UDP) read(i int, c *net.UDPConn, h Handler) {
 			u.ReadErrors.Add(1)
 			continue
 		}
-		datagrams = datagrams[:0]
-		bytes := 0
-		for j := range msgs[:n] {
-			m := &msgs[j]
-			if m.Flags&unix.MSG_TRUNC != 0 {
-				u.Truncated.Add(1)
-			}
-			datagrams = append(datagrams, m.Buffers[0][:m.N])
-			bytes += m.N
+		if truncated > 0 {
+			u.Truncated.Add(uint64(truncated))
 		}
-		u.Datagrams.Add(uint64(n))
+		u.Datagrams.Add(uint64(len(datagrams)))
 		u.Bytes.Add(uint64(bytes))
 		h(i, datagrams)
 	}
