@@ -80,7 +80,7 @@ func (p *StatsdParser) Parse(line []byte) (key []byte, values []StatsdValue, bad
 			tags = tags[:j]
 		}
 	}
-	rawKey, rest, hasValue := bytes.Cut(body, []byte{':'})
+	rawKey, rest, hasValue := cutByte(body, ':')
 	src := rawKey // the key with its tags, before sanitising
 	if len(tags) > 0 {
 		p.raw = append(p.raw[:0], rawKey...)
@@ -132,14 +132,14 @@ func (p *StatsdParser) Parse(line []byte) (key []byte, values []StatsdValue, bad
 
 // parseStatsdValue reads "value|type[|@rate[|...]]".
 func parseStatsdValue(bit []byte, allowNonFinite bool) (StatsdValue, error) {
-	f0, rest, ok := bytes.Cut(bit, []byte{'|'})
+	f0, rest, ok := cutByte(bit, '|')
 	if !ok {
 		return StatsdValue{}, errStatsdType
 	}
-	f1, rest, hasRate := bytes.Cut(rest, []byte{'|'})
+	f1, rest, hasRate := cutByte(rest, '|')
 	var f2 []byte
 	if hasRate {
-		f2, _, _ = bytes.Cut(rest, []byte{'|'})
+		f2, _, _ = cutByte(rest, '|')
 	}
 	v := StatsdValue{SampleRate: 1, Raw: f0}
 	if hasRate {
@@ -203,6 +203,15 @@ func parseStatsdValue(bit []byte, allowNonFinite bool) (StatsdValue, error) {
 		return StatsdValue{}, errStatsdNonFinite
 	}
 	return v, nil
+}
+
+// cutByte is bytes.Cut for a one-byte separator, without bytes.Index's
+// dispatch on the separator's length (a statsd line is cut four times).
+func cutByte(s []byte, sep byte) (before, after []byte, found bool) {
+	if i := bytes.IndexByte(s, sep); i >= 0 {
+		return s[:i], s[i+1:], true
+	}
+	return s, nil, false
 }
 
 // sanitizeStatsdKey appends src to dst as statsd's keyNameSanitize leaves
