@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/consthash/consthash/pkg/config"
 	"github.com/consthash/consthash/pkg/endpoint"
 	"github.com/consthash/consthash/pkg/httpserver"
@@ -70,6 +72,12 @@ type Config struct {
 	// HTTP limits an http listener's server; the zero value means
 	// DefaultHTTP().
 	HTTP httpserver.Config
+	// Acceptors is how many tcp sockets are bound to the address with
+	// SO_REUSEPORT, each with its own accept loop (the kernel spreads new
+	// connections over them by address and port); 0 or 1: one socket.
+	// Connections are read by a goroutine each whatever this is: it spreads
+	// the accepting of many short connections over the cores. tcp only.
+	Acceptors int
 	// KeepCR splits lines on '\n' only and leaves a '\r' before it in the
 	// line, as statsd 0.9.0 does (the '\r' is part of the line's last field).
 	KeepCR bool
@@ -120,13 +128,16 @@ func MaxConnectionsFromLimit() int {
 // Listener serves one endpoint.
 type Listener struct {
 	Stats
-	ep   endpoint.Endpoint
-	cfg  Config
-	ns   NewSession
-	log  *slog.Logger
-	ln   net.Listener
-	pc   net.PacketConn
-	http *httpserver.Server
+	ep  endpoint.Endpoint
+	cfg Config
+	ns  NewSession
+	log *slog.Logger
+	ln  net.Listener   // tcp, unix, http; lns[0] for tcp
+	lns []net.Listener // tcp: the Acceptors SO_REUSEPORT sockets, or just ln
+	// accepted counts the connections each of lns accepted.
+	accepted []atomic.Uint64
+	pc       net.PacketConn
+	http     *httpserver.Server
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -162,7 +173,13 @@ func ListenSessions(ep endpoint.Endpoint, cfg Config, ns NewSession, log *slog.L
 	l.stop, l.cancel = context.WithCancel(context.Background())
 	var err error
 	switch ep.Scheme {
-	case endpoint.TCP, endpoint.HTTP:
+	case endpoint.TCP:
+		l.lns, err = listenTCP(ep.Addr, cfg.Acceptors)
+		if err == nil {
+			l.ln = l.lns[0]
+			l.accepted = make([]atomic.Uint64, len(l.lns))
+		}
+	case endpoint.HTTP:
 		l.ln, err = net.Listen("tcp", ep.Addr)
 	case endpoint.Unix:
 		if fi, statErr := os.Stat(ep.Addr); statErr == nil && fi.Mode()&os.ModeSocket != 0 {
@@ -207,6 +224,10 @@ func (l *Listener) Addr() net.Addr {
 	return l.ln.Addr()
 }
 
+// Sockets returns how many sockets the listener is bound with: Acceptors
+// for tcp, else 1.
+func (l *Listener) Sockets() int { return max(1, len(l.lns)) }
+
 // HTTPServer returns an http listener's server, for its limits' counters;
 // nil for the other schemes.
 func (l *Listener) HTTPServer() *httpserver.Server { return l.http }
@@ -234,16 +255,35 @@ func (l *Listener) Serve() error {
 		}
 		return nil
 	}
+	if len(l.lns) <= 1 {
+		l.accept(l.ln, nil)
+		return nil
+	}
+	var wg sync.WaitGroup
+	for i, ln := range l.lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.accept(ln, &l.accepted[i])
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// accept runs one socket's accept loop until Close, counting the
+// connections it accepts in n (if not nil).
+func (l *Listener) accept(ln net.Listener, n *atomic.Uint64) {
 	backoff := retry.Backoff{Min: acceptBackoffMin, Max: acceptBackoffMax}
 	var lastLog time.Time
 	for {
-		c, err := l.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			l.mu.Lock()
 			closed := l.closed
 			l.mu.Unlock()
 			if closed || errors.Is(err, net.ErrClosed) {
-				return nil
+				return
 			}
 			// Out of file descriptors and the like: the connection stays in
 			// the backlog; retry after a back-off instead of giving up (the
@@ -272,7 +312,7 @@ func (l *Listener) Serve() error {
 		if l.closed {
 			l.mu.Unlock()
 			c.Close()
-			return nil
+			return
 		}
 		if max := l.cfg.MaxConnections; max > 0 && len(l.conns) >= max {
 			l.mu.Unlock()
@@ -290,6 +330,9 @@ func (l *Listener) Serve() error {
 		idle := l.cfg.IdleTimeout
 		l.mu.Unlock()
 		l.Connections.Add(1)
+		if n != nil {
+			n.Add(1)
+		}
 		go l.serveConn(c, idle)
 	}
 }
@@ -506,7 +549,15 @@ func (l *Listener) Close() error {
 		defer cancel()
 		err = l.http.Shutdown(ctx)
 	default:
-		err = l.ln.Close()
+		lns := l.lns
+		if len(lns) == 0 {
+			lns = []net.Listener{l.ln}
+		}
+		var errs []error
+		for _, ln := range lns {
+			errs = append(errs, ln.Close())
+		}
+		err = errors.Join(errs...)
 		l.mu.Lock()
 		for c := range l.conns {
 			// Unblock the reader; the scanner still hands out complete lines it holds.
@@ -519,6 +570,42 @@ func (l *Listener) Close() error {
 		_ = os.Remove(l.ep.Addr)
 	}
 	return err
+}
+
+// listenTCP binds n (at least 1) tcp sockets to addr, with SO_REUSEPORT when
+// n > 1; port 0 picks one port for all of them.
+func listenTCP(addr string, n int) ([]net.Listener, error) {
+	if n <= 1 {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return []net.Listener{ln}, nil
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) {
+			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	var lns []net.Listener
+	for i := range n {
+		if i == 1 {
+			addr = lns[0].Addr().String() // the port the first one got
+		}
+		ln, err := lc.Listen(context.Background(), "tcp", addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("socket %d of %d: %w", i+1, n, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
 }
 
 type countingReader struct {

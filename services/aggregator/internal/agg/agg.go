@@ -182,7 +182,11 @@ func (a *Aggregator) open() error {
 			continue
 		}
 		var shared *tcpSinks
+		acceptors := 0
 		if format == "statsd" {
+			// tcp: readers SO_REUSEPORT sockets accept the connections
+			// (each connection is read by its own goroutine anyway).
+			acceptors = readers
 			shared = &tcpSinks{}
 			for range readers {
 				shared.sinks = append(shared.sinks, a.newSink(a.local))
@@ -191,7 +195,7 @@ func (a *Aggregator) open() error {
 		}
 		// statsd splits a packet on "\n" only: a '\r' stays in the line.
 		ln, err := listener.ListenSessions(ep, listener.Config{MaxLineLength: maxLine, UDPReadBuffer: l.ReadBuffer,
-			KeepCR: format == "statsd"},
+			KeepCR: format == "statsd", Acceptors: acceptors},
 			func(net.Addr) listener.Session {
 				s := &session{a: a, format: format, udp: udp}
 				if shared != nil {

@@ -17,7 +17,8 @@ import (
 
 // TestStatsdReadersFlushExactTotals sends counters, timers, gauges and sets
 // from many sockets to a statsd listener with several readers (udp: a
-// SO_REUSEPORT socket each; tcp: connections sharing the readers' slots) and
+// SO_REUSEPORT socket each; tcp: as many SO_REUSEPORT sockets accepting
+// connections, the connections sharing the readers' slots) and
 // checks the flushed lines at a tcp sink: counter sums, timer counts, sums and
 // percentiles, set sizes, each sender's last gauge, and statsd's own counters,
 // all exact.
@@ -87,6 +88,11 @@ lines = "tcp://%s"
 			}
 			if n := len(a.sinks); n != 4 {
 				t.Fatalf("%d sinks, want 4", n)
+			}
+			if scheme == "tcp" {
+				if n := a.listeners[0].Sockets(); n != 4 {
+					t.Fatalf("tcp listener bound with %d SO_REUSEPORT sockets, want 4 (readers)", n)
+				}
 			}
 			used := 0
 			for _, s := range a.sinks {
