@@ -169,7 +169,7 @@ func (a *Aggregator) open() error {
 			if err != nil {
 				return err
 			}
-			in := &udpIn{u: u}
+			in := &udpIn{url: l.URL, u: u}
 			if maxLine < input.MaxDatagram {
 				in.maxLine = maxLine
 			}
@@ -178,6 +178,10 @@ func (a *Aggregator) open() error {
 			}
 			a.sinks = append(a.sinks, in.sinks...)
 			a.udp = append(a.udp, in)
+			for r := range readers {
+				a.Metrics.GetOrCreateGauge(fmt.Sprintf(`consthash_aggregator_udp_reader_datagrams_total{listener=%q,reader="%d"}`, l.URL, r),
+					func() float64 { return float64(u.ReaderDatagrams()[r]) })
+			}
 			a.inputs = append(a.inputs, u)
 			continue
 		}
@@ -676,6 +680,9 @@ func (a *Aggregator) Stats() map[string]any {
 		"max_flush_seconds": float64FromBits(a.maxFlushSeconds.Load()), "series": a.Series(), "max_series": a.cfg.MaxSeries,
 		"series_refused": a.seriesRefused.Get(), "shards_owned": a.Owned(),
 		"udp_datagrams": a.udpCount().datagrams, "udp_read_errors": a.udpCount().readErrors}
+	if len(a.udp) > 0 {
+		st["udp_reader_datagrams"] = a.udpByReader()
+	}
 	if p := a.pub; p != nil {
 		st["rollup_batches_published"], st["rollup_batches_failed"] = p.published.Get(), p.failed.Get()
 		st["rollup_points_published"], st["rollup_batches_lost"], st["rollup_points_lost"] = p.pointsSent.Get(), p.lostMsgs.Get(), p.lostPoints.Get()

@@ -36,6 +36,7 @@ func (a *Aggregator) newSink(acc *shardAcc) *sink {
 // udpIn is a statsd udp listener: a group of SO_REUSEPORT sockets, a sink
 // per reader.
 type udpIn struct {
+	url     string // as configured
 	u       *input.UDP
 	sinks   []*sink
 	maxLine int // 0: none
@@ -189,4 +190,13 @@ func (a *Aggregator) udpCount() udpCounts {
 		c.readErrors += in.u.ReadErrors.Load()
 	}
 	return c
+}
+
+// udpByReader is each statsd udp listener's datagrams per reader, by URL.
+func (a *Aggregator) udpByReader() map[string][]uint64 {
+	out := make(map[string][]uint64, len(a.udp))
+	for _, in := range a.udp {
+		out[in.url] = in.u.ReaderDatagrams()
+	}
+	return out
 }

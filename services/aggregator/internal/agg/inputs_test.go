@@ -1,6 +1,7 @@
 package agg
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -88,6 +89,23 @@ lines = "tcp://%s"
 			}
 			if n := len(a.sinks); n != 4 {
 				t.Fatalf("%d sinks, want 4", n)
+			}
+			if scheme == "udp" {
+				// Every datagram, counted by the reader that took it, on
+				// /stats and on /metrics.
+				byReader := a.Stats()["udp_reader_datagrams"].(map[string][]uint64)
+				var sum uint64
+				for _, n := range byReader[cfg.Listeners[0].URL] {
+					sum += n
+				}
+				if len(byReader[cfg.Listeners[0].URL]) != 4 || sum != senders*packets {
+					t.Fatalf("udp_reader_datagrams %v: want 4 readers summing to %d", byReader, senders*packets)
+				}
+				var buf bytes.Buffer
+				a.Metrics.WritePrometheus(&buf)
+				if n := strings.Count(buf.String(), "consthash_aggregator_udp_reader_datagrams_total{"); n != 4 {
+					t.Fatalf("%d per-reader series on /metrics, want 4", n)
+				}
 			}
 			if scheme == "tcp" {
 				if n := a.listeners[0].Sockets(); n != 4 {

@@ -12,7 +12,8 @@ import (
 
 // TestEveryStatIsOnMetrics: each number /stats shows has a Prometheus series
 // on /metrics, consthash_aggregator_<name> or <name>_total (shards_owned, a
-// list on /stats, is its length there).
+// list on /stats, is its length there; udp_reader_datagrams, a map of lists,
+// one labelled series per reader).
 func TestEveryStatIsOnMetrics(t *testing.T) {
 	a := newAgg(t, testenv.NATS(t), "")
 	a.Start()
@@ -26,7 +27,8 @@ func TestEveryStatIsOnMetrics(t *testing.T) {
 			continue
 		}
 		base := "consthash_aggregator_" + name
-		if !strings.Contains(exposed, base+" ") && !strings.Contains(exposed, base+"_total ") && !strings.Contains(exposed, base+"{") {
+		if !strings.Contains(exposed, base+" ") && !strings.Contains(exposed, base+"_total ") && !strings.Contains(exposed, base+"{") &&
+			!strings.Contains(exposed, base+"_total{") {
 			t.Errorf("/stats %s has no series %s or %s_total on /metrics", name, base, base)
 		}
 	}

@@ -44,6 +44,25 @@ type UDP struct {
 	Datagrams, Bytes, Truncated atomic.Uint64
 	// ReadErrors counts failed reads (each retried), but those of Close.
 	ReadErrors atomic.Uint64
+	// perReader counts each reader's datagrams (each written by its reader
+	// only, on its own cache line).
+	perReader []readerCount
+}
+
+type readerCount struct {
+	n atomic.Uint64
+	_ [56]byte
+}
+
+// ReaderDatagrams returns how many datagrams each reader received: the
+// kernel picks a socket by the sender's address and port, so few senders
+// may leave readers idle.
+func (u *UDP) ReaderDatagrams() []uint64 {
+	out := make([]uint64, len(u.perReader))
+	for i := range u.perReader {
+		out[i] = u.perReader[i].n.Load()
+	}
+	return out
 }
 
 // ListenUDP binds cfg.Readers sockets to addr (host:port; port 0 picks one
@@ -82,6 +101,7 @@ func ListenUDP(addr string, cfg UDPConfig) (*UDP, error) {
 			}
 		}
 	}
+	u.perReader = make([]readerCount, len(u.conns))
 	return u, nil
 }
 
@@ -122,6 +142,7 @@ func (u *UDP) read(i int, c *net.UDPConn, h Handler) {
 			u.Truncated.Add(uint64(truncated))
 		}
 		u.Datagrams.Add(uint64(len(datagrams)))
+		u.perReader[i].n.Add(uint64(len(datagrams)))
 		u.Bytes.Add(uint64(bytes))
 		h(i, datagrams)
 	}

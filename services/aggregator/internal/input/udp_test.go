@@ -82,6 +82,9 @@ func TestReadersReceiveEveryDatagram(t *testing.T) {
 					}
 				}
 			}
+			if byReader := u.ReaderDatagrams(); fmt.Sprint(byReader) != fmt.Sprint(toUint64(perReader)) {
+				t.Errorf("ReaderDatagrams %v, handed over %v", byReader, perReader)
+			}
 			busy := 0
 			for _, n := range perReader {
 				if n > 0 {
@@ -113,4 +116,12 @@ func TestListenUDPErrors(t *testing.T) {
 		u.Close()
 		t.Error("a port bound without SO_REUSEPORT: no error")
 	}
+}
+
+func toUint64(ns []int) []uint64 {
+	out := make([]uint64, len(ns))
+	for i, n := range ns {
+		out[i] = uint64(n)
+	}
+	return out
 }
