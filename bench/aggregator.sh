@@ -104,6 +104,10 @@ for per in $PER_DATAGRAM; do
 	if [ "${CONSTHASH:-1}" = 1 ]; then
 		start consthash bin/aggregator --config "$work/agg.toml"
 		series "consthash-$per" "$cstart" "udp://127.0.0.1:$port" "$per" consthash
+		# The kernel picks a reader's socket by the sender's address and port:
+		# with few senders, one reader may have taken everything.
+		echo "consthash-$per: datagrams per udp reader: $(curl -s "127.0.0.1:$admin/stats" | python3 -c \
+			'import json,sys; print(*json.load(sys.stdin).get("udp_reader_datagrams", {}).values())' 2>/dev/null)"
 		stop consthash
 	fi
 	if [ "${STATSD:-1}" = 1 ]; then
