@@ -118,10 +118,11 @@ func (p *StatsdParser) Parse(line []byte) (key []byte, values []StatsdValue, bad
 		} else {
 			bit = rest
 		}
-		if v, err := parseStatsdValue(bit, p.AllowNonFinite); err != nil {
+		// Parsed in place: a StatsdValue is too big to copy twice a line.
+		p.values = append(p.values, StatsdValue{})
+		if err := parseStatsdValue(&p.values[len(p.values)-1], bit, p.AllowNonFinite); err != nil {
+			p.values = p.values[:len(p.values)-1]
 			p.bad = append(p.bad, err)
-		} else {
-			p.values = append(p.values, v)
 		}
 		if !more {
 			break
@@ -130,22 +131,23 @@ func (p *StatsdParser) Parse(line []byte) (key []byte, values []StatsdValue, bad
 	return p.key, p.values, p.bad
 }
 
-// parseStatsdValue reads "value|type[|@rate[|...]]".
-func parseStatsdValue(bit []byte, allowNonFinite bool) (StatsdValue, error) {
-	f0, rest, ok := cutByte(bit, '|')
+// parseStatsdValue reads "value|type[|@rate[|...]]" into v, which is zero;
+// on an error v is left to be dropped.
+func parseStatsdValue(v *StatsdValue, bit []byte, allowNonFinite bool) error {
+	f0, rest, ok := cutShort(bit, '|')
 	if !ok {
-		return StatsdValue{}, errStatsdType
+		return errStatsdType
 	}
-	f1, rest, hasRate := cutByte(rest, '|')
+	f1, rest, hasRate := cutShort(rest, '|')
 	var f2 []byte
 	if hasRate {
-		f2, _, _ = cutByte(rest, '|')
+		f2, _, _ = cutShort(rest, '|')
 	}
-	v := StatsdValue{SampleRate: 1, Raw: f0}
+	v.SampleRate, v.Raw = 1, f0
 	if hasRate {
 		// isValidSampleRate: '@' then a number not starting with '-'.
 		if len(f2) < 2 || f2[0] != '@' || f2[1] == '-' || !jsIsNumber(f2[1:]) {
-			return StatsdValue{}, errStatsdSampleRate
+			return errStatsdSampleRate
 		}
 		// statsd then reads the rate as the longest run of digits and dots
 		// after '@' (so "@1e-3" is 1); with no such run it would crash.
@@ -154,17 +156,17 @@ func parseStatsdValue(bit []byte, allowNonFinite bool) (StatsdValue, error) {
 			n++
 		}
 		if n == 1 {
-			return StatsdValue{}, errStatsdSampleRate
+			return errStatsdSampleRate
 		}
 		v.SampleRate = jsNumber(f2[1:n])
 		if math.IsNaN(v.SampleRate) {
-			return StatsdValue{}, errStatsdSampleRate
+			return errStatsdSampleRate
 		}
 		if v.SampleRate == 0 && !allowNonFinite {
-			return StatsdValue{}, errStatsdNonFinite // 1/0: statsd would count Infinity
+			return errStatsdNonFinite // 1/0: statsd would count Infinity
 		}
 		if math.IsInf(v.SampleRate, 0) && !allowNonFinite {
-			return StatsdValue{}, errStatsdSampleRate // overflowed: statsd would count the value as 0
+			return errStatsdSampleRate // overflowed: statsd would count the value as 0
 		}
 	}
 	// Validity by the raw type, behaviour by the trimmed type, as statsd does.
@@ -173,14 +175,14 @@ func parseStatsdValue(bit []byte, allowNonFinite bool) (StatsdValue, error) {
 	case "s":
 	case "ms":
 		if num = jsNumber(f0); len(f0) == 0 || math.IsNaN(num) { // isNumber
-			return StatsdValue{}, errStatsdValue
+			return errStatsdValue
 		}
 		if num < 0 {
-			return StatsdValue{}, errStatsdNegTimer
+			return errStatsdNegTimer
 		}
 	default:
 		if num = jsNumber(f0); len(f0) == 0 || math.IsNaN(num) {
-			return StatsdValue{}, errStatsdValue
+			return errStatsdValue
 		}
 	}
 	switch string(jsTrim(f1)) {
@@ -194,15 +196,15 @@ func parseStatsdValue(bit []byte, allowNonFinite bool) (StatsdValue, error) {
 		if len(v.Raw) == 0 {
 			v.Raw = []byte("0") // statsd inserts '0' for an empty member
 		}
-		return v, nil
+		return nil
 	default:
 		v.Type = StatsdCounter
 	}
 	v.Value = num
 	if math.IsInf(v.Value, 0) && !allowNonFinite {
-		return StatsdValue{}, errStatsdNonFinite
+		return errStatsdNonFinite
 	}
-	return v, nil
+	return nil
 }
 
 // cutByte is bytes.Cut for a one-byte separator, without bytes.Index's
@@ -210,6 +212,17 @@ func parseStatsdValue(bit []byte, allowNonFinite bool) (StatsdValue, error) {
 func cutByte(s []byte, sep byte) (before, after []byte, found bool) {
 	if i := bytes.IndexByte(s, sep); i >= 0 {
 		return s[:i], s[i+1:], true
+	}
+	return s, nil, false
+}
+
+// cutShort is cutByte for the short fields of a value (a number, a type, a
+// rate): a plain loop finds the separator sooner than IndexByte's setup.
+func cutShort(s []byte, sep byte) (before, after []byte, found bool) {
+	for i, c := range s {
+		if c == sep {
+			return s[:i], s[i+1:], true
+		}
 	}
 	return s, nil, false
 }
