@@ -137,6 +137,12 @@ def monitor(a):
                 except (OSError, ValueError):
                     pass
                 stop.wait(0.5)  # polling is load on query-api and the store: a lag is known to ±0.5 s
+            # Only flushes of intervals that were sent in whole count: after the
+            # senders stop (pipeline.sh writes sending-done), a later interval
+            # holds no point to see.
+            done = os.path.join(a.work, "sending-done")
+            if os.path.exists(done) and os.path.getmtime(done) < boundary:
+                break
             with lock:
                 if seen:
                     state["lag_s"].append(time.time() - boundary)

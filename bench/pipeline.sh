@@ -177,6 +177,7 @@ echo "statblast $sb1" >>"$work/pids"
 echo "statblast-graphite $sb2" >>"$work/pids"
 wait "$sb1" "$sb2"
 end_at=$(date +%s)
+touch "$work/sending-done" # the monitor's lag probe stops at the intervals sent in whole
 
 # Stop in order: the relay sends what it holds; the aggregators flush their open bins and publish everything;
 # the writers store the stream's backlog.

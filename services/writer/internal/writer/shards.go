@@ -217,7 +217,7 @@ func (w *Writer) runShard(ctx context.Context, sh *shard) {
 				}
 				continue
 			}
-			wait = max(min(wait, time.Until(sh.lastTry.Add(w.cfg.PersistInterval.D()))), 10*time.Millisecond)
+			wait = max(min(wait, time.Until(w.nextPersist(sh))), 10*time.Millisecond)
 		}
 		batch, err := cons.Fetch(w.cfg.Batch, jetstream.FetchMaxWait(wait))
 		if err != nil {
