@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,11 +16,13 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/consthash/consthash/pkg/admin"
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/httpserver"
 	"github.com/consthash/consthash/pkg/service"
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/services/query-api/internal/api"
 	"github.com/consthash/consthash/services/query-api/internal/config"
+	"github.com/consthash/consthash/services/query-api/internal/pathindex"
 	"github.com/consthash/consthash/services/query-api/internal/recent"
 )
 
@@ -77,17 +80,58 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 		}
 	}
 	set := metrics.NewSet()
-	closeAll := st.Close
+	stored := reader
+	var conns []*nats.Conn
+	closeAll := func() error {
+		for _, nc := range conns {
+			nc.Close()
+		}
+		return st.Close()
+	}
+	connect := func(url, what string) (*nats.Conn, error) {
+		nc, err := nats.Connect(url, nats.Name("consthash-query-api"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+		if err != nil {
+			return nil, fmt.Errorf("cannot connect to NATS at %s for %s: %w", url, what, err)
+		}
+		conns = append(conns, nc)
+		return nc, nil
+	}
+	defer func() {
+		if err != nil {
+			for _, nc := range conns {
+				nc.Close()
+			}
+		}
+	}()
+	// The path index answers listings (finds, globs) from memory, under
+	// the recent points' reader.
+	var index *pathindex.Index
+	var parts []service.Part
+	if pi := cfg.PathIndex; pi.Enabled {
+		index = pathindex.New(reader, pi.MaxPaths, pi.Queue, set, log)
+		reader = index
+		if url := cmp.Or(pi.NATS, cfg.Recent.NATS); url != "" {
+			nc, err := connect(url, "new paths")
+			if err != nil {
+				return nil, err
+			}
+			if _, err := nc.Subscribe(bus.IndexSubject, func(m *nats.Msg) { index.Announce(m.Data) }); err != nil {
+				return nil, fmt.Errorf("subscribing to %s: %w", bus.IndexSubject, err)
+			}
+		}
+		parts = append(parts, service.Part{Name: "path-index", Run: func(ctx context.Context) error {
+			index.Run(ctx, pi.ReloadInterval.D())
+			return nil
+		}})
+	}
 	var rr *recent.Reader
 	if cfg.Recent.NATS != "" {
-		nc, err := nats.Connect(cfg.Recent.NATS, nats.Name("consthash-query-api"), nats.MaxReconnects(-1),
-			nats.RetryOnFailedConnect(true))
+		nc, err := connect(cfg.Recent.NATS, "recent points")
 		if err != nil {
-			return nil, fmt.Errorf("cannot connect to NATS at %s for recent points: %w", cfg.Recent.NATS, err)
+			return nil, err
 		}
 		rr = recent.New(reader, nc, cfg.Recent.Shards, cfg.Recent.Timeout.D(), set, log)
 		reader = rr
-		closeAll = func() error { nc.Close(); return st.Close() }
 	}
 	a := api.New(api.Config{Resolutions: cfg.Resolutions, MaxSeries: cfg.MaxSeries, MaxPoints: cfg.MaxPoints,
 		MaxFind: cfg.MaxFind, QueryTimeout: cfg.QueryTimeout.D(), Location: cfg.Location, BasePath: cfg.BasePath, ReadConcurrency: cfg.ReadConcurrency,
@@ -100,6 +144,9 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 	stats.Section("events", a.EventStats)
 	if rr != nil {
 		stats.Section("recent", rr.Stats)
+	}
+	if index != nil {
+		stats.Section("path_index", index.Stats)
 	}
 	// Timeouts, header cap, max_concurrent (429 past it) and query_timeout
 	// as every request's deadline, body included.
@@ -116,10 +163,14 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 	status := func() (bool, map[string]any) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		if _, err := reader.Children(ctx, ""); err != nil {
+		if _, err := stored.Children(ctx, ""); err != nil { // the store's, not the path index's
 			return false, map[string]any{"storage": cfg.Storage.Driver, "error": err.Error()}
 		}
-		return true, map[string]any{"storage": cfg.Storage.Driver}
+		info := map[string]any{"storage": cfg.Storage.Driver}
+		if index != nil {
+			info["path_index"] = index.State()
+		}
+		return true, info
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -127,7 +178,7 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 	}
 	log.Info("query-api listening", "addr", ln.Addr().String(), "storage", cfg.Storage.Driver)
 	return &service.Service{
-		Parts: []service.Part{{Name: "http", Run: func(ctx context.Context) error {
+		Parts: append(parts, service.Part{Name: "http", Run: func(ctx context.Context) error {
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {
@@ -142,7 +193,7 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 				err = serr
 			}
 			return err
-		}}},
+		}}),
 		Metrics: set, Status: status, Stats: snapshot,
 		// Deleting an event, and posting one when events_post_open is
 		// false, needs the admin token.

@@ -19,11 +19,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/consthash/consthash/pkg/rollup"
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/pkg/testenv"
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/fn"
+	"github.com/consthash/consthash/services/query-api/internal/pathindex"
 )
 
 // The graphite-web golden vectors: testdata/graphite-web-golden holds a data
@@ -149,8 +152,13 @@ func newGolden(t *testing.T, cfg store.Config) *golden {
 	if err := s.Write(ctx, []*rollup.Batch{fine, coarse}); err != nil {
 		t.Fatal(err)
 	}
+	// Finds and globs go through the path index, as query-api's default.
+	index := pathindex.New(s.(store.Reader), 1_000_000, 16, metrics.NewSet(), slog.New(slog.DiscardHandler))
+	if err := index.Load(ctx); err != nil || index.State() != pathindex.Ready {
+		t.Fatalf("loading the path index: %v (state %s)", err, index.State())
+	}
 	a := New(Config{Resolutions: res, MaxSeries: 1000, MaxPoints: 1000000, MaxFind: 10000, QueryTimeout: 10 * time.Second,
-		Now: func() time.Time { return time.Unix(ds.Now, 0) }}, s.(store.Reader), slog.New(slog.DiscardHandler))
+		Now: func() time.Time { return time.Unix(ds.Now, 0) }}, index, slog.New(slog.DiscardHandler))
 	mux := http.NewServeMux()
 	a.Register(mux)
 	g.srv = httptest.NewServer(mux)

@@ -40,6 +40,8 @@ type Config struct {
 	Admin             admin.Config `toml:"admin"`
 	// Recent asks the writers for the points they have not stored yet.
 	Recent Recent `toml:"recent"`
+	// PathIndex keeps the store's path index in memory for finds.
+	PathIndex PathIndex `toml:"path_index"`
 	// The API server's limits, keys at the top level: read_header_timeout,
 	// read_timeout, write_timeout, idle_timeout, max_header_bytes,
 	// max_concurrent. query_timeout is its request deadline.
@@ -67,13 +69,24 @@ type Recent struct {
 	Timeout config.Duration `toml:"timeout"` // for all of one read's requests together
 }
 
+// PathIndex configures the in-memory path index (docs/query-api.md, "Path
+// index").
+type PathIndex struct {
+	Enabled        bool            `toml:"enabled"`
+	MaxPaths       int             `toml:"max_paths"`       // past it the index is disabled: finds go to the store
+	ReloadInterval config.Duration `toml:"reload_interval"` // full reloads (deletions, missed announcements); 0: none
+	Queue          int             `toml:"queue"`           // announcement messages waiting; past it dropped
+	NATS           string          `toml:"nats"`            // where writers announce new paths; "": recent.nats
+}
+
 // Default returns the documented defaults (docs/query-api.md).
 func Default() *Config {
 	c := &Config{Listen: "127.0.0.1:8080", Times: []string{"10s:168h", "1m:720h", "10m:17520h"}, Timezone: "UTC",
 		MaxSeries: 1000, MaxPoints: 2_000_000, MaxFind: 100_000, QueryTimeout: config.Duration(30 * time.Second), BasePath: "/graphite/", ReadConcurrency: 8,
 		MaxRequestPoints: 10_000_000, MaxPointsInFlight: 40_000_000, MaxDepth: 64, MaxEvents: 10_000, EventsPostOpen: true,
 		Storage: store.Config{Driver: "sqlite", DSN: "file:data/consthash.db"}, Admin: admin.Default("127.0.0.1:8084"),
-		Recent: Recent{Shards: bus.DefaultShards, Timeout: config.Duration(200 * time.Millisecond)},
+		PathIndex: PathIndex{Enabled: true, MaxPaths: 10_000_000, ReloadInterval: config.Duration(10 * time.Minute), Queue: 1024},
+		Recent:    Recent{Shards: bus.DefaultShards, Timeout: config.Duration(200 * time.Millisecond)},
 		// No read_timeout: query_timeout bounds reading the body, from the
 		// end of the headers. write_timeout must exceed query_timeout.
 		Config: httpserver.Config{ReadHeaderTimeout: config.Duration(5 * time.Second), WriteTimeout: config.Duration(2 * time.Minute),
@@ -180,6 +193,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Recent.Timeout <= 0 || c.Recent.Timeout >= c.QueryTimeout {
 		return e("recent.timeout", "%s must be positive and shorter than query_timeout (%s)", c.Recent.Timeout, c.QueryTimeout)
+	}
+	if c.PathIndex.MaxPaths <= 0 {
+		return e("path_index.max_paths", "%d must be positive", c.PathIndex.MaxPaths)
+	}
+	if c.PathIndex.ReloadInterval < 0 {
+		return e("path_index.reload_interval", "%s cannot be negative", c.PathIndex.ReloadInterval)
+	}
+	if c.PathIndex.Queue <= 0 {
+		return e("path_index.queue", "%d must be positive", c.PathIndex.Queue)
+	}
+	if c.PathIndex.NATS != "" && !strings.HasPrefix(c.PathIndex.NATS, "nats://") && !strings.HasPrefix(c.PathIndex.NATS, "tls://") {
+		return e("path_index.nats", "%q: want nats://host:port", c.PathIndex.NATS)
 	}
 	return nil
 }
