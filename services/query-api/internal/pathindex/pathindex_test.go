@@ -24,15 +24,22 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// sqliteStore is a real SQLite store; write adds paths to it, one point each.
-type sqliteStore struct {
+// realStore is a real store (SQLite unless said); write adds paths to it,
+// one point each.
+type realStore struct {
 	store.Store
 	store.Reader
 }
 
-func newStore(tb testing.TB) *sqliteStore {
+func newStore(tb testing.TB) *realStore {
 	tb.Helper()
-	s, err := store.Open(store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(tb.TempDir(), "i.db")})
+	return openStore(tb, store.Config{Driver: "sqlite", DSN: "file:" + filepath.Join(tb.TempDir(), "i.db")})
+}
+
+// openStore opens and initialises the store cfg names.
+func openStore(tb testing.TB, cfg store.Config) *realStore {
+	tb.Helper()
+	s, err := store.Open(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -40,10 +47,10 @@ func newStore(tb testing.TB) *sqliteStore {
 	if err := s.Init(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	return &sqliteStore{Store: s, Reader: s.(store.Reader)}
+	return &realStore{Store: s, Reader: s.(store.Reader)}
 }
 
-func (s *sqliteStore) write(tb testing.TB, paths ...string) {
+func (s *realStore) write(tb testing.TB, paths ...string) {
 	tb.Helper()
 	b := &rollup.Batch{Source: "t", Resolution: rollup.Resolution{Step: 10 * time.Second, TTL: time.Hour}}
 	for _, p := range paths {
@@ -92,7 +99,16 @@ var paths = []string{"servers.web01.cpu.load", "servers.web02.cpu.load", "server
 // and over the loaded index: the same nodes, in the same order, the same
 // errors, with and without limits.
 func TestIndexAnswersAsTheStore(t *testing.T) {
-	s := newStore(t)
+	t.Run("sqlite", func(t *testing.T) { testIndexAnswersAsTheStore(t, newStore(t)) })
+	t.Run("cassandra", func(t *testing.T) {
+		hosts := testenv.CassandraHosts(t)
+		_, ks := testenv.Cassandra(t)
+		testIndexAnswersAsTheStore(t, openStore(t, store.Config{Driver: "cassandra", DSN: strings.Join(hosts, ","),
+			Options: map[string]string{"keyspace": ks}}))
+	})
+}
+
+func testIndexAnswersAsTheStore(t *testing.T, s *realStore) {
 	s.write(t, paths...)
 	x, _ := loaded(t, s, 1000)
 	if x.State() != Ready {
@@ -261,7 +277,7 @@ func waitFor(t *testing.T, ok func() bool) {
 
 // benchPaths writes bench/queryload's find set: bench.find.III.JJJ.KKK,
 // fanout³ leaves.
-func benchStore(b *testing.B, fanout int) *sqliteStore {
+func benchStore(b *testing.B, fanout int) *realStore {
 	s := newStore(b)
 	var batch []string
 	for k := 0; k < fanout*fanout*fanout; k++ {
