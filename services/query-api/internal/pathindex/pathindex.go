@@ -118,15 +118,22 @@ func (x *Index) Children(ctx context.Context, parent string) ([]store.Node, erro
 	return x.Reader.Children(ctx, parent)
 }
 
-// ChildrenOf lists many parents' children from memory when ready (all of
-// them: glob is a store's hint, callers match what they get), else from the
-// store. The slices are shared: callers do not change them.
+// ChildrenOf lists many parents' children from memory when ready, else from
+// the store. A glob without wildcards (a literal level) picks the children of
+// that name by binary search; any other glob is a store's hint and all
+// children come back (callers match what they get). The slices are shared:
+// callers do not change them.
 func (x *Index) ChildrenOf(ctx context.Context, parents []string, glob string) (map[string][]store.Node, error) {
+	named := glob != "" && !strings.ContainsAny(glob, "*?[]")
 	x.mu.RLock()
 	if x.state == Ready {
 		out := make(map[string][]store.Node, len(parents))
 		for _, p := range parents {
-			if k := x.kids[p]; len(k) > 0 {
+			k := x.kids[p]
+			if named {
+				k = withName(k, p, glob)
+			}
+			if len(k) > 0 {
 				out[p] = k
 			}
 		}
@@ -137,6 +144,27 @@ func (x *Index) ChildrenOf(ctx context.Context, parents []string, glob string) (
 	x.mu.RUnlock()
 	x.storeHits.Inc()
 	return x.Reader.ChildrenOf(ctx, parents, glob)
+}
+
+// withName returns the children of parent named name (a level without
+// wildcards), tagged or not: a run of the sorted children, found by binary
+// search, not a scan of the siblings.
+func withName(kids []store.Node, parent, name string) []store.Node {
+	full := name
+	if parent != "" {
+		full = parent + "." + name
+	}
+	lo, _ := slices.BinarySearchFunc(kids, full, func(n store.Node, t string) int { return strings.Compare(n.Path, t) })
+	hi := lo
+	for ; hi < len(kids) && strings.HasPrefix(kids[hi].Path, full); hi++ {
+	}
+	var out []store.Node
+	for _, k := range kids[lo:hi] {
+		if len(k.Path) == len(full) || k.Path[len(full)] == ';' {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // errTooMany stops a load past max_paths.
