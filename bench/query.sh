@@ -303,6 +303,15 @@ for url in $(/usr/bin/python3 -c 'import json,sys; [print("http://127.0.0.1:%d" 
 	done
 	[ -n "$ok" ] || { echo "query.sh: $url does not answer after 300 s" >&2; exit 1; }
 done
+# query-api answers finds from the store until its path index is loaded: wait for it (admin port = port + 100).
+for port in $(/usr/bin/python3 -c 'import json,sys; [print(s["port"] + 100) for s in json.load(open(sys.argv[1])) if s["name"].startswith("query-api/")]' "$work/servers.json"); do
+	ok=""
+	for _ in $(seq 600); do
+		curl -sf "http://127.0.0.1:$port/ops/status" | grep -q '"path_index": *"ready"' && { ok=1; break; }
+		sleep 0.5
+	done
+	[ -n "$ok" ] || { echo "query.sh: query-api's path index (admin port $port) not ready after 300 s" >&2; exit 1; }
+done
 echo "query.sh: load average $(cut -d' ' -f1-3 /proc/loadavg) before measuring (2 cores: figures are under that load)" >&2
 /usr/bin/python3 bench/query.py "$work/servers.json" "$end" "$DURATION"
 echo "query.sh: load average $(cut -d' ' -f1-3 /proc/loadavg) after" >&2
