@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consthash/consthash/pkg/bus"
+	"github.com/consthash/consthash/pkg/rollup"
+	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/pkg/testenv"
 )
 
@@ -207,5 +211,101 @@ func TestEventsThroughTheBinary(t *testing.T) {
 	}
 	if _, stats := do("GET", adm+"/stats", "sesame", ""); !strings.Contains(stats, `"events": {`) || !strings.Contains(stats, `"posted": 4`) {
 		t.Errorf("/stats: %s", stats)
+	}
+}
+
+// TestPathIndexThroughTheBinary runs query-api with its path index on NATS:
+// once /ops/status says the index is ready, a path a writer stores and
+// announces on consthash.index.new is found without a restart, and /stats
+// and /metrics count it.
+func TestPathIndexThroughTheBinary(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "query-api")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dsn := "file:" + filepath.Join(dir, "consthash.db")
+	st, err := store.Open(store.Config{Driver: "sqlite", DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write := func(paths ...string) {
+		b := &rollup.Batch{Source: "t", Resolution: rollup.Resolution{Step: 10 * time.Second, TTL: time.Hour}}
+		for _, p := range paths {
+			var pt rollup.Point
+			pt.Path, pt.Time = p, time.Now().Unix()/10*10
+			pt.Add(1, 1)
+			b.Points = append(b.Points, pt)
+		}
+		if err := st.Write(ctx, []*rollup.Batch{b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("app.web01.requests", "app.web02.requests")
+	st.(store.Indexer).TakeNewPaths()
+
+	nc := testenv.NATSConn(t)
+	listen, adminAddr := testenv.FreePort(t), testenv.FreePort(t)
+	cfgPath := filepath.Join(dir, "query-api.toml")
+	cfg := fmt.Sprintf("listen = %q\n[admin]\nlisten = %q\n[storage]\ndriver = \"sqlite\"\ndsn = %q\n[path_index]\nnats = %q\n",
+		listen, adminAddr, dsn, nc.ConnectedUrl())
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", cfgPath)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("query-api stderr:\n%s", stderr.String())
+		}
+	}()
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	testenv.Eventually(t, "path index ready", func() bool {
+		_, body := get("http://" + adminAddr + "/ops/status")
+		return strings.Contains(body, `"path_index": "ready"`) || strings.Contains(body, `"path_index":"ready"`)
+	})
+	find := func() string {
+		_, body := get("http://" + listen + "/metrics/find?query=app.*.requests&format=completer")
+		return body
+	}
+	if body := find(); !strings.Contains(body, "app.web02.requests") || strings.Contains(body, "app.web03") {
+		t.Fatalf("find before: %s", body)
+	}
+	// As a writer: store, then announce what the write added to the index.
+	write("app.web03.requests")
+	var buf []byte
+	for _, p := range st.(store.Indexer).TakeNewPaths() {
+		buf = append(append(buf, p...), '\n')
+	}
+	if err := nc.Publish(bus.IndexSubject, buf); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the announced path found", func() bool { return strings.Contains(find(), "app.web03.requests") })
+	_, stats := get("http://" + adminAddr + "/stats")
+	if !strings.Contains(stats, `"announced_paths": 2`) || !strings.Contains(stats, `"paths": 7`) {
+		t.Errorf("/stats: %s", stats)
+	}
+	_, m := get("http://" + adminAddr + "/metrics")
+	if !strings.Contains(m, "consthash_query_api_path_index_paths 7") || !strings.Contains(m, "consthash_query_api_path_index_announced_paths_total 2") {
+		t.Errorf("/metrics lacks the path index's figures")
 	}
 }
