@@ -309,7 +309,9 @@ func BenchmarkFind(b *testing.B) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
+	start := time.Now()
 	x, _ := loaded(b, s, 10_000_000)
+	took := time.Since(start)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	b.Run("index", func(b *testing.B) {
@@ -320,6 +322,7 @@ func BenchmarkFind(b *testing.B) {
 		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(x.n), "heap-bytes/path")
 		b.ReportMetric(float64(x.n), "paths")
+		b.ReportMetric(float64(took.Milliseconds()), "load-ms")
 	})
 	runtime.KeepAlive(x)
 }
