@@ -118,6 +118,8 @@ func build(cfg *config.Config, env service.Env) (svc *service.Service, err error
 			if _, err := nc.Subscribe(bus.IndexSubject, func(m *nats.Msg) { index.Announce(m.Data) }); err != nil {
 				return nil, fmt.Errorf("subscribing to %s: %w", bus.IndexSubject, err)
 			}
+		} else {
+			log.Warn("path index without NATS: new paths are found only after a reload", "reload_interval", pi.ReloadInterval.D().String())
 		}
 		parts = append(parts, service.Part{Name: "path-index", Run: func(ctx context.Context) error {
 			index.Run(ctx, pi.ReloadInterval.D())
