@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,4 +326,48 @@ func BenchmarkFind(b *testing.B) {
 		b.ReportMetric(float64(took.Milliseconds()), "load-ms")
 	})
 	runtime.KeepAlive(x)
+}
+
+// gated holds its third ChildrenOf call until release is closed, and says
+// when it holds it on held.
+type gated struct {
+	store.Reader
+	calls         atomic.Int32
+	held, release chan struct{}
+}
+
+func (g *gated) ChildrenOf(ctx context.Context, parents []string, glob string) (map[string][]store.Node, error) {
+	if g.calls.Add(1) == 3 {
+		close(g.held)
+		<-g.release
+	}
+	return g.Reader.ChildrenOf(ctx, parents, glob)
+}
+
+// TestAnnouncedDuringALoad: a path written and announced after a load
+// listed its level is not lost when the load swaps its listing in.
+func TestAnnouncedDuringALoad(t *testing.T) {
+	s := newStore(t)
+	s.write(t, "a.b")
+	g := &gated{Reader: s, held: make(chan struct{}), release: make(chan struct{})}
+	x := New(g, 1000, 16, metrics.NewSet(), quiet)
+	loadErr := make(chan error, 1)
+	go func() { loadErr <- x.Load(context.Background()) }()
+	<-g.held // the roots and a's children are listed; the level under a.b is held
+	s.write(t, "c.d")
+	if err := x.merge(context.Background(), []string{"c", "c.d"}); err != nil {
+		t.Fatal(err)
+	}
+	close(g.release)
+	if err := <-loadErr; err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"*", "c.*", "**"} {
+		if got, want := show(find.Find(context.Background(), x, p, 0)), show(find.Find(context.Background(), s, p, 0)); got != want {
+			t.Errorf("Find(%q): index %q, store %q", p, got, want)
+		}
+	}
+	if x.n != 4 {
+		t.Errorf("%d paths, want 4", x.n)
+	}
 }
