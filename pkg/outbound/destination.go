@@ -30,15 +30,15 @@ type AckedPublisher func(ctx context.Context, lane int, seq uint64, data []byte)
 
 // Config describes one destination.
 type Config struct {
-	Name        string            // as configured, for logs and stats
-	Endpoint    endpoint.Endpoint // tcp, udp, unix or http; unused with Publish
-	Publish     Publisher         // when set, batches go here instead of a socket
+	Name     string            // as configured, for logs and stats
+	Endpoint endpoint.Endpoint // tcp, udp, unix or http; unused with Publish
+	Publish  Publisher         // when set, batches go here instead of a socket
 	// PublishAcked, when set, is used instead of Publish: at-least-once
 	// delivery, each batch retried (with back-off) until acknowledged.
 	PublishAcked AckedPublisher
-	QueueSize   int               // lines, over all lanes
-	Connections int               // lanes: each a queue and a writer with its own connection
-	BatchBytes  int               // bytes per write (per datagram for udp, at most 65000)
+	QueueSize    int // lines, over all lanes
+	Connections  int // lanes: each a queue and a writer with its own connection
+	BatchBytes   int // bytes per write (per datagram for udp, at most 65000)
 	// Linger is how long a lane's writer, woken by lines, waits for its batch
 	// to fill to BatchBytes before it sends what it has (0: at once). For
 	// Publish destinations whose lanes see a few lines per read (NATS shard
