@@ -112,7 +112,7 @@ func (a *Aggregator) subscribe(shard int) {
 	cfg := a.cfg.StatsdCfg
 	cfg.NoInternal = true
 	acc := a.newAcc(cfg)
-	sub, err := a.nc.QueueSubscribe(subject, "consthash-shard-"+strconv.Itoa(shard), a.shardMsg(acc))
+	sub, err := a.nc.QueueSubscribe(subject, "consthash-shard-"+strconv.Itoa(shard), a.shardMsg(acc, a.dedups[shard]))
 	if err != nil {
 		a.log.Error("cannot subscribe to a shard", "subject", subject, "err", err)
 		return
