@@ -74,6 +74,7 @@ type Aggregator struct {
 	recoverCtx    context.Context
 	recoverCancel context.CancelFunc
 	recoverWG     sync.WaitGroup
+	recovering    atomic.Bool // a recoverOrphans pass is running
 	recovered     *metrics.Counter
 
 	linesIn, badLines, flushes, flushLate, seriesRefused *metrics.Counter
