@@ -25,6 +25,7 @@ STATSD_START=${STATSD_START:-25000}      # at 10 metrics per datagram; at N per 
 CONSTHASH_START=${CONSTHASH_START:-100000}
 NATS_START=${NATS_START:-200000}
 NATS_BYTES=${NATS_BYTES:-16384}
+NATS_ACKS=${NATS_ACKS:-true}           # the NATS path as relays send by default (nats_acks): requests, answered
 MAX_RATE=${MAX_RATE:-20000000}
 cache=${CONSTHASH_CACHE:-$HOME/.cache/consthash}/statsd
 work=$(mktemp -d)
@@ -66,7 +67,7 @@ series() {
 	pid=$(cat "$work/$5.pid")
 	bin/aggbench --pid "$pid" --target "$target" --sink "127.0.0.1:$sink" --interval 1s --step "${STEP_SECONDS}s" --start "$from" \
 		--factor "$FACTOR" --max "$MAX_RATE" --per-datagram "$per" --keys "$KEYS" --senders "$SENDERS" \
-		--nats-bytes "$NATS_BYTES" | tee "$work/$name.out" | sed "s/^/$name: /"
+		--nats-bytes "$NATS_BYTES" --nats-acks="$NATS_ACKS" | tee "$work/$name.out" | sed "s/^/$name: /"
 	echo "$name $(awk '/^best /{print $2}' "$work/$name.out")" >>"$work/best"
 }
 

@@ -235,8 +235,8 @@ if ((cluster)); then
 	# The 3-node shape: the rollup stream on 3 replicas loses nothing when one NATS node goes. Every service connects
 	# through `nats` (nats-1) and learns the others from it. The node killed is the stream's leader: when that is
 	# nats-1, it is asked to step down first (JetStream's STREAM.LEADER.STEPDOWN) so that the leader is another node,
-	# because killing nats-1 itself would also drop the core-NATS lines in flight through it between the relay and the
-	# aggregators (at most once, like an aggregator's kill): not asserted here.
+	# because killing nats-1 itself would also cut every service's connection at once (they reconnect to the others;
+	# relay -> aggregator batches are acknowledged and resent, but that shape is not asserted here).
 	stream() { # leader and replicas of the rollup stream, as nats-1's monitoring port reports them
 		docker exec "$(one nats)" wget -qO- 'http://127.0.0.1:8222/jsz?streams=true&config=true' 2>/dev/null | python3 -c '
 import json, sys

@@ -3,54 +3,14 @@ package bus
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/consthash/consthash/pkg/testenv"
 )
-
-// cluster starts n in-process NATS servers with JetStream, routed to each
-// other as one cluster, and returns their client URLs.
-func cluster(t *testing.T, n int) ([]string, []*server.Server) {
-	t.Helper()
-	ports := make([]int, n)
-	var routes []string
-	for i := range ports {
-		addr := testenv.FreePort(t)
-		_, p, _ := net.SplitHostPort(addr)
-		ports[i], _ = strconv.Atoi(p)
-		routes = append(routes, "nats-route://"+addr)
-	}
-	var urls []string
-	var servers []*server.Server
-	for i := range n {
-		opts := &server.Options{ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: server.RANDOM_PORT,
-			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "consthash", Host: "127.0.0.1", Port: ports[i]},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ","))}
-		s, err := server.NewServer(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-		servers = append(servers, s)
-	}
-	for _, s := range servers {
-		if !s.ReadyForConnections(time.Minute) {
-			t.Fatal("a cluster node did not start")
-		}
-		urls = append(urls, s.ClientURL())
-	}
-	return urls, servers
-}
 
 // TestStreamReplicas: the stream is made with the configured replicas (a
 // single server refuses 3), and on a 3-node cluster it keeps every batch
@@ -66,8 +26,8 @@ func TestStreamReplicas(t *testing.T) {
 		t.Fatal("a single server made a stream of 3 replicas")
 	}
 
-	urls, servers := cluster(t, 3)
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	servers := testenv.NATSCluster(t, 3)
+	nc, err := nats.Connect(testenv.ClusterURL(servers), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

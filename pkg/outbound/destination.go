@@ -20,14 +20,25 @@ import (
 // Publisher sends a batch somewhere other than a socket (NATS).
 type Publisher func(data []byte) error
 
+// AckedPublisher sends a batch to a receiver that acknowledges it (a NATS
+// request answered by the aggregator) and returns nil once it has. A lane
+// sends its batches one at a time, numbered from 1 (seq); a batch not
+// acknowledged (an error, a timeout) is sent again with the same lane and
+// seq until it is, so a receiver that already took it can tell the copy and
+// drop it. ctx ends when the destination stops.
+type AckedPublisher func(ctx context.Context, lane int, seq uint64, data []byte) error
+
 // Config describes one destination.
 type Config struct {
-	Name        string            // as configured, for logs and stats
-	Endpoint    endpoint.Endpoint // tcp, udp, unix or http; unused with Publish
-	Publish     Publisher         // when set, batches go here instead of a socket
-	QueueSize   int               // lines, over all lanes
-	Connections int               // lanes: each a queue and a writer with its own connection
-	BatchBytes  int               // bytes per write (per datagram for udp, at most 65000)
+	Name     string            // as configured, for logs and stats
+	Endpoint endpoint.Endpoint // tcp, udp, unix or http; unused with Publish
+	Publish  Publisher         // when set, batches go here instead of a socket
+	// PublishAcked, when set, is used instead of Publish: at-least-once
+	// delivery, each batch retried (with back-off) until acknowledged.
+	PublishAcked AckedPublisher
+	QueueSize    int // lines, over all lanes
+	Connections  int // lanes: each a queue and a writer with its own connection
+	BatchBytes   int // bytes per write (per datagram for udp, at most 65000)
 	// Linger is how long a lane's writer, woken by lines, waits for its batch
 	// to fill to BatchBytes before it sends what it has (0: at once). For
 	// Publish destinations whose lanes see a few lines per read (NATS shard
@@ -60,6 +71,9 @@ type Stats struct {
 	Spooled        atomic.Uint64 // lines written to the spool
 	Replayed       atomic.Uint64 // lines read back from the spool into the queue
 	SpoolErrors    atomic.Uint64 // lines lost to spool write errors
+	// PublishRetries counts batches sent again because an acknowledged
+	// publish (PublishAcked) failed or was not acknowledged in time.
+	PublishRetries atomic.Uint64
 }
 
 // Destination is a pool of lanes, each a bounded queue drained in order by
@@ -138,9 +152,13 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Start launches the writers (and the spool's replayer).
 func (d *Destination) Start() {
-	for _, q := range d.lanes {
+	for i, q := range d.lanes {
 		d.wg.Add(1)
-		go d.writer(q)
+		if d.cfg.PublishAcked != nil {
+			go d.ackedWriter(q, i)
+		} else {
+			go d.writer(q)
+		}
 	}
 	if d.cfg.Spool != nil {
 		d.wg.Add(1)
@@ -326,7 +344,7 @@ func (d *Destination) writer(q *queue) {
 			if d.cfg.Linger > 0 {
 				d.linger(q)
 			}
-			batch = q.pop(batch[:0], d.cfg.BatchBytes)
+			batch = q.pop(batch[:0], d.cfg.BatchBytes, false)
 			if len(batch) == 0 {
 				break
 			}
@@ -342,6 +360,90 @@ func (d *Destination) writer(q *queue) {
 				return
 			}
 		}
+	}
+}
+
+// ackedWriter drains one lane through PublishAcked: a batch at a time, each
+// under the lane's next sequence number and sent again under that number
+// until acknowledged, so a receiver can drop a copy it already took. The
+// batch counts as queued until then. When the destination stops with a
+// batch unacknowledged, it goes to the spool (a new number when replayed)
+// or counts as dropped_closing.
+func (d *Destination) ackedWriter(q *queue, lane int) {
+	defer d.wg.Done()
+	backoff := retry.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
+	var batch []Chunk
+	var buf []byte
+	var seq uint64
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-q.ready:
+		}
+		for {
+			if d.cfg.Linger > 0 {
+				d.linger(q)
+			}
+			batch = q.pop(batch[:0], d.cfg.BatchBytes, true)
+			if len(batch) == 0 {
+				break
+			}
+			seq++
+			data, lines := batch[0].Data, batch[0].Lines
+			if len(batch) > 1 {
+				buf = buf[:0]
+				for _, c := range batch[1:] {
+					lines += c.Lines
+				}
+				for _, c := range batch {
+					buf = append(buf, c.Data...)
+				}
+				data = buf
+			}
+			for {
+				wake := d.wakeC()
+				err := d.cfg.PublishAcked(d.ctx, lane, seq, data)
+				if d.ctx.Err() != nil && err != nil {
+					d.unsent(batch)
+					q.landed()
+					return
+				}
+				d.report(err)
+				if err == nil {
+					backoff.Reset()
+					break
+				}
+				d.WriteErrors.Add(1)
+				if backoff.WaitOr(d.ctx, wake) != nil {
+					d.unsent(batch)
+					q.landed()
+					return
+				}
+				d.PublishRetries.Add(1)
+			}
+			d.SentLines.Add(uint64(lines))
+			d.SentBytes.Add(uint64(len(data)))
+			if d.cfg.Release != nil {
+				for _, c := range batch {
+					d.cfg.Release(c.Data)
+				}
+			}
+			clear(batch)
+			q.landed()
+		}
+	}
+}
+
+// unsent keeps a batch the destination stops without sending: in the spool
+// when there is one, else counted as dropped_closing.
+func (d *Destination) unsent(batch []Chunk) {
+	for _, c := range batch {
+		if d.cfg.Spool != nil && d.cfg.Spool.Append(c) == nil {
+			d.Spooled.Add(uint64(c.Lines))
+			continue
+		}
+		d.DroppedClosing.Add(uint64(c.Lines))
 	}
 }
 

@@ -30,7 +30,7 @@ func TestQueueBackpressureThenDropOldest(t *testing.T) {
 	// Full: a pop within the wait makes room, nothing is dropped.
 	go func() {
 		time.Sleep(20 * time.Millisecond)
-		q.pop(nil, 1)
+		q.pop(nil, 1, false)
 	}()
 	start := time.Now()
 	if d := q.push(chunk("e"), 5*time.Second, true); d != 0 {
@@ -43,7 +43,7 @@ func TestQueueBackpressureThenDropOldest(t *testing.T) {
 	if d := q.push(chunk("f", "g"), 10*time.Millisecond, true); d != 2 {
 		t.Fatalf("dropped %d, want the oldest chunk's 2 lines", d)
 	}
-	got := q.pop(nil, 1<<20)
+	got := q.pop(nil, 1<<20, false)
 	var all []string
 	for _, c := range got {
 		all = append(all, strings.TrimSpace(string(c.Data)))
@@ -77,7 +77,7 @@ func TestQueuePushFrontKeepsOrder(t *testing.T) {
 	q.pushFront(chunk("2"))
 	q.pushFront(chunk("1"))
 	var got []string
-	for _, c := range q.pop(nil, 1<<20) {
+	for _, c := range q.pop(nil, 1<<20, false) {
 		got = append(got, strings.TrimSpace(string(c.Data)))
 	}
 	if strings.Join(got, "") != "123" {
@@ -332,5 +332,97 @@ func TestLingerFillsBatches(t *testing.T) {
 		if !strings.Contains(all, fmt.Sprintf("x%d\n", i)) && !strings.HasPrefix(all, fmt.Sprintf("%d\n", i)) {
 			t.Errorf("line %d missing", i)
 		}
+	}
+}
+
+// TestAckedPublishRetriesSameSeq: a batch not acknowledged is sent again
+// under the same lane and sequence number, the next batch only once it is;
+// the receiver, dropping copies by (lane, seq), gets every line once.
+func TestAckedPublishRetriesSameSeq(t *testing.T) {
+	var mu sync.Mutex
+	last := map[int]uint64{} // lane -> highest seq taken
+	got := map[string]int{}  // line -> times taken
+	attempts := 0
+	d := New(Config{Name: "acked", QueueSize: 100_000, Connections: 2, BatchBytes: 128, BackpressureWait: 10 * time.Second,
+		PublishAcked: func(ctx context.Context, lane int, seq uint64, data []byte) error {
+			mu.Lock()
+			defer mu.Unlock()
+			attempts++
+			if seq < last[lane] {
+				t.Errorf("lane %d sent seq %d after %d was taken", lane, seq, last[lane])
+			}
+			if seq > last[lane]+1 {
+				t.Errorf("lane %d sent seq %d before %d was acknowledged", lane, seq, last[lane]+1)
+			}
+			if seq > last[lane] {
+				last[lane] = seq
+				for _, l := range strings.SplitAfter(string(data), "\n") {
+					if l != "" {
+						got[l]++
+					}
+				}
+			}
+			switch attempts % 3 {
+			case 1: // lost before the receiver: not taken either
+				if seq == last[lane] {
+					last[lane]--
+					for _, l := range strings.SplitAfter(string(data), "\n") {
+						if l != "" {
+							got[l]--
+						}
+					}
+				}
+				return fmt.Errorf("no responders")
+			case 2: // taken, but the acknowledgement is lost
+				return context.DeadlineExceeded
+			}
+			return nil
+		}}, slog.New(slog.DiscardHandler))
+	d.Start()
+	const n = 300 // retries back off from 50 ms: a few dozen batches
+	for i := range n {
+		d.SendLane(i%2, chunk(fmt.Sprintf("k%d 1 1", i)))
+	}
+	waitFor(t, "every line acknowledged", func() bool { return d.SentLines.Load() == n })
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != n {
+		t.Fatalf("%d distinct lines taken, want %d", len(got), n)
+	}
+	for l, c := range got {
+		if c != 1 {
+			t.Fatalf("%q taken %d times", l, c)
+		}
+	}
+	if r := d.PublishRetries.Load(); r == 0 || r != d.WriteErrors.Load() {
+		t.Fatalf("publish retries %d, write errors %d: want equal and > 0", r, d.WriteErrors.Load())
+	}
+}
+
+// TestAckedPublishSpoolsUnackedAtStop: a batch still unacknowledged when the
+// destination stops is kept in the spool, not lost.
+func TestAckedPublishSpoolsUnackedAtStop(t *testing.T) {
+	sp, err := OpenSpool(t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(Config{Name: "never-acked", QueueSize: 1000, Connections: 1, BatchBytes: 1 << 20, Spool: sp,
+		PublishAcked: func(ctx context.Context, lane int, seq uint64, data []byte) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}}, slog.New(slog.DiscardHandler))
+	d.Start()
+	d.Send(chunk("a 1 1", "b 2 2", "c 3 3"))
+	waitFor(t, "the batch in flight", func() bool { l, _ := d.Queued(); return l == 3 && d.lanes[0].size() == 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, dc := d.Spooled.Load(), d.DroppedClosing.Load(); s != 3 || dc != 0 {
+		t.Fatalf("spooled %d, dropped_closing %d; want 3, 0", s, dc)
 	}
 }

@@ -30,6 +30,9 @@ type queue struct {
 	space   chan struct{} // closed when lines leave the queue
 	waiting bool
 	ready   chan struct{} // one token: lines are queued
+	// flying and flyingBytes are the batch an acknowledged writer took and
+	// has not yet had acknowledged: still waiting, so depth counts it.
+	flying, flyingBytes int
 }
 
 func newQueue(maxLines int) *queue {
@@ -117,10 +120,12 @@ func (q *queue) pushFront(c Chunk) {
 }
 
 // pop takes up to maxBytes of chunks (at least one chunk when any is
-// queued) into dst.
-func (q *queue) pop(dst []Chunk, maxBytes int) []Chunk {
+// queued) into dst. With fly, what it takes counts as queued (flying) until
+// landed.
+func (q *queue) pop(dst []Chunk, maxBytes int, fly bool) []Chunk {
 	q.mu.Lock()
 	n := 0
+	from := len(dst)
 	for q.head < len(q.chunks) && (n == 0 || n+len(q.chunks[q.head].Data) <= maxBytes) {
 		c := q.chunks[q.head]
 		q.chunks[q.head] = Chunk{}
@@ -141,6 +146,12 @@ func (q *queue) pop(dst []Chunk, maxBytes int) []Chunk {
 		q.space = make(chan struct{})
 		q.waiting = false
 	}
+	if fly {
+		for _, c := range dst[from:] {
+			q.flying += c.Lines
+			q.flyingBytes += len(c.Data)
+		}
+	}
 	more := q.head < len(q.chunks)
 	q.mu.Unlock()
 	if more {
@@ -152,11 +163,18 @@ func (q *queue) pop(dst []Chunk, maxBytes int) []Chunk {
 	return dst
 }
 
-// depth returns the queued lines and bytes.
+// landed ends what pop took with fly: acknowledged, or given up.
+func (q *queue) landed() {
+	q.mu.Lock()
+	q.flying, q.flyingBytes = 0, 0
+	q.mu.Unlock()
+}
+
+// depth returns the queued lines and bytes, the flying batch's included.
 func (q *queue) depth() (lines, bytes int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.lines, q.bytes
+	return q.lines + q.flying, q.bytes + q.flyingBytes
 }
 
 // drain removes and returns everything queued, and closes the queue: later

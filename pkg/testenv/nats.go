@@ -1,7 +1,11 @@
 package testenv
 
 import (
+	"fmt"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +74,50 @@ func NATSConn(t testing.TB) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// NATSCluster starts n in-process NATS servers with JetStream, routed to
+// each other as one cluster, and returns them; each is shut down when the
+// test ends (a test may Shutdown one before). Their client URLs joined by
+// commas are what a client connects to.
+func NATSCluster(t testing.TB, n int) []*server.Server {
+	t.Helper()
+	ports := make([]int, n)
+	var routes []string
+	for i := range ports {
+		addr := FreePort(t)
+		_, p, _ := net.SplitHostPort(addr)
+		ports[i], _ = strconv.Atoi(p)
+		routes = append(routes, "nats-route://"+addr)
+	}
+	var servers []*server.Server
+	for i := range n {
+		opts := &server.Options{ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: server.RANDOM_PORT,
+			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "consthash", Host: "127.0.0.1", Port: ports[i]},
+			Routes:  server.RoutesFromStr(strings.Join(routes, ","))}
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatalf("cannot create in-process NATS cluster node %d: %v", i+1, err)
+		}
+		go s.Start()
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+		servers = append(servers, s)
+	}
+	for _, s := range servers {
+		// A minute: on a loaded machine one node was seen not ready in 10 s.
+		if !s.ReadyForConnections(time.Minute) {
+			t.Fatalf("NATS cluster node %s did not become ready within a minute", s.Name())
+		}
+	}
+	return servers
+}
+
+// ClusterURL returns the servers' client URLs joined by commas.
+func ClusterURL(servers []*server.Server) string {
+	var urls []string
+	for _, s := range servers {
+		urls = append(urls, s.ClientURL())
+	}
+	return strings.Join(urls, ",")
 }

@@ -41,7 +41,8 @@ type options struct {
 	interval, step                 time.Duration
 	start, factor, maxRate         float64
 	perDatagram, keys, senders     int
-	shards, natsBytes              int
+	shards, natsBytes, natsWindow  int
+	natsAcks                       bool
 	prefix                         string
 	pid                            int
 }
@@ -62,6 +63,8 @@ func main() {
 	flag.IntVar(&o.senders, "senders", 2, "sending sockets (goroutines); each owns its keys")
 	flag.IntVar(&o.shards, "shards", bus.DefaultShards, "nats: the aggregator's shard count")
 	flag.IntVar(&o.natsBytes, "nats-bytes", 16<<10, "nats: bytes per message (the relay's batches)")
+	flag.BoolVar(&o.natsAcks, "nats-acks", true, "nats: send each message as a request with a batch id and wait for the aggregator's answer, as a relay with nats_acks does")
+	flag.IntVar(&o.natsWindow, "nats-window", 2*bus.DefaultShards, "nats-acks: requests in flight per sender (a relay has one per shard subject and pool connection)")
 	flag.StringVar(&o.prefix, "prefix", "bench", "key prefix")
 	flag.IntVar(&o.pid, "pid", 0, "the server's process id: each step prints the CPU time it used per metric sent")
 	flag.Parse()
@@ -435,6 +438,7 @@ func newUDPSender(addr string, o options) (sender, error) {
 
 func newNATSSender(url string, o options) (sender, error) {
 	ncs := make([]*nats.Conn, o.senders)
+	batchSeq := make([]uint64, o.senders) // each sender's last batch number, over the steps
 	for i := range ncs {
 		nc, err := nats.Connect(url, nats.Name("aggbench"), nats.ReconnectBufSize(64<<20))
 		if err != nil {
@@ -459,10 +463,36 @@ func newNATSSender(url string, o options) (sender, error) {
 				for _, n := range names {
 					shardOf[n] = ring.Shard([]byte(n), o.shards)
 				}
+				// With acks: each message a request under this sender's next
+				// batch number, at most natsWindow unanswered.
+				var inbox string
+				var window chan struct{}
+				var answered atomic.Int64
+				published := int64(0)
+				if o.natsAcks {
+					inbox = nats.NewInbox()
+					window = make(chan struct{}, o.natsWindow)
+					sub, err := ncs[s].Subscribe(inbox, func(*nats.Msg) {
+						answered.Add(1)
+						<-window
+					})
+					if err != nil {
+						errs.Add(1)
+						return
+					}
+					defer sub.Unsubscribe()
+				}
 				publish := func(sh int) {
 					m := nats.NewMsg(bus.LinesSubject(sh))
 					m.Header.Set(bus.FormatHeader, "statsd")
 					m.Data = bytes.Clone(bytes.TrimSuffix(bufs[sh], []byte{'\n'}))
+					if o.natsAcks {
+						window <- struct{}{}
+						published++
+						batchSeq[s]++
+						m.Reply = inbox
+						m.Header.Set(bus.BatchHeader, bus.BatchID(fmt.Sprintf("aggbench-%d-%d", os.Getpid(), s), batchSeq[s]))
+					}
 					if err := ncs[s].PublishMsg(m); err != nil {
 						errs.Add(1)
 					}
@@ -488,6 +518,14 @@ func newNATSSender(url string, o options) (sender, error) {
 				}
 				if err := ncs[s].Flush(); err != nil {
 					errs.Add(1)
+				}
+				// Sent means answered: wait for the last answers (the step's
+				// time includes them); a missing one is a send error.
+				for deadline := time.Now().Add(30 * time.Second); o.natsAcks && answered.Load() < published && time.Now().Before(deadline); {
+					time.Sleep(time.Millisecond)
+				}
+				if o.natsAcks {
+					errs.Add(published - answered.Load())
 				}
 				parts[s] = g.exp
 			}()

@@ -74,12 +74,17 @@ type Aggregator struct {
 	recoverCtx    context.Context
 	recoverCancel context.CancelFunc
 	recoverWG     sync.WaitGroup
+	recovering    atomic.Bool // a recoverOrphans pass is running
 	recovered     *metrics.Counter
 
 	linesIn, badLines, flushes, flushLate, seriesRefused *metrics.Counter
-	refusedLog                                           *ratelog.Limiter
-	flushSeconds                                         *metrics.Histogram
-	lastFlushSeconds, maxFlushSeconds                    atomic.Uint64 // float64 bits
+	// acknowledged NATS batches (acks.go); dedups is each shard's memory of
+	// its senders
+	batchesAcked, batchesDup, batchBadIDs, dedupEvicted, ackErrors *metrics.Counter
+	dedups                                                         []*dedup
+	refusedLog                                                     *ratelog.Limiter
+	flushSeconds                                                   *metrics.Histogram
+	lastFlushSeconds, maxFlushSeconds                              atomic.Uint64 // float64 bits
 }
 
 // New connects and binds everything the configuration names; Start begins.
@@ -95,6 +100,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Aggregator, error) {
 	c := func(n string) *metrics.Counter { return a.Metrics.GetOrCreateCounter("consthash_aggregator_" + n) }
 	a.linesIn, a.badLines, a.flushes, a.flushLate = c("lines_in_total"), c("lines_bad_total"), c("flushes_total"), c("flushes_late_total")
 	a.seriesRefused, a.recovered = c("series_refused_total"), c("coarse_recovered_points_total")
+	a.batchesAcked, a.batchesDup, a.batchBadIDs = c("nats_batches_acked_total"), c("nats_batches_duplicate_total"), c("nats_batch_ids_bad_total")
+	a.dedupEvicted, a.ackErrors = c("nats_dedup_evicted_total"), c("nats_ack_errors_total")
+	for range cfg.Shards {
+		a.dedups = append(a.dedups, newDedup(cfg.NATS.DedupSenders))
+	}
 	a.recoverCtx, a.recoverCancel = context.WithCancel(context.Background())
 	a.flushSeconds = a.Metrics.GetOrCreateHistogram("consthash_aggregator_flush_duration_seconds")
 	// Lines longer than a listener's max_line_length, dropped (a.listeners is
@@ -269,33 +279,53 @@ func (a *Aggregator) ListenerAddrs() []net.Addr { return addrsOf(a.inputs) }
 
 // shardMsg accumulates a message of one shard subject in that shard's
 // accumulator acc: a statsd message (one packet) through the shard's sink,
-// without the aggregator's lock but for its gauges.
-func (a *Aggregator) shardMsg(acc *shardAcc) nats.MsgHandler {
+// without the aggregator's lock but for its gauges. A request (a relay's
+// acknowledged batch) is answered once its lines are accumulated, and a copy
+// of a batch already taken is answered without being taken again (acks.go).
+// A subscription calls it for one message at a time.
+func (a *Aggregator) shardMsg(acc *shardAcc, dd *dedup) nats.MsgHandler {
 	return func(m *nats.Msg) {
-		format := m.Header.Get(bus.FormatHeader)
-		if format == "" {
-			format = "graphite"
-		}
-		if format == "statsd" && acc.in != nil {
-			a.feedPackets(acc.in, [][]byte{m.Data}, 0)
+		sender, seq, ok := a.batchOf(m)
+		if ok && !dd.fresh(sender, seq) {
+			a.batchesDup.Inc()
+			a.ack(m)
 			return
 		}
-		// A statsd message is one statsd packet: split on "\n" only, its
-		// '\r's kept, counted in packets_received.
-		next, packets := line.Next, 0
-		if format == "statsd" {
-			next, packets = line.NextLF, 1
-		}
-		var ends []int
-		buf := m.Data[:0:0]
-		for l, rest, ok := next(m.Data); ok; l, rest, ok = next(rest) {
-			if len(l) > 0 {
-				buf = append(buf, l...)
-				ends = append(ends, len(buf))
+		a.shardLines(acc, m)
+		if ok {
+			if n := dd.took(sender, seq, time.Now()); n > 0 {
+				a.dedupEvicted.Add(n)
 			}
 		}
-		a.addLines(acc, format, buf, ends, packets)
+		a.ack(m)
 	}
+}
+
+// shardLines accumulates a shard message's lines.
+func (a *Aggregator) shardLines(acc *shardAcc, m *nats.Msg) {
+	format := m.Header.Get(bus.FormatHeader)
+	if format == "" {
+		format = "graphite"
+	}
+	if format == "statsd" && acc.in != nil {
+		a.feedPackets(acc.in, [][]byte{m.Data}, 0)
+		return
+	}
+	// A statsd message is one statsd packet: split on "\n" only, its
+	// '\r's kept, counted in packets_received.
+	next, packets := line.Next, 0
+	if format == "statsd" {
+		next, packets = line.NextLF, 1
+	}
+	var ends []int
+	buf := m.Data[:0:0]
+	for l, rest, ok := next(m.Data); ok; l, rest, ok = next(rest) {
+		if len(l) > 0 {
+			buf = append(buf, l...)
+			ends = append(ends, len(buf))
+		}
+	}
+	a.addLines(acc, format, buf, ends, packets)
 }
 
 // session batches a connection's lines (a datagram's, or what one read of a
@@ -679,7 +709,9 @@ func (a *Aggregator) Stats() map[string]any {
 		"flushes": a.flushes.Get(), "flushes_late": a.flushLate.Get(), "last_flush_seconds": float64FromBits(a.lastFlushSeconds.Load()),
 		"max_flush_seconds": float64FromBits(a.maxFlushSeconds.Load()), "series": a.Series(), "max_series": a.cfg.MaxSeries,
 		"series_refused": a.seriesRefused.Get(), "shards_owned": a.Owned(),
-		"udp_datagrams": a.udpCount().datagrams, "udp_read_errors": a.udpCount().readErrors}
+		"udp_datagrams": a.udpCount().datagrams, "udp_read_errors": a.udpCount().readErrors,
+		"nats_batches_acked": a.batchesAcked.Get(), "nats_batches_duplicate": a.batchesDup.Get(),
+		"nats_batch_ids_bad": a.batchBadIDs.Get(), "nats_dedup_evicted": a.dedupEvicted.Get(), "nats_ack_errors": a.ackErrors.Get()}
 	if len(a.udp) > 0 {
 		st["udp_reader_datagrams"] = a.udpByReader()
 	}

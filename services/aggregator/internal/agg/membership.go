@@ -57,8 +57,19 @@ func (a *Aggregator) membership() {
 	for tick := 0; ; tick++ {
 		a.reconcile()
 		a.announce()
-		if tick%5 == 4 {
-			a.recoverOrphans()
+		if tick%5 == 4 && a.recovering.CompareAndSwap(false, true) {
+			// Off this loop: listing the checkpoints can take up to its
+			// timeout when JetStream is unwell (a NATS node just lost), and
+			// heartbeats silent for 3 intervals would make the others take
+			// this aggregator's shards (a hand-over churn that splits statsd
+			// gauges between owners). Close waits for it (recoverWG) after
+			// this loop has ended.
+			a.recoverWG.Add(1)
+			go func() {
+				defer a.recoverWG.Done()
+				defer a.recovering.Store(false)
+				a.recoverOrphans()
+			}()
 		}
 		select {
 		case <-a.hbStop:
@@ -112,7 +123,7 @@ func (a *Aggregator) subscribe(shard int) {
 	cfg := a.cfg.StatsdCfg
 	cfg.NoInternal = true
 	acc := a.newAcc(cfg)
-	sub, err := a.nc.QueueSubscribe(subject, "consthash-shard-"+strconv.Itoa(shard), a.shardMsg(acc))
+	sub, err := a.nc.QueueSubscribe(subject, "consthash-shard-"+strconv.Itoa(shard), a.shardMsg(acc, a.dedups[shard]))
 	if err != nil {
 		a.log.Error("cannot subscribe to a shard", "subject", subject, "err", err)
 		return

@@ -46,10 +46,12 @@ func kvKey(source string) string {
 	return string(b)
 }
 
-// openCheckpoints creates the bucket and this aggregator's entry.
+// openCheckpoints creates the bucket and this aggregator's entry. The bucket
+// has the rollup stream's replicas: it must survive what the stream does.
 func (a *Aggregator) openCheckpoints(ctx context.Context) error {
 	kv, err := a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: aggregatorsBucket, History: 1,
-		Storage: jetstream.FileStorage, Description: "consthash aggregators' checkpoints: open coarse bins are recovered for those that crashed"})
+		Replicas: max(a.cfg.Output.StreamReplicas, 1),
+		Storage:  jetstream.FileStorage, Description: "consthash aggregators' checkpoints: open coarse bins are recovered for those that crashed"})
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,14 @@ type Log struct {
 // NATS is where line shards come from and rollups go.
 type NATS struct {
 	URL string `toml:"url"` // "" disables NATS input and rollup publishing
+	// DedupSenders bounds, per shard, the relay senders whose last batch
+	// number is remembered to drop copies of acknowledged batches; when full,
+	// the one seen longest ago is forgotten (nats_dedup_evicted).
+	DedupSenders int `toml:"dedup_senders"`
 }
+
+// DefaultDedupSenders is [nats] dedup_senders' default.
+const DefaultDedupSenders = 4096
 
 // Membership tunes shard ownership among aggregators.
 type Membership struct {
@@ -133,6 +140,7 @@ func Default() *Config {
 		Times:      []string{"10s:168h", "1m:720h", "10m:17520h"},
 		Shards:     bus.DefaultShards,
 		Membership: Membership{Interval: config.Duration(time.Second)},
+		NATS:       NATS{DedupSenders: DefaultDedupSenders},
 		Statsd: Statsd{LegacyNamespace: d.LegacyNamespace, GlobalPrefix: d.GlobalPrefix, PrefixCounter: d.PrefixCounter,
 			PrefixTimer: d.PrefixTimer, PrefixGauge: d.PrefixGauge, PrefixSet: d.PrefixSet, PrefixStats: d.PrefixStats,
 			PercentThreshold: d.PercentThreshold, FlushCounts: true, GaugesMaxTTL: 1, KeyNameSanitize: true},
@@ -209,6 +217,9 @@ func (c *Config) Validate() error {
 	}
 	if u := c.NATS.URL; u != "" && !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") {
 		return c.errorf("nats.url", "%q: want nats://host:port", u)
+	}
+	if c.NATS.DedupSenders <= 0 {
+		return c.errorf("nats.dedup_senders", "%d must be positive", c.NATS.DedupSenders)
 	}
 	if c.Membership.Interval <= 0 {
 		return c.errorf("membership.interval", "%s must be positive", c.Membership.Interval)

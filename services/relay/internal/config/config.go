@@ -98,6 +98,11 @@ type Section struct {
 	CheckServers []string `toml:"check_servers"` // health check URLs, parallel to servers ("" = the server itself)
 	HashKeys     []string `toml:"hashkeys"`      // ring identities, parallel to servers ("" = the algorithm's default)
 	Shards       int      `toml:"shards"`        // for nats:// servers: subjects consthash.lines.<0..shards-1>
+	// NATSAcks makes nats:// servers' batches requests the aggregator
+	// acknowledges, each retried until it is (at-least-once, the aggregator
+	// drops copies); false publishes them unacknowledged (at-most-once).
+	NATSAcks       bool            `toml:"nats_acks"`
+	NATSAckTimeout config.Duration `toml:"nats_ack_timeout"` // how long a batch waits for its acknowledgement before it is sent again
 
 	HealthInterval config.Duration `toml:"health_interval"`
 	HealthTimeout  config.Duration `toml:"health_timeout"`
@@ -147,6 +152,8 @@ func Default() *Config {
 			SpoolMaxBytes:    1 << 30,
 			SpoolReplayRate:  100_000,
 			Shards:           64,
+			NATSAcks:         true,
+			NATSAckTimeout:   config.Duration(2 * time.Second),
 		},
 	}
 }
@@ -238,6 +245,12 @@ func (c *Config) applyDefaults(name string, s *Section) {
 	}
 	if !set["shards"] {
 		s.Shards = d.Shards
+	}
+	if !set["nats_acks"] {
+		s.NATSAcks = d.NATSAcks
+	}
+	if !set["nats_ack_timeout"] {
+		s.NATSAckTimeout = d.NATSAckTimeout
 	}
 	if !set["health_interval"] {
 		s.HealthInterval = d.HealthInterval
@@ -484,7 +497,7 @@ func (c *Config) validateSection(name string, s *Section) error {
 		k string
 		v config.Duration
 	}{{"health_interval", s.HealthInterval}, {"health_timeout", s.HealthTimeout}, {"flush_interval", s.FlushInterval},
-		{"write_timeout", s.WriteTimeout}, {"connect_timeout", s.ConnectTimeout}} {
+		{"write_timeout", s.WriteTimeout}, {"connect_timeout", s.ConnectTimeout}, {"nats_ack_timeout", s.NATSAckTimeout}} {
 		if p.v <= 0 {
 			return c.errorf(key(p.k), "%s must be positive", p.v)
 		}

@@ -120,6 +120,7 @@ func (r *Relay) Stats() map[string]any {
 	type destStats struct {
 		sentLines, sentBytes, droppedFull, droppedDown, droppedClosing uint64
 		writeErrors, connects, spooled, replayed, spoolErrors          uint64
+		publishRetries                                                 uint64
 		queuedLines, queuedBytes, shards                               int
 		down                                                           bool
 	}
@@ -142,6 +143,7 @@ func (r *Relay) Stats() map[string]any {
 		e.spooled += d.Spooled.Load()
 		e.replayed += d.Replayed.Load()
 		e.spoolErrors += d.SpoolErrors.Load()
+		e.publishRetries += d.PublishRetries.Load()
 		e.queuedLines += ql
 		e.queuedBytes += qb
 		e.down = e.down || d.Down()
@@ -155,7 +157,7 @@ func (r *Relay) Stats() map[string]any {
 			"queued_lines": e.queuedLines, "queued_bytes": e.queuedBytes, "dropped_queue_full": e.droppedFull,
 			"dropped_down": e.droppedDown, "dropped_closing": e.droppedClosing,
 			"write_errors": e.writeErrors, "connects": e.connects, "down": e.down,
-			"spooled": e.spooled, "replayed": e.replayed, "spool_errors": e.spoolErrors}
+			"spooled": e.spooled, "replayed": e.replayed, "spool_errors": e.spoolErrors, "publish_retries": e.publishRetries}
 		if e.shards > 0 {
 			m["shards"] = e.shards
 		}

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/consthash/consthash/pkg/bus"
 	"github.com/consthash/consthash/pkg/testenv"
 )
 
@@ -21,6 +24,16 @@ var metricAliases = map[string]string{"spooled": "spooled_lines_total", "replaye
 // are the sums of its per-shard series, and that the lines add up.
 func TestMetricsCoverStats(t *testing.T) {
 	natsURL := testenv.NATS(t)
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// The aggregator's part: answer every batch (nats_acks is on by default).
+	if _, err := nc.Subscribe(bus.LinesPrefix+"*", func(m *nats.Msg) { m.Respond(nil) }); err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
 	s := newSink(t, "127.0.0.1:0")
 	r := startRelay(t, fmt.Sprintf(`
 [sections.main]

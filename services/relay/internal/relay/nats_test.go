@@ -29,6 +29,7 @@ func TestNATSDestinationShardsByKey(t *testing.T) {
 	got := map[string]string{} // line -> subject
 	dups := 0
 	sub, err := nc.Subscribe("consthash.lines.*", func(m *nats.Msg) {
+		m.Respond(nil) // acknowledged: nats_acks is on by default
 		mu.Lock()
 		defer mu.Unlock()
 		for _, l := range strings.Split(strings.TrimSuffix(string(m.Data), "\n"), "\n") {
@@ -112,6 +113,7 @@ shards = 1
 	for strings.Count(got, "\n") < 2 {
 		select {
 		case m := <-msgs:
+			m.Respond(nil)
 			if f := m.Header.Get(bus.FormatHeader); f != "statsd" {
 				t.Fatalf("format header %q", f)
 			}
@@ -122,5 +124,77 @@ shards = 1
 	}
 	if got != "a:1|c|#t:v\r\nb:2|c\r\n" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// TestNATSAcksRetrySameBatch: a batch whose acknowledgement does not come
+// within nats_ack_timeout is sent again with the same batch id, and counted
+// in publish_retries; with nats_acks = false batches are published without
+// an id and nobody is asked to answer.
+func TestNATSAcksRetrySameBatch(t *testing.T) {
+	for _, acks := range []bool{true, false} {
+		t.Run(fmt.Sprint("acks=", acks), func(t *testing.T) {
+			url := testenv.NATS(t)
+			nc, err := nats.Connect(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			var mu sync.Mutex
+			var ids []string
+			lines := map[string]int{} // line -> batches that held it
+			sub, err := nc.Subscribe(bus.LinesPrefix+"*", func(m *nats.Msg) {
+				mu.Lock()
+				defer mu.Unlock()
+				ids = append(ids, m.Header.Get(bus.BatchHeader))
+				for _, l := range strings.Split(strings.TrimSuffix(string(m.Data), "\n"), "\n") {
+					lines[l]++
+				}
+				if m.Reply != "" && len(ids) > 1 { // the first batch's answer is lost
+					m.Respond(nil)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Unsubscribe()
+			nc.Flush()
+			r := startRelay(t, fmt.Sprintf(`
+[sections.main]
+listen = ["tcp://127.0.0.1:0"]
+cluster = "forward"
+servers = ["%s"]
+shards = 1
+pool_connections = 1
+nats_acks = %v
+nats_ack_timeout = "200ms"
+`, url, acks))
+			send(t, r.ListenerAddrs("main")[0], []string{"a 1 1", "b 2 2"})
+			copies := 1
+			if acks {
+				copies = 2
+			}
+			waitFor(t, "the lines sent and received", 10*time.Second, func() bool {
+				mu.Lock()
+				got := lines["b 2 2"]
+				mu.Unlock()
+				return got >= copies && r.Stats()["destinations"].(map[string]any)[url].(map[string]any)["sent_lines"] == uint64(2)
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			d := r.Stats()["destinations"].(map[string]any)[url].(map[string]any)
+			if !acks {
+				if len(ids) != 1 || ids[0] != "" || lines["a 1 1"] != 1 || d["publish_retries"] != uint64(0) {
+					t.Fatalf("batch ids %q, lines %v, publish_retries %v; want one batch without id", ids, lines, d["publish_retries"])
+				}
+				return
+			}
+			if len(ids) != 2 || ids[0] == "" || ids[0] != ids[1] {
+				t.Fatalf("batch ids %q: want the same id twice", ids)
+			}
+			if lines["a 1 1"] != 2 || lines["b 2 2"] != 2 || d["publish_retries"] != uint64(1) {
+				t.Fatalf("lines %v, publish_retries %v: want the batch twice, one retry", lines, d["publish_retries"])
+			}
+		})
 	}
 }

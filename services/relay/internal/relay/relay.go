@@ -6,6 +6,7 @@ package relay
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,10 @@ type Relay struct {
 	lnMetrics map[string][]string              // each listener's /metrics names, by the listeners key
 	retired   map[string]*outbound.Destination // removed by a reload, closed after retireGrace unless re-added
 	natsConns map[string]*nats.Conn
+	// id names this process in the senders of acknowledged NATS batches
+	// (bus.BatchHeader); senders numbers the destinations that use them.
+	id        string
+	senders   atomic.Uint64
 	listeners map[string]*listener.Listener // by section + "|" + URL
 	httpSrv   sync.Map                      // section + "|" + URL → *httpserver.Server of the http listeners open now
 	serveWG   sync.WaitGroup
@@ -124,7 +129,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Relay{log: log, badLog: ratelog.New(log, 10, time.Second), Metrics: metrics.NewSet(),
 		dests: map[string]*outbound.Destination{}, destInfo: map[string]destInfo{}, lnMetrics: map[string][]string{}, retired: map[string]*outbound.Destination{}, natsConns: map[string]*nats.Conn{},
-		listeners: map[string]*listener.Listener{}, ctx: ctx, cancel: cancel}
+		listeners: map[string]*listener.Listener{}, ctx: ctx, cancel: cancel, id: "relay-" + rand.Text()[:10]}
 	r.shardCheck = newShardCheck(ratelog.New(log, 4, time.Minute))
 	r.selfCtx, r.selfStop = context.WithCancel(context.Background())
 	r.bufs = make(chan []byte, freeBuffers)
@@ -215,17 +220,22 @@ func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*
 		for sh := 0; sh < sc.Shards; sh++ {
 			subject := bus.LinesSubject(sh)
 			name := d.NATSURL + "#" + subject + "#" + format
+			if !sc.NATSAcks {
+				name += "#noack" // a reload that changes nats_acks makes new destinations
+			}
 			// One /stats entry per NATS server; each shard subject is a
 			// label of its own on /metrics.
 			labels := fmt.Sprintf(`{destination=%q,format=%q,shard="%d"}`, d.NATSURL, format, sh)
-			m.shards = append(m.shards, r.destination(name, destInfo{stats: d.NATSURL, shard: true}, labels, sc, outbound.Config{
-				Linger: natsLinger,
-				Publish: func(data []byte) error {
-					msg := nats.NewMsg(subject)
-					msg.Header.Set(bus.FormatHeader, format) // the aggregator reads lines by this
-					msg.Data = data
-					return nc.PublishMsg(msg)
-				}}))
+			oc := outbound.Config{Linger: natsLinger, Publish: func(data []byte) error {
+				msg := nats.NewMsg(subject)
+				msg.Header.Set(bus.FormatHeader, format) // the aggregator reads lines by this
+				msg.Data = data
+				return nc.PublishMsg(msg)
+			}}
+			if sc.NATSAcks {
+				oc.Publish, oc.PublishAcked = nil, r.ackedPublisher(nc, subject, format, sc.PoolConnections, sc.NATSAckTimeout.D())
+			}
+			m.shards = append(m.shards, r.destination(name, destInfo{stats: d.NATSURL, shard: true}, labels, sc, oc))
 		}
 		return m, nil
 	}
@@ -295,6 +305,7 @@ func (r *Relay) destination(name string, info destInfo, labels string, sc *confi
 	g("spooled_lines_total", loadOf(&d.Spooled))
 	g("replayed_lines_total", loadOf(&d.Replayed))
 	g("spool_errors_total", loadOf(&d.SpoolErrors))
+	g("publish_retries_total", loadOf(&d.PublishRetries))
 	g("queued_lines", func() float64 { l, _ := d.Queued(); return float64(l) })
 	g("queued_bytes", func() float64 { _, b := d.Queued(); return float64(b) })
 	g("down", func() float64 {
@@ -329,6 +340,31 @@ func spoolName(name string) string {
 		}
 	}
 	return string(b)
+}
+
+// ackedPublisher sends a shard subject's batches as NATS requests that the
+// aggregator owning the shard answers once it has accumulated the lines
+// (docs/wire.md): a batch not answered within timeout, or that found no
+// aggregator, is sent again under the same bus.BatchHeader id, which the
+// aggregator uses to take each batch once.
+func (r *Relay) ackedPublisher(nc *nats.Conn, subject, format string, lanes int, timeout time.Duration) outbound.AckedPublisher {
+	n := r.senders.Add(1)
+	senders := make([]string, max(lanes, 1))
+	for i := range senders {
+		senders[i] = fmt.Sprintf("%s.%d.%d", r.id, n, i)
+	}
+	return func(ctx context.Context, lane int, seq uint64, data []byte) error {
+		msg := nats.NewMsg(subject)
+		msg.Header.Set(bus.FormatHeader, format)
+		msg.Header.Set(bus.BatchHeader, bus.BatchID(senders[lane], seq))
+		msg.Data = data
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if _, err := nc.RequestMsgWithContext(rctx, msg); err != nil {
+			return fmt.Errorf("no acknowledgement of a batch on %s: %w", subject, err)
+		}
+		return nil
+	}
 }
 
 func (r *Relay) natsConn(url string) (*nats.Conn, error) {

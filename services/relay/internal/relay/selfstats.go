@@ -71,7 +71,7 @@ func (r *Relay) sendSelfStats(ctx context.Context, server, prefix string, every 
 			m := st["destinations"].(map[string]any)[d].(map[string]any)
 			n := "destination." + statName(d) + "."
 			for _, k := range []string{"sent_lines", "sent_bytes", "dropped_queue_full", "dropped_down", "dropped_closing",
-				"write_errors", "connects", "spooled", "replayed", "spool_errors"} {
+				"write_errors", "connects", "spooled", "replayed", "spool_errors", "publish_retries"} {
 				emit(n+k, m[k].(uint64), "c")
 			}
 			emit(n+"queued_lines", uint64(m["queued_lines"].(int)), "g")
