@@ -451,7 +451,7 @@ func (a *API) read(ctx context.Context, pre *prefetched, pattern string, from, u
 		return list, nil
 	}
 	res, readFrom, readUntil := a.span(from, until, now)
-	leaves, err := a.leavesOf(ctx, pattern)
+	leaves, unindexed, err := a.leavesOf(ctx, pattern)
 	if err != nil {
 		return nil, err
 	}
@@ -467,7 +467,7 @@ func (a *API) read(ctx context.Context, pre *prefetched, pattern string, from, u
 	for i, p := range leaves {
 		list[i] = a.fit(pattern, p, pts[i], res, readFrom, readUntil)
 	}
-	return list, nil
+	return keepIndexed(list, unindexed), nil
 }
 
 // errMaxSeries refuses a request that selects more than max_series series.

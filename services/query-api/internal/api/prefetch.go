@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/consthash/consthash/pkg/rollup"
@@ -56,11 +58,12 @@ func (a *API) prefetch(ctx context.Context, patterns []string, from, until, now 
 		return nil
 	}
 	found := make([][]string, len(patterns))
+	unindexed := make([]bool, len(patterns))
 	// Errors leave found[i] nil: the pattern is read when it is evaluated.
 	_ = par.For(ctx, len(patterns), a.cfg.ReadConcurrency, func(i int) error {
-		leaves, err := a.leavesOf(ctx, patterns[i])
+		leaves, maybe, err := a.leavesOf(ctx, patterns[i])
 		if err == nil {
-			found[i] = leaves
+			found[i], unindexed[i] = leaves, maybe
 		}
 		return nil
 	})
@@ -99,27 +102,50 @@ func (a *API) prefetch(ctx context.Context, patterns []string, from, until, now 
 			used[k] = true
 			list[j] = a.fit(pattern, leaf, vals, res, readFrom, readUntil)
 		}
-		p.series[pattern] = list
+		p.series[pattern] = keepIndexed(list, unindexed[i])
 	}
 	return p
 }
 
-// leavesOf returns the leaves pattern selects, at most max_series.
-func (a *API) leavesOf(ctx context.Context, pattern string) ([]string, error) {
+// leavesOf returns the leaves pattern selects, at most max_series. With
+// the writers asked for recent points, a plain path (no glob) the path
+// index has no leaf of is returned as its own leaf with unindexed set: a
+// series so new that its writer has not persisted it yet (nor announced
+// it) can still have points; keepIndexed drops it once read if it has
+// none, as graphite-web renders nothing of an unknown path.
+func (a *API) leavesOf(ctx context.Context, pattern string) (leaves []string, unindexed bool, err error) {
 	nodes, err := find.Find(ctx, a.r, pattern, a.cfg.MaxSeries)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	leaves := []string{}
+	leaves = []string{}
 	for _, n := range nodes {
 		if n.Leaf {
 			leaves = append(leaves, n.Path)
 		}
 	}
 	if a.cfg.MaxSeries > 0 && len(leaves) > a.cfg.MaxSeries {
-		return nil, errMaxSeries{a.cfg.MaxSeries}
+		return nil, false, errMaxSeries{a.cfg.MaxSeries}
 	}
-	return leaves, nil
+	if _, recent := a.r.(recentMerger); recent && len(leaves) == 0 && isPlainPath(pattern) {
+		return []string{pattern}, true, nil
+	}
+	return leaves, false, nil
+}
+
+// isPlainPath says whether pattern names one path: no glob characters.
+func isPlainPath(pattern string) bool {
+	return pattern != "" && !strings.ContainsAny(pattern, "*?[]{}")
+}
+
+// keepIndexed returns list, the series read of leaves; of an unindexed
+// leaf (leavesOf) it keeps the series only if it has a value: points the
+// writers hold or, read before the index heard of it, stored ones.
+func keepIndexed(list []*series.Series, unindexed bool) []*series.Series {
+	if !unindexed || len(list) != 1 || slices.ContainsFunc(list[0].Values, func(v float64) bool { return !math.IsNaN(v) }) {
+		return list
+	}
+	return list[:0]
 }
 
 // charge charges n series' points over the range before they are read.

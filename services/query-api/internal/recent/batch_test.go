@@ -31,6 +31,7 @@ import (
 type rig struct {
 	t          *testing.T
 	nc         *nats.Conn
+	st         store.Store
 	rr         *Reader
 	url        string
 	shard      [2]int      // the two shards
@@ -64,6 +65,7 @@ func newRig(t *testing.T, perShard int) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	g.st = st
 	ctx := context.Background()
 	if err := st.Init(ctx); err != nil {
 		t.Fatal(err)
