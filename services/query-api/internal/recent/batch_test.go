@@ -24,6 +24,7 @@ import (
 	"github.com/consthash/consthash/pkg/store"
 	"github.com/consthash/consthash/pkg/testenv"
 	"github.com/consthash/consthash/services/query-api/internal/api"
+	"github.com/consthash/consthash/services/query-api/internal/pathindex"
 )
 
 // rig is query-api's /render over SQLite and a real NATS, with paths
@@ -32,6 +33,7 @@ type rig struct {
 	t          *testing.T
 	nc         *nats.Conn
 	st         store.Store
+	index      *pathindex.Index // nil: finds list the store's index
 	rr         *Reader
 	url        string
 	shard      [2]int      // the two shards
@@ -42,6 +44,13 @@ type rig struct {
 }
 
 func newRig(t *testing.T, perShard int) *rig {
+	t.Helper()
+	return newRigWith(t, perShard, false)
+}
+
+// newRigWith is newRig; with indexed, finds answer from the in-memory path
+// index under the recent points' reader, as query-api's main composes them.
+func newRigWith(t *testing.T, perShard int, indexed bool) *rig {
 	t.Helper()
 	const shards = 16
 	g := &rig{t: t, now: 1700000600}
@@ -83,7 +92,15 @@ func newRig(t *testing.T, perShard int) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.nc.Close)
-	g.rr = New(st.(store.Reader), g.nc, shards, 300*time.Millisecond, metrics.NewSet(), slog.New(slog.DiscardHandler))
+	var reader store.Reader = st.(store.Reader)
+	if indexed {
+		g.index = pathindex.New(reader, 1000, 16, metrics.NewSet(), slog.New(slog.DiscardHandler))
+		if err := g.index.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reader = g.index
+	}
+	g.rr = New(reader, g.nc, shards, 300*time.Millisecond, metrics.NewSet(), slog.New(slog.DiscardHandler))
 	a := api.New(api.Config{Resolutions: []rollup.Resolution{res}, MaxSeries: 100, MaxPoints: 100000, MaxFind: 1000,
 		QueryTimeout: 10 * time.Second, Now: func() time.Time { return time.Unix(g.now, 0) }}, g.rr, slog.New(slog.DiscardHandler))
 	mux := http.NewServeMux()

@@ -95,7 +95,13 @@ func (h *holder) wasAsked(path string) int {
 // is byte for byte the one rendered once the writer has stored them; one
 // no writer holds renders nothing, as graphite-web renders an unknown path.
 func TestRenderNewSeries(t *testing.T) {
-	g := newRig(t, 1)
+	for _, indexed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("in-memory index %v", indexed), func(t *testing.T) { testRenderNewSeries(t, indexed) })
+	}
+}
+
+func testRenderNewSeries(t *testing.T, indexed bool) {
+	g := newRigWith(t, 1, indexed)
 	const fresh, unknown = "stats_counts.batch.k900", "stats_counts.batch.k901"
 	known := g.paths[0][0]
 
@@ -133,6 +139,9 @@ func TestRenderNewSeries(t *testing.T) {
 
 	// As a writer persists: the points stored, then no longer held.
 	targets := []string{fresh, `alias(` + fresh + `,"new")`, known}
+	if got, want := keys(g.render(targets...)), []string{"new", known, fresh}; !slices.Equal(got, want) {
+		t.Fatalf("render %v: series %v, want %v", targets, got, want)
+	}
 	before := g.renderBody(targets...)
 	var batches []*rollup.Batch
 	for i, rp := range newPts {
@@ -145,6 +154,16 @@ func TestRenderNewSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.drop(fresh)
+	if g.index != nil {
+		// Stored, not yet announced: read from the store all the same.
+		if mid := g.renderBody(targets...); mid != before {
+			t.Errorf("rendered before it was stored:\n%s\nstored, not yet in the in-memory index:\n%s", before, mid)
+		}
+		// A reload, as the writer's announcement would bring it.
+		if err := g.index.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if after := g.renderBody(targets...); after != before {
 		t.Errorf("rendered before it was stored:\n%s\nonce stored:\n%s", before, after)
 	}
