@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -350,25 +351,57 @@ func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) erro
 	s.mu.Unlock()
 	// leaf and branch are separate columns set by plain updates: a path that
 	// is both keeps both, with no lightweight transaction. Children of one
-	// parent share a partition, so they go in one unlogged batch.
+	// parent share a partition, so they go in unlogged batches of up to
+	// indexBatch, write_queues of them at a time: one after another, the
+	// 200,000 new paths of a cold start held the writer's every persist.
 	byParent := map[string][]indexEntry{}
 	for _, e := range add {
 		byParent[e.parent] = append(byParent[e.parent], e)
 	}
+	type job struct {
+		parent string
+		es     []indexEntry
+	}
+	var jobs []job
 	for parent, es := range byParent {
-		for start := 0; start < len(es); start += 200 {
-			batch := s.session.Batch(gocql.UnloggedBatch)
-			for _, e := range es[start:min(start+200, len(es))] {
-				col := "branch"
-				if e.leaf {
-					col = "leaf"
-				}
-				batch.Query("UPDATE paths SET "+col+" = true WHERE parent = ? AND path = ?", parentKey(parent), e.path)
-			}
-			if err := batch.ExecContext(ctx); err != nil {
-				return fmt.Errorf("indexing children of %q: %w", parent, err)
-			}
+		for chunk := range slices.Chunk(es, indexBatch) {
+			jobs = append(jobs, job{parent, chunk})
 		}
+	}
+	work := make(chan job)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range min(s.queues, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				batch := s.session.Batch(gocql.UnloggedBatch)
+				for _, e := range j.es {
+					col := "branch"
+					if e.leaf {
+						col = "leaf"
+					}
+					batch.Query("UPDATE paths SET "+col+" = true WHERE parent = ? AND path = ?", parentKey(j.parent), e.path)
+				}
+				if err := batch.ExecContext(ctx); err != nil {
+					select {
+					case errs <- fmt.Errorf("indexing children of %q: %w", j.parent, err):
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for _, j := range jobs {
+		work <- j
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
 	}
 	s.mu.Lock()
 	remember(s.known, add)
@@ -378,6 +411,10 @@ func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) erro
 	s.mu.Unlock()
 	return nil
 }
+
+// indexBatch bounds the path index rows of one unlogged batch (one
+// partition: the children of one parent).
+const indexBatch = 50
 
 // errNotInit is returned when a Cassandra store is used before Init.
 var errNotInit = fmt.Errorf("cassandra store: Init was not called")
