@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 STEP_SECONDS=${STEP_SECONDS:-2}
 FACTOR=${FACTOR:-1.25}
 KEYS=${KEYS:-3000}
-SENDERS=${SENDERS:-2}
+SENDERS=${SENDERS:-8} # the kernel spreads senders over SO_REUSEPORT sockets by address and port: with 2, both often land on one
 PER_DATAGRAM=${PER_DATAGRAM:-"1 10"}
 RCVBUF=${RCVBUF:-8388608}
 STATSD_START=${STATSD_START:-25000}      # at 10 metrics per datagram; at N per datagram, N/10 of it
