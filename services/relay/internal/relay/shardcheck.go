@@ -62,7 +62,13 @@ func (r *Relay) heartbeat(url string, data []byte) {
 	if hb.Leaving || hb.Shards == 0 {
 		return
 	}
-	for _, s := range r.table.Load().sections {
+	t := r.table.Load()
+	if t == nil {
+		// A heartbeat before the first table is stored (the subscription
+		// starts first): the next one, a second later, is checked.
+		return
+	}
+	for _, s := range t.sections {
 		if s.shards != hb.Shards && publishesTo(s, url) {
 			s.st.shardMismatch.Inc()
 			c.log.Warn("an aggregator reads another number of line shards than this section publishes to: lines on shards no aggregator reads are lost",

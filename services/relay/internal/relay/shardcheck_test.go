@@ -17,6 +17,7 @@ import (
 
 	"github.com/consthash/consthash/pkg/admin"
 	"github.com/consthash/consthash/pkg/bus"
+	"github.com/consthash/consthash/pkg/ratelog"
 	"github.com/consthash/consthash/pkg/testenv"
 )
 
@@ -128,4 +129,16 @@ shards = 32
 		code, _ := get("/ops/status")
 		return code == http.StatusOK
 	})
+}
+
+// TestHeartbeatBeforeTable: a heartbeat can arrive between the subscription
+// and the first routing table (seen in a compose run, where a restarted relay
+// panicked on it); it is recorded and the check waits for the next one.
+func TestHeartbeatBeforeTable(t *testing.T) {
+	r := &Relay{shardCheck: newShardCheck(ratelog.New(slog.New(slog.DiscardHandler), 1, time.Minute))}
+	hb := bus.Heartbeat{ID: "agg-1", Shards: 64, Owned: []int{1, 2}}
+	r.heartbeat("nats://127.0.0.1:4222", hb.Encode())
+	if got := len(r.shardCheck.aggs); got != 1 {
+		t.Fatalf("%d aggregators recorded, want 1", got)
+	}
 }
