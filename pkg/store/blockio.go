@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -288,6 +289,28 @@ func (m *manyFiller) add(path, source, data []byte) error {
 		if !ok {
 			f.several = true
 			m.again = append(m.again, f)
+		}
+	}
+	return nil
+}
+
+// blockScanner is a store's scan of one path's blocks overlapping [from,
+// until), in (span, source) order.
+type blockScanner func(ctx context.Context, path string, res rollup.Resolution, from, until int64, fn func(source, data []byte) (bool, error)) (bool, error)
+
+// readAgain reads the blocks of each path put aside in again (several
+// producers) alone with scan, and merges them.
+func (m *manyFiller) readAgain(ctx context.Context, res rollup.Resolution, scan blockScanner) error {
+	for _, f := range m.again {
+		var blocks []storedBlock
+		if _, err := scan(ctx, f.path, res, f.start, f.end, func(source, data []byte) (bool, error) {
+			blocks = append(blocks, storedBlock{string(source), bytes.Clone(data)})
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		if err := f.merge(blocks); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -471,19 +470,7 @@ func (s *cassandraStore) ReadMany(ctx context.Context, res rollup.Resolution, st
 			return fmt.Errorf("reading %d series (%s ...): %w", len(chunk), chunk[0], err)
 		}
 	}
-	for _, f := range m.again {
-		var blocks []storedBlock
-		if _, err := s.scanBlocks(ctx, f.path, res, f.start, f.end, func(source, data []byte) (bool, error) {
-			blocks = append(blocks, storedBlock{string(source), bytes.Clone(data)})
-			return true, nil
-		}); err != nil {
-			return err
-		}
-		if err := f.merge(blocks); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.readAgain(ctx, res, s.scanBlocks)
 }
 
 // scanBlocks calls fn with the blocks of path whose spans overlap [from,

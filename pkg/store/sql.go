@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -542,19 +541,7 @@ func (s *sqlStore) ReadMany(ctx context.Context, res rollup.Resolution, start in
 			return fmt.Errorf("reading %d series (%s ...): %w", len(chunk), chunk[0], err)
 		}
 	}
-	for _, f := range m.again {
-		var blocks []storedBlock
-		if _, err := s.scanBlocks(ctx, f.path, res, f.start, f.end, func(source, data []byte) (bool, error) {
-			blocks = append(blocks, storedBlock{string(source), bytes.Clone(data)})
-			return true, nil
-		}); err != nil {
-			return err
-		}
-		if err := f.merge(blocks); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.readAgain(ctx, res, s.scanBlocks)
 }
 
 // scanMany feeds the rows of a ReadMany query to m, the driver's bytes in
