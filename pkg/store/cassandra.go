@@ -33,6 +33,7 @@ type cassandraStore struct {
 	tables   map[int64]bool
 	known    map[string]bool
 	fresh    []string
+	horizon  horizonCache
 }
 
 func (s *cassandraStore) TakeNewPaths() []string {
@@ -108,9 +109,21 @@ func (s *cassandraStore) Init(ctx context.Context) error {
 		fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %s WITH replication = %s`, s.keyspace, s.repl),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.paths (parent text, path text, leaf boolean, branch boolean, PRIMARY KEY (parent, path))`, s.keyspace),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.meta (name text PRIMARY KEY, value bigint)`, s.keyspace),
-		fmt.Sprintf(`INSERT INTO %s.meta (name, value) VALUES ('schema_version', %d) IF NOT EXISTS`, s.keyspace, SchemaVersion),
 	} {
 		if err := sess.Query(q).ExecContext(ctx); err != nil {
+			sess.Close()
+			return fmt.Errorf("creating the schema: %w", err)
+		}
+	}
+	applied, err := sess.Query(fmt.Sprintf(`INSERT INTO %s.meta (name, value) VALUES ('schema_version', %d) IF NOT EXISTS`, s.keyspace, SchemaVersion)).
+		WithContext(ctx).MapScanCAS(map[string]any{})
+	if err != nil {
+		sess.Close()
+		return fmt.Errorf("creating the schema: %w", err)
+	}
+	if applied {
+		// A new keyspace: its horizons are kept from now (BlockStore.Horizons).
+		if err := sess.Query(fmt.Sprintf(`INSERT INTO %s.meta (name, value) VALUES ('%s', 1)`, s.keyspace, horizonsName)).ExecContext(ctx); err != nil {
 			sess.Close()
 			return fmt.Errorf("creating the schema: %w", err)
 		}
@@ -197,6 +210,15 @@ func (s *cassandraStore) WriteBlocks(ctx context.Context, rows []BlockRow) error
 	if len(rows) == 0 {
 		return nil
 	}
+	// The horizons first: a block beyond the stored horizon is not read
+	// before its first write.
+	raise := s.horizon.toRaise(rows)
+	for secs, span := range raise {
+		if err := s.RaiseHorizon(ctx, secs, span); err != nil {
+			return err
+		}
+	}
+	s.horizon.done(raise)
 	queues := make([][]*BlockRow, s.queues)
 	leaves := map[string]bool{}
 	for i := range rows {
@@ -250,6 +272,40 @@ func (s *cassandraStore) WriteBlocks(ctx context.Context, rows []BlockRow) error
 		return err
 	}
 	return s.index(ctx, leaves)
+}
+
+// Horizons reads the horizon rows of the meta table (BlockStore).
+func (s *cassandraStore) Horizons(ctx context.Context) (map[int64]int64, bool, error) {
+	if s.session == nil {
+		return nil, false, errNotInit
+	}
+	var names []string
+	var values []int64
+	it := s.session.Query(`SELECT name, value FROM meta`).IterContext(ctx)
+	var n string
+	var v int64
+	for it.Scan(&n, &v) {
+		names, values = append(names, n), append(values, v)
+	}
+	if err := it.Close(); err != nil {
+		return nil, false, fmt.Errorf("reading the horizons from %s.meta: %w", s.keyspace, err)
+	}
+	h, tracked := parseHorizons(names, values)
+	return h, tracked, nil
+}
+
+// RaiseHorizon writes span with the write timestamp span × 10⁶: of the
+// values written, the newest timestamp (the largest span) wins, with no
+// read and no lightweight transaction (BlockStore).
+func (s *cassandraStore) RaiseHorizon(ctx context.Context, secs, span int64) error {
+	if s.session == nil {
+		return errNotInit
+	}
+	if err := s.session.Query(`INSERT INTO meta (name, value) VALUES (?, ?) USING TIMESTAMP ?`, horizonName(secs), span, span*1e6).
+		ExecContext(ctx); err != nil {
+		return fmt.Errorf("raising the horizon of %d s in %s.meta: %w", secs, s.keyspace, err)
+	}
+	return nil
 }
 
 // readPaths is how many partitions (paths) one block query asks for.

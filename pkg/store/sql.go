@@ -34,6 +34,7 @@ type sqlStore struct {
 	fresh   []string        // paths added to the index since TakeNewPaths
 	maxRows int
 	stmts   sync.Map // query text -> *sql.Stmt, prepared once (reads are many and small)
+	horizon horizonCache
 }
 
 // prepared returns the statement for q, preparing it on first use.
@@ -157,11 +158,16 @@ func (s *sqlStore) checkSchema(ctx context.Context) error {
 	if len(names) > 0 && !slices.Contains(names, s.table+"_meta") {
 		return fmt.Errorf("table %s holds one row per point (schema 1), this build reads blocks (schema %d): no migration before 1.0, use a new database or options.table", names[0], SchemaVersion)
 	}
-	for _, q := range []string{
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_meta (name %s, value BIGINT NOT NULL, PRIMARY KEY (name))`, s.table, name),
-		fmt.Sprintf(`%s INTO %s_meta (name, value) VALUES ('schema_version', %d)`, ins, s.table, SchemaVersion),
-	} {
-		if _, err := s.db.ExecContext(ctx, q); err != nil {
+	if _, err := s.db.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_meta (name %s, value BIGINT NOT NULL, PRIMARY KEY (name))`, s.table, name)); err != nil {
+		return fmt.Errorf("recording the schema version: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, fmt.Sprintf(`%s INTO %s_meta (name, value) VALUES ('schema_version', %d)`, ins, s.table, SchemaVersion))
+	if err != nil {
+		return fmt.Errorf("recording the schema version: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		// A new store: its horizons are kept from now (BlockStore.Horizons).
+		if _, err := s.db.ExecContext(ctx, fmt.Sprintf(`%s INTO %s_meta (name, value) VALUES ('%s', 1)`, ins, s.table, horizonsName)); err != nil {
 			return fmt.Errorf("recording the schema version: %w", err)
 		}
 	}
@@ -267,6 +273,12 @@ func (s *sqlStore) WriteBlocks(ctx context.Context, rows []BlockRow) error {
 // commitBlocks writes rows and indexes their paths in tx, commits, and
 // remembers the paths it added.
 func (s *sqlStore) commitBlocks(ctx context.Context, tx *sqlx.Tx, rows []BlockRow) error {
+	raise := s.horizon.toRaise(rows)
+	for secs, span := range raise {
+		if _, err := tx.ExecContext(ctx, s.raiseSQL(), horizonName(secs), span); err != nil {
+			return fmt.Errorf("raising the horizon of %d s in %s_meta: %w", secs, s.table, err)
+		}
+	}
 	if err := s.writeBlocks(ctx, tx, rows); err != nil {
 		return err
 	}
@@ -281,6 +293,7 @@ func (s *sqlStore) commitBlocks(ctx context.Context, tx *sqlx.Tx, rows []BlockRo
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
+	s.horizon.done(raise)
 	s.mu.Lock()
 	remember(s.known, added)
 	for _, e := range added {
@@ -367,6 +380,40 @@ func (s *sqlStore) ReadBlocks(ctx context.Context, keys []BlockKey) ([]BlockRow,
 		}
 	}
 	return s.readBlocks(ctx, s.db, keys, false)
+}
+
+// Horizons reads the horizon rows of the meta table (BlockStore).
+func (s *sqlStore) Horizons(ctx context.Context) (map[int64]int64, bool, error) {
+	var rows []struct {
+		Name  string `db:"name"`
+		Value int64  `db:"value"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, fmt.Sprintf(`SELECT name, value FROM %s_meta WHERE name LIKE 'horizon%%'`, s.table)); err != nil {
+		return nil, false, fmt.Errorf("reading the horizons from %s_meta: %w", s.table, err)
+	}
+	names, values := make([]string, len(rows)), make([]int64, len(rows))
+	for i, r := range rows {
+		names[i], values[i] = r.Name, r.Value
+	}
+	h, tracked := parseHorizons(names, values)
+	return h, tracked, nil
+}
+
+// RaiseHorizon upserts the larger of the stored horizon and span
+// (BlockStore).
+func (s *sqlStore) RaiseHorizon(ctx context.Context, secs, span int64) error {
+	if _, err := s.db.ExecContext(ctx, s.raiseSQL(), horizonName(secs), span); err != nil {
+		return fmt.Errorf("raising the horizon of %d s in %s_meta: %w", secs, s.table, err)
+	}
+	return nil
+}
+
+// raiseSQL upserts a horizon row (name, span), keeping the larger value.
+func (s *sqlStore) raiseSQL() string {
+	if s.mysql {
+		return fmt.Sprintf(`INSERT INTO %s_meta (name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = GREATEST(value, VALUES(value))`, s.table)
+	}
+	return fmt.Sprintf(`INSERT INTO %s_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)`, s.table)
 }
 
 // readKeys is how many keys one block query asks for.

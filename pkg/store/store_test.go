@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -38,6 +39,9 @@ func suite(t *testing.T, s Store) {
 	}
 	if err := s.Init(ctx); err != nil {
 		t.Fatalf("Init is not idempotent: %v", err)
+	}
+	if bs, ok := s.(BlockStore); ok {
+		horizonSuite(ctx, t, s, bs)
 	}
 	r := s.(Reader)
 	// Two producers write the same bin; one of them writes it twice (a
@@ -357,6 +361,36 @@ func versions(ctx context.Context, t *testing.T, s Store) {
 	}
 }
 
+// horizonSuite checks a new store's horizons: kept (tracked) from its
+// creation, each the largest span raised, whatever the order, and kept
+// across Init.
+func horizonSuite(ctx context.Context, t *testing.T, s Store, bs BlockStore) {
+	t.Helper()
+	h, tracked, err := bs.Horizons(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tracked || len(h) != 0 {
+		t.Fatalf("a new store's horizons = %v, tracked %v; want none, tracked", h, tracked)
+	}
+	for _, r := range []struct{ secs, span int64 }{{10, 1700006400}, {10, 1699999200}, {60, 1699977600}, {10, 1700006400}, {600, 1699776000}, {60, 1700020800}} {
+		if err := bs.RaiseHorizon(ctx, r.secs, r.span); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h, tracked, err = bs.Horizons(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]int64{10: 1700006400, 60: 1700020800, 600: 1699776000}
+	if !tracked || !maps.Equal(h, want) {
+		t.Errorf("horizons after raising = %v, tracked %v; want %v (the largest of each), tracked", h, tracked, want)
+	}
+}
+
 func TestSQLiteStore(t *testing.T) {
 	s, err := Open(Config{Driver: "sqlite", DSN: "file:" + filepath.Join(t.TempDir(), "m.db")})
 	if err != nil {
@@ -488,5 +522,35 @@ func TestSQLiteRefusesRowStoreDatabase(t *testing.T) {
 	s.(*sqlStore).db.MustExec(`CREATE TABLE metrics_10s (path TEXT, time INTEGER, source TEXT, sum REAL)`)
 	if err := s.Init(context.Background()); err == nil || !strings.Contains(err.Error(), "metrics_10s holds one row per point") {
 		t.Fatalf("Init of a row-store database: %v", err)
+	}
+}
+
+// TestSQLiteHorizonsOfAnOlderStore: a store created before horizons were
+// kept (no marker row) reports them untracked, so every block is read
+// before its first write, even after a horizon is raised.
+func TestSQLiteHorizonsOfAnOlderStore(t *testing.T) {
+	ctx := context.Background()
+	dsn := "file:" + filepath.Join(t.TempDir(), "old.db")
+	s, err := Open(Config{Driver: "sqlite", DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db := s.(*sqlStore).db
+	if _, err := db.ExecContext(ctx, `DELETE FROM `+s.(*sqlStore).table+`_meta WHERE name = 'horizons'`); err != nil {
+		t.Fatal(err)
+	}
+	bs := s.(BlockStore)
+	if err := bs.RaiseHorizon(ctx, 10, 1700006400); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Init(ctx); err != nil { // not a new store: no marker is added
+		t.Fatal(err)
+	}
+	if h, tracked, err := bs.Horizons(ctx); err != nil || tracked || h[10] != 1700006400 {
+		t.Errorf("horizons = %v, tracked %v, err %v; want the raised one, untracked", h, tracked, err)
 	}
 }

@@ -277,17 +277,32 @@ func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) (rest []jetstream.Msg) {
 	return rest
 }
 
-// load reads the stored blocks of bs (not read yet).
+// load reads the stored blocks of bs (not read yet). A block whose span
+// starts after the store's horizon of its resolution is not read: none was
+// ever written (issue 13: at a cold start, or when a new span begins,
+// 200,000 series open 600,000 blocks, and Cassandra spent 0.15–0.3 ms of CPU
+// on each partition read to find nothing).
 func (w *Writer) load(ctx context.Context, sh *shard, bs []*openBlock) error {
+	if err := w.readHorizons(ctx, sh); err != nil {
+		return err
+	}
 	keys := make([]store.BlockKey, 0, min(len(bs), blockBatch))
 	for chunk := range slices.Chunk(bs, blockBatch) {
 		keys = keys[:0]
 		for _, b := range chunk {
-			keys = append(keys, b.key)
+			if !sh.beyondHorizon(b.key) {
+				keys = append(keys, b.key)
+			}
 		}
-		rows, err := w.blocks.ReadBlocks(ctx, keys)
-		if err != nil {
-			return fmt.Errorf("reading %d blocks: %w", len(chunk), err)
+		if skipped := len(chunk) - len(keys); skipped > 0 {
+			w.notRead.Add(skipped)
+		}
+		var rows []store.BlockRow
+		if len(keys) > 0 {
+			var err error
+			if rows, err = w.blocks.ReadBlocks(ctx, keys); err != nil {
+				return fmt.Errorf("reading %d blocks: %w", len(keys), err)
+			}
 		}
 		sh.mu.Lock()
 		for _, r := range rows {
@@ -305,6 +320,44 @@ func (w *Writer) load(ctx context.Context, sh *shard, bs []*openBlock) error {
 		sh.mu.Unlock()
 	}
 	return nil
+}
+
+// readHorizons reads the store's horizons once per holding of a shard
+// (another writer may have raised them while it held the shard).
+func (w *Writer) readHorizons(ctx context.Context, sh *shard) error {
+	if sh.horizonsRead {
+		return nil
+	}
+	h, tracked, err := w.blocks.Horizons(ctx)
+	if err != nil {
+		return err
+	}
+	sh.horizons, sh.tracked, sh.horizonsRead = h, tracked, true
+	return nil
+}
+
+// beyondHorizon reports whether k's span starts after the shard's horizon
+// of its resolution: no writer ever wrote such a block (the shard's
+// persists raise the horizon before they write, and it was read after the
+// previous holder released the shard).
+func (sh *shard) beyondHorizon(k store.BlockKey) bool {
+	if !sh.tracked {
+		return false
+	}
+	h, ok := sh.horizons[k.Res.Seconds()]
+	return !ok || k.Span > h
+}
+
+// advanceHorizons moves the shard's horizons to the latest span of rows
+// (the store raises its own with the write): a block of those spans that
+// the shard forgets is read again.
+func (sh *shard) advanceHorizons(rows []store.BlockRow) {
+	for i := range rows {
+		secs := rows[i].Res.Seconds()
+		if h, ok := sh.horizons[secs]; !ok || rows[i].Span > h {
+			sh.horizons[secs] = rows[i].Span
+		}
+	}
 }
 
 // full reports whether the open blocks of all shards reached max_open_blocks
@@ -480,6 +533,9 @@ func (w *Writer) writeBlocks(sh *shard) error {
 	}
 	if err := w.writeRows(rows); err != nil {
 		return err
+	}
+	if sh.tracked {
+		sh.advanceHorizons(rows)
 	}
 	for i := 0; i < len(rows); i += lockRun {
 		sh.mu.Lock()

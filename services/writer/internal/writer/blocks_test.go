@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ type sharedStore struct {
 	real store.BlockStore
 	mu   sync.Mutex
 	mem  map[store.BlockKey]store.BlockRow
+	read atomic.Int64 // keys asked of ReadBlocks
 }
 
 func openShared(t *testing.T) *sharedStore {
@@ -79,6 +81,7 @@ func (s *sharedStore) WriteBlocks(ctx context.Context, rows []store.BlockRow) er
 }
 
 func (s *sharedStore) ReadBlocks(ctx context.Context, keys []store.BlockKey) ([]store.BlockRow, error) {
+	s.read.Add(int64(len(keys)))
 	if s.real != nil {
 		return s.real.ReadBlocks(ctx, keys)
 	}
@@ -91,6 +94,20 @@ func (s *sharedStore) ReadBlocks(ctx context.Context, keys []store.BlockKey) ([]
 		}
 	}
 	return out, nil
+}
+
+func (s *sharedStore) Horizons(ctx context.Context) (map[int64]int64, bool, error) {
+	if s.real != nil {
+		return s.real.Horizons(ctx)
+	}
+	return nil, false, nil // every block is read
+}
+
+func (s *sharedStore) RaiseHorizon(ctx context.Context, secs, span int64) error {
+	if s.real != nil {
+		return s.real.RaiseHorizon(ctx, secs, span)
+	}
+	return nil
 }
 
 // points reads the stored points of keys through ReadBlocks.

@@ -1,6 +1,7 @@
 package writer
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"slices"
@@ -287,5 +288,76 @@ func TestApplyStopsAtBound(t *testing.T) {
 	// Even at the bound, one message at least is applied.
 	if rest = w.apply(sh, rest); len(rest) != 0 || w.openBlocks.Load() != 18 {
 		t.Fatalf("%d messages left, %d open blocks; want 0, 18", len(rest), w.openBlocks.Load())
+	}
+}
+
+// TestBlocksBeyondHorizonAreNotRead: a block whose span starts after the
+// store's horizon is opened without a read (none was ever written); one of
+// a span the store may hold is read, whether another holder of the shard
+// wrote it or this one did and forgot it, and its points merge with the
+// stored ones.
+func TestBlocksBeyondHorizonAreNotRead(t *testing.T) {
+	w, sh, st := directShard(t)
+	w.cfg.PersistInterval = config.Duration(time.Hour) // the test persists
+	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
+	s1 := store.SpanOf(res, time.Now().Unix())
+	s2 := s1 + store.SpanSeconds(res)
+	var paths []string
+	for i := range 50 {
+		paths = append(paths, fmt.Sprintf("horizon.p%02d", i))
+	}
+	seq := uint64(0)
+	step := func(what string, sh *shard, t0 int64, value float64, wantRead, wantNotRead int64) {
+		t.Helper()
+		seq++
+		b := batchOf(res, t0+10, t0, paths, func(int) float64 { return value })
+		w.apply(sh, []jetstream.Msg{&fakeMsg{data: b.Append(nil), seq: seq}})
+		if !w.persist(sh, "test") {
+			t.Fatalf("%s: the persist failed", what)
+		}
+		if got, gotNot := st.read.Load(), int64(w.notRead.Get()); got != wantRead || gotNot != wantNotRead {
+			t.Fatalf("%s: %d blocks read, %d not read; want %d and %d", what, got, gotNot, wantRead, wantNotRead)
+		}
+	}
+	step("a new store", sh, s1, 1, 0, 50)
+	step("the same blocks, held", sh, s1+10, 2, 0, 50)
+
+	// The shard held again (by this writer or another): the store's blocks
+	// of s1 are read and merged.
+	sh2 := &shard{n: 0}
+	w.initShard(sh2)
+	step("held again, span s1", sh2, s1+20, 3, 50, 50)
+	step("a new span", sh2, s2, 4, 50, 100)
+
+	// Forgotten at a bound after their persist, s2's blocks are read again.
+	w.dropBlocks(sh2)
+	step("forgotten, span s2", sh2, s2+10, 5, 100, 100)
+
+	var keys []store.BlockKey
+	for _, p := range paths {
+		keys = append(keys, store.BlockKey{Path: p, Res: res, Source: "agg-a", Span: s1},
+			store.BlockKey{Path: p, Res: res, Source: "agg-a", Span: s2})
+	}
+	got := st.points(t, keys)
+	for _, k := range keys {
+		want := []float64{1, 2, 3}
+		if k.Span == s2 {
+			want = []float64{4, 5}
+		}
+		pts := got[k]
+		var sums []float64
+		for i, p := range pts {
+			sums = append(sums, p.Sum)
+			if p.Time != k.Span+int64(i)*10 {
+				t.Fatalf("%s span %d: point %d at %d", k.Path, k.Span, i, p.Time)
+			}
+		}
+		if !slices.Equal(sums, want) {
+			t.Fatalf("%s span %d: stored %v, want %v", k.Path, k.Span, sums, want)
+		}
+	}
+	h, tracked, err := st.Horizons(context.Background())
+	if err != nil || !tracked || h[10] != s2 {
+		t.Fatalf("store horizons %v (tracked %v, err %v), want 10 s at %d", h, tracked, err, s2)
 	}
 }

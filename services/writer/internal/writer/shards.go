@@ -48,10 +48,16 @@ type shard struct {
 	unacked   map[uint64]unacked      // stream sequence -> the latest delivery, acknowledged after the next persist
 	nextClose int64                   // unix s when the earliest dirty block's span is over; 0: none
 	unstored  bool                    // a dirty block has nothing stored: persist now, so its path is indexed
-	lastTry   time.Time               // the last persist's start
-	failing   bool                    // the last persist failed: the next waits for retryAt
-	retryAt   time.Time
-	backoff   retry.Backoff
+	// The store's horizons (store.BlockStore.Horizons), read at the shard's
+	// first load and raised by its persists: a block whose span starts
+	// later was never written, so it is not read before its first write.
+	horizons     map[int64]int64
+	tracked      bool // the store keeps horizons
+	horizonsRead bool
+	lastTry      time.Time // the last persist's start
+	failing      bool      // the last persist failed: the next waits for retryAt
+	retryAt      time.Time
+	backoff      retry.Backoff
 }
 
 func (w *Writer) interval() time.Duration { return w.cfg.Membership.Interval.D() }
