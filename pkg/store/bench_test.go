@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -218,4 +219,77 @@ func cassandraBytes(b *testing.B, s *cassandraStore) int64 {
 	}
 	b.Logf("the SSTables of %s.blocks_10s kept changing for 30 s", s.keyspace)
 	return last
+}
+
+// BenchmarkPersistBlocks measures what a writer's persist does at field
+// scale once its paths are indexed: WriteBlocks of 2,000 blocks of known
+// paths, each rewritten with 30 points (the first minutes of a span), per
+// call; in blocks/s. The Cassandra variants compare a statement per block
+// (64 write queues) with unlogged batches of batch_partitions blocks (the
+// default: 10, 16 queues).
+//
+//	go test ./store -run '^$' -bench BenchmarkPersistBlocks -benchtime 20x
+func BenchmarkPersistBlocks(b *testing.B) {
+	const blocks, points = 2000, 30
+	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
+	span := SpanOf(res, time.Now().Unix())
+	var pts []rollup.Point
+	for i := range points {
+		p := rollup.Point{Time: span + int64(i)*10}
+		p.Add(float64(i%7), (span+int64(i+1)*10)*1e9)
+		pts = append(pts, p)
+	}
+	data, err := block.Append(nil, 10, pts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	variants := []struct {
+		name string
+		opts map[string]string
+	}{
+		{"sqlite", nil}, {"cassandra/statements", map[string]string{"write_queues": "64", "batch_partitions": "1"}},
+		{"cassandra/default", map[string]string{}}, // 16 queues, batches of 10
+		{"cassandra/batch50", map[string]string{"write_queues": "8", "batch_partitions": "50", "batch_bytes": "1000000"}},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			driver := strings.SplitN(v.name, "/", 2)[0]
+			cfg := benchDrivers[driver](b)
+			for k, val := range v.opts {
+				cfg.Options[k] = val
+			}
+			s, err := Open(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			ctx := context.Background()
+			if err := s.Init(ctx); err != nil {
+				b.Fatal(err)
+			}
+			bs := s.(BlockStore)
+			rows := make([]BlockRow, blocks)
+			for j := range rows {
+				rows[j] = BlockRow{BlockKey: BlockKey{Path: fmt.Sprintf("bench.persist.host%03d.metric%d", j/20, j%20), Res: res,
+					Source: "bench", Span: span}, Data: data}
+			}
+			version := int64(1)
+			write := func() {
+				for j := range rows {
+					rows[j].Version = version
+				}
+				version++
+				for chunk := range slices.Chunk(rows, 500) { // the writer's blockBatch
+					if err := bs.WriteBlocks(ctx, chunk); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			write() // tables and the path index: not timed
+			for b.Loop() {
+				write()
+			}
+			b.ReportMetric(float64(b.N*blocks)/b.Elapsed().Seconds(), "blocks/s")
+		})
+	}
 }

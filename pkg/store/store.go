@@ -112,7 +112,7 @@ func Open(cfg Config) (Store, error) {
 // configuration's Validate, so --check-config catches a bad option.
 func (c Config) Validate() error {
 	known := map[string][]string{"sqlite": {"table", "connections"}, "mysql": {"table"}, "file": {"max_file_size"},
-		"cassandra": {"keyspace", "replication", "batch_partitions", "write_queues", "consistency"}}
+		"cassandra": {"keyspace", "replication", "batch_partitions", "batch_bytes", "write_queues", "consistency"}}
 	names, ok := known[c.Driver]
 	if !ok {
 		return fmt.Errorf("%w %q: want cassandra, sqlite, mysql or file", ErrUnknownDriver, c.Driver)
