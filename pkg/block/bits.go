@@ -26,6 +26,9 @@ func (w *bitWriter) write(v uint64, n uint8) {
 	}
 }
 
+// pos is the number of bits written.
+func (w *bitWriter) pos() int { return len(w.buf)*8 - int(w.free) }
+
 func (w *bitWriter) bit(b bool) {
 	if b {
 		w.write(1, 1)

@@ -54,12 +54,7 @@ func TestRoundTripIsExact(t *testing.T) {
 		{"constant s", series("constant", 720, 600, 1_700_000_400, 1e9, 4), 600},
 		{"timer", series("timer", 500, 10, 1_700_000_000, 1, 5), 10},
 		{"gaps", gappy(series("gauge", 300, 10, 1_700_000_000, 1, 6)), 10},
-		{"specials", []rollup.Point{
-			{Time: 0, Sum: math.Copysign(0, -1), Min: math.Copysign(0, -1), Max: math.Copysign(0, -1), Last: math.Copysign(0, -1), Count: 1, LastAt: -5},
-			{Time: 10, Sum: math.Inf(1), Min: math.Inf(-1), Max: math.NaN(), Last: math.MaxFloat64, Count: math.MaxUint64, LastAt: math.MaxInt64},
-			{Time: 20, Sum: math.SmallestNonzeroFloat64, Min: -1e308, Max: 1e308, Last: 0, Count: 0, LastAt: -1 << 62},
-			{Time: 1 << 33 / 10 * 10, Sum: 1, Min: 1, Max: 1, Last: 1, Count: 1},
-		}, 10},
+		{"specials", specials(), 10},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,6 +75,17 @@ func TestRoundTripIsExact(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// specials are the edge cases: -0, infinities, NaN, extreme counts, times
+// and last_at.
+func specials() []rollup.Point {
+	return []rollup.Point{
+		{Time: 0, Sum: math.Copysign(0, -1), Min: math.Copysign(0, -1), Max: math.Copysign(0, -1), Last: math.Copysign(0, -1), Count: 1, LastAt: -5},
+		{Time: 10, Sum: math.Inf(1), Min: math.Inf(-1), Max: math.NaN(), Last: math.MaxFloat64, Count: math.MaxUint64, LastAt: math.MaxInt64},
+		{Time: 20, Sum: math.SmallestNonzeroFloat64, Min: -1e308, Max: 1e308, Last: 0, Count: 0, LastAt: -1 << 62},
+		{Time: 1 << 33 / 10 * 10, Sum: 1, Min: 1, Max: 1, Last: 1, Count: 1},
 	}
 }
 
@@ -236,8 +242,8 @@ type benchCase struct {
 }
 
 // benchCases: 720 points (a 2 h block of 10 s bins) of each kind, with
-// last_at in nanoseconds (the aggregator's clock today), milliseconds and
-// whole seconds.
+// last_at in nanoseconds, milliseconds and whole seconds; then each of
+// realisticShapes ("real/...").
 func benchCases() []benchCase {
 	var out []benchCase
 	for _, kind := range []string{"counter", "gauge", "constant", "timer"} {
@@ -247,6 +253,9 @@ func benchCases() []benchCase {
 		}{{"ns", 1}, {"ms", 1e6}, {"s", 1e9}} {
 			out = append(out, benchCase{kind + "/last_at_" + u.name, 10, series(kind, 720, 10, 1_700_000_000, u.unit, 9)})
 		}
+	}
+	for _, s := range realisticShapes() {
+		out = append(out, benchCase{"real/" + goldenName(s.name), s.step, s.pts})
 	}
 	return out
 }
