@@ -94,8 +94,9 @@ func BenchmarkWrite(b *testing.B) {
 const benchBlocks = 100
 
 // benchSeries returns full blocks of statsd counters as the writer will
-// persist them: 720 bins of 10 s, one sample (0–49) a bin, last_at in
-// milliseconds.
+// persist them: 720 bins of 10 s, one sample (0–49) a bin, last_at the bin's
+// end, as the aggregator stamps every statsd value (services/aggregator
+// agg.go: LastAt = binEnd; not a random arrival time).
 func benchSeries(b *testing.B, n int) [][]byte {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const t0 = 1700006400 // a span start
@@ -105,7 +106,7 @@ func benchSeries(b *testing.B, n int) [][]byte {
 		for j := range pts {
 			t := int64(t0 + 10*j)
 			pts[j] = rollup.Point{Time: t}
-			pts[j].Add(float64(rng.IntN(50)), t*1e9+int64(rng.IntN(10000))*1e6)
+			pts[j].Add(float64(rng.IntN(50)), (t+10)*1e9)
 		}
 		data, err := block.Append(nil, 10, pts)
 		if err != nil {
