@@ -155,6 +155,22 @@ func (s *xorState) put(w *bitWriter, v uint64) {
 	s.leading, s.trailing, s.started = lead, trail, true
 }
 
+// cost is the bits put would write for v; it updates s as put does.
+func (s *xorState) cost(v uint64) int {
+	x := v ^ s.prev
+	s.prev = v
+	if x == 0 {
+		return 1
+	}
+	lead := uint8(min(bits.LeadingZeros64(x), 31))
+	trail := uint8(bits.TrailingZeros64(x))
+	if s.started && lead >= s.leading && trail >= s.trailing {
+		return 2 + int(64-s.leading-s.trailing)
+	}
+	s.leading, s.trailing, s.started = lead, trail, true
+	return 2 + 11 + int(64-lead-trail)
+}
+
 func (s *xorState) get(r *bitReader) uint64 {
 	if !r.bit() {
 		return s.prev
@@ -212,6 +228,56 @@ func getSigned(r *bitReader) int64 {
 	width := uint8(64)
 	if ones <= len(buckets) {
 		width = buckets[ones-1]
+	}
+	z := r.read(width)
+	return int64(z>>1) ^ -int64(z&1)
+}
+
+// valueBuckets are the widths of version 2's decimal deltas, finer than
+// buckets for the small steps of counters and gauges: '0' for zero, then
+// k ones, a zero and the zigzag value in valueBuckets[k-1] bits; len+1 ones
+// and 64 bits.
+var valueBuckets = [...]uint8{4, 8, 12, 16, 24, 32, 48}
+
+func putInt(w *bitWriter, v int64, widths []uint8) {
+	if v == 0 {
+		w.bit(false)
+		return
+	}
+	z := uint64(v<<1) ^ uint64(v>>63) // zigzag
+	for i, width := range widths {
+		if z < 1<<width {
+			w.write(1<<(i+2)-2, uint8(i+2)) // i+1 ones, then a zero
+			w.write(z, width)
+			return
+		}
+	}
+	w.write(1<<(len(widths)+1)-1, uint8(len(widths)+1))
+	w.write(z, 64)
+}
+
+// intBits is the bits putInt writes for v.
+func intBits(v int64, widths []uint8) int {
+	if v == 0 {
+		return 1
+	}
+	z := uint64(v<<1) ^ uint64(v>>63)
+	for i, width := range widths {
+		if z < 1<<width {
+			return i + 2 + int(width)
+		}
+	}
+	return len(widths) + 1 + 64
+}
+
+func getInt(r *bitReader, widths []uint8) int64 {
+	ones := r.ones(len(widths) + 1)
+	if ones == 0 {
+		return 0
+	}
+	width := uint8(64)
+	if ones <= len(widths) {
+		width = widths[ones-1]
 	}
 	z := r.read(width)
 	return int64(z>>1) ^ -int64(z&1)

@@ -2,21 +2,30 @@
 // producer over a fixed span as one compressed value: the storage unit of
 // consthash's time blocks (docs/storage-blocks.md).
 //
-// Layout (version 1): a version byte; the step in seconds (uvarint); the
+// Layout (version 2): a version byte; the step in seconds (uvarint); the
 // first point's time in unix seconds (varint); the point count (uvarint); the
-// unit of last_at offsets as a power of ten nanoseconds (one byte, 0–9); then
-// one bit stream, per point:
+// unit of last_at offsets as a power of ten nanoseconds (one byte, 0–9); a
+// flags byte saying which fields every point shares (then not in the stream:
+// regular times; one last_at offset, then in the header as a varint; one
+// count, then in the header as a uvarint; every point flat); the mode of each
+// float field (sum, min, max, last: a nibble each, 15 = Gorilla XOR, 0–14 =
+// decimal with that many digits); then one bit stream, per point:
 //
-//   - time: after the first, the delta-of-delta in steps (Gorilla's idea; '0'
-//     for a regular series);
+//   - time: after the first, the delta-of-delta in steps (Gorilla's idea);
 //   - last_at: the offset of the last sample into its bin, in the block's unit,
 //     as a delta from the previous point's offset;
 //   - count: '0' when it equals the previous point's (starting from 1), else
 //     '1' and the difference;
-//   - values: '0' and one Gorilla XOR value when the bin is flat (min = max =
-//     last and sum = last × count, bit for bit: every one-sample bin, a
-//     constant gauge); else '1' and sum, min, max and last, each XORed against
-//     its own previous value.
+//   - flat: '0' when the bin is flat (min = max = last and sum = last × count,
+//     bit for bit: every one-sample bin, a constant gauge), then only last
+//     follows; else '1' and sum, min, max and last;
+//   - each value in its field's mode: XORed against the field's previous value
+//     (Gorilla), or the integer n of float64(n) / 10^d as a delta from the
+//     field's previous n.
+//
+// Flat points leave the previous values of sum, min and max as they were.
+// Version 1 (still decoded) had no flags nor modes: every field in the
+// stream, every value XORed, flat points setting sum, min and max.
 //
 // Encoding is exact: every float comes back bit for bit, every time and
 // last_at to the nanosecond.
@@ -32,8 +41,9 @@ import (
 	"github.com/consthash/consthash/pkg/rollup"
 )
 
-// Version is the first byte of every block this package writes.
-const Version = 1
+// Version is the first byte of every block this package writes; Decode
+// reads it and every older version.
+const Version = 2
 
 // Errors of Decode; every malformed input returns one of them (wrapped with
 // where it was found), never panics.
@@ -96,32 +106,42 @@ func appendBlock(dst []byte, step int64, pts []rollup.Point, sz *Sizes) ([]byte,
 				i, pts[i].Time, pts[i-1].Time, step)
 		}
 	}
+	if sz == nil {
+		sz = new(Sizes) // counted and dropped: cheaper than a branch per field
+	}
 	var first int64
 	if len(pts) > 0 {
 		first = pts[0].Time
 	}
 	unit := lastAtUnit(pts)
+	fl, q0, c0 := blockFlags(step, unit, pts)
+	modes := chooseModes(pts, fl&flagFlat != 0)
+
 	start := len(dst)
 	dst = append(dst, Version)
 	dst = binary.AppendUvarint(dst, uint64(step))
 	dst = binary.AppendVarint(dst, first)
 	dst = binary.AppendUvarint(dst, uint64(len(pts)))
-	dst = append(dst, byte(unit))
+	dst = append(dst, byte(unit), fl)
+	if fl&flagLastAt != 0 {
+		dst = binary.AppendVarint(dst, q0)
+	}
+	if fl&flagCount != 0 {
+		dst = binary.AppendUvarint(dst, c0)
+	}
+	dst = append(dst, modes[fSum]<<4|modes[fMin], modes[fMax]<<4|modes[fLast])
+	sz.Header += (len(dst) - start) * 8
 
 	w := bitWriter{buf: dst}
-	if sz == nil {
-		sz = new(Sizes) // counted and dropped: cheaper than a branch per field
-	}
-	sz.Header += (len(dst) - start) * 8
 	mark := w.pos()
 	// count adds the bits written since the last mark to *field.
 	count := func(field *int) {
 		*field += w.pos() - mark
 		mark = w.pos()
 	}
-	st := newState(first)
+	st := newState2(first, modes)
 	for i, p := range pts {
-		if i > 0 {
+		if fl&flagRegular == 0 && i > 0 {
 			d := (p.Time - st.prevTime) / step
 			putSigned(&w, d-st.prevDelta)
 			st.prevDelta = d
@@ -129,37 +149,211 @@ func appendBlock(dst []byte, step int64, pts []rollup.Point, sz *Sizes) ([]byte,
 		st.prevTime = p.Time
 		count(&sz.Time)
 
-		q := (p.LastAt - p.Time*1e9) / pow10[unit]
-		putSigned(&w, q-st.prevLastAt)
-		st.prevLastAt = q
-		count(&sz.LastAt)
-
-		if p.Count == st.prevCount {
-			w.bit(false)
-		} else {
-			w.bit(true)
-			putSigned(&w, int64(p.Count-st.prevCount))
-			st.prevCount = p.Count
+		if fl&flagLastAt == 0 {
+			q := (p.LastAt - p.Time*1e9) / pow10[unit]
+			putSigned(&w, q-st.prevLastAt)
+			st.prevLastAt = q
+			count(&sz.LastAt)
 		}
-		count(&sz.Count)
 
-		if flat(p) {
-			w.bit(false)
-			count(&sz.Flat)
-			st.last.put(&w, math.Float64bits(p.Last))
-			st.sum.prev, st.min.prev, st.max.prev = math.Float64bits(p.Sum), math.Float64bits(p.Min), math.Float64bits(p.Max)
-		} else {
-			w.bit(true)
-			count(&sz.Flat)
-			st.sum.put(&w, math.Float64bits(p.Sum))
-			st.min.put(&w, math.Float64bits(p.Min))
-			st.max.put(&w, math.Float64bits(p.Max))
-			st.last.put(&w, math.Float64bits(p.Last))
+		if fl&flagCount == 0 {
+			if p.Count == st.prevCount {
+				w.bit(false)
+			} else {
+				w.bit(true)
+				putSigned(&w, int64(p.Count-st.prevCount))
+				st.prevCount = p.Count
+			}
+			count(&sz.Count)
 		}
+
+		isFlat := fl&flagFlat != 0 || flat(p)
+		if fl&flagFlat == 0 {
+			w.bit(!isFlat)
+			count(&sz.Flat)
+		}
+		if !isFlat {
+			st.vals[fSum].put(&w, p.Sum)
+			st.vals[fMin].put(&w, p.Min)
+			st.vals[fMax].put(&w, p.Max)
+		}
+		st.vals[fLast].put(&w, p.Last)
 		count(&sz.Values)
 	}
 	sz.Values += int(w.free) // the last byte's unused bits
 	return w.buf, nil
+}
+
+// Header flags of version 2: what holds for every point of the block, so
+// that its field is not in the bit stream.
+const (
+	flagRegular = 1 << iota // each point one step after the previous
+	flagLastAt              // one last_at offset (in the header)
+	flagCount               // one count (in the header)
+	flagFlat                // every point flat
+	flagsKnown  = flagRegular | flagLastAt | flagCount | flagFlat
+)
+
+// blockFlags returns the header flags for pts, and the offset and count
+// every point shares when the flags say so.
+func blockFlags(step int64, unit int, pts []rollup.Point) (fl byte, q0 int64, c0 uint64) {
+	if len(pts) == 0 {
+		return 0, 0, 0
+	}
+	fl = flagsKnown
+	q0, c0 = (pts[0].LastAt-pts[0].Time*1e9)/pow10[unit], pts[0].Count
+	for i, p := range pts {
+		if i > 0 && p.Time-pts[i-1].Time != step {
+			fl &^= flagRegular
+		}
+		if (p.LastAt-p.Time*1e9)/pow10[unit] != q0 {
+			fl &^= flagLastAt
+		}
+		if p.Count != c0 {
+			fl &^= flagCount
+		}
+		if !flat(p) {
+			fl &^= flagFlat
+		}
+	}
+	return fl, q0, c0
+}
+
+// The four float fields, in stream order, and their modes: modeXOR, or the
+// number of decimal digits d (0–14) of a decimal field, whose values are
+// integers n stored as deltas, each value being float64(n) / 10^d bit for
+// bit.
+const (
+	fSum = iota
+	fMin
+	fMax
+	fLast
+
+	maxDigits = 14
+	modeXOR   = 15
+)
+
+var pow10f = [...]float64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14}
+
+// decimal returns n with float64(n) / 10^d == v bit for bit, if there is one.
+func decimal(v float64, d int) (int64, bool) {
+	x := v * pow10f[d]
+	if !(math.Abs(x) < 1<<53) { // NaN too
+		return 0, false
+	}
+	n := int64(math.Round(x))
+	return n, math.Float64bits(float64(n)/pow10f[d]) == math.Float64bits(v)
+}
+
+// chooseModes picks each field's mode: decimal, with the fewest digits that
+// fit every value the field writes, when that takes fewer bits than XOR.
+func chooseModes(pts []rollup.Point, allFlat bool) [4]byte {
+	var modes [4]byte
+	for f := range modes {
+		modes[f] = modeXOR
+		if f != fLast && allFlat {
+			continue
+		}
+		value := func(p *rollup.Point) (float64, bool) {
+			switch f {
+			case fSum:
+				return p.Sum, !flat(*p)
+			case fMin:
+				return p.Min, !flat(*p)
+			case fMax:
+				return p.Max, !flat(*p)
+			}
+			return p.Last, true
+		}
+		d := 0
+		for i := range pts {
+			v, ok := value(&pts[i])
+			if !ok {
+				continue
+			}
+			for d <= maxDigits {
+				if _, ok := decimal(v, d); ok {
+					break
+				}
+				d++
+			}
+			if d > maxDigits {
+				break
+			}
+		}
+		if d > maxDigits {
+			continue
+		}
+		var xs, ds valState
+		var xBits, dBits int
+		fits := true
+		for i := range pts {
+			v, ok := value(&pts[i])
+			if !ok {
+				continue
+			}
+			xBits += xs.cost(v)
+			n, ok := decimal(v, d)
+			if !ok {
+				fits = false
+				break
+			}
+			dBits += intBits(n-ds.n, valueBuckets[:])
+			ds.n = n
+		}
+		if fits && dBits < xBits {
+			modes[f] = byte(d)
+		}
+	}
+	return modes
+}
+
+// valState is one float field's state in version 2: Gorilla XOR, or the
+// previous integer of a decimal field.
+type valState struct {
+	xorState
+	dec   bool
+	d     int // decimal digits
+	n     int64
+	scale float64 // 10^d
+}
+
+func (s *valState) put(w *bitWriter, v float64) {
+	if !s.dec {
+		s.xorState.put(w, math.Float64bits(v))
+		return
+	}
+	n, _ := decimal(v, s.d)
+	putInt(w, n-s.n, valueBuckets[:])
+	s.n = n
+}
+
+func (s *valState) get(r *bitReader) float64 {
+	if !s.dec {
+		return math.Float64frombits(s.xorState.get(r))
+	}
+	s.n += getInt(r, valueBuckets[:])
+	return float64(s.n) / s.scale
+}
+
+// cost is the bits put would write in XOR mode, and updates s as put does.
+func (s *valState) cost(v float64) int { return s.xorState.cost(math.Float64bits(v)) }
+
+// state2 is what both sides of a version 2 stream remember.
+type state2 struct {
+	prevTime, prevDelta, prevLastAt int64
+	prevCount                       uint64
+	vals                            [4]valState
+}
+
+func newState2(first int64, modes [4]byte) state2 {
+	st := state2{prevTime: first, prevDelta: 1, prevCount: 1}
+	for f, m := range modes {
+		if m != modeXOR {
+			st.vals[f] = valState{dec: true, d: int(m), scale: pow10f[m]}
+		}
+	}
+	return st
 }
 
 // state is what both sides of the stream remember from the previous point.
@@ -202,12 +396,15 @@ type Header struct {
 // of the range it wants.
 type Iter struct {
 	Header
-	r    bitReader
-	unit int64
-	i    int
-	st   state
-	p    rollup.Point
-	err  error
+	r       bitReader
+	unit    int64
+	i       int
+	version byte
+	flags   byte
+	st      state  // version 1
+	st2     state2 // version 2
+	p       rollup.Point
+	err     error
 	// bounds checked per point, divided once per block
 	maxSteps, minQ, maxQ int64
 }
@@ -227,9 +424,10 @@ func (it *Iter) Reset(data []byte) error {
 	if len(data) == 0 {
 		return fmt.Errorf("reading a block header: %w", ErrTruncated)
 	}
-	if data[0] != Version {
-		return fmt.Errorf("reading a block header: %w %d (this build reads %d)", ErrVersion, data[0], Version)
+	if data[0] != 1 && data[0] != Version {
+		return fmt.Errorf("reading a block header: %w %d (this build reads 1 to %d)", ErrVersion, data[0], Version)
 	}
+	it.version = data[0]
 	pos := 1
 	step, n := binary.Uvarint(data[pos:])
 	if n <= 0 {
@@ -254,9 +452,6 @@ func (it *Iter) Reset(data []byte) error {
 	switch {
 	case step == 0 || step > math.MaxInt32:
 		return fmt.Errorf("reading a block header: step %d s: %w", step, ErrCorrupt)
-	case count > maxPoints || count*4 > uint64(len(data)-pos)*8:
-		// Every point takes at least four bits.
-		return fmt.Errorf("reading a block header: %d points in %d bytes: %w", count, len(data)-pos, ErrCorrupt)
 	case int(unit) >= len(pow10):
 		return fmt.Errorf("reading a block header: last_at unit 1e%d ns: %w", unit, ErrCorrupt)
 	}
@@ -264,11 +459,51 @@ func (it *Iter) Reset(data []byte) error {
 		return fmt.Errorf("reading a block header: first time %d: %w", first, ErrCorrupt)
 	}
 	it.Header = Header{Step: int64(step), First: first, N: int(count)}
-	it.r = bitReader{buf: data[pos:]}
 	it.unit = pow10[unit]
-	it.st = newState(first)
 	it.maxSteps = 2 * maxTime / it.Step
 	it.minQ, it.maxQ = math.MinInt64/it.unit, math.MaxInt64/it.unit
+	minBits := uint64(4) // every version 1 point takes at least four bits
+	if it.version == 1 {
+		it.st = newState(first)
+	} else {
+		if pos >= len(data) {
+			return fmt.Errorf("reading a block's flags: %w", ErrTruncated)
+		}
+		it.flags = data[pos]
+		pos++
+		if it.flags&^flagsKnown != 0 {
+			return fmt.Errorf("reading a block header: flags %#x: %w", it.flags, ErrCorrupt)
+		}
+		var q int64
+		if it.flags&flagLastAt != 0 {
+			if q, n = binary.Varint(data[pos:]); n <= 0 {
+				return fmt.Errorf("reading a block's last_at offset: %w", ErrTruncated)
+			}
+			pos += n
+			if q > it.maxQ || q < it.minQ {
+				return fmt.Errorf("reading a block header: last_at offset %d × %d ns: %w", q, it.unit, ErrCorrupt)
+			}
+		}
+		c := uint64(1)
+		if it.flags&flagCount != 0 {
+			if c, n = binary.Uvarint(data[pos:]); n <= 0 {
+				return fmt.Errorf("reading a block's count: %w", ErrTruncated)
+			}
+			pos += n
+		}
+		if pos+2 > len(data) {
+			return fmt.Errorf("reading a block's value modes: %w", ErrTruncated)
+		}
+		modes := [4]byte{data[pos] >> 4, data[pos] & 15, data[pos+1] >> 4, data[pos+1] & 15}
+		pos += 2
+		it.st2 = newState2(first, modes)
+		it.st2.prevLastAt, it.st2.prevCount = q, c
+		minBits = 1 // the last value takes at least a bit
+	}
+	if count > maxPoints || count*minBits > uint64(len(data)-pos)*8 {
+		return fmt.Errorf("reading a block header: %d points in %d bytes: %w", count, len(data)-pos, ErrCorrupt)
+	}
+	it.r = bitReader{buf: data[pos:]}
 	return nil
 }
 
@@ -277,6 +512,62 @@ func (it *Iter) Next() bool {
 	if it.err != nil || it.i >= it.N {
 		return false
 	}
+	if it.version == 1 {
+		return it.nextV1()
+	}
+	r, st, p := &it.r, &it.st2, &it.p
+	t := it.First
+	if it.i > 0 {
+		d := int64(1)
+		if it.flags&flagRegular == 0 {
+			d = st.prevDelta + getSigned(r)
+		}
+		// prevTime >= -maxTime, so d*Step <= 2*maxTime cannot overflow.
+		if d <= 0 || d > it.maxSteps || st.prevTime+d*it.Step > maxTime {
+			it.err = fmt.Errorf("decoding point %d: %d steps after %d: %w", it.i, d, st.prevTime, ErrCorrupt)
+			return false
+		}
+		t = st.prevTime + d*it.Step
+		st.prevDelta = d
+	}
+	st.prevTime = t
+	if it.flags&flagLastAt == 0 {
+		st.prevLastAt += getSigned(r)
+	}
+	q, tn := st.prevLastAt, t*1e9
+	if q > it.maxQ || q < it.minQ {
+		it.err = fmt.Errorf("decoding point %d: last_at offset %d × %d ns: %w", it.i, q, it.unit, ErrCorrupt)
+		return false
+	}
+	off := q * it.unit
+	lastAt := tn + off
+	if (tn^off) >= 0 && (lastAt^tn) < 0 {
+		it.err = fmt.Errorf("decoding point %d: last_at overflows: %w", it.i, ErrCorrupt)
+		return false
+	}
+	if it.flags&flagCount == 0 && r.bit() {
+		st.prevCount += uint64(getSigned(r))
+	}
+	p.Time, p.LastAt, p.Count = t, lastAt, st.prevCount
+	if it.flags&flagFlat != 0 || !r.bit() {
+		p.Last = st.vals[fLast].get(r)
+		p.Min, p.Max, p.Sum = p.Last, p.Last, p.Last*float64(p.Count)
+	} else {
+		p.Sum = st.vals[fSum].get(r)
+		p.Min = st.vals[fMin].get(r)
+		p.Max = st.vals[fMax].get(r)
+		p.Last = st.vals[fLast].get(r)
+	}
+	if r.err != nil {
+		it.err = fmt.Errorf("decoding point %d of %d: %w", it.i, it.N, r.err)
+		return false
+	}
+	it.i++
+	return true
+}
+
+// nextV1 is Next for a version 1 block.
+func (it *Iter) nextV1() bool {
 	r, st, p := &it.r, &it.st, &it.p
 	t := it.First
 	if it.i > 0 {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -171,8 +173,18 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(data)
 	}
-	f.Add([]byte{Version, 10, 0, 0, 9})
-	f.Add([]byte{Version, 10, 0, 255, 255, 255, 255, 15, 0, 0xff, 0xff})
+	f.Add([]byte{1, 10, 0, 0, 9})
+	f.Add([]byte{1, 10, 0, 255, 255, 255, 255, 15, 0, 0xff, 0xff})
+	f.Add([]byte{Version, 10, 0, 0, 9, 0, 0xff, 0xff})
+	f.Add([]byte{Version, 10, 0, 255, 255, 255, 255, 15, 0, 15, 0xff, 0xff})
+	// every golden block (each version, each shape) and a few of this
+	// version's headers: every flag, decimal modes
+	golden, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.block"))
+	for _, g := range golden {
+		if data, err := os.ReadFile(g); err == nil && len(data) < 4096 {
+			f.Add(data)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pts, h, err := Decode(nil, data)
 		if err != nil {

@@ -123,7 +123,7 @@ func goldenShapes() []shape {
 	return append(out, shape{"specials", 10, specials()}, shape{"gaps ns", 10, gappy(series("gauge", 300, 10, 1_700_000_000, 1, 6))})
 }
 
-var writeGolden = flag.Bool("golden", false, "write testdata/golden/v<Version>-*.block and .json from realisticShapes")
+var writeGolden = flag.Bool("golden", false, "write testdata/golden/<shape>.v<Version>.block (and <shape>.json if missing) from goldenShapes")
 
 // goldenPoint is a point with its floats as bits, so that the JSON is exact.
 type goldenPoint struct {
@@ -169,9 +169,10 @@ func goldenName(shape string) string {
 	return strings.Trim(name, "-")
 }
 
-// TestGolden decodes every block kept under testdata/golden (blocks of every
-// format version ever written) to the points recorded beside it, bit for
-// bit. With -golden it first writes this version's blocks of every shape.
+// TestGolden decodes every block kept under testdata/golden (a block of
+// each shape in every format version ever written, <shape>.v<N>.block) to
+// the points recorded beside it (<shape>.json), bit for bit. With -golden it
+// first writes this version's blocks of every shape.
 func TestGolden(t *testing.T) {
 	dir := filepath.Join("testdata", "golden")
 	if *writeGolden {
@@ -183,15 +184,20 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			base := filepath.Join(dir, fmt.Sprintf("v%d-%s", Version, goldenName(s.name)))
+			name := filepath.Join(dir, goldenName(s.name))
+			if err := os.WriteFile(fmt.Sprintf("%s.v%d.block", name, Version), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// The points are shared by every version's block of the shape:
+			// an older version's blocks must keep decoding to them.
+			if _, err := os.Stat(name + ".json"); err == nil {
+				continue
+			}
 			js, err := json.Marshal(toGolden(s.step, s.pts))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(base+".block", data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(base+".json", js, 0o644); err != nil {
+			if err := os.WriteFile(name+".json", js, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -206,7 +212,8 @@ func TestGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		js, err := os.ReadFile(strings.TrimSuffix(f, ".block") + ".json")
+		shapeName, _, _ := strings.Cut(filepath.Base(f), ".") // shape.v<version>.block
+		js, err := os.ReadFile(filepath.Join(dir, shapeName+".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +248,7 @@ func TestGolden(t *testing.T) {
 // TestBytesPerPoint ./block); it checks that the groups add up to the block
 // and that the block decodes to its points.
 func TestBytesPerPoint(t *testing.T) {
-	t.Logf("%-40s %6s %6s %6s %6s %6s %6s %6s", "shape (bytes/point)", "total", "header", "time", "last_at", "count", "flat", "values")
+	t.Logf("%-46s %6s %6s %6s %7s %6s %6s %6s", "shape (bytes/point)", "total", "header", "time", "last_at", "count", "flat", "values")
 	for _, s := range realisticShapes() {
 		var sz Sizes
 		data, err := AppendSizes(nil, s.step, s.pts, &sz)
@@ -261,7 +268,7 @@ func TestBytesPerPoint(t *testing.T) {
 			}
 		}
 		per := func(bits int) string { return fmt.Sprintf("%.3f", float64(bits)/8/float64(len(s.pts))) }
-		t.Logf("%-40s %6s %6s %6s %6s %6s %6s %6s", s.name+fmt.Sprintf(" [%d]", len(s.pts)), per(sz.Total()), per(sz.Header),
+		t.Logf("%-46s %6s %6s %6s %7s %6s %6s %6s", s.name+fmt.Sprintf(" [%d]", len(s.pts)), per(sz.Total()), per(sz.Header),
 			per(sz.Time), per(sz.LastAt), per(sz.Count), per(sz.Flat), per(sz.Values))
 	}
 }
