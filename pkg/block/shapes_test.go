@@ -109,6 +109,12 @@ func realisticShapes() []shape {
 		p.Time = t
 		return p, true
 	})
+	g = 61.0
+	add("graphite line, arrival in ms (if stamped so)", 10, func(_ int, t int64) (rollup.Point, bool) {
+		g = math.Round((g+r.NormFloat64()/4)*10) / 10
+		at := t*1e9 + phase + int64(r.NormFloat64()*2e6)/1e6*1e6
+		return rollup.Point{Time: t, Sum: g, Min: g, Max: g, Last: g, Count: 1, LastAt: at}, true
+	})
 	return out
 }
 
