@@ -278,3 +278,67 @@ func TestBytesPerPoint(t *testing.T) {
 			per(sz.Time), per(sz.LastAt), per(sz.Count), per(sz.Flat), per(sz.Values))
 	}
 }
+
+// sum adds at run time (Go adds constants exactly: 0.1 + 0.2 == 0.3).
+func sum(vs ...float64) float64 {
+	var s float64
+	for _, v := range vs {
+		s += v
+	}
+	return s
+}
+
+// TestValueModes: each float field gets the decimal mode with the fewest
+// digits that holds every value it writes, or XOR; every value comes back
+// bit for bit either way.
+func TestValueModes(t *testing.T) {
+	flatOf := func(vs ...float64) []rollup.Point {
+		var pts []rollup.Point
+		for i, v := range vs {
+			pts = append(pts, statsdPoint(int64(10*i), 10, v))
+		}
+		return pts
+	}
+	for _, tc := range []struct {
+		name string
+		pts  []rollup.Point
+		mode byte // of last
+	}{
+		{"integers", flatOf(1, 5, 3, -7, 0, 12), 0},
+		{"one decimal", flatOf(0.1, 4.7, -3.3, 12), 1},
+		{"two decimals", flatOf(0.25, 1.01, 99.99, -0.07), 2},
+		{"rates of a 10 s counter", flatOf(17.0/10, 3.0/10, 41.0/10), 1},
+		{"0.1 + 0.2 is no decimal of 14 digits or fewer", flatOf(sum(0.1, 0.2), 0.3), modeXOR},
+		{"-0", flatOf(1, math.Copysign(0, -1), 2), modeXOR},
+		{"NaN", flatOf(1, math.NaN(), 2), modeXOR},
+		{"infinity", flatOf(1, math.Inf(1)), modeXOR},
+		{"beyond 2^53", flatOf(1<<53, 1<<53+2), modeXOR},
+		{"just below 2^53", flatOf(1<<53-1, 1<<53-3, 5), 0},
+		{"tiny", flatOf(5e-324, 1e-300), modeXOR},
+		{"a constant", flatOf(3, 3, 3, 3), 0},
+		{"a mean", flatOf(sum(17, 23, 30)/3, sum(40, 2)/2), modeXOR},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := Append(nil, 10, tc.pts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			it, err := NewIter(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := it.st2.vals[fLast]; got.dec != (tc.mode != modeXOR) || (got.dec && got.d != int(tc.mode)) {
+				t.Errorf("last: decimal %v with %d digits, want mode %d", got.dec, got.d, tc.mode)
+			}
+			got, _, err := Decode(nil, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range tc.pts {
+				if !samePoint(got[i], tc.pts[i]) {
+					t.Fatalf("point %d: got %+v, want %+v", i, got[i], tc.pts[i])
+				}
+			}
+		})
+	}
+}
