@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -45,6 +46,9 @@ type BlockRow struct {
 	BlockKey
 	Data    []byte
 	Version int64
+	// Horizon is the horizon the write raises (ShardHorizon for a writer
+	// shard's blocks; "": the store-wide one). Not stored with the block.
+	Horizon string
 }
 
 // BlockStore is implemented by the stores that keep blocks (SQLite, MySQL,
@@ -58,82 +62,135 @@ type BlockStore interface {
 	// block are left out. The writer reads a block it does not hold in
 	// memory before it adds points to it (read-modify-write).
 	ReadBlocks(ctx context.Context, keys []BlockKey) ([]BlockRow, error)
-	// Horizons returns, per resolution (in seconds), the latest span start
-	// any writer raised with RaiseHorizon: no block of a later span was
-	// ever written. tracked is false for a store created before horizons
-	// were kept (or whose creation was interrupted): its horizons say
-	// nothing, and every block must be read before its first write.
-	Horizons(ctx context.Context) (h map[int64]int64, tracked bool, err error)
+	// Horizons returns the store's horizons (Horizons): for each
+	// resolution and raiser, the latest span start of the blocks it wrote.
+	Horizons(ctx context.Context) (Horizons, error)
 	// RaiseHorizon records that blocks of span (a span start, unix seconds)
-	// at a resolution of secs seconds may be written: the stored horizon
-	// becomes the larger of the two. WriteBlocks and Write raise the
-	// horizons of what they write before (Cassandra) or with (SQL, in the
-	// same transaction) the blocks.
-	RaiseHorizon(ctx context.Context, secs, span int64) error
+	// may be written under key: the stored horizon becomes the larger of
+	// the two. WriteBlocks and Write raise the horizons of what they write
+	// (BlockRow.Horizon) before (Cassandra) or with (SQL, in the same
+	// transaction) the blocks.
+	RaiseHorizon(ctx context.Context, key HorizonKey, span int64) error
+}
+
+// Horizons (docs/storage-blocks.md, "Horizons"): a block whose span starts
+// after every horizon that bounds it was never written, and the writer
+// opens it without reading it. Each writer shard raises its own horizons
+// (BlockRow.Horizon = ShardHorizon): a shard's paths are written by its
+// holder only, and one horizon shared by all shards would be raised by the
+// first shard to write a new span, making every other shard read its new
+// blocks. Other writers of blocks (Write, loaders) raise the store-wide
+// horizon ("").
+type Horizons struct {
+	// Tracked is false for a store created before horizons were kept (or
+	// whose creation was interrupted): its horizons say nothing, and every
+	// block must be read before its first write.
+	Tracked bool
+	Spans   map[HorizonKey]int64
+}
+
+// HorizonKey names a horizon: a resolution (seconds) and who raises it
+// (ShardHorizon, or "": any other writer of blocks).
+type HorizonKey struct {
+	Secs  int64
+	Shard string
+}
+
+// ShardHorizon is the horizon key of rollup shard n of shards.
+func ShardHorizon(n, shards int) string { return fmt.Sprintf("%dof%d", n, shards) }
+
+// For returns, per resolution, the latest span whose blocks shard n of
+// shards may find written: the max of its own horizon, the store-wide one,
+// and those of every shard of another shard count (a path was in another
+// shard before the count changed). A resolution absent has none written.
+func (h Horizons) For(n, shards int) map[int64]int64 {
+	out := map[int64]int64{}
+	mine := ShardHorizon(n, shards)
+	for k, span := range h.Spans {
+		if k.Shard != "" && k.Shard != mine {
+			var m, c int
+			if _, err := fmt.Sscanf(k.Shard, "%dof%d", &m, &c); err == nil && c == shards {
+				continue // another shard of this count: other paths
+			}
+		}
+		if cur, ok := out[k.Secs]; !ok || span > cur {
+			out[k.Secs] = span
+		}
+	}
+	return out
 }
 
 // horizonCache remembers the horizons a store raised, so that a write asks
 // the store only when a new span begins.
 type horizonCache struct {
 	mu     sync.Mutex
-	raised map[int64]int64
+	raised map[HorizonKey]int64
 }
 
-// toRaise returns, per resolution (seconds), the latest span of rows that
-// is beyond what was raised.
-func (c *horizonCache) toRaise(rows []BlockRow) map[int64]int64 {
-	var out map[int64]int64
+// toRaise returns, per horizon, the latest span of rows that is beyond what
+// was raised.
+func (c *horizonCache) toRaise(rows []BlockRow) map[HorizonKey]int64 {
+	var out map[HorizonKey]int64
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range rows {
-		secs, span := rows[i].Res.Seconds(), rows[i].Span
-		if r, ok := c.raised[secs]; ok && span <= r {
+		k, span := HorizonKey{rows[i].Res.Seconds(), rows[i].Horizon}, rows[i].Span
+		if r, ok := c.raised[k]; ok && span <= r {
 			continue
 		}
 		if out == nil {
-			out = map[int64]int64{}
+			out = map[HorizonKey]int64{}
 		}
-		if l, ok := out[secs]; !ok || span > l {
-			out[secs] = span
+		if l, ok := out[k]; !ok || span > l {
+			out[k] = span
 		}
 	}
 	return out
 }
 
 // done records raised horizons (after they are stored).
-func (c *horizonCache) done(raised map[int64]int64) {
+func (c *horizonCache) done(raised map[HorizonKey]int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.raised == nil {
-		c.raised = map[int64]int64{}
+		c.raised = map[HorizonKey]int64{}
 	}
-	for secs, span := range raised {
-		if r, ok := c.raised[secs]; !ok || span > r {
-			c.raised[secs] = span
+	for k, span := range raised {
+		if r, ok := c.raised[k]; !ok || span > r {
+			c.raised[k] = span
 		}
 	}
 }
 
-// horizonName is the meta row of the horizon of a resolution of secs
-// seconds (both stores keep horizons in their meta table); horizonsName
-// marks a store whose horizons are kept since its creation.
-func horizonName(secs int64) string { return fmt.Sprintf("horizon_%ds", secs) }
+// horizonName is the meta row of a horizon: horizon_{secs}s, or
+// horizon_{secs}s_{shard} (both stores keep horizons in their meta table);
+// horizonsName marks a store whose horizons are kept since its creation.
+func horizonName(k HorizonKey) string {
+	if k.Shard == "" {
+		return fmt.Sprintf("horizon_%ds", k.Secs)
+	}
+	return fmt.Sprintf("horizon_%ds_%s", k.Secs, k.Shard)
+}
 
 const horizonsName = "horizons"
 
-// parseHorizons folds meta rows (name, value) into Horizons' answer.
-func parseHorizons(names []string, values []int64) (map[int64]int64, bool) {
-	h, tracked := map[int64]int64{}, false
+// parseHorizons folds meta rows (name, value) into Horizons.
+func parseHorizons(names []string, values []int64) Horizons {
+	h := Horizons{Spans: map[HorizonKey]int64{}}
 	for i, n := range names {
-		var secs int64
-		switch {
-		case n == horizonsName:
-			tracked = true
-		case strings.HasPrefix(n, "horizon_"):
-			if _, err := fmt.Sscanf(n, "horizon_%ds", &secs); err == nil && horizonName(secs) == n {
-				h[secs] = values[i]
-			}
+		if n == horizonsName {
+			h.Tracked = true
+			continue
+		}
+		rest, ok := strings.CutPrefix(n, "horizon_")
+		if !ok {
+			continue
+		}
+		secs, shard, _ := strings.Cut(rest, "_")
+		v, err := strconv.ParseInt(strings.TrimSuffix(secs, "s"), 10, 64)
+		if k := (HorizonKey{v, shard}); err == nil && horizonName(k) == n {
+			h.Spans[k] = values[i]
 		}
 	}
-	return h, tracked
+	return h
 }

@@ -223,8 +223,8 @@ func (s *cassandraStore) WriteBlocks(ctx context.Context, rows []BlockRow) error
 	// The horizons first: a block beyond the stored horizon is not read
 	// before its first write.
 	raise := s.horizon.toRaise(rows)
-	for secs, span := range raise {
-		if err := s.RaiseHorizon(ctx, secs, span); err != nil {
+	for k, span := range raise {
+		if err := s.RaiseHorizon(ctx, k, span); err != nil {
 			return err
 		}
 	}
@@ -291,9 +291,9 @@ func (s *cassandraStore) WriteBlocks(ctx context.Context, rows []BlockRow) error
 }
 
 // Horizons reads the horizon rows of the meta table (BlockStore).
-func (s *cassandraStore) Horizons(ctx context.Context) (map[int64]int64, bool, error) {
+func (s *cassandraStore) Horizons(ctx context.Context) (Horizons, error) {
 	if s.session == nil {
-		return nil, false, errNotInit
+		return Horizons{}, errNotInit
 	}
 	var names []string
 	var values []int64
@@ -304,22 +304,21 @@ func (s *cassandraStore) Horizons(ctx context.Context) (map[int64]int64, bool, e
 		names, values = append(names, n), append(values, v)
 	}
 	if err := it.Close(); err != nil {
-		return nil, false, fmt.Errorf("reading the horizons from %s.meta: %w", s.keyspace, err)
+		return Horizons{}, fmt.Errorf("reading the horizons from %s.meta: %w", s.keyspace, err)
 	}
-	h, tracked := parseHorizons(names, values)
-	return h, tracked, nil
+	return parseHorizons(names, values), nil
 }
 
 // RaiseHorizon writes span with the write timestamp span × 10⁶: of the
 // values written, the newest timestamp (the largest span) wins, with no
 // read and no lightweight transaction (BlockStore).
-func (s *cassandraStore) RaiseHorizon(ctx context.Context, secs, span int64) error {
+func (s *cassandraStore) RaiseHorizon(ctx context.Context, k HorizonKey, span int64) error {
 	if s.session == nil {
 		return errNotInit
 	}
-	if err := s.session.Query(`INSERT INTO meta (name, value) VALUES (?, ?) USING TIMESTAMP ?`, horizonName(secs), span, span*1e6).
+	if err := s.session.Query(`INSERT INTO meta (name, value) VALUES (?, ?) USING TIMESTAMP ?`, horizonName(k), span, span*1e6).
 		ExecContext(ctx); err != nil {
-		return fmt.Errorf("raising the horizon of %d s in %s.meta: %w", secs, s.keyspace, err)
+		return fmt.Errorf("raising the horizon %s in %s.meta: %w", horizonName(k), s.keyspace, err)
 	}
 	return nil
 }

@@ -274,9 +274,9 @@ func (s *sqlStore) WriteBlocks(ctx context.Context, rows []BlockRow) error {
 // remembers the paths it added.
 func (s *sqlStore) commitBlocks(ctx context.Context, tx *sqlx.Tx, rows []BlockRow) error {
 	raise := s.horizon.toRaise(rows)
-	for secs, span := range raise {
-		if _, err := tx.ExecContext(ctx, s.raiseSQL(), horizonName(secs), span); err != nil {
-			return fmt.Errorf("raising the horizon of %d s in %s_meta: %w", secs, s.table, err)
+	for k, span := range raise {
+		if _, err := tx.ExecContext(ctx, s.raiseSQL(), horizonName(k), span); err != nil {
+			return fmt.Errorf("raising the horizon %s in %s_meta: %w", horizonName(k), s.table, err)
 		}
 	}
 	if err := s.writeBlocks(ctx, tx, rows); err != nil {
@@ -383,27 +383,26 @@ func (s *sqlStore) ReadBlocks(ctx context.Context, keys []BlockKey) ([]BlockRow,
 }
 
 // Horizons reads the horizon rows of the meta table (BlockStore).
-func (s *sqlStore) Horizons(ctx context.Context) (map[int64]int64, bool, error) {
+func (s *sqlStore) Horizons(ctx context.Context) (Horizons, error) {
 	var rows []struct {
 		Name  string `db:"name"`
 		Value int64  `db:"value"`
 	}
 	if err := s.db.SelectContext(ctx, &rows, fmt.Sprintf(`SELECT name, value FROM %s_meta WHERE name LIKE 'horizon%%'`, s.table)); err != nil {
-		return nil, false, fmt.Errorf("reading the horizons from %s_meta: %w", s.table, err)
+		return Horizons{}, fmt.Errorf("reading the horizons from %s_meta: %w", s.table, err)
 	}
 	names, values := make([]string, len(rows)), make([]int64, len(rows))
 	for i, r := range rows {
 		names[i], values[i] = r.Name, r.Value
 	}
-	h, tracked := parseHorizons(names, values)
-	return h, tracked, nil
+	return parseHorizons(names, values), nil
 }
 
 // RaiseHorizon upserts the larger of the stored horizon and span
 // (BlockStore).
-func (s *sqlStore) RaiseHorizon(ctx context.Context, secs, span int64) error {
-	if _, err := s.db.ExecContext(ctx, s.raiseSQL(), horizonName(secs), span); err != nil {
-		return fmt.Errorf("raising the horizon of %d s in %s_meta: %w", secs, s.table, err)
+func (s *sqlStore) RaiseHorizon(ctx context.Context, k HorizonKey, span int64) error {
+	if _, err := s.db.ExecContext(ctx, s.raiseSQL(), horizonName(k), span); err != nil {
+		return fmt.Errorf("raising the horizon %s in %s_meta: %w", horizonName(k), s.table, err)
 	}
 	return nil
 }

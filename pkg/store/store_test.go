@@ -366,28 +366,40 @@ func versions(ctx context.Context, t *testing.T, s Store) {
 // across Init.
 func horizonSuite(ctx context.Context, t *testing.T, s Store, bs BlockStore) {
 	t.Helper()
-	h, tracked, err := bs.Horizons(ctx)
+	h, err := bs.Horizons(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !tracked || len(h) != 0 {
-		t.Fatalf("a new store's horizons = %v, tracked %v; want none, tracked", h, tracked)
+	if !h.Tracked || len(h.Spans) != 0 {
+		t.Fatalf("a new store's horizons = %+v; want none, tracked", h)
 	}
-	for _, r := range []struct{ secs, span int64 }{{10, 1700006400}, {10, 1699999200}, {60, 1699977600}, {10, 1700006400}, {600, 1699776000}, {60, 1700020800}} {
-		if err := bs.RaiseHorizon(ctx, r.secs, r.span); err != nil {
+	a0, a1, b0 := ShardHorizon(0, 4), ShardHorizon(1, 4), ShardHorizon(0, 8)
+	for _, r := range []struct {
+		k    HorizonKey
+		span int64
+	}{{HorizonKey{10, a0}, 1700006400}, {HorizonKey{10, a0}, 1699999200}, {HorizonKey{60, a0}, 1699977600}, {HorizonKey{10, a1}, 1700013600},
+		{HorizonKey{600, ""}, 1699776000}, {HorizonKey{60, a0}, 1700020800}, {HorizonKey{10, b0}, 1699992000}} {
+		if err := bs.RaiseHorizon(ctx, r.k, r.span); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := s.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	h, tracked, err = bs.Horizons(ctx)
-	if err != nil {
+	if h, err = bs.Horizons(ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := map[int64]int64{10: 1700006400, 60: 1700020800, 600: 1699776000}
-	if !tracked || !maps.Equal(h, want) {
-		t.Errorf("horizons after raising = %v, tracked %v; want %v (the largest of each), tracked", h, tracked, want)
+	want := map[HorizonKey]int64{{10, a0}: 1700006400, {10, a1}: 1700013600, {60, a0}: 1700020800, {600, ""}: 1699776000, {10, b0}: 1699992000}
+	if !h.Tracked || !maps.Equal(h.Spans, want) {
+		t.Errorf("horizons after raising = %+v; want %v (the largest of each), tracked", h, want)
+	}
+	// Shard 0 of 4: its own, the store-wide, and the other count's (not
+	// shard 1 of 4's).
+	if got, want := h.For(0, 4), map[int64]int64{10: 1700006400, 60: 1700020800, 600: 1699776000}; !maps.Equal(got, want) {
+		t.Errorf("horizons for shard 0 of 4 = %v, want %v", got, want)
+	}
+	if got, want := h.For(2, 4), map[int64]int64{10: 1699992000, 600: 1699776000}; !maps.Equal(got, want) {
+		t.Errorf("horizons for shard 2 of 4 = %v, want %v", got, want)
 	}
 }
 
@@ -544,13 +556,14 @@ func TestSQLiteHorizonsOfAnOlderStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	bs := s.(BlockStore)
-	if err := bs.RaiseHorizon(ctx, 10, 1700006400); err != nil {
+	k := HorizonKey{10, ShardHorizon(3, 8)}
+	if err := bs.RaiseHorizon(ctx, k, 1700006400); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Init(ctx); err != nil { // not a new store: no marker is added
 		t.Fatal(err)
 	}
-	if h, tracked, err := bs.Horizons(ctx); err != nil || tracked || h[10] != 1700006400 {
-		t.Errorf("horizons = %v, tracked %v, err %v; want the raised one, untracked", h, tracked, err)
+	if h, err := bs.Horizons(ctx); err != nil || h.Tracked || h.Spans[k] != 1700006400 {
+		t.Errorf("horizons = %+v, err %v; want the raised one, untracked", h, err)
 	}
 }

@@ -328,11 +328,11 @@ func (w *Writer) readHorizons(ctx context.Context, sh *shard) error {
 	if sh.horizonsRead {
 		return nil
 	}
-	h, tracked, err := w.blocks.Horizons(ctx)
+	h, err := w.blocks.Horizons(ctx)
 	if err != nil {
 		return err
 	}
-	sh.horizons, sh.tracked, sh.horizonsRead = h, tracked, true
+	sh.horizons, sh.tracked, sh.horizonsRead = h.For(sh.n, w.cfg.Shards), h.Tracked, true
 	return nil
 }
 
@@ -490,6 +490,7 @@ func (w *Writer) writeBlocks(sh *shard) error {
 		return err
 	}
 	rows := make([]store.BlockRow, 0, len(sh.dirty))
+	horizon := store.ShardHorizon(sh.n, w.cfg.Shards)
 	written := make([]*openBlock, 0, len(sh.dirty)) // rows[i]'s block
 	points := 0
 	var stored, pts []rollup.Point
@@ -528,7 +529,7 @@ func (w *Writer) writeBlocks(sh *shard) error {
 			version++
 		}
 		// A copy of its own size: the block keeps it until the next persist.
-		rows = append(rows, store.BlockRow{BlockKey: k, Data: bytes.Clone(enc), Version: version})
+		rows = append(rows, store.BlockRow{BlockKey: k, Data: bytes.Clone(enc), Version: version, Horizon: horizon})
 		written = append(written, b)
 	}
 	if err := w.writeRows(rows); err != nil {

@@ -96,16 +96,16 @@ func (s *sharedStore) ReadBlocks(ctx context.Context, keys []store.BlockKey) ([]
 	return out, nil
 }
 
-func (s *sharedStore) Horizons(ctx context.Context) (map[int64]int64, bool, error) {
+func (s *sharedStore) Horizons(ctx context.Context) (store.Horizons, error) {
 	if s.real != nil {
 		return s.real.Horizons(ctx)
 	}
-	return nil, false, nil // every block is read
+	return store.Horizons{}, nil // untracked: every block is read
 }
 
-func (s *sharedStore) RaiseHorizon(ctx context.Context, secs, span int64) error {
+func (s *sharedStore) RaiseHorizon(ctx context.Context, k store.HorizonKey, span int64) error {
 	if s.real != nil {
-		return s.real.RaiseHorizon(ctx, secs, span)
+		return s.real.RaiseHorizon(ctx, k, span)
 	}
 	return nil
 }

@@ -356,8 +356,18 @@ func TestBlocksBeyondHorizonAreNotRead(t *testing.T) {
 			t.Fatalf("%s span %d: stored %v, want %v", k.Path, k.Span, sums, want)
 		}
 	}
-	h, tracked, err := st.Horizons(context.Background())
-	if err != nil || !tracked || h[10] != s2 {
-		t.Fatalf("store horizons %v (tracked %v, err %v), want 10 s at %d", h, tracked, err, s2)
+	h, err := st.Horizons(context.Background())
+	if k := (store.HorizonKey{Secs: 10, Shard: store.ShardHorizon(0, w.cfg.Shards)}); err != nil || !h.Tracked || h.Spans[k] != s2 {
+		t.Fatalf("store horizons %+v (err %v), want %+v at %d", h, err, k, s2)
 	}
+
+	// Another shard's horizons do not bound this one's blocks: shard 1's
+	// first blocks of s2 are not read.
+	paths = slices.Clone(paths)
+	for i := range paths {
+		paths[i] = "other." + paths[i]
+	}
+	sh3 := &shard{n: 1}
+	w.initShard(sh3)
+	step("another shard, span s2", sh3, s2, 6, 200, 150) // 100 read by st.points above
 }
