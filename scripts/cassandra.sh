@@ -17,6 +17,9 @@
 #   CASSANDRA_START_TIMEOUT  seconds to wait for CQL (default 240)
 #   CASSANDRA_HEAP           max heap, -Xmx (default 1g)
 #   CASSANDRA_HEAP_MIN       initial heap, -Xms (default 256m)
+#   CASSANDRA_MEMTABLE       memtable_heap_space and memtable_offheap_space each (default 256MiB: a quarter
+#                            of the default heap, Cassandra's own default; 64MiB made a writer's block
+#                            rewrites flush and compact several times a minute)
 #   CASSANDRA_LOG_LEVEL      logback root level (default WARN)
 #   CASSANDRA_KEEP_DATA      1 = keep data from a previous run (default: wipe)
 #   CASSANDRA_JVM_EXTRA_OPTS extra JVM options (word-split)
@@ -34,6 +37,7 @@ STORAGE_PORT="${CASSANDRA_STORAGE_PORT:-$((7000 + PORT - 9042))}"
 START_TIMEOUT="${CASSANDRA_START_TIMEOUT:-240}"
 HEAP="${CASSANDRA_HEAP:-1g}"
 HEAP_MIN="${CASSANDRA_HEAP_MIN:-256m}"
+MEMTABLE="${CASSANDRA_MEMTABLE:-256MiB}"
 LOG_LEVEL="${CASSANDRA_LOG_LEVEL:-WARN}"
 JAVA="${JAVA:-java}"
 
@@ -154,8 +158,8 @@ auto_snapshot: false
 snapshot_before_compaction: false
 incremental_backups: false
 
-memtable_heap_space: 64MiB
-memtable_offheap_space: 64MiB
+memtable_heap_space: $MEMTABLE
+memtable_offheap_space: $MEMTABLE
 memtable_flush_writers: 1
 concurrent_reads: 8
 concurrent_writes: 8

@@ -164,6 +164,7 @@ func (w *Writer) resize(sh *shard, b *openBlock) {
 // forget removes a clean block from the shard's maps (under mu); the caller
 // updates the counts.
 func (sh *shard) forget(b *openBlock) {
+	sh.forgetting(b)
 	path := b.key.Path
 	blocks := sh.paths[path]
 	if i := slices.Index(blocks, b); i >= 0 {
@@ -336,27 +337,51 @@ func (w *Writer) readHorizons(ctx context.Context, sh *shard) error {
 	return nil
 }
 
-// beyondHorizon reports whether k's span starts after the shard's horizon
-// of its resolution: no writer ever wrote such a block (the shard's
-// persists raise the horizon before they write, and it was read after the
-// previous holder released the shard).
+// beyondHorizon reports whether k was never written: its span starts
+// after the shard's horizon of its resolution (no holder before wrote it:
+// their persists raised the horizon before they wrote, and it was read
+// after the previous holder released the shard), and no block of that span
+// and resolution was forgotten by this holding (a block this holding wrote
+// is open or, once forgotten, read again). A new series that appears after
+// the shard's first persist of a span is not read either (at a cold start,
+// statblast's first partial interval left a tenth of the series for later).
 func (sh *shard) beyondHorizon(k store.BlockKey) bool {
 	if !sh.tracked {
 		return false
 	}
-	h, ok := sh.horizons[k.Res.Seconds()]
-	return !ok || k.Span > h
+	secs := k.Res.Seconds()
+	if h, ok := sh.horizons[secs]; ok && k.Span <= h {
+		return false
+	}
+	return !sh.forgotten[[2]int64{secs, k.Span}]
 }
 
-// advanceHorizons moves the shard's horizons to the latest span of rows
-// (the store raises its own with the write): a block of those spans that
-// the shard forgets is read again.
-func (sh *shard) advanceHorizons(rows []store.BlockRow) {
-	for i := range rows {
-		secs := rows[i].Res.Seconds()
-		if h, ok := sh.horizons[secs]; !ok || rows[i].Span > h {
-			sh.horizons[secs] = rows[i].Span
+// maxForgotten bounds the spans shard.forgotten remembers; past it, the
+// shard's horizons move to the latest span forgotten (every block up to it
+// is read again).
+const maxForgotten = 1024
+
+// forgetting records the span of a block forgotten (under mu) when it is
+// beyond the shard's horizon: its next point reads it.
+func (sh *shard) forgetting(b *openBlock) {
+	if !sh.tracked {
+		return
+	}
+	secs := b.key.Res.Seconds()
+	if h, ok := sh.horizons[secs]; ok && b.key.Span <= h {
+		return
+	}
+	if sh.forgotten == nil {
+		sh.forgotten = map[[2]int64]bool{}
+	}
+	sh.forgotten[[2]int64{secs, b.key.Span}] = true
+	if len(sh.forgotten) > maxForgotten {
+		for k := range sh.forgotten {
+			if h, ok := sh.horizons[k[0]]; !ok || k[1] > h {
+				sh.horizons[k[0]] = k[1]
+			}
 		}
+		clear(sh.forgotten)
 	}
 }
 
@@ -535,9 +560,6 @@ func (w *Writer) writeBlocks(sh *shard) error {
 	if err := w.writeRows(rows); err != nil {
 		return err
 	}
-	if sh.tracked {
-		sh.advanceHorizons(rows)
-	}
 	for i := 0; i < len(rows); i += lockRun {
 		sh.mu.Lock()
 		for j := i; j < min(i+lockRun, len(rows)); j++ {
@@ -604,6 +626,11 @@ func (w *Writer) evict(sh *shard) {
 // holder, which replays their unacknowledged messages.
 func (w *Writer) dropBlocks(sh *shard) {
 	sh.mu.Lock()
+	for _, bs := range sh.ends {
+		for _, b := range bs {
+			sh.forgetting(b)
+		}
+	}
 	sh.paths, sh.ends = map[string][]*openBlock{}, map[int64][]*openBlock{}
 	sh.mu.Unlock()
 	clear(sh.dirty)

@@ -370,4 +370,10 @@ func TestBlocksBeyondHorizonAreNotRead(t *testing.T) {
 	sh3 := &shard{n: 1}
 	w.initShard(sh3)
 	step("another shard, span s2", sh3, s2, 6, 200, 150) // 100 read by st.points above
+	// Series new to a span after the shard's first persist of it (a cold
+	// start's later series) are not read either.
+	for i := range paths {
+		paths[i] = "late." + paths[i]
+	}
+	step("new series, span s2", sh3, s2+10, 7, 200, 200)
 }

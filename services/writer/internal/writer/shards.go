@@ -49,13 +49,15 @@ type shard struct {
 	nextClose int64                   // unix s when the earliest dirty block's span is over; 0: none
 	unstored  bool                    // a dirty block has nothing stored: persist now, so its path is indexed
 	// The store's horizons (store.BlockStore.Horizons), read at the shard's
-	// first load and raised by its persists: a block whose span starts
-	// later was never written, so it is not read before its first write.
+	// first load: a block whose span starts later, and whose span no
+	// forgotten block had, was never written, so it is not read before its
+	// first write (beyondHorizon).
 	horizons     map[int64]int64
 	tracked      bool // the store keeps horizons
 	horizonsRead bool
-	lastTry      time.Time // the last persist's start
-	failing      bool      // the last persist failed: the next waits for retryAt
+	forgotten    map[[2]int64]bool // {resolution seconds, span} of blocks forgotten beyond the horizon
+	lastTry      time.Time         // the last persist's start
+	failing      bool              // the last persist failed: the next waits for retryAt
 	retryAt      time.Time
 	backoff      retry.Backoff
 }
