@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,15 +224,19 @@ func cassandraBytes(b *testing.B, s *cassandraStore) int64 {
 }
 
 // BenchmarkPersistBlocks measures what a writer's persist does at field
-// scale once its paths are indexed: WriteBlocks of 2,000 blocks of known
-// paths, each rewritten with 30 points (the first minutes of a span), per
-// call; in blocks/s. The Cassandra variants compare a statement per block
+// scale once its paths are indexed: WriteBlocks of 4,000 blocks of known
+// paths, each rewritten with 30 points (the first minutes of a span), in
+// calls of BENCH_CHUNK (500) blocks; in blocks/s. The Cassandra variants compare a statement per block
 // (64 write queues) with unlogged batches of batch_partitions blocks (the
 // default: 10, 16 queues).
 //
 //	go test ./store -run '^$' -bench BenchmarkPersistBlocks -benchtime 20x
 func BenchmarkPersistBlocks(b *testing.B) {
-	const blocks, points = 2000, 30
+	const blocks, points = 4000, 30
+	benchChunk := 500 // the writer's blockBatch
+	if n, err := strconv.Atoi(os.Getenv("BENCH_CHUNK")); err == nil && n > 0 {
+		benchChunk = n
+	}
 	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
 	span := SpanOf(res, time.Now().Unix())
 	var pts []rollup.Point
@@ -280,7 +285,7 @@ func BenchmarkPersistBlocks(b *testing.B) {
 					rows[j].Version = version
 				}
 				version++
-				for chunk := range slices.Chunk(rows, 500) { // the writer's blockBatch
+				for chunk := range slices.Chunk(rows, benchChunk) {
 					if err := bs.WriteBlocks(ctx, chunk); err != nil {
 						b.Fatal(err)
 					}
