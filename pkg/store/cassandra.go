@@ -123,7 +123,7 @@ func (s *cassandraStore) Init(ctx context.Context) error {
 		}
 	}
 	applied, err := sess.Query(fmt.Sprintf(`INSERT INTO %s.meta (name, value) VALUES ('schema_version', %d) IF NOT EXISTS`, s.keyspace, SchemaVersion)).
-		WithContext(ctx).MapScanCAS(map[string]any{})
+		MapScanCASContext(ctx, map[string]any{})
 	if err != nil {
 		sess.Close()
 		return fmt.Errorf("creating the schema: %w", err)
