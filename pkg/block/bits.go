@@ -202,41 +202,14 @@ func (s *xorState) get(r *bitReader) uint64 {
 // and 64 bits.
 var buckets = [...]uint8{7, 14, 24, 40}
 
-func putSigned(w *bitWriter, v int64) {
-	if v == 0 {
-		w.bit(false)
-		return
-	}
-	z := uint64(v<<1) ^ uint64(v>>63) // zigzag
-	for i, width := range buckets {
-		if z < 1<<width {
-			w.write(1<<(i+1)-1, uint8(i+1)) // i+1 ones, then a zero
-			w.bit(false)
-			w.write(z, width)
-			return
-		}
-	}
-	w.write(0x1F, 5)
-	w.write(z, 64)
-}
+func putSigned(w *bitWriter, v int64) { putInt(w, v, buckets[:]) }
 
-func getSigned(r *bitReader) int64 {
-	ones := r.ones(len(buckets) + 1)
-	if ones == 0 {
-		return 0
-	}
-	width := uint8(64)
-	if ones <= len(buckets) {
-		width = buckets[ones-1]
-	}
-	z := r.read(width)
-	return int64(z>>1) ^ -int64(z&1)
-}
+func getSigned(r *bitReader) int64 { return getInt(r, buckets[:]) }
 
 // valueBuckets are the widths of version 2's decimal deltas, finer than
-// buckets for the small steps of counters and gauges: '0' for zero, then
-// k ones, a zero and the zigzag value in valueBuckets[k-1] bits; len+1 ones
-// and 64 bits.
+// buckets for the small steps of counters and gauges. putInt and getInt
+// code either: '0' for zero, then k ones, a zero and the zigzag value in
+// widths[k-1] bits; len+1 ones and 64 bits.
 var valueBuckets = [...]uint8{4, 8, 12, 16, 24, 32, 48}
 
 func putInt(w *bitWriter, v int64, widths []uint8) {

@@ -339,15 +339,24 @@ func (s *valState) get(r *bitReader) float64 {
 // cost is the bits put would write in XOR mode, and updates s as put does.
 func (s *valState) cost(v float64) int { return s.xorState.cost(math.Float64bits(v)) }
 
-// state2 is what both sides of a version 2 stream remember.
-type state2 struct {
+// cursor is the time, last_at and count both versions' streams remember
+// from the previous point.
+type cursor struct {
 	prevTime, prevDelta, prevLastAt int64
 	prevCount                       uint64
-	vals                            [4]valState
+	lastAt                          int64 // the decoded point's last_at (decoding only)
+}
+
+func newCursor(first int64) cursor { return cursor{prevTime: first, prevDelta: 1, prevCount: 1} }
+
+// state2 is what both sides of a version 2 stream remember.
+type state2 struct {
+	cursor
+	vals [4]valState
 }
 
 func newState2(first int64, modes [4]byte) state2 {
-	st := state2{prevTime: first, prevDelta: 1, prevCount: 1}
+	st := state2{cursor: newCursor(first)}
 	for f, m := range modes {
 		if m != modeXOR {
 			st.vals[f] = valState{dec: true, d: int(m), scale: pow10f[m]}
@@ -358,12 +367,11 @@ func newState2(first int64, modes [4]byte) state2 {
 
 // state is what both sides of the stream remember from the previous point.
 type state struct {
-	prevTime, prevDelta, prevLastAt int64
-	prevCount                       uint64
-	sum, min, max, last             xorState
+	cursor
+	sum, min, max, last xorState
 }
 
-func newState(first int64) state { return state{prevTime: first, prevDelta: 1, prevCount: 1} }
+func newState(first int64) state { return state{cursor: newCursor(first)} }
 
 // flat reports whether a point's five fields follow from last and count alone.
 func flat(p rollup.Point) bool {
@@ -516,39 +524,10 @@ func (it *Iter) Next() bool {
 		return it.nextV1()
 	}
 	r, st, p := &it.r, &it.st2, &it.p
-	t := it.First
-	if it.i > 0 {
-		d := int64(1)
-		if it.flags&flagRegular == 0 {
-			d = st.prevDelta + getSigned(r)
-		}
-		// prevTime >= -maxTime, so d*Step <= 2*maxTime cannot overflow.
-		if d <= 0 || d > it.maxSteps || st.prevTime+d*it.Step > maxTime {
-			it.err = fmt.Errorf("decoding point %d: %d steps after %d: %w", it.i, d, st.prevTime, ErrCorrupt)
-			return false
-		}
-		t = st.prevTime + d*it.Step
-		st.prevDelta = d
-	}
-	st.prevTime = t
-	if it.flags&flagLastAt == 0 {
-		st.prevLastAt += getSigned(r)
-	}
-	q, tn := st.prevLastAt, t*1e9
-	if q > it.maxQ || q < it.minQ {
-		it.err = fmt.Errorf("decoding point %d: last_at offset %d × %d ns: %w", it.i, q, it.unit, ErrCorrupt)
+	if !it.nextCursor(&st.cursor, it.flags&flagRegular != 0, it.flags&flagLastAt != 0, it.flags&flagCount != 0) {
 		return false
 	}
-	off := q * it.unit
-	lastAt := tn + off
-	if (tn^off) >= 0 && (lastAt^tn) < 0 {
-		it.err = fmt.Errorf("decoding point %d: last_at overflows: %w", it.i, ErrCorrupt)
-		return false
-	}
-	if it.flags&flagCount == 0 && r.bit() {
-		st.prevCount += uint64(getSigned(r))
-	}
-	p.Time, p.LastAt, p.Count = t, lastAt, st.prevCount
+	p.Time, p.LastAt, p.Count = st.prevTime, st.lastAt, st.prevCount
 	if it.flags&flagFlat != 0 || !r.bit() {
 		p.Last = st.vals[fLast].get(r)
 		p.Min, p.Max, p.Sum = p.Last, p.Last, p.Last*float64(p.Count)
@@ -566,37 +545,54 @@ func (it *Iter) Next() bool {
 	return true
 }
 
-// nextV1 is Next for a version 1 block.
-func (it *Iter) nextV1() bool {
-	r, st, p := &it.r, &it.st, &it.p
+// nextCursor decodes a point's time, last_at and count into c (both
+// versions; a version 2 block may leave out the time's delta-of-delta
+// (regular), the last_at delta and the count flag when every point shares
+// them).
+func (it *Iter) nextCursor(c *cursor, regular, sameLastAt, sameCount bool) bool {
+	r := &it.r
 	t := it.First
 	if it.i > 0 {
-		d := st.prevDelta + getSigned(r)
+		d := int64(1)
+		if !regular {
+			d = c.prevDelta + getSigned(r)
+		}
 		// prevTime >= -maxTime, so d*Step <= 2*maxTime cannot overflow.
-		if d <= 0 || d > it.maxSteps || st.prevTime+d*it.Step > maxTime {
-			it.err = fmt.Errorf("decoding point %d: %d steps after %d: %w", it.i, d, st.prevTime, ErrCorrupt)
+		if d <= 0 || d > it.maxSteps || c.prevTime+d*it.Step > maxTime {
+			it.err = fmt.Errorf("decoding point %d: %d steps after %d: %w", it.i, d, c.prevTime, ErrCorrupt)
 			return false
 		}
-		t = st.prevTime + d*it.Step
-		st.prevDelta = d
+		t = c.prevTime + d*it.Step
+		c.prevDelta = d
 	}
-	st.prevTime = t
-	st.prevLastAt += getSigned(r)
-	q, tn := st.prevLastAt, t*1e9
+	c.prevTime = t
+	if !sameLastAt {
+		c.prevLastAt += getSigned(r)
+	}
+	q, tn := c.prevLastAt, t*1e9
 	if q > it.maxQ || q < it.minQ {
 		it.err = fmt.Errorf("decoding point %d: last_at offset %d × %d ns: %w", it.i, q, it.unit, ErrCorrupt)
 		return false
 	}
 	off := q * it.unit
-	lastAt := tn + off
-	if (tn^off) >= 0 && (lastAt^tn) < 0 {
+	c.lastAt = tn + off
+	if (tn^off) >= 0 && (c.lastAt^tn) < 0 {
 		it.err = fmt.Errorf("decoding point %d: last_at overflows: %w", it.i, ErrCorrupt)
 		return false
 	}
-	if r.bit() {
-		st.prevCount += uint64(getSigned(r))
+	if !sameCount && r.bit() {
+		c.prevCount += uint64(getSigned(r))
 	}
-	p.Time, p.LastAt, p.Count = t, lastAt, st.prevCount
+	return true
+}
+
+// nextV1 is Next for a version 1 block.
+func (it *Iter) nextV1() bool {
+	r, st, p := &it.r, &it.st, &it.p
+	if !it.nextCursor(&st.cursor, false, false, false) {
+		return false
+	}
+	p.Time, p.LastAt, p.Count = st.prevTime, st.lastAt, st.prevCount
 	if !r.bit() {
 		p.Last = math.Float64frombits(st.last.get(r))
 		p.Min, p.Max, p.Sum = p.Last, p.Last, p.Last*float64(p.Count)
