@@ -71,6 +71,11 @@ type BlockStore interface {
 	// (BlockRow.Horizon) before (Cassandra) or with (SQL, in the same
 	// transaction) the blocks.
 	RaiseHorizon(ctx context.Context, key HorizonKey, span int64) error
+	// IndexPaths adds paths (leaves) and their parents to the path index
+	// when it does not hold them yet (and into TakeNewPaths), with no block
+	// written: the writer indexes a new series at once and persists its
+	// blocks at the interval (WriteBlocks indexes the paths it writes too).
+	IndexPaths(ctx context.Context, paths []string) error
 }
 
 // Horizons (docs/storage-blocks.md, "Horizons"): a block whose span starts

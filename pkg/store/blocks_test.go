@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/consthash/consthash/pkg/block"
@@ -101,6 +102,51 @@ func blockSuite(ctx context.Context, t *testing.T, s Store) {
 			if len(got) != 1 || !bytes.Equal(got[0].Data, want) {
 				t.Fatalf("after writing version %d (seed %v), the stored block is not seed %v's", w.version, w.seed, w.want)
 			}
+		}
+	})
+
+	t.Run("IndexPaths", func(t *testing.T) {
+		ix := s.(Indexer)
+		ix.TakeNewPaths() // what the other cases indexed
+		if err := bs.IndexPaths(ctx, []string{"blkix.a.x", "blkix.a.y", "blkix.b", "blkix.b"}); err != nil {
+			t.Fatal(err)
+		}
+		fresh := ix.TakeNewPaths()
+		slices.Sort(fresh)
+		if want := []string{"blkix", "blkix.a", "blkix.a.x", "blkix.a.y", "blkix.b"}; !slices.Equal(fresh, want) {
+			t.Fatalf("new paths %q, want %q", fresh, want)
+		}
+		// Indexed already: nothing new, nothing written.
+		if err := bs.IndexPaths(ctx, []string{"blkix.a.x", "blkix.b"}); err != nil {
+			t.Fatal(err)
+		}
+		if fresh := ix.TakeNewPaths(); len(fresh) != 0 {
+			t.Fatalf("indexing known paths again announced %q", fresh)
+		}
+		// A branch that gets points becomes a leaf too.
+		if err := bs.IndexPaths(ctx, []string{"blkix.a"}); err != nil {
+			t.Fatal(err)
+		}
+		for parent, want := range map[string][]Node{
+			"blkix":   {{Path: "blkix.a", Leaf: true}, {Path: "blkix.b", Leaf: true}},
+			"blkix.a": {{Path: "blkix.a.x", Leaf: true}, {Path: "blkix.a.y", Leaf: true}},
+		} {
+			got, err := r.Children(ctx, parent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.SortFunc(got, func(a, b Node) int { return strings.Compare(a.Path, b.Path) })
+			if !slices.Equal(got, want) {
+				t.Fatalf("children of %s: %+v, want %+v", parent, got, want)
+			}
+		}
+		// No block was written for them.
+		got, err := bs.ReadBlocks(ctx, []BlockKey{key("blkix.a.x", "s1", span), key("blkix.b", "s1", span)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 0 {
+			t.Fatalf("IndexPaths wrote %d blocks", len(got))
 		}
 	})
 

@@ -415,6 +415,18 @@ func (s *cassandraStore) ReadBlocks(ctx context.Context, keys []BlockKey) ([]Blo
 	return out, nil
 }
 
+// IndexPaths adds the paths the index does not hold yet (BlockStore).
+func (s *cassandraStore) IndexPaths(ctx context.Context, paths []string) error {
+	if s.session == nil {
+		return errNotInit
+	}
+	leaves := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		leaves[p] = true
+	}
+	return s.index(ctx, leaves)
+}
+
 func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) error {
 	s.mu.Lock()
 	add := newIndexEntries(leaves, s.known)

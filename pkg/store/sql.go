@@ -294,12 +294,47 @@ func (s *sqlStore) commitBlocks(ctx context.Context, tx *sqlx.Tx, rows []BlockRo
 		return fmt.Errorf("committing: %w", err)
 	}
 	s.horizon.done(raise)
+	s.added(added)
+	return nil
+}
+
+// added remembers paths a committed transaction added to the index.
+func (s *sqlStore) added(added []indexEntry) {
 	s.mu.Lock()
 	remember(s.known, added)
 	for _, e := range added {
 		s.fresh = append(s.fresh, e.path)
 	}
 	s.mu.Unlock()
+}
+
+// IndexPaths adds the paths the index does not hold yet, in one transaction
+// (BlockStore).
+func (s *sqlStore) IndexPaths(ctx context.Context, paths []string) error {
+	want := make(map[string]bool, len(paths))
+	s.mu.Lock()
+	for _, p := range paths {
+		if !s.known[p] {
+			want[p] = true
+		}
+	}
+	s.mu.Unlock()
+	if len(want) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning a transaction: %w", err)
+	}
+	defer tx.Rollback()
+	added, err := s.index(ctx, tx, want)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	s.added(added)
 	return nil
 }
 

@@ -32,6 +32,12 @@ type Config struct {
 	// PersistInterval is how often a shard's dirty open blocks are written
 	// (stores with blocks).
 	PersistInterval config.Duration `toml:"persist_interval"`
+	// CoarsePersistInterval is how often the dirty blocks of a resolution
+	// whose step is at least CoarseStep are written (at least every
+	// persist_interval): such a block gets a point a minute or fewer, so
+	// writing it at every persist_interval is a block write per point.
+	CoarsePersistInterval config.Duration `toml:"coarse_persist_interval"`
+	CoarseStep            config.Duration `toml:"coarse_step"`
 	// MaxOpenBlocks bounds the blocks held in memory over every owned shard.
 	MaxOpenBlocks int `toml:"max_open_blocks"`
 	// MaxOpenBytes bounds the bytes of those blocks (their encodings, their
@@ -67,7 +73,8 @@ func Default() *Config {
 		NATS: "nats://127.0.0.1:4222", Stream: bus.DefaultStream, StreamMaxBytes: bus.DefaultStreamMaxBytes,
 		StreamMaxAge: config.Duration(bus.DefaultStreamMaxAge), StreamReplicas: bus.DefaultStreamReplicas, Durable: "consthash-writer",
 		ID: hostname(), Shards: bus.DefaultShards, Membership: Membership{Interval: config.Duration(time.Second)},
-		PersistInterval: config.Duration(time.Minute), MaxOpenBlocks: 2_000_000, MaxOpenBytes: 512 << 20, RecentMaxPoints: 4096,
+		PersistInterval: config.Duration(time.Minute), CoarsePersistInterval: config.Duration(5 * time.Minute),
+		CoarseStep: config.Duration(time.Minute), MaxOpenBlocks: 2_000_000, MaxOpenBytes: 512 << 20, RecentMaxPoints: 4096,
 		Batch: 256, BatchWait: config.Duration(time.Second), AckWait: config.Duration(3 * time.Minute), MaxDeliver: 10,
 		RetryMaxDelay: config.Duration(time.Minute),
 		DeadLetter:    "consthash.deadletter.rollups", WriteTimeout: config.Duration(30 * time.Second),
@@ -157,7 +164,9 @@ func (c *Config) Validate() error {
 		v   config.Duration
 	}{{"batch_wait", c.BatchWait}, {"ack_wait", c.AckWait}, {"write_timeout", c.WriteTimeout},
 		{"expire_interval", c.ExpireInterval}, {"retry_max_delay", c.RetryMaxDelay},
-		{"persist_interval", c.PersistInterval}, {"membership.interval", c.Membership.Interval}} {
+		{"persist_interval", c.PersistInterval}, {"coarse_persist_interval", c.CoarsePersistInterval},
+		{"coarse_step", c.CoarseStep},
+		{"membership.interval", c.Membership.Interval}} {
 		if d.v <= 0 {
 			return e(d.key, "%s must be positive", d.v)
 		}

@@ -34,6 +34,8 @@ func TestCheckConfig(t *testing.T) {
 		{"id", "id = \"\"\n", `id: "" must be a non-empty word`},
 		{"max open blocks", "max_open_blocks = -1\n", `max_open_blocks: -1 must be positive`},
 		{"max open bytes", "max_open_bytes = 0\n", `max_open_bytes: 0 must be positive`},
+		{"coarse persist interval", "coarse_persist_interval = \"0s\"\n", `coarse_persist_interval: 0s must be positive`},
+		{"coarse step", "coarse_step = \"-1m\"\n", `coarse_step: -1m0s must be positive`},
 		{"recent max points", "recent_max_points = 6000\n", `recent_max_points: 6000 must be from 1 to 5000`},
 		{"membership", "[membership]\ninterval = \"0s\"\n", `membership.interval: 0s must be positive`},
 		{"driver", "[storage]\ndriver = \"sqlit\"\n", `storage.driver: "sqlit"`},

@@ -179,10 +179,12 @@ func (sh *shard) forget(b *openBlock) {
 
 // unacked is a message read and not acknowledged yet: its reply subject
 // (not the message: its data is in the open blocks already, and at field
-// scale a minute of messages is tens of MiB) and its points.
+// scale a minute of messages is tens of MiB), its points and its
+// resolution's step in seconds.
 type unacked struct {
 	reply  string
 	points int
+	step   int64
 }
 
 // blockBatch is how many blocks one ReadBlocks call takes.
@@ -265,7 +267,10 @@ func (w *Writer) apply(sh *shard, msgs []jetstream.Msg) (rest []jetstream.Msg) {
 			}
 		}
 		sh.mu.Unlock()
-		sh.unacked[meta.Sequence.Stream] = unacked{m.Reply(), len(b.Points)}
+		sh.unacked[meta.Sequence.Stream] = unacked{m.Reply(), len(b.Points), step}
+		if _, ok := sh.held[step]; !ok {
+			sh.held[step] = time.Now()
+		}
 	}
 	if len(opened) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout.D())
@@ -314,7 +319,7 @@ func (w *Writer) load(ctx context.Context, sh *shard, bs []*openBlock) error {
 		}
 		for _, b := range chunk {
 			if !b.loaded && b.data == nil {
-				sh.unstored = true
+				sh.unindexed = append(sh.unindexed, b.key.Path)
 			}
 			b.loaded = true
 		}
@@ -403,6 +408,9 @@ func (w *Writer) persistIfDue(sh *shard) bool {
 	if sh.failing && now.Before(sh.retryAt) {
 		return !full
 	}
+	if len(sh.unindexed) > 0 {
+		w.indexNew(sh)
+	}
 	reason := ""
 	switch {
 	case full && sh.count > 0:
@@ -411,8 +419,6 @@ func (w *Writer) persistIfDue(sh *shard) bool {
 		reason = "ack_pending"
 	case sh.nextClose != 0 && now.Unix() >= sh.nextClose:
 		reason = "span"
-	case sh.unstored:
-		reason = "new_block"
 	case !now.Before(w.nextPersist(sh)):
 		reason = "interval"
 	default:
@@ -447,13 +453,72 @@ func (w *Writer) nextPersist(sh *shard) time.Time {
 	return time.Unix(0, (k+1)*iv+off)
 }
 
-// persist writes the shard's dirty blocks and then acknowledges the messages
-// read before it. It reports success.
+// indexNew puts the paths of blocks opened with nothing stored (a new series,
+// or a path's new span) into the path index at once, so finds and renders
+// see a new series before its blocks are persisted (its points are served
+// as recent points meanwhile): a cold start of 200,000 series used to write
+// each of their 600,000 new blocks twice in its first minute. A path the
+// store has indexed already costs a map lookup. If indexing fails, the
+// persist indexes them with their blocks.
+func (w *Writer) indexNew(sh *shard) {
+	paths := sh.unindexed
+	sh.unindexed = nil
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout.D())
+	defer cancel()
+	if err := w.blocks.IndexPaths(ctx, paths); err != nil {
+		w.writeErrors.Inc()
+		w.refused.Warn("indexing new paths; the next persist indexes them with their blocks", "shard", sh.n,
+			"paths", len(paths), "err", err)
+		return
+	}
+	w.announcePaths()
+}
+
+// every is how often the dirty blocks of a resolution of step seconds are
+// persisted: persist_interval, or coarse_persist_interval (at least
+// persist_interval) when the step is at least coarse_step.
+func (w *Writer) every(step int64) time.Duration {
+	pi := w.cfg.PersistInterval.D()
+	if time.Duration(step)*time.Second < w.cfg.CoarseStep.D() {
+		return pi
+	}
+	return max(pi, w.cfg.CoarsePersistInterval.D())
+}
+
+// dueSteps is the resolutions (steps in seconds) a persist for reason
+// writes; nil is all of them. A persist_interval persist writes a
+// resolution once its oldest unacknowledged message would otherwise wait
+// longer than every(step) (so a coarse one is written every 4 to 5
+// minutes, not each minute); any other persist (a span over, a bound, the
+// consumer's bound, a hand-over, a stop) writes all of them.
+func (w *Writer) dueSteps(sh *shard, reason string, now time.Time) map[int64]bool {
+	if reason != "interval" {
+		return nil
+	}
+	due := make(map[int64]bool, len(sh.held))
+	all := true
+	for step, since := range sh.held {
+		due[step] = now.Sub(since) >= w.every(step)-w.cfg.PersistInterval.D()
+		all = all && due[step]
+	}
+	if all {
+		return nil
+	}
+	return due
+}
+
+// persist writes the shard's dirty blocks of the resolutions due (all but
+// for a persist_interval persist: dueSteps) and then acknowledges the
+// messages of those resolutions read before it; the messages it keeps get
+// an in-progress acknowledgement, so JetStream does not send them again
+// while they wait for a later persist. It reports success.
 func (w *Writer) persist(sh *shard, reason string) bool {
 	start := time.Now()
 	sh.lastTry = start
+	due := w.dueSteps(sh, reason, start)
 	if len(sh.dirty) > 0 {
-		if err := w.writeBlocks(sh); err != nil {
+		n, err := w.writeBlocks(sh, due)
+		if err != nil {
 			w.writeErrors.Inc()
 			w.healthy.Store(false)
 			sh.failing, sh.retryAt = true, time.Now().Add(sh.backoff.Next())
@@ -461,17 +526,27 @@ func (w *Writer) persist(sh *shard, reason string) bool {
 				"shard", sh.n, "reason", reason, "blocks", len(sh.dirty), "messages", len(sh.unacked), "err", err)
 			return false
 		}
-		took := time.Since(start)
-		w.healthy.Store(true)
-		w.lastWrite.Store(int64(took))
-		w.persistSeconds.Update(took.Seconds())
-		w.persists.Inc()
-		w.announcePaths()
+		if n > 0 {
+			took := time.Since(start)
+			w.healthy.Store(true)
+			w.lastWrite.Store(int64(took))
+			w.persistSeconds.Update(took.Seconds())
+			w.persists.Inc()
+			w.announcePaths()
+		}
 	}
 	sh.failing = false
 	sh.backoff.Reset()
-	acked := 0
+	acked, held := 0, 0
 	for seq, u := range sh.unacked {
+		if due != nil && !due[u.step] {
+			// What jetstream.Msg.InProgress sends: ack_wait starts again.
+			if err := w.nc.Publish(u.reply, []byte("+WPI")); err != nil {
+				w.log.Warn("in-progress acknowledgement", "err", err)
+			}
+			held++
+			continue
+		}
 		// points_stored counts the points of the messages stored, as
 		// Write's path does (a point sent twice counts twice).
 		w.stored.Add(u.points)
@@ -484,8 +559,14 @@ func (w *Writer) persist(sh *shard, reason string) bool {
 		}
 		delete(sh.unacked, seq)
 	}
+	for step := range sh.held {
+		if due == nil || due[step] {
+			delete(sh.held, step)
+		}
+	}
 	w.msgsAcked.Add(acked)
-	if acked > 0 {
+	w.msgsHeld.Add(held)
+	if acked+held > 0 {
 		// Acknowledgements are sent before this shard is announced as
 		// released, so its next holder sees none pending.
 		if err := w.nc.Flush(); err != nil {
@@ -500,27 +581,39 @@ func (w *Writer) persist(sh *shard, reason string) bool {
 // for its next points after a persist (a larger one is freed).
 const keepPending = 8
 
-// writeBlocks reads the dirty blocks not in memory, merges their pending
-// points, writes them and marks them clean.
-func (w *Writer) writeBlocks(sh *shard) error {
+// writeBlocks writes the dirty blocks of the resolutions due (nil: all):
+// it reads those not in memory, merges their pending points, writes them
+// and marks them clean. It returns how many dirty blocks it took.
+func (w *Writer) writeBlocks(sh *shard, due map[int64]bool) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout.D())
 	defer cancel()
+	todo, keep := sh.dirty, []*openBlock(nil)
+	if due != nil {
+		todo = make([]*openBlock, 0, len(sh.dirty))
+		for _, b := range sh.dirty {
+			if due[b.key.Res.Seconds()] {
+				todo = append(todo, b)
+			} else {
+				keep = append(keep, b)
+			}
+		}
+	}
 	var unread []*openBlock
-	for _, b := range sh.dirty {
+	for _, b := range todo {
 		if !b.loaded {
 			unread = append(unread, b)
 		}
 	}
 	if err := w.load(ctx, sh, unread); err != nil {
-		return err
+		return 0, err
 	}
-	rows := make([]store.BlockRow, 0, len(sh.dirty))
+	rows := make([]store.BlockRow, 0, len(todo))
 	horizon := store.ShardHorizon(sh.n, w.cfg.Shards)
-	written := make([]*openBlock, 0, len(sh.dirty)) // rows[i]'s block
+	written := make([]*openBlock, 0, len(todo)) // rows[i]'s block
 	points := 0
 	var stored, pts []rollup.Point
 	var enc []byte
-	for _, b := range sh.dirty {
+	for _, b := range todo {
 		k := b.key
 		stored = stored[:0]
 		if len(b.data) > 0 {
@@ -541,7 +634,7 @@ func (w *Writer) writeBlocks(sh *shard) error {
 		points += len(b.pending)
 		var err error
 		if enc, err = block.Append(enc[:0], k.Res.Seconds(), pts); err != nil {
-			return fmt.Errorf("encoding the block of %s: %w", k.Path, err)
+			return 0, fmt.Errorf("encoding the block of %s: %w", k.Path, err)
 		}
 		switch {
 		case len(b.data) > 0 && bytes.Equal(enc, b.data):
@@ -558,7 +651,7 @@ func (w *Writer) writeBlocks(sh *shard) error {
 		written = append(written, b)
 	}
 	if err := w.writeRows(rows); err != nil {
-		return err
+		return 0, err
 	}
 	for i := 0; i < len(rows); i += lockRun {
 		sh.mu.Lock()
@@ -568,7 +661,7 @@ func (w *Writer) writeBlocks(sh *shard) error {
 		}
 		sh.mu.Unlock()
 	}
-	for chunk := range slices.Chunk(sh.dirty, lockRun) {
+	for chunk := range slices.Chunk(todo, lockRun) {
 		sh.mu.Lock()
 		for _, b := range chunk {
 			if cap(b.pending) <= keepPending {
@@ -580,12 +673,23 @@ func (w *Writer) writeBlocks(sh *shard) error {
 		}
 		sh.mu.Unlock()
 	}
-	clear(sh.dirty)
-	sh.dirty = sh.dirty[:0]
-	sh.nextClose, sh.unstored = 0, false
+	n := len(todo)
+	if due == nil {
+		clear(sh.dirty)
+		sh.dirty = sh.dirty[:0]
+		sh.nextClose = 0
+	} else {
+		sh.dirty, sh.nextClose = keep, 0
+		for _, b := range keep {
+			step := b.key.Res.Seconds()
+			if end := b.key.Span + store.SpanSeconds(b.key.Res) + 2*step; sh.nextClose == 0 || end < sh.nextClose {
+				sh.nextClose = end
+			}
+		}
+	}
 	w.blocksPersisted.Add(len(rows))
 	w.blockPoints.Add(points)
-	return nil
+	return n, nil
 }
 
 // evict runs after a successful persist (every block is clean). While the
@@ -602,6 +706,7 @@ func (w *Writer) evict(sh *shard) {
 		return
 	}
 	now := time.Now().Unix()
+	var dirty map[int64][]*openBlock
 	for end, bs := range sh.ends {
 		if now < end {
 			continue
@@ -610,6 +715,14 @@ func (w *Writer) evict(sh *shard) {
 		for chunk := range slices.Chunk(bs, lockRun) {
 			sh.mu.Lock()
 			for _, b := range chunk {
+				if len(b.pending) > 0 {
+					// Not persisted yet (a resolution not due): kept.
+					if dirty == nil {
+						dirty = map[int64][]*openBlock{}
+					}
+					dirty[end] = append(dirty[end], b)
+					continue
+				}
 				sh.forget(b)
 				sh.count--
 				sh.bytes -= int64(b.bytes)
@@ -618,6 +731,9 @@ func (w *Writer) evict(sh *shard) {
 			}
 			sh.mu.Unlock()
 		}
+	}
+	for end, bs := range dirty {
+		sh.ends[end] = bs
 	}
 }
 
@@ -638,7 +754,7 @@ func (w *Writer) dropBlocks(sh *shard) {
 	w.openBlocks.Add(-int64(sh.count))
 	w.openBytes.Add(-sh.bytes)
 	sh.count, sh.bytes = 0, 0
-	sh.nextClose, sh.unstored = 0, false
+	sh.nextClose = 0
 }
 
 // writeReq is one shard's persist, handed to the block writer.

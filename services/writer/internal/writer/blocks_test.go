@@ -65,6 +65,13 @@ func (s *sharedStore) TakeNewPaths() []string {
 	return nil
 }
 
+func (s *sharedStore) IndexPaths(ctx context.Context, paths []string) error {
+	if s.real != nil {
+		return s.real.IndexPaths(ctx, paths)
+	}
+	return nil
+}
+
 func (s *sharedStore) WriteBlocks(ctx context.Context, rows []store.BlockRow) error {
 	if s.real != nil {
 		return s.real.WriteBlocks(ctx, rows)
@@ -458,5 +465,78 @@ func TestRecentPointsUntilPersisted(t *testing.T) {
 	}
 	if w.recentRequests.Get() < 2 || w.recentPoints.Get() < 2 {
 		t.Errorf("recent counters: %v", w.Stats())
+	}
+}
+
+// TestCoarseResolutionsPersistLess: a new series' paths are indexed at once,
+// before any of its blocks is written; a 10 s resolution's blocks are
+// written every persist_interval, a 1 min resolution's (coarse_step) every
+// coarse_persist_interval; its message, held longer than ack_wait meanwhile,
+// is not sent again (in-progress acknowledgements) and is acknowledged once
+// its block is stored.
+func TestCoarseResolutionsPersistLess(t *testing.T) {
+	url := testenv.NATS(t)
+	st := openShared(t)
+	w := startWriter(t, blockWriter(t, url, st, "300ms", `coarse_persist_interval = "8s"`)) // ack_wait 5s
+	readingOnce(t, "one writer", 8, w)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	fine := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
+	coarse := rollup.Resolution{Step: time.Minute, TTL: 24 * time.Hour}
+	now := time.Now().Unix()
+	point := func(path string, at int64, v float64) rollup.Point {
+		p := rollup.Point{Path: path, Time: at}
+		p.Add(v, at*1e9)
+		return p
+	}
+	tf, tc := now/10*10-10, now/60*60-60
+	publishByShard(t, js, &rollup.Batch{Source: "a", Resolution: fine, Flush: tf + 10, Seq: 1, Final: true,
+		Points: []rollup.Point{point("cp.fine", tf, 3)}}, 8)
+	publishByShard(t, js, &rollup.Batch{Source: "a", Resolution: coarse, Flush: tc + 60, Seq: 1, Final: true,
+		Points: []rollup.Point{point("cp.coarse", tc, 5)}}, 8)
+	keyF := store.BlockKey{Path: "cp.fine", Res: fine, Source: "a", Span: store.SpanOf(fine, tf)}
+	keyC := store.BlockKey{Path: "cp.coarse", Res: coarse, Source: "a", Span: store.SpanOf(coarse, tc)}
+	stored := func(k store.BlockKey) bool {
+		rows, err := st.ReadBlocks(context.Background(), []store.BlockKey{k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rows) == 1
+	}
+	children := func() string {
+		nodes, err := st.Store.(store.Reader).Children(context.Background(), "cp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(nodes)
+	}
+	testenv.Eventually(t, "both series indexed, the 10 s block stored and its message acknowledged, the 1 min one held", func() bool {
+		return children() == "[{cp.coarse true} {cp.fine true}]" && stored(keyF) && w.msgsAcked.Get() == 1 && w.msgsHeld.Get() > 0
+	})
+	if stored(keyC) {
+		t.Fatal("the 1 min block was written at the first persists, not after coarse_persist_interval")
+	}
+	testenv.Eventually(t, "the 1 min block stored and its message acknowledged", func() bool {
+		return stored(keyC) && w.msgsAcked.Get() == 2
+	})
+	if pts := st.points(t, []store.BlockKey{keyF, keyC}); len(pts[keyF]) != 1 || pts[keyF][0].Sum != 3 ||
+		len(pts[keyC]) != 1 || pts[keyC][0].Sum != 5 {
+		t.Fatalf("stored %+v", pts)
+	}
+	if r := w.redelivered.Get(); r != 0 {
+		t.Fatalf("%d messages sent again while held past ack_wait", r)
+	}
+	for _, c := range w.consumers() {
+		info, err := c.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumAckPending != 0 || info.NumRedelivered != 0 {
+			t.Fatalf("consumer %s: %d pending, %d redelivered", info.Name, info.NumAckPending, info.NumRedelivered)
+		}
 	}
 }

@@ -47,7 +47,13 @@ type shard struct {
 	source    string                  // the last batch's source: new blocks share it
 	unacked   map[uint64]unacked      // stream sequence -> the latest delivery, acknowledged after the next persist
 	nextClose int64                   // unix s when the earliest dirty block's span is over; 0: none
-	unstored  bool                    // a dirty block has nothing stored: persist now, so its path is indexed
+	// held: per resolution (step in seconds) with messages not acknowledged,
+	// when the oldest of them was read (coarse resolutions persist every
+	// coarse_persist_interval).
+	held map[int64]time.Time
+	// unindexed: paths of blocks opened with nothing stored, indexed at once
+	// (their blocks wait for the persist).
+	unindexed []string
 	// The store's horizons (store.BlockStore.Horizons), read at the shard's
 	// first load: a block whose span starts later, and whose span no
 	// forgotten block had, was never written, so it is not read before its
@@ -164,6 +170,7 @@ func (w *Writer) start(sh *shard) {
 // initShard makes a held shard's open blocks (empty) and state.
 func (w *Writer) initShard(sh *shard) {
 	sh.paths, sh.ends, sh.unacked = map[string][]*openBlock{}, map[int64][]*openBlock{}, map[uint64]unacked{}
+	sh.held = map[int64]time.Time{}
 	sh.backoff = retry.Backoff{Min: time.Second, Max: w.cfg.PersistInterval.D()}
 }
 

@@ -61,7 +61,7 @@ type Writer struct {
 	stored, msgsAcked, redelivered, dead, writeErrors, skipped, misaligned *metrics.Counter
 	persists, blocksPersisted, blockPoints, openFull, resets, corrupt      *metrics.Counter
 	recentRequests, recentPoints, recentTruncated, recentBad               *metrics.Counter
-	gathered, bytesFull, evicted, notRead                                  *metrics.Counter
+	gathered, bytesFull, evicted, notRead, msgsHeld                        *metrics.Counter
 	persistSeconds                                                         *metrics.Histogram
 	openBlocks, openBytes                                                  atomic.Int64
 	pending                                                                atomic.Int64
@@ -94,7 +94,7 @@ func newWithStore(ctx context.Context, cfg *config.Config, log *slog.Logger, st 
 	w.recentRequests, w.recentPoints = c("recent_requests_total"), c("recent_points_total")
 	w.recentTruncated, w.recentBad = c("recent_truncated_total"), c("recent_bad_requests_total")
 	w.gathered, w.bytesFull, w.evicted = c("persists_gathered_total"), c("open_bytes_full_total"), c("blocks_evicted_total")
-	w.notRead = c("blocks_not_read_total")
+	w.notRead, w.msgsHeld = c("blocks_not_read_total"), c("messages_held_total")
 	w.persistSeconds = w.Metrics.GetOrCreateHistogram("consthash_writer_persist_duration_seconds")
 	w.Metrics.GetOrCreateGauge("consthash_writer_open_blocks", func() float64 { return float64(w.openBlocks.Load()) })
 	w.Metrics.GetOrCreateGauge("consthash_writer_open_bytes", func() float64 { return float64(w.openBytes.Load()) })
@@ -352,6 +352,7 @@ func (w *Writer) Stats() map[string]any {
 		"open_blocks": w.openBlocks.Load(), "open_blocks_full": w.openFull.Get(), "blocks_corrupt": w.corrupt.Get(),
 		"open_bytes": w.openBytes.Load(), "open_bytes_full": w.bytesFull.Get(), "blocks_evicted": w.evicted.Get(),
 		"blocks_not_read": w.notRead.Get(),
+		"messages_held":   w.msgsHeld.Get(),
 		"consumer_resets": w.resets.Get(), "recent_requests": w.recentRequests.Get(), "recent_points": w.recentPoints.Get(),
 		"recent_truncated": w.recentTruncated.Get(), "recent_bad_requests": w.recentBad.Get(),
 		"persists_gathered": w.gathered.Get()}
