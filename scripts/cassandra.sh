@@ -20,6 +20,9 @@
 #   CASSANDRA_MEMTABLE       memtable_heap_space and memtable_offheap_space each (default 256MiB: a quarter
 #                            of the default heap, Cassandra's own default; 64MiB made a writer's block
 #                            rewrites flush and compact several times a minute)
+#   CASSANDRA_JIT            full (default: HotSpot's tiered C1 + C2, as Cassandra's own scripts run it) or c1
+#                            (-XX:TieredStopAtLevel=1: warms up sooner, but bench/query.sh measured Cassandra
+#                            spending 1.6-1.9x the CPU a read with it)
 #   CASSANDRA_LOG_LEVEL      logback root level (default WARN)
 #   CASSANDRA_KEEP_DATA      1 = keep data from a previous run (default: wipe)
 #   CASSANDRA_JVM_EXTRA_OPTS extra JVM options (word-split)
@@ -38,6 +41,7 @@ START_TIMEOUT="${CASSANDRA_START_TIMEOUT:-240}"
 HEAP="${CASSANDRA_HEAP:-1g}"
 HEAP_MIN="${CASSANDRA_HEAP_MIN:-256m}"
 MEMTABLE="${CASSANDRA_MEMTABLE:-256MiB}"
+JIT="${CASSANDRA_JIT:-full}"
 LOG_LEVEL="${CASSANDRA_LOG_LEVEL:-WARN}"
 JAVA="${JAVA:-java}"
 
@@ -284,7 +288,7 @@ java_cmd() {
 		-XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxTenuringThreshold=1
 		-XX:G1HeapRegionSize=4m -XX:MaxGCPauseMillis=300
 		-XX:+PerfDisableSharedMem
-		-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=128m
+		-XX:ReservedCodeCacheSize=128m
 		-XX:MaxDirectMemorySize=512m
 		-XX:+CrashOnOutOfMemoryError
 		# JPMS (conf/jvm17-server.options)
@@ -334,6 +338,11 @@ java_cmd() {
 	)
 	# shellcheck disable=SC2206 # intentional word splitting
 	local -a extra=(${CASSANDRA_JVM_EXTRA_OPTS:-})
+	case "$JIT" in
+	full) ;;
+	c1) opts+=(-XX:TieredStopAtLevel=1) ;;
+	*) die "CASSANDRA_JIT=$JIT: want full or c1" ;;
+	esac
 	JAVA_ARGS=("${opts[@]}" "${extra[@]}" -cp "$LIB_DIR/*" org.apache.cassandra.service.CassandraDaemon)
 }
 
