@@ -260,14 +260,24 @@ type laneDest struct {
 
 // appendDests appends where a key's line goes when it goes to members:
 // each member's destination (a NATS member's shard subject by the key) and
-// the key's lane there.
+// the key's lane there. The key's lane hash is computed once, when a
+// destination has more than one lane.
 func appendDests(dst []laneDest, members []*member, key []byte) []laneDest {
+	var h uint32
+	hashed := false
 	for _, m := range members {
 		d := m.dest
 		if d == nil {
 			d = m.shards[ring.Shard(key, len(m.shards))]
 		}
-		dst = append(dst, laneDest{d: d, lane: d.LaneOf(key)})
+		lane := 0
+		if d.Lanes() > 1 {
+			if !hashed {
+				h, hashed = outbound.LaneHash(key), true
+			}
+			lane = d.Lane(h)
+		}
+		dst = append(dst, laneDest{d: d, lane: lane})
 	}
 	return dst
 }

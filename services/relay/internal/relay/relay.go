@@ -113,6 +113,7 @@ type section struct {
 	cluster *cluster
 	regex   *line.Regex
 	crelay  *line.CRelayNormalizer // set for carbon-c-relay clusters: rewrite lines as it does
+	format  lineFormat             // cfg.Format, decided once per table instead of compared per line
 	shards  int
 	st      *sectionStats
 }
@@ -168,6 +169,12 @@ func (r *Relay) build(cfg *config.Config) (*table, error) {
 	for _, name := range cfg.SectionNames() {
 		sc := cfg.Sections[name]
 		s := &section{name: name, cfg: sc, rules: sc.Rules, shards: sc.Shards, st: r.sectionStats(name)}
+		switch sc.Format {
+		case "statsd":
+			s.format = formatStatsd
+		case "regex":
+			s.format = formatRegex
+		}
 		if sc.Format == "regex" {
 			re, err := line.NewRegex(sc.Regex)
 			if err != nil {
@@ -697,11 +704,20 @@ func (r *Relay) Healthy() (bool, map[string]any) {
 	return ok, details
 }
 
+// lineFormat is a section's line format.
+type lineFormat uint8
+
+const (
+	formatGraphite lineFormat = iota
+	formatStatsd
+	formatRegex
+)
+
 // keyOf extracts the routing key of a line in the section's format, and the
 // line to forward (rewritten for carbon-c-relay clusters).
 func (s *section) keyOf(sess *session, b []byte) (key, out []byte, err error) {
-	switch s.cfg.Format {
-	case "statsd":
+	switch s.format {
+	case formatStatsd:
 		// proxy.js hashes the text before the first ':'; the line is
 		// forwarded as sent once it holds at least one valid value.
 		_, values, bad := sess.statsd.Parse(b)
@@ -713,14 +729,17 @@ func (s *section) keyOf(sess *session, b []byte) (key, out []byte, err error) {
 		}
 		i := indexByte(b, ':')
 		return b[:i], b, nil
-	case "regex":
+	case formatRegex:
 		k, _, err := s.regex.Parse(b)
 		return k, b, err
 	}
 	var g line.Graphite
 	if s.crelay != nil {
 		// Most lines: carbon-c-relay leaves them as they are, so they are
-		// forwarded as read (no copy) and their key is not scanned twice.
+		// forwarded as read (no copy), checked and split in one pass.
+		if n, ok := s.crelay.ParseUnchanged(b, &g); ok {
+			return b[:n], b, nil
+		}
 		if n, ok := s.crelay.Unchanged(b); ok {
 			if err := line.ParseGraphiteKeyed(b, n, &g); err != nil {
 				return nil, nil, err
