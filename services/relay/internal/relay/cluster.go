@@ -22,11 +22,14 @@ type member struct {
 	url    string
 	dest   *outbound.Destination   // tcp, udp, unix, http
 	shards []*outbound.Destination // nats: index = shard
-	ring   ring.Member
-	check  *endpoint.Endpoint // active health check target; nil: none
-	down   atomic.Bool
-	fails  atomic.Int64 // consecutive failed checks or writes
-	oks    atomic.Int64 // consecutive good checks while down
+	// The destinations' numbers in Relay.slots.
+	slot       int32
+	shardSlots []int32
+	ring       ring.Member
+	check      *endpoint.Endpoint // active health check target; nil: none
+	down       atomic.Bool
+	fails      atomic.Int64 // consecutive failed checks or writes
+	oks        atomic.Int64 // consecutive good checks while down
 }
 
 // held reports whether the member's destinations hold lines (see rebuild).
@@ -256,6 +259,7 @@ const natsLinger = 200 * time.Millisecond
 type laneDest struct {
 	d    *outbound.Destination
 	lane int
+	slot int32 // d's number in Relay.slots
 }
 
 // appendDests appends where a key's line goes when it goes to members:
@@ -266,9 +270,10 @@ func appendDests(dst []laneDest, members []*member, key []byte) []laneDest {
 	var h uint32
 	hashed := false
 	for _, m := range members {
-		d := m.dest
+		d, slot := m.dest, m.slot
 		if d == nil {
-			d = m.shards[ring.Shard(key, len(m.shards))]
+			sh := ring.Shard(key, len(m.shards))
+			d, slot = m.shards[sh], m.shardSlots[sh]
 		}
 		lane := 0
 		if d.Lanes() > 1 {
@@ -277,7 +282,7 @@ func appendDests(dst []laneDest, members []*member, key []byte) []laneDest {
 			}
 			lane = d.Lane(h)
 		}
-		dst = append(dst, laneDest{d: d, lane: lane})
+		dst = append(dst, laneDest{d: d, lane: lane, slot: slot})
 	}
 	return dst
 }

@@ -47,6 +47,9 @@ type Relay struct {
 	destInfo  map[string]destInfo              // by the same name
 	lnMetrics map[string][]string              // each listener's /metrics names, by the listeners key
 	retired   map[string]*outbound.Destination // removed by a reload, closed after retireGrace unless re-added
+	// slots numbers every destination made, for the lifetime of the
+	// relay: sessions find a destination's batches by it (session.add).
+	slots     map[*outbound.Destination]int32
 	natsConns map[string]*nats.Conn
 	// id names this process in the senders of acknowledged NATS batches
 	// (bus.BatchHeader); senders numbers the destinations that use them.
@@ -129,7 +132,7 @@ type sectionStats struct {
 func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Relay{log: log, badLog: ratelog.New(log, 10, time.Second), Metrics: metrics.NewSet(),
-		dests: map[string]*outbound.Destination{}, destInfo: map[string]destInfo{}, lnMetrics: map[string][]string{}, retired: map[string]*outbound.Destination{}, natsConns: map[string]*nats.Conn{},
+		dests: map[string]*outbound.Destination{}, destInfo: map[string]destInfo{}, lnMetrics: map[string][]string{}, retired: map[string]*outbound.Destination{}, slots: map[*outbound.Destination]int32{}, natsConns: map[string]*nats.Conn{},
 		listeners: map[string]*listener.Listener{}, ctx: ctx, cancel: cancel, id: "relay-" + rand.Text()[:10]}
 	r.shardCheck = newShardCheck(ratelog.New(log, 4, time.Minute))
 	r.selfCtx, r.selfStop = context.WithCancel(context.Background())
@@ -242,7 +245,9 @@ func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*
 			if sc.NATSAcks {
 				oc.Publish, oc.PublishAcked = nil, r.ackedPublisher(nc, subject, format, sc.PoolConnections, sc.NATSAckTimeout.D())
 			}
-			m.shards = append(m.shards, r.destination(name, destInfo{stats: d.NATSURL, shard: true}, labels, sc, oc))
+			sd := r.destination(name, destInfo{stats: d.NATSURL, shard: true}, labels, sc, oc)
+			m.shards = append(m.shards, sd)
+			m.shardSlots = append(m.shardSlots, r.slots[sd])
 		}
 		return m, nil
 	}
@@ -257,6 +262,7 @@ func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*
 	}
 	m.ring = ring.Member{Host: host, Port: p, Instance: d.Instance, HashKey: hashKey}
 	m.dest = r.destination(srv, destInfo{stats: srv}, fmt.Sprintf(`{destination=%q}`, srv), sc, outbound.Config{Endpoint: d.Endpoint})
+	m.slot = r.slots[m.dest]
 	switch {
 	case len(sc.CheckServers) > 0 && sc.CheckServers[i] != "":
 		ce, err := endpoint.Parse(sc.CheckServers[i])
@@ -301,6 +307,7 @@ func (r *Relay) destination(name string, info destInfo, labels string, sc *confi
 	d := outbound.New(base, r.log)
 	d.Start()
 	r.dests[name] = d
+	r.slots[d] = int32(len(r.slots))
 	g := r.registerer("consthash_relay_destination_", labels, &info.metrics)
 	g("sent_lines_total", loadOf(&d.SentLines))
 	g("sent_bytes_total", loadOf(&d.SentBytes))
