@@ -47,9 +47,11 @@ type Relay struct {
 	destInfo  map[string]destInfo              // by the same name
 	lnMetrics map[string][]string              // each listener's /metrics names, by the listeners key
 	retired   map[string]*outbound.Destination // removed by a reload, closed after retireGrace unless re-added
-	// slots numbers every destination made, for the lifetime of the
-	// relay: sessions find a destination's batches by it (session.add).
+	// slots numbers the open destinations, from 0: sessions find a
+	// destination's batches by its number (session.add). A closed
+	// destination's number goes to freeSlots, for the next one made.
 	slots     map[*outbound.Destination]int32
+	freeSlots []int32
 	natsConns map[string]*nats.Conn
 	// id names this process in the senders of acknowledged NATS batches
 	// (bus.BatchHeader); senders numbers the destinations that use them.
@@ -307,7 +309,11 @@ func (r *Relay) destination(name string, info destInfo, labels string, sc *confi
 	d := outbound.New(base, r.log)
 	d.Start()
 	r.dests[name] = d
-	r.slots[d] = int32(len(r.slots))
+	slot := int32(len(r.slots))
+	if n := len(r.freeSlots); n > 0 {
+		slot, r.freeSlots = r.freeSlots[n-1], r.freeSlots[:n-1]
+	}
+	r.slots[d] = slot
 	g := r.registerer("consthash_relay_destination_", labels, &info.metrics)
 	g("sent_lines_total", loadOf(&d.SentLines))
 	g("sent_bytes_total", loadOf(&d.SentBytes))
@@ -632,6 +638,12 @@ func (r *Relay) closeDest(name string, d *outbound.Destination) {
 	if err := d.Close(ctx); err != nil {
 		r.log.Warn("closing removed destination", "destination", name, "err", err)
 	}
+	r.mu.Lock()
+	if slot, ok := r.slots[d]; ok {
+		delete(r.slots, d)
+		r.freeSlots = append(r.freeSlots, slot)
+	}
+	r.mu.Unlock()
 	r.unregisterDest(name)
 }
 

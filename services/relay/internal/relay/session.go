@@ -25,7 +25,9 @@ type session struct {
 	dests   []laneDest
 	batches []batch
 	// slots maps a destination's number (Relay.slots) to 1 + the index in
-	// batches of its lane 0; its other lanes follow (0: none yet).
+	// batches of its lane 0; its other lanes follow (0: none yet). A number
+	// a closed destination had may name a new one: batches found by it are
+	// checked to be the destination's.
 	slots []int32
 	// The table and section of the last line: looked up again only when a
 	// reload swaps the table.
@@ -176,7 +178,7 @@ func (s *session) add(ld *laneDest, l []byte) {
 		s.slots = append(s.slots, make([]int32, int(ld.slot)+1-len(s.slots))...)
 	}
 	first := int(s.slots[ld.slot]) - 1
-	if first < 0 {
+	if first < 0 || s.batches[first].dest != d {
 		first = len(s.batches)
 		for lane := range d.Lanes() {
 			s.batches = append(s.batches, batch{dest: d, lane: lane})
