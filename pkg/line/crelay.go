@@ -1,5 +1,7 @@
 package line
 
+import "math"
+
 // CRelayAllowed is carbon-c-relay's default set of characters allowed in a
 // metric name besides letters and digits (its -c option).
 const CRelayAllowed = "-_:#"
@@ -138,4 +140,76 @@ func (n *CRelayNormalizer) Unchanged(line []byte) (hashLen int, ok bool) {
 		}
 	}
 	return fs, true
+}
+
+// ParseUnchanged is Unchanged and then ParseGraphiteKeyed in one pass over
+// the common line, `name value [timestamp]` with single spaces: ok true
+// means Unchanged(line) is (hashLen, true) and ParseGraphiteKeyed(line,
+// hashLen, g) returned nil, with g set as it sets it. ok false means
+// nothing (g is untouched): the caller takes the general path, which
+// decides. The fields after the name are scanned once, for Unchanged's
+// rules and for their ends together, instead of once for each.
+func (n *CRelayNormalizer) ParseUnchanged(line []byte, g *Graphite) (hashLen int, ok bool) {
+	i := 0
+	for { // the name, as Unchanged reads it
+		start := i
+		for i < len(line) && n.plain[line[i]] {
+			i++
+		}
+		if i == start || i == len(line) {
+			return 0, false
+		}
+		if line[i] == ' ' {
+			break
+		}
+		if line[i] != '.' {
+			return 0, false
+		}
+		i++
+	}
+	fs := i
+	val, j, ok := n.field(line, fs+1)
+	if !ok {
+		return 0, false
+	}
+	var ts []byte
+	if j < len(line) { // line[j] is a space
+		if ts, j, ok = n.field(line, j+1); !ok || j < len(line) {
+			return 0, false
+		}
+	}
+	v, err := parseFloat(val)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, false
+	}
+	var t int64
+	if ts != nil {
+		if t, err = parseTimestamp(ts); err != nil {
+			return 0, false
+		}
+	}
+	g.Key, g.Value, g.Timestamp = line[:fs], v, t
+	return fs, true
+}
+
+// field returns the field of line starting at i, up to the next space or
+// the end, when Unchanged keeps it as it is: it starts with a byte of rest
+// and holds rest bytes and single dots. No space, tab or CR is in it, so
+// it is also the field nextField finds there.
+func (n *CRelayNormalizer) field(line []byte, i int) (f []byte, end int, ok bool) {
+	if i >= len(line) || !n.rest[line[i]] {
+		return nil, 0, false
+	}
+	start := i
+	for i++; i < len(line); i++ {
+		c := line[i]
+		if n.rest[c] || c == '.' && line[i-1] != '.' {
+			continue
+		}
+		if c != ' ' {
+			return nil, 0, false
+		}
+		break
+	}
+	return line[start:i], i, true
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -169,5 +170,87 @@ func BenchmarkCRelayNormalize(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		dst, _, _ = n.Normalize(dst[:0], in)
+	}
+}
+
+// parseUnchangedSlow is what ParseUnchanged stands for: Unchanged, then
+// ParseGraphiteKeyed.
+func parseUnchangedSlow(n *CRelayNormalizer, b []byte, g *Graphite) (int, bool) {
+	h, ok := n.Unchanged(b)
+	if !ok || ParseGraphiteKeyed(b, h, g) != nil {
+		return 0, false
+	}
+	return h, true
+}
+
+// checkParseUnchanged fails t when ParseUnchanged claims a line the slow
+// path does not, or gives another hash length or result.
+func checkParseUnchanged(t *testing.T, n *CRelayNormalizer, b []byte) (ok bool) {
+	t.Helper()
+	var g, w Graphite
+	h, ok := n.ParseUnchanged(b, &g)
+	wh, wok := parseUnchangedSlow(n, b, &w)
+	if !ok {
+		if g.Key != nil || g.Value != 0 || g.Timestamp != 0 {
+			t.Fatalf("ParseUnchanged(%q) = false but set %+v", b, g)
+		}
+		return false
+	}
+	if !wok || h != wh || !bytes.Equal(g.Key, w.Key) || math.Float64bits(g.Value) != math.Float64bits(w.Value) || g.Timestamp != w.Timestamp {
+		t.Fatalf("ParseUnchanged(%q) = %d, %+v; Unchanged+ParseGraphiteKeyed = %d, %v, %+v", b, h, g, wh, wok, w)
+	}
+	return true
+}
+
+// TestCRelayParseUnchanged checks the one-pass path on the common lines it
+// takes and on lines it must leave to the general path (rewritten by
+// carbon-c-relay, or bad).
+func TestCRelayParseUnchanged(t *testing.T) {
+	n := NewCRelayNormalizer("")
+	tests := []struct {
+		in   string
+		fast bool
+	}{
+		{"a.b.c 1 2", true}, {"a-b_c:d#e 1.5 1700000000", true}, {"app.server1.cpu 42", true},
+		{"a -0.25 1700000000123", true}, {"a 1e5 1", true}, {"a 12. 1", true}, {"a -1 1.5", true},
+		{"a 1 -1", true}, {"a.b 0.53125 1700000000", true},
+		// rewritten by carbon-c-relay, or not the common form: the general path
+		{"a.b 1  2", false}, {"a.b. 1", false}, {".a 1", false}, {"a..b 1", false}, {"a  1", false},
+		{"a .5", false}, {"a\tb 1", false}, {"a;t=v 1", false}, {"a 1\r", false}, {"a 1 2 3", false},
+		{"a 1 ", false}, {"a ", false}, {"a", false}, {"", false},
+		// unchanged but bad
+		{"a x 1", false}, {"a NaN 1", false}, {"a inf", false}, {"a 1..5", false}, {"a 1 x", false},
+		{"a 1e999 1", false}, {"a 1 1.5.", false},
+	}
+	for _, tt := range tests {
+		if got := checkParseUnchanged(t, n, []byte(tt.in)); got != tt.fast {
+			t.Errorf("ParseUnchanged(%q) ok = %v, want %v", tt.in, got, tt.fast)
+		}
+	}
+	in := []byte("servers.web01.cpu.load 0.53125 1700000000")
+	var g Graphite
+	if a := testing.AllocsPerRun(100, func() { n.ParseUnchanged(in, &g) }); a != 0 {
+		t.Errorf("ParseUnchanged allocates %v times per line", a)
+	}
+}
+
+func FuzzCRelayParseUnchanged(f *testing.F) {
+	for _, s := range []string{"a.b.c 1 1700000000", "a.b 1.5e3 1 2", "a NaN", "a 1 -1", "a  1", "a.b x", "a 1 ", "a -.5 1.", "a 1..2 3"} {
+		f.Add([]byte(s))
+	}
+	n := NewCRelayNormalizer("")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkParseUnchanged(t, n, b)
+	})
+}
+
+func BenchmarkCRelayParseUnchanged(b *testing.B) {
+	n := NewCRelayNormalizer("")
+	in := []byte("servers.web01.cpu.load 0.53125 1700000000")
+	b.SetBytes(int64(len(in) + 1))
+	b.ReportAllocs()
+	var g Graphite
+	for b.Loop() {
+		n.ParseUnchanged(in, &g)
 	}
 }

@@ -181,10 +181,7 @@ func parseFloat(b []byte) (float64, error) {
 	if len(b) == 0 {
 		return 0, strconv.ErrSyntax
 	}
-	if n, ok := parseUint(b); ok && n < 1<<53 {
-		return float64(n), nil
-	}
-	if f, ok := parseDecimal(b); ok {
+	if f, ok := parsePlain(b); ok {
 		return f, nil
 	}
 	if !floatSyntax(b) {
@@ -198,6 +195,46 @@ func parseFloat(b []byte) (float64, error) {
 		return 0, strconv.ErrSyntax
 	}
 	return f, nil
+}
+
+// parsePlain is parseUint below 2^53 or else parseDecimal, in one pass over
+// b: the two common forms, whole seconds or counts and plain decimals.
+func parsePlain(b []byte) (float64, bool) {
+	i := 0
+	if len(b) > 0 && b[0] == '-' {
+		i = 1
+	}
+	var m uint64
+	dot, digits := -1, 0
+	for j := i; j < len(b); j++ {
+		c := b[j]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits++; digits > 19 { // past both forms (and uint64)
+				return 0, false
+			}
+			m = m*10 + uint64(c-'0')
+		case c == '.' && dot < 0:
+			dot = j - i
+		default:
+			return 0, false
+		}
+	}
+	if dot < 0 { // parseUint: unsigned digits only
+		if i != 0 || digits == 0 || m >= 1<<53 {
+			return 0, false
+		}
+		return float64(m), true
+	}
+	n := len(b) - i
+	if n < 2 || n > 16 || digits == 0 || digits > 15 {
+		return 0, false
+	}
+	f := float64(m) / pow10[n-1-dot]
+	if i != 0 {
+		f = -f
+	}
+	return f, true
 }
 
 // pow10 are the powers of ten a float64 holds exactly.

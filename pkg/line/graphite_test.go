@@ -171,3 +171,24 @@ func FuzzParseGraphiteKeyed(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePlain checks the one-pass parsePlain against what it replaces:
+// parseUint below 2^53, else parseDecimal; the same answer and float64.
+func FuzzParsePlain(f *testing.F) {
+	for _, s := range []string{"0.53125", "-1.5", "1700000000", "9007199254740992", "9007199254740991", "-5", "1.",
+		".5", "-.5", "-", ".", "", "1234567890123456789", "12345678901234567890", "1234567890123456", "999999999999999.", "1..2", "1e5"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := parsePlain(b)
+		want, wok := 0.0, false
+		if n, isUint := parseUint(b); isUint && n < 1<<53 {
+			want, wok = float64(n), true
+		} else {
+			want, wok = parseDecimal(b)
+		}
+		if ok != wok || ok && math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("parsePlain(%q) = %v, %v; parseUint/parseDecimal give %v, %v", b, got, ok, want, wok)
+		}
+	})
+}

@@ -145,8 +145,15 @@ func (d *Destination) LaneOf(key []byte) int {
 	if len(d.lanes) == 1 {
 		return 0
 	}
-	return int(crc32.Checksum(key, castagnoli) % uint32(len(d.lanes)))
+	return d.Lane(LaneHash(key))
 }
+
+// LaneHash is the hash LaneOf picks a lane by. A key sent to several
+// destinations is hashed once: Lane(LaneHash(key)) is LaneOf(key).
+func LaneHash(key []byte) uint32 { return crc32.Checksum(key, castagnoli) }
+
+// Lane is the lane of a key whose LaneHash is h.
+func (d *Destination) Lane(h uint32) int { return int(h % uint32(len(d.lanes))) }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 

@@ -196,16 +196,20 @@ func (x *index) search(ps points, pos uint64) int {
 }
 
 // walk appends to dst up to n distinct members met walking forward from
-// index start, wrapping once around the ring.
+// index start (of ps, as search returns), wrapping once around the ring.
 func (ps points) walk(dst []int, start, n, members int) []int {
 	if n > members {
 		n = members
 	}
 	base := len(dst)
+	i := start // an index of ps: search's answer
 	for k := 0; k < len(ps) && len(dst)-base < n; k++ {
-		m := int(ps[(start+k)%len(ps)].member)
+		m := int(ps[i].member)
 		if !contains(dst[base:], m) {
 			dst = append(dst, m)
+		}
+		if i++; i == len(ps) { // wrap without a division per step
+			i = 0
 		}
 	}
 	return dst

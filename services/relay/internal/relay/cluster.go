@@ -22,11 +22,14 @@ type member struct {
 	url    string
 	dest   *outbound.Destination   // tcp, udp, unix, http
 	shards []*outbound.Destination // nats: index = shard
-	ring   ring.Member
-	check  *endpoint.Endpoint // active health check target; nil: none
-	down   atomic.Bool
-	fails  atomic.Int64 // consecutive failed checks or writes
-	oks    atomic.Int64 // consecutive good checks while down
+	// The destinations' numbers in Relay.slots.
+	slot       int32
+	shardSlots []int32
+	ring       ring.Member
+	check      *endpoint.Endpoint // active health check target; nil: none
+	down       atomic.Bool
+	fails      atomic.Int64 // consecutive failed checks or writes
+	oks        atomic.Int64 // consecutive good checks while down
 }
 
 // held reports whether the member's destinations hold lines (see rebuild).
@@ -256,18 +259,30 @@ const natsLinger = 200 * time.Millisecond
 type laneDest struct {
 	d    *outbound.Destination
 	lane int
+	slot int32 // d's number in Relay.slots
 }
 
 // appendDests appends where a key's line goes when it goes to members:
 // each member's destination (a NATS member's shard subject by the key) and
-// the key's lane there.
+// the key's lane there. The key's lane hash is computed once, when a
+// destination has more than one lane.
 func appendDests(dst []laneDest, members []*member, key []byte) []laneDest {
+	var h uint32
+	hashed := false
 	for _, m := range members {
-		d := m.dest
+		d, slot := m.dest, m.slot
 		if d == nil {
-			d = m.shards[ring.Shard(key, len(m.shards))]
+			sh := ring.Shard(key, len(m.shards))
+			d, slot = m.shards[sh], m.shardSlots[sh]
 		}
-		dst = append(dst, laneDest{d: d, lane: d.LaneOf(key)})
+		lane := 0
+		if d.Lanes() > 1 {
+			if !hashed {
+				h, hashed = outbound.LaneHash(key), true
+			}
+			lane = d.Lane(h)
+		}
+		dst = append(dst, laneDest{d: d, lane: lane, slot: slot})
 	}
 	return dst
 }

@@ -47,6 +47,11 @@ type Relay struct {
 	destInfo  map[string]destInfo              // by the same name
 	lnMetrics map[string][]string              // each listener's /metrics names, by the listeners key
 	retired   map[string]*outbound.Destination // removed by a reload, closed after retireGrace unless re-added
+	// slots numbers the open destinations, from 0: sessions find a
+	// destination's batches by its number (session.add). A closed
+	// destination's number goes to freeSlots, for the next one made.
+	slots     map[*outbound.Destination]int32
+	freeSlots []int32
 	natsConns map[string]*nats.Conn
 	// id names this process in the senders of acknowledged NATS batches
 	// (bus.BatchHeader); senders numbers the destinations that use them.
@@ -113,6 +118,7 @@ type section struct {
 	cluster *cluster
 	regex   *line.Regex
 	crelay  *line.CRelayNormalizer // set for carbon-c-relay clusters: rewrite lines as it does
+	format  lineFormat             // cfg.Format, decided once per table instead of compared per line
 	shards  int
 	st      *sectionStats
 }
@@ -128,7 +134,7 @@ type sectionStats struct {
 func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Relay{log: log, badLog: ratelog.New(log, 10, time.Second), Metrics: metrics.NewSet(),
-		dests: map[string]*outbound.Destination{}, destInfo: map[string]destInfo{}, lnMetrics: map[string][]string{}, retired: map[string]*outbound.Destination{}, natsConns: map[string]*nats.Conn{},
+		dests: map[string]*outbound.Destination{}, destInfo: map[string]destInfo{}, lnMetrics: map[string][]string{}, retired: map[string]*outbound.Destination{}, slots: map[*outbound.Destination]int32{}, natsConns: map[string]*nats.Conn{},
 		listeners: map[string]*listener.Listener{}, ctx: ctx, cancel: cancel, id: "relay-" + rand.Text()[:10]}
 	r.shardCheck = newShardCheck(ratelog.New(log, 4, time.Minute))
 	r.selfCtx, r.selfStop = context.WithCancel(context.Background())
@@ -168,6 +174,12 @@ func (r *Relay) build(cfg *config.Config) (*table, error) {
 	for _, name := range cfg.SectionNames() {
 		sc := cfg.Sections[name]
 		s := &section{name: name, cfg: sc, rules: sc.Rules, shards: sc.Shards, st: r.sectionStats(name)}
+		switch sc.Format {
+		case "statsd":
+			s.format = formatStatsd
+		case "regex":
+			s.format = formatRegex
+		}
 		if sc.Format == "regex" {
 			re, err := line.NewRegex(sc.Regex)
 			if err != nil {
@@ -235,7 +247,9 @@ func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*
 			if sc.NATSAcks {
 				oc.Publish, oc.PublishAcked = nil, r.ackedPublisher(nc, subject, format, sc.PoolConnections, sc.NATSAckTimeout.D())
 			}
-			m.shards = append(m.shards, r.destination(name, destInfo{stats: d.NATSURL, shard: true}, labels, sc, oc))
+			sd := r.destination(name, destInfo{stats: d.NATSURL, shard: true}, labels, sc, oc)
+			m.shards = append(m.shards, sd)
+			m.shardSlots = append(m.shardSlots, r.slots[sd])
 		}
 		return m, nil
 	}
@@ -250,6 +264,7 @@ func (r *Relay) member(section string, sc *config.Section, i int, srv string) (*
 	}
 	m.ring = ring.Member{Host: host, Port: p, Instance: d.Instance, HashKey: hashKey}
 	m.dest = r.destination(srv, destInfo{stats: srv}, fmt.Sprintf(`{destination=%q}`, srv), sc, outbound.Config{Endpoint: d.Endpoint})
+	m.slot = r.slots[m.dest]
 	switch {
 	case len(sc.CheckServers) > 0 && sc.CheckServers[i] != "":
 		ce, err := endpoint.Parse(sc.CheckServers[i])
@@ -294,6 +309,11 @@ func (r *Relay) destination(name string, info destInfo, labels string, sc *confi
 	d := outbound.New(base, r.log)
 	d.Start()
 	r.dests[name] = d
+	slot := int32(len(r.slots))
+	if n := len(r.freeSlots); n > 0 {
+		slot, r.freeSlots = r.freeSlots[n-1], r.freeSlots[:n-1]
+	}
+	r.slots[d] = slot
 	g := r.registerer("consthash_relay_destination_", labels, &info.metrics)
 	g("sent_lines_total", loadOf(&d.SentLines))
 	g("sent_bytes_total", loadOf(&d.SentBytes))
@@ -618,6 +638,12 @@ func (r *Relay) closeDest(name string, d *outbound.Destination) {
 	if err := d.Close(ctx); err != nil {
 		r.log.Warn("closing removed destination", "destination", name, "err", err)
 	}
+	r.mu.Lock()
+	if slot, ok := r.slots[d]; ok {
+		delete(r.slots, d)
+		r.freeSlots = append(r.freeSlots, slot)
+	}
+	r.mu.Unlock()
 	r.unregisterDest(name)
 }
 
@@ -697,11 +723,20 @@ func (r *Relay) Healthy() (bool, map[string]any) {
 	return ok, details
 }
 
+// lineFormat is a section's line format.
+type lineFormat uint8
+
+const (
+	formatGraphite lineFormat = iota
+	formatStatsd
+	formatRegex
+)
+
 // keyOf extracts the routing key of a line in the section's format, and the
 // line to forward (rewritten for carbon-c-relay clusters).
 func (s *section) keyOf(sess *session, b []byte) (key, out []byte, err error) {
-	switch s.cfg.Format {
-	case "statsd":
+	switch s.format {
+	case formatStatsd:
 		// proxy.js hashes the text before the first ':'; the line is
 		// forwarded as sent once it holds at least one valid value.
 		_, values, bad := sess.statsd.Parse(b)
@@ -713,14 +748,17 @@ func (s *section) keyOf(sess *session, b []byte) (key, out []byte, err error) {
 		}
 		i := indexByte(b, ':')
 		return b[:i], b, nil
-	case "regex":
+	case formatRegex:
 		k, _, err := s.regex.Parse(b)
 		return k, b, err
 	}
 	var g line.Graphite
 	if s.crelay != nil {
 		// Most lines: carbon-c-relay leaves them as they are, so they are
-		// forwarded as read (no copy) and their key is not scanned twice.
+		// forwarded as read (no copy), checked and split in one pass.
+		if n, ok := s.crelay.ParseUnchanged(b, &g); ok {
+			return b[:n], b, nil
+		}
 		if n, ok := s.crelay.Unchanged(b); ok {
 			if err := line.ParseGraphiteKeyed(b, n, &g); err != nil {
 				return nil, nil, err

@@ -24,6 +24,11 @@ type session struct {
 	scratch []int
 	dests   []laneDest
 	batches []batch
+	// slots maps a destination's number (Relay.slots) to 1 + the index in
+	// batches of its lane 0; its other lanes follow (0: none yet). A number
+	// a closed destination had may name a new one: batches found by it are
+	// checked to be the destination's.
+	slots []int32
 	// The table and section of the last line: looked up again only when a
 	// reload swaps the table.
 	table *table
@@ -138,8 +143,8 @@ func (s *session) Line(b []byte) bool {
 	// Counted before it is batched: add may hand a batch over, and what a
 	// destination holds is counted.
 	pc.routed++
-	for _, d := range dests {
-		s.add(d.d, d.lane, out)
+	for i := range dests {
+		s.add(&dests[i], out)
 	}
 	return true
 }
@@ -164,19 +169,23 @@ func matches(r *config.Rule, key []byte) bool {
 	}
 }
 
-// add appends a line to the batch of the destination's lane.
-func (s *session) add(d *outbound.Destination, lane int, l []byte) {
-	var b *batch
-	for i := range s.batches {
-		if s.batches[i].dest == d && s.batches[i].lane == lane {
-			b = &s.batches[i]
-			break
+// add appends a line to the batch of the destination's lane. A
+// destination's batches, one per lane, are made together the first time
+// the session sends it a line, and found again by its slot.
+func (s *session) add(ld *laneDest, l []byte) {
+	d := ld.d
+	if int(ld.slot) >= len(s.slots) {
+		s.slots = append(s.slots, make([]int32, int(ld.slot)+1-len(s.slots))...)
+	}
+	first := int(s.slots[ld.slot]) - 1
+	if first < 0 || s.batches[first].dest != d {
+		first = len(s.batches)
+		for lane := range d.Lanes() {
+			s.batches = append(s.batches, batch{dest: d, lane: lane})
 		}
+		s.slots[ld.slot] = int32(first + 1)
 	}
-	if b == nil {
-		s.batches = append(s.batches, batch{dest: d, lane: lane})
-		b = &s.batches[len(s.batches)-1]
-	}
+	b := &s.batches[first+ld.lane]
 	// A batch is handed over before a line would take it past batch_bytes,
 	// so a buffer of batch_bytes never grows (a longer line goes alone).
 	if b.lines > 0 && len(b.buf)+len(l)+1 > d.MaxChunk() {
@@ -207,6 +216,7 @@ func (s *session) Flush() {
 	}
 	if len(s.batches) > 64 {
 		s.batches = s.batches[:0] // forget destinations of an old table
+		clear(s.slots)
 	}
 }
 
