@@ -107,27 +107,10 @@ func (n *CRelayNormalizer) Normalize(dst, line []byte) (out []byte, hashLen int,
 // decides); it is answered for lines that need a rewrite and for every line
 // with a ';', '\t', '\r', '\n' or NUL.
 func (n *CRelayNormalizer) Unchanged(line []byte) (hashLen int, ok bool) {
-	// The name: runs of plain bytes, each run ended by one '.', the last by
-	// the first space. An empty run is a leading dot or space, ".." or ". ",
-	// all of which Normalize rewrites.
-	i := 0
-	for {
-		start := i
-		for i < len(line) && n.plain[line[i]] {
-			i++
-		}
-		if i == start || i == len(line) {
-			return 0, false
-		}
-		if line[i] == ' ' {
-			break
-		}
-		if line[i] != '.' {
-			return 0, false
-		}
-		i++
+	fs, ok := n.nameEnd(line)
+	if !ok {
+		return 0, false
 	}
-	fs := i
 	// After it, runs of spaces and of dots collapse, and a space or dot
 	// right after the first space goes.
 	for j := fs + 1; j < len(line); j++ {
@@ -142,16 +125,13 @@ func (n *CRelayNormalizer) Unchanged(line []byte) (hashLen int, ok bool) {
 	return fs, true
 }
 
-// ParseUnchanged is Unchanged and then ParseGraphiteKeyed in one pass over
-// the common line, `name value [timestamp]` with single spaces: ok true
-// means Unchanged(line) is (hashLen, true) and ParseGraphiteKeyed(line,
-// hashLen, g) returned nil, with g set as it sets it. ok false means
-// nothing (g is untouched): the caller takes the general path, which
-// decides. The fields after the name are scanned once, for Unchanged's
-// rules and for their ends together, instead of once for each.
-func (n *CRelayNormalizer) ParseUnchanged(line []byte, g *Graphite) (hashLen int, ok bool) {
+// nameEnd returns the index of the first space, ending a name that
+// Normalize leaves as it is: runs of plain bytes, each run ended by one '.',
+// the last by the first space. An empty run is a leading dot or space, ".."
+// or ". ", all of which Normalize rewrites (ok false).
+func (n *CRelayNormalizer) nameEnd(line []byte) (int, bool) {
 	i := 0
-	for { // the name, as Unchanged reads it
+	for {
 		start := i
 		for i < len(line) && n.plain[line[i]] {
 			i++
@@ -160,14 +140,27 @@ func (n *CRelayNormalizer) ParseUnchanged(line []byte, g *Graphite) (hashLen int
 			return 0, false
 		}
 		if line[i] == ' ' {
-			break
+			return i, true
 		}
 		if line[i] != '.' {
 			return 0, false
 		}
 		i++
 	}
-	fs := i
+}
+
+// ParseUnchanged is Unchanged and then ParseGraphiteKeyed in one pass over
+// the common line, `name value [timestamp]` with single spaces: ok true
+// means Unchanged(line) is (hashLen, true) and ParseGraphiteKeyed(line,
+// hashLen, g) returned nil, with g set as it sets it. ok false means
+// nothing (g is untouched): the caller takes the general path, which
+// decides. The fields after the name are scanned once, for Unchanged's
+// rules and for their ends together, instead of once for each.
+func (n *CRelayNormalizer) ParseUnchanged(line []byte, g *Graphite) (hashLen int, ok bool) {
+	fs, ok := n.nameEnd(line)
+	if !ok {
+		return 0, false
+	}
 	val, j, ok := n.field(line, fs+1)
 	if !ok {
 		return 0, false

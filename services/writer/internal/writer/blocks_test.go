@@ -232,6 +232,21 @@ func readingOnce(t *testing.T, what string, shards int, ws ...*running) {
 }
 
 // publishByShard publishes b as aggregators do: a message per shard.
+// connectJS connects a client to the test's NATS, closed at the test's end.
+func connectJS(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
 func publishByShard(t *testing.T, js jetstream.JetStream, b *rollup.Batch, shards int) {
 	byShard := map[int][]rollup.Point{}
 	for _, p := range b.Points {
@@ -282,12 +297,7 @@ func scaleAndKill(t *testing.T, extra ...string) (evicted uint64) {
 	w1 := startWriter(t, blockWriter(t, url, st, "300ms", extra...))
 	readingOnce(t, "one writer", shards, w1)
 
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := connectJS(t, url)
 	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
 	spanNow := store.SpanOf(res, time.Now().Unix())
 	starts := map[string]int64{"now": spanNow, "past": spanNow - 30*store.SpanSeconds(res) + 3500}
@@ -404,12 +414,7 @@ func TestRecentPointsUntilPersisted(t *testing.T) {
 	st := openShared(t)
 	w := startWriter(t, blockWriter(t, url, st, "2s"))
 	readingOnce(t, "one writer", 8, w)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	nc, js := connectJS(t, url)
 	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
 	const path = "rc.hits"
 	bin := store.SpanOf(res, time.Now().Unix()) + 100
@@ -479,12 +484,7 @@ func TestCoarseResolutionsPersistLess(t *testing.T) {
 	st := openShared(t)
 	w := startWriter(t, blockWriter(t, url, st, "300ms", `coarse_persist_interval = "8s"`)) // ack_wait 5s
 	readingOnce(t, "one writer", 8, w)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := connectJS(t, url)
 	fine := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
 	coarse := rollup.Resolution{Step: time.Minute, TTL: 24 * time.Hour}
 	now := time.Now().Unix()

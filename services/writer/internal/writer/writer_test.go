@@ -227,12 +227,7 @@ dsn = %q
 		t.Fatal(err)
 	}
 	defer w.Close()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := connectJS(t, url)
 	minute := rollup.Resolution{Step: time.Minute, TTL: 24 * time.Hour}
 	const bin = 1700000040
 	coarse := func(flush int64, final bool, vals ...float64) *rollup.Batch {
