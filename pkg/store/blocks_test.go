@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/consthash/consthash/pkg/block"
@@ -139,6 +140,28 @@ func blockSuite(ctx context.Context, t *testing.T, s Store) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("children of %s: %+v, want %+v", parent, got, want)
 			}
+		}
+		// Side by side (the writer's shards index while its block writer
+		// writes): every path is announced once.
+		ix.TakeNewPaths()
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Go(func() {
+				if err := bs.IndexPaths(ctx, []string{"blkix2.a.x", "blkix2.a.y", "blkix2.b"}); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		fresh = ix.TakeNewPaths()
+		slices.Sort(fresh)
+		if want := []string{"blkix2", "blkix2.a", "blkix2.a.x", "blkix2.a.y", "blkix2.b"}; !slices.Equal(fresh, want) {
+			t.Fatalf("indexed side by side, new paths %q, want each of %q once", fresh, want)
 		}
 		// No block was written for them.
 		got, err := bs.ReadBlocks(ctx, []BlockKey{key("blkix.a.x", "s1", span), key("blkix.b", "s1", span)})

@@ -486,10 +486,7 @@ func (s *cassandraStore) index(ctx context.Context, leaves map[string]bool) erro
 	default:
 	}
 	s.mu.Lock()
-	remember(s.known, add)
-	for _, e := range add {
-		s.fresh = append(s.fresh, e.path)
-	}
+	s.fresh = append(s.fresh, remember(s.known, add)...)
 	s.mu.Unlock()
 	return nil
 }

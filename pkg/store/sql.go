@@ -35,6 +35,11 @@ type sqlStore struct {
 	maxRows int
 	stmts   sync.Map // query text -> *sql.Stmt, prepared once (reads are many and small)
 	horizon horizonCache
+	// txMu makes the transactions that write the path index (Write,
+	// WriteBlocks, IndexPaths) one at a time: two side by side deadlock in
+	// MySQL on the paths table's unique key (INSERT IGNORE's locks), and
+	// SQLite writes one transaction at a time anyway.
+	txMu sync.Mutex
 }
 
 // prepared returns the statement for q, preparing it on first use.
@@ -235,6 +240,8 @@ func (s *sqlStore) Write(ctx context.Context, batches []*rollup.Batch) error {
 			return err
 		}
 	}
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning a transaction: %w", err)
@@ -262,6 +269,8 @@ func (s *sqlStore) WriteBlocks(ctx context.Context, rows []BlockRow) error {
 			return err
 		}
 	}
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning a transaction: %w", err)
@@ -301,10 +310,7 @@ func (s *sqlStore) commitBlocks(ctx context.Context, tx *sqlx.Tx, rows []BlockRo
 // added remembers paths a committed transaction added to the index.
 func (s *sqlStore) added(added []indexEntry) {
 	s.mu.Lock()
-	remember(s.known, added)
-	for _, e := range added {
-		s.fresh = append(s.fresh, e.path)
-	}
+	s.fresh = append(s.fresh, remember(s.known, added)...)
 	s.mu.Unlock()
 }
 
@@ -322,6 +328,8 @@ func (s *sqlStore) IndexPaths(ctx context.Context, paths []string) error {
 	if len(want) == 0 {
 		return nil
 	}
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning a transaction: %w", err)

@@ -199,11 +199,22 @@ func newIndexEntries(paths map[string]bool, known map[string]bool) []indexEntry 
 	return add
 }
 
-// remember records added entries in known.
-func remember(known map[string]bool, added []indexEntry) {
+// remember records added entries in known and returns the paths new to
+// it (or new as leaves) to announce. Two writes that index the same path
+// side by side (the writer's IndexPaths beside a WriteBlocks) both write its
+// rows, which is harmless, and the first to remember it announces it: each
+// path is announced once.
+func remember(known map[string]bool, added []indexEntry) []string {
+	var fresh []string
 	for _, e := range added {
-		known[e.path] = known[e.path] || e.leaf
+		leaf, ok := known[e.path]
+		if ok && (leaf || !e.leaf) {
+			continue
+		}
+		known[e.path] = e.leaf
+		fresh = append(fresh, e.path)
 	}
+	return fresh
 }
 
 // The stores that answer queries implement the whole Reader, and keep
