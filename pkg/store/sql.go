@@ -240,22 +240,17 @@ func (s *sqlStore) Write(ctx context.Context, batches []*rollup.Batch) error {
 			return err
 		}
 	}
-	s.txMu.Lock()
-	defer s.txMu.Unlock()
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("beginning a transaction: %w", err)
-	}
-	defer tx.Rollback()
-	stored, err := s.readBlocks(ctx, tx, keys, s.mysql)
-	if err != nil {
-		return err
-	}
-	rows, err := mergeBlocks(ups, keys, stored)
-	if err != nil {
-		return err
-	}
-	return s.commitBlocks(ctx, tx, rows)
+	return s.indexTx(ctx, func(tx *sqlx.Tx) error {
+		stored, err := s.readBlocks(ctx, tx, keys, s.mysql)
+		if err != nil {
+			return err
+		}
+		rows, err := mergeBlocks(ups, keys, stored)
+		if err != nil {
+			return err
+		}
+		return s.commitBlocks(ctx, tx, rows)
+	})
 }
 
 // WriteBlocks upserts whole blocks (BlockStore): a stored block is replaced
@@ -269,6 +264,12 @@ func (s *sqlStore) WriteBlocks(ctx context.Context, rows []BlockRow) error {
 			return err
 		}
 	}
+	return s.indexTx(ctx, func(tx *sqlx.Tx) error { return s.commitBlocks(ctx, tx, rows) })
+}
+
+// indexTx runs fn in a transaction (rolled back unless fn commits it), one
+// such transaction at a time (txMu).
+func (s *sqlStore) indexTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	s.txMu.Lock()
 	defer s.txMu.Unlock()
 	tx, err := s.db.BeginTxx(ctx, nil)
@@ -276,7 +277,7 @@ func (s *sqlStore) WriteBlocks(ctx context.Context, rows []BlockRow) error {
 		return fmt.Errorf("beginning a transaction: %w", err)
 	}
 	defer tx.Rollback()
-	return s.commitBlocks(ctx, tx, rows)
+	return fn(tx)
 }
 
 // commitBlocks writes rows and indexes their paths in tx, commits, and
@@ -328,22 +329,17 @@ func (s *sqlStore) IndexPaths(ctx context.Context, paths []string) error {
 	if len(want) == 0 {
 		return nil
 	}
-	s.txMu.Lock()
-	defer s.txMu.Unlock()
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("beginning a transaction: %w", err)
-	}
-	defer tx.Rollback()
-	added, err := s.index(ctx, tx, want)
-	if err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing: %w", err)
-	}
-	s.added(added)
-	return nil
+	return s.indexTx(ctx, func(tx *sqlx.Tx) error {
+		added, err := s.index(ctx, tx, want)
+		if err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("committing: %w", err)
+		}
+		s.added(added)
+		return nil
+	})
 }
 
 // maxStatementBytes bounds the block data of one multi-row statement, well
