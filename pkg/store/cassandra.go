@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,12 +19,17 @@ import (
 )
 
 // cassandraStore keeps blocks in a table per resolution,
-// `blocks_{seconds}s (path, span, source, data)`, partitioned by path and
-// clustered by (span, source), written USING TTL from the resolution and
-// with the block's version as the write timestamp, compacted by
-// TimeWindowCompactionStrategy with the span as window; a path index
-// partitioned by parent, so children are one partition read; and `meta`,
-// whose schema_version row records the format.
+// `blocks_{seconds}s (parent, span, bucket, path, source, data)`, a
+// partition per (parent, span, bucket) clustered by (path, source): the
+// blocks of one span of a parent's children (of one bucket of them,
+// partition_buckets) are one partition, so a render of siblings
+// (`a.b.*`) reads a partition or two, not one per series, and a partition
+// lives in one compaction window. Blocks are written USING TTL from the
+// resolution and with the block's version as the write timestamp,
+// compacted by TimeWindowCompactionStrategy with the span as window; a path
+// index partitioned by parent, so children are one partition read; and
+// `meta`, whose rows record the format (schema_version), the bucket count,
+// the horizons and the floors (the earliest span written, per resolution).
 type cassandraStore struct {
 	cluster    *gocql.ClusterConfig
 	session    *gocql.Session
@@ -32,9 +40,12 @@ type cassandraStore struct {
 	groupBytes int // and block bytes per batch (a larger block goes alone)
 	mu         sync.Mutex
 	tables     map[int64]bool
+	buckets    int  // partition_buckets: fixed when the keyspace is created
+	bucketsSet bool // configured (else the keyspace's count is used)
 	known      map[string]bool
 	fresh      []string
 	horizon    horizonCache
+	floor      floorCache
 }
 
 func (s *cassandraStore) TakeNewPaths() []string {
@@ -43,6 +54,41 @@ func (s *cassandraStore) TakeNewPaths() []string {
 	out := s.fresh
 	s.fresh = nil
 	return out
+}
+
+// cassandraSchemaVersion is the format recorded in a keyspace's
+// schema_version row: 3 is a block partition per (parent, span, bucket)
+// (2 was a partition per path, 1 one row per point). A keyspace holding
+// another version is refused: there is no migration before 1.0.
+const cassandraSchemaVersion = 3
+
+// bucketsName is the meta row of the keyspace's partition bucket count;
+// maxBuckets bounds it (a read asks every bucket of each parent).
+const (
+	bucketsName = "partition_buckets"
+	maxBuckets  = 64
+)
+
+// blockPartition returns the partition of path's blocks besides the span:
+// its parent (the index's: the name before any tags, up to its last dot;
+// rootParent for none) and its bucket, an FNV-1a hash of the path modulo
+// the bucket count.
+func (s *cassandraStore) blockPartition(path string) (string, int) {
+	bucket := 0
+	if s.buckets > 1 {
+		h := fnv.New32a()
+		h.Write([]byte(path))
+		bucket = int(h.Sum32() % uint32(s.buckets))
+	}
+	return blockParent(path), bucket
+}
+
+func blockParent(path string) string {
+	name, _, _ := strings.Cut(path, ";")
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		return name[:i]
+	}
+	return rootParent
 }
 
 // rootParent stands for "no parent" in the path index: Cassandra refuses an
@@ -61,7 +107,7 @@ func openCassandra(cfg Config) (*cassandraStore, error) {
 		return nil, fmt.Errorf("dsn: give the contact points, e.g. cassandra1:9042,cassandra2:9042")
 	}
 	s := &cassandraStore{keyspace: "consthash", repl: "{'class': 'SimpleStrategy', 'replication_factor': 1}", queues: 16,
-		group: 10, groupBytes: 40 << 10, known: map[string]bool{}, tables: map[int64]bool{}}
+		group: 10, groupBytes: 40 << 10, buckets: 1, known: map[string]bool{}, tables: map[int64]bool{}}
 	if k := cfg.Options["keyspace"]; k != "" {
 		s.keyspace = k
 	}
@@ -82,6 +128,13 @@ func openCassandra(cfg Config) (*cassandraStore, error) {
 		}
 		s.groupBytes = n
 	}
+	if b := cfg.Options["partition_buckets"]; b != "" {
+		n, err := strconv.Atoi(b)
+		if err != nil || n <= 0 || n > maxBuckets {
+			return nil, fmt.Errorf("options.partition_buckets %q: want a number from 1 to %d", b, maxBuckets)
+		}
+		s.buckets, s.bucketsSet = n, true
+	}
 	if q := cfg.Options["write_queues"]; q != "" {
 		n, err := strconv.Atoi(q)
 		if err != nil || n <= 0 {
@@ -96,6 +149,9 @@ func openCassandra(cfg Config) (*cassandraStore, error) {
 	c.WriteTimeout = 30 * time.Second
 	c.MaxWaitSchemaAgreement = time.Minute
 	c.NumConns = 2
+	// Native protocol v4: v5's checksummed segments are read through two more
+	// copies by this driver (a third of query-api's allocations per render).
+	c.ProtoVersion = 4
 	if v := cfg.Options["consistency"]; v != "" {
 		cl, err := gocql.ParseConsistencyWrapper(v)
 		if err != nil {
@@ -122,7 +178,7 @@ func (s *cassandraStore) Init(ctx context.Context) error {
 			return fmt.Errorf("creating the schema: %w", err)
 		}
 	}
-	applied, err := sess.Query(fmt.Sprintf(`INSERT INTO %s.meta (name, value) VALUES ('schema_version', %d) IF NOT EXISTS`, s.keyspace, SchemaVersion)).
+	applied, err := sess.Query(fmt.Sprintf(`INSERT INTO %s.meta (name, value) VALUES ('schema_version', %d) IF NOT EXISTS`, s.keyspace, cassandraSchemaVersion)).
 		MapScanCASContext(ctx, map[string]any{})
 	if err != nil {
 		sess.Close()
@@ -135,16 +191,36 @@ func (s *cassandraStore) Init(ctx context.Context) error {
 			return fmt.Errorf("creating the schema: %w", err)
 		}
 	}
-	var v int64
+	var v, b int64
 	if err := sess.Query(fmt.Sprintf(`SELECT value FROM %s.meta WHERE name = 'schema_version'`, s.keyspace)).
 		Consistency(gocql.Serial).ScanContext(ctx, &v); err != nil {
 		sess.Close()
 		return fmt.Errorf("reading the schema version: %w", err)
 	}
-	sess.Close()
-	if v != SchemaVersion {
-		return fmt.Errorf("%s.meta: schema_version %d, this build reads %d (no migration before 1.0: use a new keyspace)", s.keyspace, v, SchemaVersion)
+	if v != cassandraSchemaVersion {
+		sess.Close()
+		return fmt.Errorf("%s.meta: schema_version %d, this build reads %d (no migration before 1.0: use a new keyspace)", s.keyspace, v, cassandraSchemaVersion)
 	}
+	// The bucket count is fixed by the first Init of a keyspace.
+	if _, err := sess.Query(fmt.Sprintf(`INSERT INTO %s.meta (name, value) VALUES ('%s', %d) IF NOT EXISTS`, s.keyspace, bucketsName, s.buckets)).
+		MapScanCASContext(ctx, map[string]any{}); err != nil {
+		sess.Close()
+		return fmt.Errorf("creating the schema: %w", err)
+	}
+	if err := sess.Query(fmt.Sprintf(`SELECT value FROM %s.meta WHERE name = '%s'`, s.keyspace, bucketsName)).
+		Consistency(gocql.Serial).ScanContext(ctx, &b); err != nil {
+		sess.Close()
+		return fmt.Errorf("reading the partition bucket count from %s.meta: %w", s.keyspace, err)
+	}
+	sess.Close()
+	switch {
+	case b < 1 || b > maxBuckets:
+		return fmt.Errorf("%s.meta: %s %d: want 1 to %d", s.keyspace, bucketsName, b, maxBuckets)
+	case s.bucketsSet && int(b) != s.buckets:
+		return fmt.Errorf("options.partition_buckets %d: keyspace %s was created with %d, and the count is fixed then (no migration before 1.0: use a new keyspace, or leave the option out)",
+			s.buckets, s.keyspace, b)
+	}
+	s.buckets = int(b)
 	c := *s.cluster
 	c.Keyspace = s.keyspace
 	s.session, err = c.CreateSession()
@@ -167,8 +243,8 @@ func (s *cassandraStore) ensureTable(ctx context.Context, seconds int64) error {
 	if done {
 		return nil
 	}
-	q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS blocks_%ds (path text, span bigint, source text, data blob,
-		PRIMARY KEY (path, span, source))
+	q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS blocks_%ds (parent text, span bigint, bucket int, path text, source text, data blob,
+		PRIMARY KEY ((parent, span, bucket), path, source))
 		WITH compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'MINUTES', 'compaction_window_size': %d}`,
 		seconds, seconds*BlockPoints/60)
 	if err := s.session.Query(q).ExecContext(ctx); err != nil {
@@ -229,22 +305,45 @@ func (s *cassandraStore) WriteBlocks(ctx context.Context, rows []BlockRow) error
 		}
 	}
 	s.horizon.done(raise)
-	queues := make([][]*BlockRow, s.queues)
+	// And the floors: a scan of a wide range reads the spans from the floor.
+	lower := s.floor.toLower(rows)
+	for secs, span := range lower {
+		if err := s.session.Query(`INSERT INTO meta (name, value) VALUES (?, ?) USING TIMESTAMP ?`, floorName(secs), span, floorStamp(span)).
+			ExecContext(ctx); err != nil {
+			return fmt.Errorf("lowering the floor %s in %s.meta: %w", floorName(secs), s.keyspace, err)
+		}
+	}
+	s.floor.done(lower)
+	// A partition's blocks go to one queue, next to each other: a batch of
+	// them is one mutation.
+	type row struct {
+		*BlockRow
+		parent string
+		bucket int
+	}
+	queues := make([][]row, s.queues)
 	leaves := map[string]bool{}
 	for i := range rows {
 		r := &rows[i]
 		if err := s.ensureTable(ctx, r.Res.Seconds()); err != nil {
 			return err
 		}
+		parent, bucket := s.blockPartition(r.Path)
 		h := fnv.New32a()
-		h.Write([]byte(r.Path))
-		q := h.Sum32() % uint32(s.queues)
-		queues[q] = append(queues[q], r)
+		h.Write([]byte(parent))
+		h.Write([]byte{byte(bucket)})
+		q := (h.Sum32() + uint32(r.Span/SpanSeconds(r.Res))) % uint32(s.queues)
+		queues[q] = append(queues[q], row{r, parent, bucket})
 		leaves[r.Path] = true
 	}
-	insert := func(r *BlockRow) (string, []any) {
-		return fmt.Sprintf(`INSERT INTO blocks_%ds (path, span, source, data) VALUES (?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`, r.Res.Seconds()),
-			[]any{r.Path, r.Span, r.Source, r.Data, int(r.Res.TTL / time.Second), r.Version}
+	for _, q := range queues {
+		slices.SortFunc(q, func(a, b row) int {
+			return cmp.Or(cmpInt(a.Res.Seconds(), b.Res.Seconds()), cmp.Compare(a.parent, b.parent), cmpInt(a.Span, b.Span), a.bucket-b.bucket)
+		})
+	}
+	insert := func(r row) (string, []any) {
+		return fmt.Sprintf(`INSERT INTO blocks_%ds (parent, span, bucket, path, source, data) VALUES (?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`, r.Res.Seconds()),
+			[]any{r.parent, r.Span, r.bucket, r.Path, r.Source, r.Data, int(r.Res.TTL / time.Second), r.Version}
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, s.queues)
@@ -323,12 +422,164 @@ func (s *cassandraStore) RaiseHorizon(ctx context.Context, k HorizonKey, span in
 	return nil
 }
 
-// readPaths is how many partitions (paths) one block query asks for.
+// readPaths is how many paths one block query asks for.
 const readPaths = 50
 
-// ReadBlocks selects the blocks of keys with multi-partition queries of up
-// to readPaths paths (`path IN ? AND span IN ? AND source IN ?`), a few at a
-// time, keeping the rows asked for; the version is the write timestamp.
+// floorCache remembers the earliest span of each resolution a store wrote,
+// so that a write lowers the stored floor only when it goes earlier.
+type floorCache struct {
+	mu     sync.Mutex
+	lowest map[int64]int64
+}
+
+// toLower returns, per resolution (seconds), the earliest span of rows
+// that is before what was lowered.
+func (c *floorCache) toLower(rows []BlockRow) map[int64]int64 {
+	var out map[int64]int64
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range rows {
+		secs, span := rows[i].Res.Seconds(), rows[i].Span
+		if l, ok := c.lowest[secs]; ok && span >= l {
+			continue
+		}
+		if out == nil {
+			out = map[int64]int64{}
+		}
+		if l, ok := out[secs]; !ok || span < l {
+			out[secs] = span
+		}
+	}
+	return out
+}
+
+// done records lowered floors (after they are stored).
+func (c *floorCache) done(lowered map[int64]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lowest == nil {
+		c.lowest = map[int64]int64{}
+	}
+	for secs, span := range lowered {
+		if l, ok := c.lowest[secs]; !ok || span < l {
+			c.lowest[secs] = span
+		}
+	}
+}
+
+// floorName is the meta row of a resolution's floor: the earliest span
+// whose blocks may have been written.
+func floorName(secs int64) string { return fmt.Sprintf("floor_%ds", secs) }
+
+// floorStamp is the write timestamp of a floor: the newest write wins, and
+// the earliest span must, so the stamp falls as the span rises.
+func floorStamp(span int64) int64 { return 1<<62 - span*1e6 }
+
+// spanBounds returns the earliest and the latest span of a resolution whose
+// blocks may have been written (its floor and the largest of its
+// horizons); ok is false when none was. A bound not stored is left at
+// math.MinInt64 or math.MaxInt64.
+func (s *cassandraStore) spanBounds(ctx context.Context, secs int64) (lo, hi int64, ok bool, err error) {
+	var names []string
+	var values []int64
+	it := s.session.Query(`SELECT name, value FROM meta`).IterContext(ctx)
+	var n string
+	var v int64
+	for it.Scan(&n, &v) {
+		names, values = append(names, n), append(values, v)
+	}
+	if err := it.Close(); err != nil {
+		return 0, 0, false, fmt.Errorf("reading the floors and horizons of %s.meta: %w", s.keyspace, err)
+	}
+	lo, hi = math.MinInt64, math.MaxInt64
+	if i := slices.Index(names, floorName(secs)); i >= 0 {
+		lo, ok = values[i], true
+	}
+	top := int64(math.MinInt64)
+	for k, span := range parseHorizons(names, values).Spans {
+		if k.Secs == secs {
+			top = max(top, span)
+		}
+	}
+	if top != math.MinInt64 {
+		hi = top
+	}
+	return lo, hi, ok, nil
+}
+
+// blockQuery is one select of blocks: the partitions of every (parent,
+// bucket) × span, the rows of paths (and sources) in them. Paths of other
+// parents or buckets find no row in a partition, so one query can ask for
+// a few parents' paths at once.
+type blockQuery struct {
+	secs    int64
+	parents []string
+	buckets []int
+	spans   []int64
+	paths   []string
+	seen    map[any]bool
+}
+
+func (q *blockQuery) add(parent string, bucket int, path string) {
+	if q.seen == nil {
+		q.seen = map[any]bool{}
+	}
+	if k := [2]string{"p", parent}; !q.seen[k] {
+		q.seen[k] = true
+		q.parents = append(q.parents, parent)
+	}
+	if k := [2]any{"b", bucket}; !q.seen[k] {
+		q.seen[k] = true
+		q.buckets = append(q.buckets, bucket)
+	}
+	if k := [2]string{"x", path}; !q.seen[k] {
+		q.seen[k] = true
+		q.paths = append(q.paths, path)
+	}
+}
+
+func (q *blockQuery) addSpan(span int64) {
+	if q.seen == nil {
+		q.seen = map[any]bool{}
+	}
+	if k := [2]any{"s", span}; !q.seen[k] {
+		q.seen[k] = true
+		q.spans = append(q.spans, span)
+	}
+}
+
+// groupPaths splits paths into queries of up to readPaths paths, siblings
+// (the paths of one partition) together: paths sorted by (parent, bucket,
+// path).
+func (s *cassandraStore) groupPaths(secs int64, paths []string) []*blockQuery {
+	type pp struct {
+		path, parent string
+		bucket       int
+	}
+	list := make([]pp, len(paths))
+	for i, p := range paths {
+		parent, bucket := s.blockPartition(p)
+		list[i] = pp{p, parent, bucket}
+	}
+	slices.SortFunc(list, func(a, b pp) int {
+		return cmp.Or(cmp.Compare(a.parent, b.parent), a.bucket-b.bucket, cmp.Compare(a.path, b.path))
+	})
+	var out []*blockQuery
+	var q *blockQuery
+	for _, p := range list {
+		if q == nil || len(q.paths) >= readPaths {
+			q = &blockQuery{secs: secs}
+			out = append(out, q)
+		}
+		q.add(p.parent, p.bucket, p.path)
+	}
+	return out
+}
+
+// ReadBlocks selects the blocks of keys, up to readPaths paths a query
+// (`parent IN ? AND span IN ? AND bucket IN ? AND path IN ? AND source IN
+// ?`, siblings together), 16 queries at a time, keeping the rows asked for;
+// the version is the write timestamp.
 func (s *cassandraStore) ReadBlocks(ctx context.Context, keys []BlockKey) ([]BlockRow, error) {
 	if s.session == nil {
 		return nil, errNotInit
@@ -338,58 +589,66 @@ func (s *cassandraStore) ReadBlocks(ctx context.Context, keys []BlockKey) ([]Blo
 		span   int64
 		source string
 	}
-	type query struct {
-		secs                   int64
-		paths, sources         []string
-		spans                  []int64
-		want                   map[id]BlockKey
-		seenP, seenS, seenSpan map[any]bool
-	}
-	var queries []*query
-	open := map[int64]*query{}
+	want := map[int64]map[id]BlockKey{}
+	var secsOrder []int64
 	for _, k := range keys {
 		secs := k.Res.Seconds()
 		if err := s.ensureTable(ctx, secs); err != nil {
 			return nil, err
 		}
-		q := open[secs]
-		if q == nil || len(q.paths) >= readPaths && !q.seenP[k.Path] {
-			q = &query{secs: secs, want: map[id]BlockKey{}, seenP: map[any]bool{}, seenS: map[any]bool{}, seenSpan: map[any]bool{}}
-			open[secs] = q
-			queries = append(queries, q)
+		if want[secs] == nil {
+			want[secs] = map[id]BlockKey{}
+			secsOrder = append(secsOrder, secs)
 		}
-		q.want[id{k.Path, k.Span, k.Source}] = k
-		if !q.seenP[k.Path] {
-			q.seenP[k.Path] = true
-			q.paths = append(q.paths, k.Path)
+		want[secs][id{k.Path, k.Span, k.Source}] = k
+	}
+	type query struct {
+		*blockQuery
+		sources []string
+	}
+	var queries []query
+	for _, secs := range secsOrder {
+		byPath := map[string][]BlockKey{}
+		var paths []string
+		for _, k := range want[secs] {
+			if byPath[k.Path] == nil {
+				paths = append(paths, k.Path)
+			}
+			byPath[k.Path] = append(byPath[k.Path], k)
 		}
-		if !q.seenSpan[k.Span] {
-			q.seenSpan[k.Span] = true
-			q.spans = append(q.spans, k.Span)
-		}
-		if !q.seenS[k.Source] {
-			q.seenS[k.Source] = true
-			q.sources = append(q.sources, k.Source)
+		for _, q := range s.groupPaths(secs, paths) {
+			var sources []string
+			seen := map[string]bool{}
+			for _, p := range q.paths {
+				for _, k := range byPath[p] {
+					q.addSpan(k.Span)
+					if !seen[k.Source] {
+						seen[k.Source] = true
+						sources = append(sources, k.Source)
+					}
+				}
+			}
+			queries = append(queries, query{q, sources})
 		}
 	}
 	var mu sync.Mutex
 	var out []BlockRow
 	var firstErr error
-	work := make(chan *query)
+	work := make(chan query)
 	var wg sync.WaitGroup
 	for range min(len(queries), 16) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for q := range work {
-				stmt := fmt.Sprintf(`SELECT path, span, source, data, WRITETIME(data) FROM blocks_%ds WHERE path IN ? AND span IN ? AND source IN ?`, q.secs)
-				it := s.session.Query(stmt, q.paths, q.spans, q.sources).PageSize(1000).IterContext(ctx)
+				stmt := fmt.Sprintf(`SELECT path, span, source, data, WRITETIME(data) FROM blocks_%ds WHERE parent IN ? AND span IN ? AND bucket IN ? AND path IN ? AND source IN ?`, q.secs)
+				it := s.session.Query(stmt, q.parents, q.spans, q.buckets, q.paths, q.sources).PageSize(1000).IterContext(ctx)
 				var got []BlockRow
 				var i id
 				var data []byte
 				var version int64
 				for it.Scan(&i.path, &i.span, &i.source, &data, &version) {
-					if k, ok := q.want[i]; ok {
+					if k, ok := want[q.secs][i]; ok {
 						got = append(got, BlockRow{BlockKey: k, Data: data, Version: version})
 					}
 					data = nil // Scan reuses a non-nil slice
@@ -398,7 +657,7 @@ func (s *cassandraStore) ReadBlocks(ctx context.Context, keys []BlockKey) ([]Blo
 				mu.Lock()
 				out = append(out, got...)
 				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("reading %d blocks from blocks_%ds: %w", len(q.want), q.secs, err)
+					firstErr = fmt.Errorf("reading the blocks of %d paths from blocks_%ds: %w", len(q.paths), q.secs, err)
 				}
 				mu.Unlock()
 			}
@@ -517,11 +776,12 @@ func (s *cassandraStore) ReadColumn(ctx context.Context, path string, res rollup
 	return rr.points(), nil
 }
 
-// ReadMany reads the blocks of up to readPaths paths (partitions) a query
-// (`path IN ?`, each partition in (span, source) order), one query after
-// the other (callers read side by side), and decodes them onto the reads'
-// values while a path's blocks come from one producer; a path with several
-// is read again alone and merged (manyFiller).
+// ReadMany reads the blocks of up to readPaths paths a query (`parent IN ?
+// AND span IN ? AND bucket IN ? AND path IN ?`, siblings together: a
+// render of `a.b.*` reads a partition or two), one query after the other
+// (callers read side by side), and decodes them onto the reads' values
+// while a path's blocks come from one producer; a path with several is
+// read again alone and merged (manyFiller).
 func (s *cassandraStore) ReadMany(ctx context.Context, res rollup.Resolution, start int64, reads []SeriesRead) error {
 	if s.session == nil {
 		return errNotInit
@@ -533,12 +793,10 @@ func (s *cassandraStore) ReadMany(ctx context.Context, res rollup.Resolution, st
 	if err := s.ensureTable(ctx, res.Seconds()); err != nil {
 		return err
 	}
-	q := fmt.Sprintf(`SELECT path, source, data FROM blocks_%ds WHERE path IN ? AND span >= ? AND span < ?`, res.Seconds())
-	paths := m.paths()
-	for len(paths) > 0 {
-		chunk := paths[:min(len(paths), readPaths)]
-		paths = paths[len(chunk):]
-		it := s.session.Query(q, chunk, SpanOf(res, start), m.end).PageSize(1000).IterContext(ctx)
+	stmt := fmt.Sprintf(`SELECT path, source, data FROM blocks_%ds WHERE parent IN ? AND span IN ? AND bucket IN ? AND path IN ?`, res.Seconds())
+	spans := spansOf(res, start, m.end)
+	for _, q := range s.groupPaths(res.Seconds(), m.paths()) {
+		it := s.session.Query(stmt, q.parents, spans, q.buckets, q.paths).PageSize(1000).IterContext(ctx)
 		var path, source, data []byte
 		for it.Scan(&path, &source, &data) {
 			if err := m.add(path, source, data); err != nil {
@@ -547,16 +805,37 @@ func (s *cassandraStore) ReadMany(ctx context.Context, res rollup.Resolution, st
 			}
 		}
 		if err := it.Close(); err != nil {
-			return fmt.Errorf("reading %d series (%s ...): %w", len(chunk), chunk[0], err)
+			return fmt.Errorf("reading %d series (%s ...): %w", len(q.paths), q.paths[0], err)
 		}
 	}
 	return m.readAgain(ctx, res, s.scanBlocks)
 }
 
+// spansOf returns the span starts of the blocks that overlap [from, until).
+func spansOf(res rollup.Resolution, from, until int64) []int64 {
+	if from >= until {
+		return nil
+	}
+	n := SpanSeconds(res)
+	var out []int64
+	for sp := SpanOf(res, from); sp < until; sp += n {
+		out = append(out, sp)
+	}
+	return out
+}
+
+// scanSpans is the most spans a scan enumerates without asking the floor
+// and the horizons; scanChunk how many spans one of its queries reads.
+const (
+	scanSpans = 256
+	scanChunk = 64
+)
+
 // scanBlocks calls fn with the blocks of path whose spans overlap [from,
-// until), in (span, source) order (one partition's clustering order), until
-// fn returns false (then so does scanBlocks). fn's slices are reused by the
-// next block.
+// until), in (span, source) order, until fn returns false (then so does
+// scanBlocks). A range of more than scanSpans spans (a dump reads all
+// time) is first narrowed to the resolution's floor and horizons. fn's
+// slices are reused by the next block.
 func (s *cassandraStore) scanBlocks(ctx context.Context, path string, res rollup.Resolution, from, until int64, fn func(source, data []byte) (bool, error)) (bool, error) {
 	if s.session == nil {
 		return false, errNotInit
@@ -567,18 +846,46 @@ func (s *cassandraStore) scanBlocks(ctx context.Context, path string, res rollup
 	if err := s.ensureTable(ctx, res.Seconds()); err != nil {
 		return false, err
 	}
-	q := fmt.Sprintf(`SELECT source, data FROM blocks_%ds WHERE path = ? AND span >= ? AND span < ?`, res.Seconds())
-	it := s.session.Query(q, path, SpanOf(res, from), until).PageSize(100).IterContext(ctx)
-	var source, data []byte
-	for it.Scan(&source, &data) {
-		more, err := fn(source, data)
-		if err != nil || !more {
-			it.Close()
-			return false, err
+	n := SpanSeconds(res)
+	if d := SpanOf(res, until-1) - SpanOf(res, from); d < 0 || d/n >= scanSpans { // d < 0: it overflowed
+		floor, top, ok, err := s.spanBounds(ctx, res.Seconds())
+		if err != nil || !ok {
+			return err == nil, err
+		}
+		if top == math.MaxInt64 { // no horizon stored (none is raised before a write): up to now
+			top = SpanOf(res, time.Now().Unix()) + n
+		}
+		from, until = max(from, floor), min(until, top+n)
+		if from >= until {
+			return true, nil
 		}
 	}
-	if err := it.Close(); err != nil {
-		return false, fmt.Errorf("reading %s: %w", path, err)
+	parent, bucket := s.blockPartition(path)
+	stmt := fmt.Sprintf(`SELECT span, source, data FROM blocks_%ds WHERE parent = ? AND span IN ? AND bucket = ? AND path = ?`, res.Seconds())
+	type blk struct {
+		span         int64
+		source, data []byte
+	}
+	var got []blk
+	for chunk := range slices.Chunk(spansOf(res, from, until), scanChunk) {
+		// Partitions come back in token order: sort the chunk's blocks.
+		got = got[:0]
+		it := s.session.Query(stmt, parent, chunk, bucket, path).PageSize(100).IterContext(ctx)
+		var b blk
+		for it.Scan(&b.span, &b.source, &b.data) {
+			got = append(got, b)
+			b = blk{}
+		}
+		if err := it.Close(); err != nil {
+			return false, fmt.Errorf("reading %s: %w", path, err)
+		}
+		slices.SortFunc(got, func(a, b blk) int { return cmp.Or(cmpInt(a.span, b.span), bytes.Compare(a.source, b.source)) })
+		for _, b := range got {
+			more, err := fn(b.source, b.data)
+			if err != nil || !more {
+				return false, err
+			}
+		}
 	}
 	return true, nil
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -436,8 +437,8 @@ func TestCassandraStore(t *testing.T) {
 	sess, _ := testenv.Cassandra(t)
 	var ttl int
 	var ts int64
-	q := "SELECT TTL(data), WRITETIME(data) FROM " + ks + ".blocks_10s WHERE path = ? AND span = ? AND source = ?"
-	if err := sess.Query(q, "a.b.c", SpanOf(tenSec, 1700000000), "agg-b").Scan(&ttl, &ts); err != nil {
+	q := "SELECT TTL(data), WRITETIME(data) FROM " + ks + ".blocks_10s WHERE parent = ? AND span = ? AND bucket = 0 AND path = ? AND source = ?"
+	if err := sess.Query(q, "a.b", SpanOf(tenSec, 1700000000), "a.b.c", "agg-b").Scan(&ttl, &ts); err != nil {
 		t.Fatal(err)
 	}
 	if ttl <= 3500 || ttl > 3600 {
@@ -445,6 +446,61 @@ func TestCassandraStore(t *testing.T) {
 	}
 	if want := int64(1700000010) * 1e6; ts != want {
 		t.Errorf("write timestamp %d, want the version %d", ts, want)
+	}
+	allTime(t, s.(Reader))
+}
+
+// allTime checks that a read of all time (a dump) finds what a read of the
+// range finds.
+func allTime(t *testing.T, r Reader) {
+	t.Helper()
+	ctx := context.Background()
+	want, err := r.Read(ctx, "a.b.c", tenSec, 1700000000, 1700000020)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rng := range [][2]int64{{math.MinInt32, math.MaxInt32}, {math.MinInt64, math.MaxInt64}, {0, 2e9}} {
+		got, err := r.Read(ctx, "a.b.c", tenSec, rng[0], rng[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) == 0 || !reflect.DeepEqual(got, want) {
+			t.Errorf("reading [%d, %d): %+v, want %+v", rng[0], rng[1], got, want)
+		}
+	}
+}
+
+// TestCassandraStoreBuckets runs the suite on a keyspace whose partitions
+// are split in buckets, then checks that the count is fixed by the
+// keyspace's creation.
+func TestCassandraStoreBuckets(t *testing.T) {
+	hosts := testenv.CassandraHosts(t)
+	_, ks := testenv.Cassandra(t)
+	open := func(opts map[string]string) Store {
+		opts["keyspace"] = ks
+		s, err := Open(Config{Driver: "cassandra", DSN: strings.Join(hosts, ","), Options: opts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	s := open(map[string]string{"partition_buckets": "3"})
+	suite(t, s)
+	allTime(t, s.(Reader))
+	ctx := context.Background()
+	err := open(map[string]string{"partition_buckets": "2"}).Init(ctx)
+	if err == nil || !strings.Contains(err.Error(), "options.partition_buckets 2: keyspace "+ks+" was created with 3") {
+		t.Errorf("another bucket count: %v, want a refusal naming both", err)
+	}
+	again := open(map[string]string{})
+	if err := again.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	allTime(t, again.(Reader))
+	if _, err := Open(Config{Driver: "cassandra", DSN: "x", Options: map[string]string{"partition_buckets": "65"}}); err == nil ||
+		!strings.Contains(err.Error(), "options.partition_buckets") {
+		t.Errorf("partition_buckets 65: %v, want an error", err)
 	}
 }
 

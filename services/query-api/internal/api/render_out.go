@@ -40,6 +40,12 @@ func writeRenderJSON(w http.ResponseWriter, cb string, outs []renderOut) error {
 	}
 	bw.WriteByte('[')
 	var num []byte
+	// The series of a render mostly share their timestamps: those of the
+	// first series are formatted once (times, and their text at
+	// text[off[j]:off[j+1]]) and copied for the next ones.
+	var times []int64
+	var text []byte
+	off := []int{0}
 	for i, o := range outs {
 		if i > 0 {
 			bw.WriteByte(',')
@@ -66,7 +72,17 @@ func writeRenderJSON(w http.ResponseWriter, cb string, outs []renderOut) error {
 				bw.WriteByte(',')
 			}
 			num = append(appendJSONFloat(append(num[:0], '['), p.Value), ',')
-			num = append(strconv.AppendInt(num, p.Time, 10), ']')
+			switch {
+			case j < len(times) && times[j] == p.Time:
+				num = append(num, text[off[j]:off[j+1]]...)
+			case i == 0:
+				text = strconv.AppendInt(text, p.Time, 10)
+				times, off = append(times, p.Time), append(off, len(text))
+				num = append(num, text[off[j]:]...)
+			default:
+				num = strconv.AppendInt(num, p.Time, 10)
+			}
+			num = append(num, ']')
 			if _, err := bw.Write(num); err != nil {
 				return err
 			}
@@ -91,6 +107,9 @@ func appendJSONFloat(b []byte, v float64) []byte {
 	case math.IsInf(v, -1):
 		return append(b, "-1e9999"...)
 	}
+	if out, ok := appendShortDecimal(b, v); ok {
+		return out
+	}
 	f := byte('f')
 	if abs := math.Abs(v); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		f = 'e'
@@ -103,6 +122,60 @@ func appendJSONFloat(b []byte, v float64) []byte {
 		}
 	}
 	return b
+}
+
+// shortPow10 are the scales appendShortDecimal tries: up to 4 decimals.
+var shortPow10 = [...]float64{1, 10, 100, 1000, 1e4}
+
+// appendShortDecimal appends v as strconv's shortest 'f' format does when v
+// is m / 10^k for an integer m below 2^52 and k ≤ 4 (most stored values:
+// counts, and sums and gauges of a few decimals), found by arithmetic
+// instead of the general shortest-digits search; ok is false for any other
+// v (and for zero, whose sign the general path keeps). Why it is the same
+// text: m / 10^k is correctly rounded (both exact), so m with k decimals
+// parses back to v; below 2^52 the spacing of doubles near |v| is under
+// 10^-k, so no other k-decimal number does; and the first such k has the
+// fewest digits.
+func appendShortDecimal(b []byte, v float64) ([]byte, bool) {
+	a := math.Abs(v)
+	if a == 0 || a != a {
+		return b, false
+	}
+	for k, p := range shortPow10 {
+		x := a * p
+		if x >= 1<<52 {
+			return b, false
+		}
+		m := math.Round(x)
+		if m/p != a {
+			continue
+		}
+		if v < 0 {
+			b = append(b, '-')
+		}
+		start := len(b)
+		b = strconv.AppendInt(b, int64(m), 10)
+		if k == 0 {
+			return b, true
+		}
+		digits := len(b) - start
+		if digits <= k { // 0.00ddd: pad with zeros after "0."
+			pad := k - digits + 2
+			b = append(b, make([]byte, pad)...)
+			copy(b[start+pad:], b[start:start+digits])
+			b[start], b[start+1] = '0', '.'
+			for i := start + 2; i < start+pad; i++ {
+				b[i] = '0'
+			}
+			return b, true
+		}
+		b = append(b, 0)
+		dot := len(b) - 1 - k
+		copy(b[dot+1:], b[dot:len(b)-1])
+		b[dot] = '.'
+		return b, true
+	}
+	return b, false
 }
 
 // writeRenderCSV writes name,time,value lines, the value empty for null.

@@ -22,6 +22,26 @@ func TestAppendJSONFloat(t *testing.T) {
 	for range 10000 {
 		vals = append(vals, math.Float64frombits(rng.Uint64()))
 	}
+	// Values of a few decimals (appendShortDecimal's): of every scale it
+	// tries and one beyond, around 2^52 / 10^k, and just off such values.
+	for k, p := range []float64{1, 10, 100, 1000, 1e4, 1e5} {
+		for range 20000 {
+			m := float64(rng.Int64N(1 << 20))
+			if rng.IntN(4) == 0 {
+				m = float64(rng.Int64N(1 << 53))
+			}
+			v := m / p
+			if rng.IntN(2) == 0 {
+				v = -v
+			}
+			vals = append(vals, v, math.Nextafter(v, math.Inf(1)), math.Nextafter(v, math.Inf(-1)))
+		}
+		edge := math.Ldexp(1, 52) / p
+		for _, d := range []float64{-2, -1, -0.5, 0, 0.5, 1, 2} {
+			vals = append(vals, edge+d/p, math.Round(edge)+d, float64(k)*0.1+1e-5)
+		}
+	}
+	vals = append(vals, math.Copysign(0, -1), 0.0001, 0.00005, 1e-4+1e-20, 4503599627370495.5, 450359962737049.55)
 	for _, v := range vals {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			continue

@@ -156,13 +156,13 @@ func (s *Series) Datapoints(maxDataPoints int, timeRange int64) []Point {
 			values = values[1:]
 		}
 		values = Consolidate(values, vpp, s.Consolidate, s.XFilesFactor)
-		var out []Point
+		out := make([]Point, 0, len(values))
 		for i, ts := 0, start; i < len(values) && ts < s.End+1; i, ts = i+1, ts+spp {
 			out = append(out, Point{values[i], ts})
 		}
 		return out
 	}
-	var out []Point
+	out := make([]Point, 0, len(values))
 	for i, ts := 0, start; i < len(values) && ts < s.End; i, ts = i+1, ts+step {
 		out = append(out, Point{values[i], ts})
 	}
