@@ -169,12 +169,14 @@ func (a *API) readLeaves(ctx context.Context, paths []string, res rollup.Resolut
 	start, end := series.Span(res.Seconds(), readFrom.Unix(), readUntil.Unix())
 	n := max(0, (end-start)/res.Seconds())
 	reads := make([]store.SeriesRead, len(paths))
-	for i, p := range paths {
-		reads[i] = store.SeriesRead{Path: p, Col: string(series.ColumnFor(a.cfg.Rules, p, "")), Vals: make([]float64, n)}
-	}
 	group := min(readGroup, max(1, (len(paths)+a.cfg.ReadConcurrency-1)/a.cfg.ReadConcurrency))
 	err := par.For(ctx, (len(paths)+group-1)/group, a.cfg.ReadConcurrency, func(g int) error {
 		rs := reads[g*group : min(len(reads), (g+1)*group)]
+		// Each group finds its columns (the name rules' regexps), side by side.
+		for i := range rs {
+			p := paths[g*group+i]
+			rs[i] = store.SeriesRead{Path: p, Col: string(series.ColumnFor(a.cfg.Rules, p, "")), Vals: make([]float64, n)}
+		}
 		if err := r.ReadMany(ctx, res, start, rs); err != nil {
 			return readError{fmt.Errorf("reading %d series (%s ...): %w", len(rs), rs[0].Path, err)}
 		}

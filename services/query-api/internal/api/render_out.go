@@ -2,12 +2,15 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"math"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
+	"github.com/consthash/consthash/services/query-api/internal/par"
 	"github.com/consthash/consthash/services/query-api/internal/series"
 )
 
@@ -25,7 +28,10 @@ const answerBuffer = 64 << 10
 
 // writeRenderJSON writes graphite-web's JSON answer, byte for byte what
 // json.Marshal of {"target", "tags", "datapoints": [[value, time]...]} per
-// series gives, wrapped in the jsonp callback cb if not "".
+// series gives, wrapped in the jsonp callback cb if not "". Series are
+// encoded in groups of about jsonGroupPoints points, the series of a group
+// side by side (one per core), and written in order: the text held is a
+// group's, whatever the answer's size.
 func writeRenderJSON(w http.ResponseWriter, cb string, outs []renderOut) error {
 	if cb != "" {
 		w.Header().Set("Content-Type", "text/javascript")
@@ -39,61 +45,118 @@ func writeRenderJSON(w http.ResponseWriter, cb string, outs []renderOut) error {
 		bw.WriteByte('(')
 	}
 	bw.WriteByte('[')
-	var num []byte
-	// The series of a render mostly share their timestamps: those of the
-	// first series are formatted once (times, and their text at
-	// text[off[j]:off[j+1]]) and copied for the next ones.
-	var times []int64
-	var text []byte
-	off := []int{0}
-	for i, o := range outs {
-		if i > 0 {
-			bw.WriteByte(',')
+	tt := newTimeText(outs)
+	var bufs [][]byte
+	workers := runtime.GOMAXPROCS(0)
+	for lo := 0; lo < len(outs); {
+		hi, n := lo, 0
+		for hi < len(outs) && (hi == lo || n+len(outs[hi].pts) <= jsonGroupPoints) {
+			n += len(outs[hi].pts)
+			hi++
 		}
-		tags := o.s.Tags
-		if tags == nil {
-			tags = tagsOf(o.s.Name)
+		group := outs[lo:hi]
+		for len(bufs) < len(group) {
+			bufs = append(bufs, nil)
 		}
-		name, err := json.Marshal(o.s.Name)
+		encode := func(i int) error {
+			var err error
+			bufs[i], err = appendSeriesJSON(bufs[i][:0], group[i], tt, lo+i > 0)
+			return err
+		}
+		var err error
+		if n >= jsonParallelPoints && len(group) > 1 {
+			err = par.For(context.Background(), len(group), workers, encode)
+		} else {
+			for i := range group {
+				if err = encode(i); err != nil {
+					break
+				}
+			}
+		}
 		if err != nil {
 			return err
 		}
-		tj, err := json.Marshal(tags)
-		if err != nil {
-			return err
-		}
-		bw.WriteString(`{"target":`)
-		bw.Write(name)
-		bw.WriteString(`,"tags":`)
-		bw.Write(tj)
-		bw.WriteString(`,"datapoints":[`)
-		for j, p := range o.pts {
-			if j > 0 {
-				bw.WriteByte(',')
-			}
-			num = append(appendJSONFloat(append(num[:0], '['), p.Value), ',')
-			switch {
-			case j < len(times) && times[j] == p.Time:
-				num = append(num, text[off[j]:off[j+1]]...)
-			case i == 0:
-				text = strconv.AppendInt(text, p.Time, 10)
-				times, off = append(times, p.Time), append(off, len(text))
-				num = append(num, text[off[j]:]...)
-			default:
-				num = strconv.AppendInt(num, p.Time, 10)
-			}
-			num = append(num, ']')
-			if _, err := bw.Write(num); err != nil {
+		for i := range group {
+			if _, err := bw.Write(bufs[i]); err != nil {
 				return err
 			}
 		}
-		bw.WriteString("]}")
+		lo = hi
 	}
 	bw.WriteByte(']')
 	if cb != "" {
 		bw.WriteByte(')')
 	}
 	return bw.Flush()
+}
+
+// jsonGroupPoints is about how many points writeRenderJSON encodes before
+// writing them (a series more alone); a group of jsonParallelPoints or more
+// is encoded on every core.
+const (
+	jsonGroupPoints    = 32 << 10
+	jsonParallelPoints = 4 << 10
+)
+
+// timeText holds the timestamps of a render's first series with points and
+// their text (text[off[j]:off[j+1]]): the series of a render mostly share
+// their timestamps, so each is formatted once.
+type timeText struct {
+	times []int64
+	text  []byte
+	off   []int
+}
+
+func newTimeText(outs []renderOut) *timeText {
+	t := &timeText{off: []int{0}}
+	for _, o := range outs {
+		if len(o.pts) == 0 {
+			continue
+		}
+		for _, p := range o.pts {
+			t.text = strconv.AppendInt(t.text, p.Time, 10)
+			t.times, t.off = append(t.times, p.Time), append(t.off, len(t.text))
+		}
+		break
+	}
+	return t
+}
+
+// appendSeriesJSON appends one series' object, after a comma unless first.
+func appendSeriesJSON(b []byte, o renderOut, tt *timeText, comma bool) ([]byte, error) {
+	if comma {
+		b = append(b, ',')
+	}
+	tags := o.s.Tags
+	if tags == nil {
+		tags = tagsOf(o.s.Name)
+	}
+	name, err := json.Marshal(o.s.Name)
+	if err != nil {
+		return b, err
+	}
+	tj, err := json.Marshal(tags)
+	if err != nil {
+		return b, err
+	}
+	b = append(b, `{"target":`...)
+	b = append(b, name...)
+	b = append(b, `,"tags":`...)
+	b = append(b, tj...)
+	b = append(b, `,"datapoints":[`...)
+	for j, p := range o.pts {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = append(appendJSONFloat(append(b, '['), p.Value), ',')
+		if j < len(tt.times) && tt.times[j] == p.Time {
+			b = append(b, tt.text[tt.off[j]:tt.off[j+1]]...)
+		} else {
+			b = strconv.AppendInt(b, p.Time, 10)
+		}
+		b = append(b, ']')
+	}
+	return append(b, "]}"...), nil
 }
 
 // appendJSONFloat appends v as encoding/json writes a float64, null for
@@ -153,27 +216,20 @@ func appendShortDecimal(b []byte, v float64) ([]byte, bool) {
 		if v < 0 {
 			b = append(b, '-')
 		}
-		start := len(b)
-		b = strconv.AppendInt(b, int64(m), 10)
-		if k == 0 {
-			return b, true
-		}
-		digits := len(b) - start
-		if digits <= k { // 0.00ddd: pad with zeros after "0."
-			pad := k - digits + 2
-			b = append(b, make([]byte, pad)...)
-			copy(b[start+pad:], b[start:start+digits])
-			b[start], b[start+1] = '0', '.'
-			for i := start + 2; i < start+pad; i++ {
-				b[i] = '0'
+		// The digits of m from the right, at least k+1 (0.00d), the
+		// point after the first k.
+		var buf [24]byte
+		i, u := len(buf), uint64(m)
+		for d := 0; d <= k || u > 0; d++ {
+			if d == k && k > 0 {
+				i--
+				buf[i] = '.'
 			}
-			return b, true
+			i--
+			buf[i] = byte('0' + u%10)
+			u /= 10
 		}
-		b = append(b, 0)
-		dot := len(b) - 1 - k
-		copy(b[dot+1:], b[dot:len(b)-1])
-		b[dot] = '.'
-		return b, true
+		return append(b, buf[i:]...), true
 	}
 	return b, false
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -151,4 +152,67 @@ func (w *countingWriter) WriteHeader(int)     {}
 func (w *countingWriter) Write(p []byte) (int, error) {
 	w.n += int64(len(p))
 	return len(p), nil
+}
+
+// TestRenderJSONGroups checks an answer of many groups, encoded side by
+// side (writeRenderJSON), against json.Marshal of the same series: series
+// sharing timestamps, others not, empty ones, nulls and decimals.
+func TestRenderJSONGroups(t *testing.T) {
+	type jsonSeries struct {
+		Target     string            `json:"target"`
+		Tags       map[string]string `json:"tags"`
+		Datapoints [][2]any          `json:"datapoints"`
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	var outs []renderOut
+	var want []jsonSeries
+	for i := range 120 {
+		name := fmt.Sprintf("a.b.s%03d;dc=eu", i)
+		s := &series.Series{Name: name}
+		n, start := 1500, int64(1700000000)
+		switch i % 7 {
+		case 3:
+			n = 0
+		case 5:
+			start += 5 // other timestamps
+		case 6:
+			n = 40000 // a group alone
+		}
+		js := jsonSeries{Target: name, Tags: tagsOf(name), Datapoints: [][2]any{}}
+		var pts []series.Point
+		for j := range n {
+			v := float64(rng.IntN(100000)) / 10
+			switch rng.IntN(5) {
+			case 0:
+				v = math.NaN()
+			case 1:
+				v = rng.Float64() * 1e6
+			}
+			ts := start + int64(j)*10
+			pts = append(pts, series.Point{Value: v, Time: ts})
+			var jv any = v
+			if math.IsNaN(v) {
+				jv = nil
+			}
+			js.Datapoints = append(js.Datapoints, [2]any{jv, ts})
+		}
+		outs = append(outs, renderOut{s: s, pts: pts})
+		want = append(want, js)
+	}
+	wantBody, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if err := writeRenderJSON(rec, "", outs); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Body.String(); got != string(wantBody) {
+		for i := range min(len(got), len(wantBody)) {
+			if got[i] != wantBody[i] {
+				t.Fatalf("differs at byte %d of %d: %.80q, want %.80q", i, len(wantBody), got[max(0, i-40):], wantBody[max(0, i-40):])
+			}
+		}
+		t.Fatalf("%d bytes, want %d", len(got), len(wantBody))
+	}
 }
