@@ -364,23 +364,25 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	outs := make([]renderOut, 0, len(all))
 	total := 0
 	for _, s := range all {
-		pts := s.Datapoints(maxDataPoints, timeRange)
-		if err := budget.Charge(ctx, 2*int64(len(pts))); err != nil {
+		o := renderOut{s: s}
+		o.vals, o.start, o.step = s.Consolidated(maxDataPoints, timeRange)
+		if err := budget.Charge(ctx, 2*int64(len(o.vals))); err != nil {
 			if !a.limitError(w, r, "the answer", err, false) {
 				textError(w, http.StatusInternalServerError, "%v", err)
 			}
 			return
 		}
 		if noNull {
-			pts = slices.DeleteFunc(pts, func(p series.Point) bool { return math.IsNaN(p.Value) })
+			o.pts = slices.DeleteFunc(s.Datapoints(maxDataPoints, timeRange), func(p series.Point) bool { return math.IsNaN(p.Value) })
+			o.vals, o.points = nil, true
 		}
-		total += len(pts)
+		total += o.len()
 		if a.cfg.MaxPoints > 0 && total > a.cfg.MaxPoints {
 			a.limits.maxPoints.Inc()
 			badRequest(w, "the response would hold more than %d datapoints (max_points): narrow the time range or use maxDataPoints", a.cfg.MaxPoints)
 			return
 		}
-		outs = append(outs, renderOut{s, pts})
+		outs = append(outs, o)
 	}
 	var err2 error
 	switch format {

@@ -17,8 +17,28 @@ import (
 // renderOut is one series of a render's answer and its points, consolidated
 // to maxDataPoints (and without nulls when noNullPoints).
 type renderOut struct {
-	s   *series.Series
-	pts []series.Point
+	s *series.Series
+	// vals[j] at start + j×step (Series.Consolidated), or, when points
+	// (noNullPoints left some out), pts.
+	vals        []float64
+	start, step int64
+	points      bool
+	pts         []series.Point
+}
+
+func (o *renderOut) len() int {
+	if o.points {
+		return len(o.pts)
+	}
+	return len(o.vals)
+}
+
+// at returns datapoint j's value and time.
+func (o *renderOut) at(j int) (float64, int64) {
+	if o.points {
+		return o.pts[j].Value, o.pts[j].Time
+	}
+	return o.vals[j], o.start + int64(j)*o.step
 }
 
 // The answers are written as they are encoded, through a buffer of
@@ -50,8 +70,8 @@ func writeRenderJSON(w http.ResponseWriter, cb string, outs []renderOut) error {
 	workers := runtime.GOMAXPROCS(0)
 	for lo := 0; lo < len(outs); {
 		hi, n := lo, 0
-		for hi < len(outs) && (hi == lo || n+len(outs[hi].pts) <= jsonGroupPoints) {
-			n += len(outs[hi].pts)
+		for hi < len(outs) && (hi == lo || n+outs[hi].len() <= jsonGroupPoints) {
+			n += outs[hi].len()
 			hi++
 		}
 		group := outs[lo:hi]
@@ -110,12 +130,13 @@ type timeText struct {
 func newTimeText(outs []renderOut) *timeText {
 	t := &timeText{off: []int{0}}
 	for _, o := range outs {
-		if len(o.pts) == 0 {
+		if o.len() == 0 {
 			continue
 		}
-		for _, p := range o.pts {
-			t.text = strconv.AppendInt(t.text, p.Time, 10)
-			t.times, t.off = append(t.times, p.Time), append(t.off, len(t.text))
+		for j := range o.len() {
+			_, ts := o.at(j)
+			t.text = strconv.AppendInt(t.text, ts, 10)
+			t.times, t.off = append(t.times, ts), append(t.off, len(t.text))
 		}
 		break
 	}
@@ -144,15 +165,16 @@ func appendSeriesJSON(b []byte, o renderOut, tt *timeText, comma bool) ([]byte, 
 	b = append(b, `,"tags":`...)
 	b = append(b, tj...)
 	b = append(b, `,"datapoints":[`...)
-	for j, p := range o.pts {
+	for j := range o.len() {
 		if j > 0 {
 			b = append(b, ',')
 		}
-		b = append(appendJSONFloat(append(b, '['), p.Value), ',')
-		if j < len(tt.times) && tt.times[j] == p.Time {
+		v, ts := o.at(j)
+		b = append(appendJSONFloat(append(b, '['), v), ',')
+		if j < len(tt.times) && tt.times[j] == ts {
 			b = append(b, tt.text[tt.off[j]:tt.off[j+1]]...)
 		} else {
-			b = strconv.AppendInt(b, p.Time, 10)
+			b = strconv.AppendInt(b, ts, 10)
 		}
 		b = append(b, ']')
 	}
@@ -240,12 +262,13 @@ func writeRenderCSV(w http.ResponseWriter, outs []renderOut, loc *time.Location)
 	bw := bufio.NewWriterSize(w, answerBuffer)
 	var line []byte
 	for _, o := range outs {
-		for _, p := range o.pts {
+		for j := range o.len() {
+			v, ts := o.at(j)
 			line = append(append(line[:0], o.s.Name...), ',')
-			line = time.Unix(p.Time, 0).In(loc).AppendFormat(line, "2006-01-02 15:04:05")
+			line = time.Unix(ts, 0).In(loc).AppendFormat(line, "2006-01-02 15:04:05")
 			line = append(line, ',')
-			if !math.IsNaN(p.Value) {
-				line = strconv.AppendFloat(line, p.Value, 'g', -1, 64)
+			if !math.IsNaN(v) {
+				line = strconv.AppendFloat(line, v, 'g', -1, 64)
 			}
 			line = append(line, '\n')
 			if _, err := bw.Write(line); err != nil {

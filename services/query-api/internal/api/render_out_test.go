@@ -120,7 +120,9 @@ func BenchmarkRenderWriters(b *testing.B) {
 			}
 		}
 		all = append(all, s)
-		outs = append(outs, renderOut{s, s.Datapoints(0, s.End-s.Start)})
+		o := renderOut{s: s}
+		o.vals, o.start, o.step = s.Consolidated(0, s.End-s.Start)
+		outs = append(outs, o)
 	}
 	for _, format := range []string{"json", "csv", "pickle", "msgpack"} {
 		b.Run(format, func(b *testing.B) {
@@ -196,7 +198,14 @@ func TestRenderJSONGroups(t *testing.T) {
 			}
 			js.Datapoints = append(js.Datapoints, [2]any{jv, ts})
 		}
-		outs = append(outs, renderOut{s: s, pts: pts})
+		o := renderOut{s: s, pts: pts, points: true}
+		if i%2 == 0 { // the other form: values on steps
+			o = renderOut{s: s, start: start, step: 10}
+			for _, p := range pts {
+				o.vals = append(o.vals, p.Value)
+			}
+		}
+		outs = append(outs, o)
 		want = append(want, js)
 	}
 	wantBody, err := json.Marshal(want)

@@ -144,10 +144,22 @@ type Point struct {
 // is nudged so consolidation bands align between calls, and a number of
 // leading values one fewer than the nudge covers is dropped.
 func (s *Series) Datapoints(maxDataPoints int, timeRange int64) []Point {
-	values, start, step := s.Values, s.Start, s.Step
-	vpp := 1
+	values, start, step := s.Consolidated(maxDataPoints, timeRange)
+	out := make([]Point, len(values))
+	for i, v := range values {
+		out[i] = Point{v, start + int64(i)*step}
+	}
+	return out
+}
+
+// Consolidated returns what Datapoints pairs with times without making the
+// points: values[i] is the datapoint at start + i×step. values may be the
+// series' own (read them, do not change them).
+func (s *Series) Consolidated(maxDataPoints int, timeRange int64) (values []float64, start, step int64) {
+	values, start, step = s.Values, s.Start, s.Step
+	end := s.End
 	if n := float64(timeRange) / float64(step); maxDataPoints > 0 && float64(maxDataPoints) < n {
-		vpp = int(math.Ceil(n / float64(maxDataPoints)))
+		vpp := int(math.Ceil(n / float64(maxDataPoints)))
 		spp := int64(vpp) * step
 		nudge := spp + Mod(start, step) - Mod(start, spp)
 		start += nudge
@@ -156,17 +168,13 @@ func (s *Series) Datapoints(maxDataPoints int, timeRange int64) []Point {
 			values = values[1:]
 		}
 		values = Consolidate(values, vpp, s.Consolidate, s.XFilesFactor)
-		out := make([]Point, 0, len(values))
-		for i, ts := 0, start; i < len(values) && ts < s.End+1; i, ts = i+1, ts+spp {
-			out = append(out, Point{values[i], ts})
-		}
-		return out
+		step, end = spp, s.End+1
 	}
-	out := make([]Point, 0, len(values))
-	for i, ts := 0, start; i < len(values) && ts < s.End; i, ts = i+1, ts+step {
-		out = append(out, Point{values[i], ts})
+	// The points before end: start + i×step < end.
+	if n := int64(len(values)); n > 0 && start+(n-1)*step >= end {
+		values = values[:max(0, (end-start+step-1)/step)]
 	}
-	return out
+	return values, start, step
 }
 
 // Consolidate groups values by vpp with graphite's consolidation functions
