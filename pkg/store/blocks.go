@@ -125,46 +125,66 @@ func (h Horizons) For(n, shards int) map[int64]int64 {
 	return out
 }
 
-// horizonCache remembers the horizons a store raised, so that a write asks
-// the store only when a new span begins.
-type horizonCache struct {
-	mu     sync.Mutex
-	raised map[HorizonKey]int64
+// spanCache remembers, per key, the furthest span a store recorded one
+// way (the latest for horizons, the earliest for Cassandra's floors), so
+// that a write asks the store only when a span goes past it.
+type spanCache[K comparable] struct {
+	mu       sync.Mutex
+	recorded map[K]int64
+	earliest bool // the earliest span is kept, not the latest
 }
 
-// toRaise returns, per horizon, the latest span of rows that is beyond what
-// was raised.
-func (c *horizonCache) toRaise(rows []BlockRow) map[HorizonKey]int64 {
-	var out map[HorizonKey]int64
+// past says whether span goes past bound the cache's way.
+func (c *spanCache[K]) past(span, bound int64) bool {
+	if c.earliest {
+		return span < bound
+	}
+	return span > bound
+}
+
+// pending returns, per key (key of a row), the furthest span of rows that
+// goes past what was recorded.
+func (c *spanCache[K]) pending(rows []BlockRow, key func(*BlockRow) K) map[K]int64 {
+	var out map[K]int64
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range rows {
-		k, span := HorizonKey{rows[i].Res.Seconds(), rows[i].Horizon}, rows[i].Span
-		if r, ok := c.raised[k]; ok && span <= r {
+		k, span := key(&rows[i]), rows[i].Span
+		if r, ok := c.recorded[k]; ok && !c.past(span, r) {
 			continue
 		}
 		if out == nil {
-			out = map[HorizonKey]int64{}
+			out = map[K]int64{}
 		}
-		if l, ok := out[k]; !ok || span > l {
+		if l, ok := out[k]; !ok || c.past(span, l) {
 			out[k] = span
 		}
 	}
 	return out
 }
 
-// done records raised horizons (after they are stored).
-func (c *horizonCache) done(raised map[HorizonKey]int64) {
+// done records spans (after they are stored).
+func (c *spanCache[K]) done(spans map[K]int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.raised == nil {
-		c.raised = map[HorizonKey]int64{}
+	if c.recorded == nil {
+		c.recorded = map[K]int64{}
 	}
-	for k, span := range raised {
-		if r, ok := c.raised[k]; !ok || span > r {
-			c.raised[k] = span
+	for k, span := range spans {
+		if r, ok := c.recorded[k]; !ok || c.past(span, r) {
+			c.recorded[k] = span
 		}
 	}
+}
+
+// horizonCache remembers the horizons a store raised, so that a write asks
+// the store only when a new span begins.
+type horizonCache struct{ spanCache[HorizonKey] }
+
+// toRaise returns, per horizon, the latest span of rows that is beyond what
+// was raised.
+func (c *horizonCache) toRaise(rows []BlockRow) map[HorizonKey]int64 {
+	return c.pending(rows, func(r *BlockRow) HorizonKey { return HorizonKey{r.Res.Seconds(), r.Horizon} })
 }
 
 // horizonName is the meta row of a horizon: horizon_{secs}s, or

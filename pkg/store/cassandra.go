@@ -107,7 +107,7 @@ func openCassandra(cfg Config) (*cassandraStore, error) {
 		return nil, fmt.Errorf("dsn: give the contact points, e.g. cassandra1:9042,cassandra2:9042")
 	}
 	s := &cassandraStore{keyspace: "consthash", repl: "{'class': 'SimpleStrategy', 'replication_factor': 1}", queues: 16,
-		group: 10, groupBytes: 40 << 10, buckets: 1, known: map[string]bool{}, tables: map[int64]bool{}}
+		group: 10, groupBytes: 40 << 10, buckets: 1, floor: floorCache{spanCache[int64]{earliest: true}}, known: map[string]bool{}, tables: map[int64]bool{}}
 	if k := cfg.Options["keyspace"]; k != "" {
 		s.keyspace = k
 	}
@@ -394,8 +394,15 @@ func (s *cassandraStore) Horizons(ctx context.Context) (Horizons, error) {
 	if s.session == nil {
 		return Horizons{}, errNotInit
 	}
-	var names []string
-	var values []int64
+	names, values, err := s.readMeta(ctx)
+	if err != nil {
+		return Horizons{}, fmt.Errorf("reading the horizons: %w", err)
+	}
+	return parseHorizons(names, values), nil
+}
+
+// readMeta returns the rows of the meta table.
+func (s *cassandraStore) readMeta(ctx context.Context) (names []string, values []int64, err error) {
 	it := s.session.Query(`SELECT name, value FROM meta`).IterContext(ctx)
 	var n string
 	var v int64
@@ -403,9 +410,9 @@ func (s *cassandraStore) Horizons(ctx context.Context) (Horizons, error) {
 		names, values = append(names, n), append(values, v)
 	}
 	if err := it.Close(); err != nil {
-		return Horizons{}, fmt.Errorf("reading the horizons from %s.meta: %w", s.keyspace, err)
+		return nil, nil, fmt.Errorf("reading %s.meta: %w", s.keyspace, err)
 	}
-	return parseHorizons(names, values), nil
+	return names, values, nil
 }
 
 // RaiseHorizon writes span with the write timestamp span × 10⁶: of the
@@ -425,46 +432,15 @@ func (s *cassandraStore) RaiseHorizon(ctx context.Context, k HorizonKey, span in
 // readPaths is how many paths one block query asks for.
 const readPaths = 50
 
-// floorCache remembers the earliest span of each resolution a store wrote,
-// so that a write lowers the stored floor only when it goes earlier.
-type floorCache struct {
-	mu     sync.Mutex
-	lowest map[int64]int64
-}
+// floorCache remembers the earliest span of each resolution (seconds) a
+// store wrote, so that a write lowers the stored floor only when it goes
+// earlier.
+type floorCache struct{ spanCache[int64] }
 
-// toLower returns, per resolution (seconds), the earliest span of rows
-// that is before what was lowered.
+// toLower returns, per resolution, the earliest span of rows that is
+// before what was lowered.
 func (c *floorCache) toLower(rows []BlockRow) map[int64]int64 {
-	var out map[int64]int64
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := range rows {
-		secs, span := rows[i].Res.Seconds(), rows[i].Span
-		if l, ok := c.lowest[secs]; ok && span >= l {
-			continue
-		}
-		if out == nil {
-			out = map[int64]int64{}
-		}
-		if l, ok := out[secs]; !ok || span < l {
-			out[secs] = span
-		}
-	}
-	return out
-}
-
-// done records lowered floors (after they are stored).
-func (c *floorCache) done(lowered map[int64]int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.lowest == nil {
-		c.lowest = map[int64]int64{}
-	}
-	for secs, span := range lowered {
-		if l, ok := c.lowest[secs]; !ok || span < l {
-			c.lowest[secs] = span
-		}
-	}
+	return c.pending(rows, func(r *BlockRow) int64 { return r.Res.Seconds() })
 }
 
 // floorName is the meta row of a resolution's floor: the earliest span
@@ -480,16 +456,9 @@ func floorStamp(span int64) int64 { return 1<<62 - span*1e6 }
 // horizons); ok is false when none was. A bound not stored is left at
 // math.MinInt64 or math.MaxInt64.
 func (s *cassandraStore) spanBounds(ctx context.Context, secs int64) (lo, hi int64, ok bool, err error) {
-	var names []string
-	var values []int64
-	it := s.session.Query(`SELECT name, value FROM meta`).IterContext(ctx)
-	var n string
-	var v int64
-	for it.Scan(&n, &v) {
-		names, values = append(names, n), append(values, v)
-	}
-	if err := it.Close(); err != nil {
-		return 0, 0, false, fmt.Errorf("reading the floors and horizons of %s.meta: %w", s.keyspace, err)
+	names, values, err := s.readMeta(ctx)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("reading the floors and horizons: %w", err)
 	}
 	lo, hi = math.MinInt64, math.MaxInt64
 	if i := slices.Index(names, floorName(secs)); i >= 0 {
