@@ -429,8 +429,12 @@ func (s *cassandraStore) RaiseHorizon(ctx context.Context, k HorizonKey, span in
 	return nil
 }
 
-// readPaths is how many paths one block query asks for.
-const readPaths = 50
+// readPaths is how many paths one block query asks for; readPartitions
+// how many partitions (parent × bucket × span) a ReadMany query reads.
+const (
+	readPaths      = 50
+	readPartitions = 500
+)
 
 // floorCache remembers the earliest span of each resolution (seconds) a
 // store wrote, so that a write lowers the stored floor only when it goes
@@ -486,40 +490,22 @@ type blockQuery struct {
 	buckets []int
 	spans   []int64
 	paths   []string
-	seen    map[any]bool
 }
 
-func (q *blockQuery) add(parent string, bucket int, path string) {
-	if q.seen == nil {
-		q.seen = map[any]bool{}
+// appendNew appends v to list unless it holds it (lists of at most
+// readPaths or maxBuckets).
+func appendNew[T comparable](list []T, v T) []T {
+	if slices.Contains(list, v) {
+		return list
 	}
-	if k := [2]string{"p", parent}; !q.seen[k] {
-		q.seen[k] = true
-		q.parents = append(q.parents, parent)
-	}
-	if k := [2]any{"b", bucket}; !q.seen[k] {
-		q.seen[k] = true
-		q.buckets = append(q.buckets, bucket)
-	}
-	if k := [2]string{"x", path}; !q.seen[k] {
-		q.seen[k] = true
-		q.paths = append(q.paths, path)
-	}
-}
-
-func (q *blockQuery) addSpan(span int64) {
-	if q.seen == nil {
-		q.seen = map[any]bool{}
-	}
-	if k := [2]any{"s", span}; !q.seen[k] {
-		q.seen[k] = true
-		q.spans = append(q.spans, span)
-	}
+	return append(list, v)
 }
 
 // groupPaths splits paths into queries of up to readPaths paths, siblings
 // (the paths of one partition) together: paths sorted by (parent, bucket,
-// path).
+// path). A query also asks for at most readPaths (parent, bucket) pairs: it
+// reads every pair × span, so paths of different parents in different
+// buckets start a new one rather than multiply the partitions read.
 func (s *cassandraStore) groupPaths(secs int64, paths []string) []*blockQuery {
 	type pp struct {
 		path, parent string
@@ -536,11 +522,14 @@ func (s *cassandraStore) groupPaths(secs int64, paths []string) []*blockQuery {
 	var out []*blockQuery
 	var q *blockQuery
 	for _, p := range list {
-		if q == nil || len(q.paths) >= readPaths {
+		if q == nil || len(q.paths) >= readPaths ||
+			len(appendNew(q.parents, p.parent))*len(appendNew(q.buckets, p.bucket)) > readPaths {
 			q = &blockQuery{secs: secs}
 			out = append(out, q)
 		}
-		q.add(p.parent, p.bucket, p.path)
+		q.parents = appendNew(q.parents, p.parent)
+		q.buckets = appendNew(q.buckets, p.bucket)
+		q.paths = append(q.paths, p.path)
 	}
 	return out
 }
@@ -587,14 +576,10 @@ func (s *cassandraStore) ReadBlocks(ctx context.Context, keys []BlockKey) ([]Blo
 		}
 		for _, q := range s.groupPaths(secs, paths) {
 			var sources []string
-			seen := map[string]bool{}
 			for _, p := range q.paths {
 				for _, k := range byPath[p] {
-					q.addSpan(k.Span)
-					if !seen[k.Source] {
-						seen[k.Source] = true
-						sources = append(sources, k.Source)
-					}
+					q.spans = appendNew(q.spans, k.Span)
+					sources = appendNew(sources, k.Source)
 				}
 			}
 			queries = append(queries, query{q, sources})
@@ -765,16 +750,20 @@ func (s *cassandraStore) ReadMany(ctx context.Context, res rollup.Resolution, st
 	stmt := fmt.Sprintf(`SELECT path, source, data FROM blocks_%ds WHERE parent IN ? AND span IN ? AND bucket IN ? AND path IN ?`, res.Seconds())
 	spans := spansOf(res, start, m.end)
 	for _, q := range s.groupPaths(res.Seconds(), m.paths()) {
-		it := s.session.Query(stmt, q.parents, spans, q.buckets, q.paths).PageSize(1000).IterContext(ctx)
-		var path, source, data []byte
-		for it.Scan(&path, &source, &data) {
-			if err := m.add(path, source, data); err != nil {
-				it.Close()
-				return err
+		// A query reads at most readPartitions partitions: a long range
+		// goes a few spans at a time.
+		for chunk := range slices.Chunk(spans, max(1, readPartitions/(len(q.parents)*len(q.buckets)))) {
+			it := s.session.Query(stmt, q.parents, chunk, q.buckets, q.paths).PageSize(1000).IterContext(ctx)
+			var path, source, data []byte
+			for it.Scan(&path, &source, &data) {
+				if err := m.add(path, source, data); err != nil {
+					it.Close()
+					return err
+				}
 			}
-		}
-		if err := it.Close(); err != nil {
-			return fmt.Errorf("reading %d series (%s ...): %w", len(q.paths), q.paths[0], err)
+			if err := it.Close(); err != nil {
+				return fmt.Errorf("reading %d series (%s ...): %w", len(q.paths), q.paths[0], err)
+			}
 		}
 	}
 	return m.readAgain(ctx, res, s.scanBlocks)

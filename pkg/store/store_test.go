@@ -488,6 +488,7 @@ func TestCassandraStoreBuckets(t *testing.T) {
 	s := open(map[string]string{"partition_buckets": "3"})
 	suite(t, s)
 	allTime(t, s.(Reader))
+	manyPartitions(t, s)
 	ctx := context.Background()
 	err := open(map[string]string{"partition_buckets": "2"}).Init(ctx)
 	if err == nil || !strings.Contains(err.Error(), "options.partition_buckets 2: keyspace "+ks+" was created with 3") {
@@ -621,5 +622,50 @@ func TestSQLiteHorizonsOfAnOlderStore(t *testing.T) {
 	}
 	if h, err := bs.Horizons(ctx); err != nil || h.Tracked || h.Spans[k] != 1700006400 {
 		t.Errorf("horizons = %+v, err %v; want the raised one, untracked", h, err)
+	}
+}
+
+// manyPartitions reads with ReadMany 60 series of 60 parents over 30 spans:
+// queries split by (parent, bucket) pairs and by spans (readPartitions),
+// every value where it was written.
+func manyPartitions(t *testing.T, s Store) {
+	t.Helper()
+	ctx := context.Background()
+	const series, spans = 60, 30
+	start := SpanOf(tenSec, 1600000000)
+	span := SpanSeconds(tenSec)
+	b := &rollup.Batch{Source: "agg-a", Resolution: tenSec, Flush: 1600000000, Seq: 1}
+	for i := range series {
+		for j := range spans {
+			// one point a span, at a different step of each
+			b.Points = append(b.Points, pt(fmt.Sprintf("mp%02d.x.v", i), start+int64(j)*span+int64((i+j)%720)*10, float64(i*1000+j)))
+		}
+	}
+	if err := s.Write(ctx, []*rollup.Batch{b}); err != nil {
+		t.Fatal(err)
+	}
+	n := spans * span / 10
+	reads := make([]SeriesRead, series)
+	for i := range reads {
+		reads[i] = SeriesRead{Path: fmt.Sprintf("mp%02d.x.v", i), Col: "sum", Vals: make([]float64, n)}
+	}
+	if err := s.(Reader).ReadMany(ctx, tenSec, start, reads); err != nil {
+		t.Fatal(err)
+	}
+	for i, rd := range reads {
+		got := 0
+		for k, v := range rd.Vals {
+			if math.IsNaN(v) {
+				continue
+			}
+			got++
+			j := k / int(span/10)
+			if want := float64(i*1000 + j); v != want || k%int(span/10) != (i+j)%720 {
+				t.Fatalf("%s: step %d = %v, want %v at step %d of span %d", rd.Path, k, v, want, (i+j)%720, j)
+			}
+		}
+		if got != spans {
+			t.Fatalf("%s: %d values, want %d", rd.Path, got, spans)
+		}
 	}
 }
