@@ -373,7 +373,11 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if noNull {
-			o.pts = slices.DeleteFunc(s.Datapoints(maxDataPoints, timeRange), func(p series.Point) bool { return math.IsNaN(p.Value) })
+			for j, v := range o.vals {
+				if !math.IsNaN(v) {
+					o.pts = append(o.pts, series.Point{Value: v, Time: o.start + int64(j)*o.step})
+				}
+			}
 			o.vals, o.points = nil, true
 		}
 		total += o.len()
