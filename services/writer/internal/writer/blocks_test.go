@@ -412,11 +412,12 @@ func scaleAndKill(t *testing.T, extra ...string) (evicted uint64) {
 func TestRecentPointsUntilPersisted(t *testing.T) {
 	url := testenv.NATS(t)
 	st := openShared(t)
-	w := startWriter(t, blockWriter(t, url, st, "2s"))
+	w := startWriter(t, blockWriter(t, url, st, "2.5s"))
 	readingOnce(t, "one writer", 8, w)
 	nc, js := connectJS(t, url)
 	res := rollup.Resolution{Step: 10 * time.Second, TTL: 24 * time.Hour}
 	const path = "rc.hits"
+	afterPersistPhase(w.Writer, path)
 	bin := store.SpanOf(res, time.Now().Unix()) + 100
 	point := func(v float64, at int64) rollup.Point {
 		p := rollup.Point{Path: path, Time: at}
@@ -471,6 +472,19 @@ func TestRecentPointsUntilPersisted(t *testing.T) {
 	if w.recentRequests.Get() < 2 || w.recentPoints.Get() < 2 {
 		t.Errorf("recent counters: %v", w.Stats())
 	}
+}
+
+// afterPersistPhase sleeps until just after the persist_interval persist of
+// the shard holding path (shards persist at fixed phases: nextPersist), so
+// that points published next are held, and served as recent points, for
+// most of an interval. Published at any moment, they could straddle a
+// persist under load and never be held together.
+func afterPersistPhase(w *Writer, path string) {
+	iv := int64(w.cfg.PersistInterval.D())
+	shards := w.cfg.Shards
+	off := iv * int64(bus.PathShard(path, shards)) / int64(shards)
+	phase := ((time.Now().UnixNano()-off)%iv + iv) % iv
+	time.Sleep(time.Duration(iv-phase) + 100*time.Millisecond)
 }
 
 // TestCoarseResolutionsPersistLess: a new series' paths are indexed at once,
