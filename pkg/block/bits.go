@@ -244,6 +244,28 @@ func intBits(v int64, widths []uint8) int {
 }
 
 func getInt(r *bitReader, widths []uint8) int64 {
+	// The prefix and the value from one load of the 57 or more bits at the
+	// position (every width but 64 fits); ones and read otherwise.
+	if r.err == nil {
+		w := r.word(r.pos>>3) << (r.pos & 7)
+		ones := bits.LeadingZeros64(^w)
+		if ones == 0 {
+			if r.pos >= uint64(len(r.buf))*8 {
+				r.err = ErrTruncated
+				return 0
+			}
+			r.pos++
+			return 0
+		}
+		if ones <= len(widths) {
+			width := widths[ones-1]
+			if n := uint64(ones) + 1 + uint64(width); n <= 57 && r.pos+n <= uint64(len(r.buf))*8 {
+				z := w << (ones + 1) >> (64 - width)
+				r.pos += n
+				return int64(z>>1) ^ -int64(z&1)
+			}
+		}
+	}
 	ones := r.ones(len(widths) + 1)
 	if ones == 0 {
 		return 0

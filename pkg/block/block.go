@@ -632,3 +632,111 @@ func Decode(dst []rollup.Point, data []byte) ([]rollup.Point, Header, error) {
 	}
 	return dst, it.Header, it.Err()
 }
+
+// Field is a value of a point as a render reads it (Fill).
+type Field int
+
+// The fields Fill reads: Mean is Point.Mean (sum / count).
+const (
+	Mean Field = iota
+	Sum
+	Min
+	Max
+	Last
+)
+
+// Fill decodes a block that Reset has just read the header of and whose
+// points are all flat, one step apart and of one count (the flags of most
+// blocks: one sample a bin, no bin missing), straight onto vals: field of
+// each point with a time t in [from, from + len(vals)×step) goes to
+// vals[(t-from)/step]; points after that range are not decoded. It returns
+// false, having decoded nothing, for any other block (or after Next): decode
+// those with Next. The values are bit for bit those Next's points give;
+// after Fill, Next returns false.
+//
+// A render decodes most of the points it reads, and this reads a flat
+// point's one value with nothing else: no point is made, no field but
+// last is set, and the points before from only advance the value's state.
+func (it *Iter) Fill(field Field, from, step int64, vals []float64) (bool, error) {
+	const simple = flagRegular | flagCount | flagFlat
+	if it.version != Version || it.flags&simple != simple || it.i != 0 || it.err != nil || step <= 0 || it.N == 0 {
+		return false, nil
+	}
+	c := &it.st2.cursor
+	lastTime := it.First + int64(it.N-1)*it.Step // N ≤ maxPoints, Step ≤ MaxInt32: no overflow
+	if lastTime > maxTime || it.flags&flagLastAt != 0 && (overflows(it.First, c.prevLastAt*it.unit) || overflows(lastTime, c.prevLastAt*it.unit)) {
+		return false, nil // Next says where the block is corrupt
+	}
+	until := from + int64(len(vals))*step
+	r, s := &it.r, &it.st2.vals[fLast]
+	count := float64(c.prevCount)
+	// What field takes of a flat point's last (sum = last × count, mean =
+	// sum / count): nothing when the count is 1 (x × 1 and x / 1 are x).
+	const asIs, times, mean, none = 0, 1, 2, 3
+	of := asIs
+	switch {
+	case field == Mean && c.prevCount == 0:
+		of = none
+	case field == Mean && c.prevCount != 1:
+		of = mean
+	case field == Sum && c.prevCount != 1:
+		of = times
+	}
+	sameLastAt := it.flags&flagLastAt != 0
+	t := it.First
+	for i := 0; i < it.N && t < until; i++ {
+		if !sameLastAt {
+			q := c.prevLastAt + getSigned(r)
+			if q > it.maxQ || q < it.minQ || overflows(t, q*it.unit) {
+				it.i, it.err = it.N, fmt.Errorf("decoding point %d: last_at offset %d × %d ns: %w", i, q, it.unit, ErrCorrupt)
+				return true, it.err
+			}
+			c.prevLastAt = q
+		}
+		var v float64
+		if s.dec {
+			s.n += getInt(r, valueBuckets[:])
+			if t < from {
+				if r.err != nil {
+					break
+				}
+				t += it.Step
+				continue
+			}
+			v = float64(s.n)
+			if s.d > 0 {
+				v /= s.scale
+			}
+		} else {
+			v = math.Float64frombits(s.xorState.get(r))
+		}
+		if r.err != nil {
+			break
+		}
+		if t >= from {
+			switch of {
+			case times:
+				v *= count
+			case mean:
+				v = v * count / count
+			case none:
+				v = math.NaN()
+			}
+			vals[(t-from)/step] = v
+		}
+		t += it.Step
+	}
+	it.i = it.N
+	if r.err != nil {
+		it.err = fmt.Errorf("decoding a block: %w", r.err)
+		return true, it.err
+	}
+	return true, nil
+}
+
+// overflows says whether t seconds in nanoseconds plus off overflows int64
+// (as nextCursor checks a last_at).
+func overflows(t, off int64) bool {
+	tn := t * 1e9
+	return (tn^off) >= 0 && ((tn+off)^tn) < 0
+}

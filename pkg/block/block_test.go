@@ -164,7 +164,8 @@ func TestIterStopsEarly(t *testing.T) {
 }
 
 // FuzzDecode: no input makes the decoder panic or allocate beyond its bound,
-// and whatever decodes re-encodes to points that decode the same.
+// whatever decodes re-encodes to points that decode the same, and Fill
+// gives Next's values (and fails where Next fails) on every input.
 func FuzzDecode(f *testing.F) {
 	for i, kind := range []string{"counter", "gauge", "constant", "timer"} {
 		data, err := Append(nil, 10, series(kind, 20, 10, 1_700_000_000, 1, uint64(i)))
@@ -186,6 +187,7 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkFill(t, "input", data) // Fill gives what Next gives, whatever the input
 		pts, h, err := Decode(nil, data)
 		if err != nil {
 			return

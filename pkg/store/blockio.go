@@ -336,11 +336,11 @@ type valueFiller struct {
 
 // The fields of a point that answer a column.
 const (
-	fieldMean = iota
-	fieldSum
-	fieldMin
-	fieldMax
-	fieldLast
+	fieldMean = int(block.Mean)
+	fieldSum  = int(block.Sum)
+	fieldMin  = int(block.Min)
+	fieldMax  = int(block.Max)
+	fieldLast = int(block.Last)
 )
 
 func newValueFiller(path string, step, start int64, vals []float64, col string) *valueFiller {
@@ -361,7 +361,8 @@ func newValueFiller(path string, step, start int64, vals []float64, col string) 
 	return f
 }
 
-// add decodes one block onto vals; it returns false, having decoded nothing,
+// add decodes one block onto vals (a flat, regular block by block.Iter.Fill,
+// without making its points); it returns false, having decoded nothing,
 // for a block of another producer than the blocks before.
 func (f *valueFiller) add(source, data []byte) (bool, error) {
 	if f.blocks == 0 {
@@ -373,6 +374,12 @@ func (f *valueFiller) add(source, data []byte) (bool, error) {
 	it := &f.it
 	if err := it.Reset(data); err != nil {
 		return false, fmt.Errorf("reading %s: %w", f.path, err)
+	}
+	if ok, err := it.Fill(block.Field(f.field), f.start, f.step, f.vals); ok {
+		if err != nil {
+			return false, fmt.Errorf("reading %s: %w", f.path, err)
+		}
+		return true, nil
 	}
 	start, end, step, vals := f.start, f.end, f.step, f.vals
 	for it.Next() {
