@@ -19,6 +19,9 @@
 #   bench/query.sh                       (measuring: about 5 minutes; loading: see docs/benchmarks.md)
 #   STORES=sqlite DURATION=5s bench/query.sh
 #   WORK=/tmp/qbench bench/query.sh      (keeps the data set there and reuses it on the next run)
+#   LAST_AT=arrival bench/query.sh       (the stores' points as graphite lines make them: last_at their arrival in
+#                                         nanoseconds, which blocks keep exactly; the default, bin-end, is a statsd
+#                                         flush's, as make bench-writer writes them; whisper keeps no last_at)
 #
 # carbonapi and go-carbon are built from the mirrors of the fetch tool (MIRRORS=/work/.mirror, their vendor
 # directories, offline) the first time, carbonapi by scripts/carbonapi-peer.sh, both cached per commit under
@@ -34,6 +37,7 @@ DURATION=${DURATION:-10s}
 WIDE_SERIES=${WIDE_SERIES:-1000}
 WIDE_DAYS=${WIDE_DAYS:-7}
 WIDE_STEP=${WIDE_STEP:-1m}
+LAST_AT=${LAST_AT:-bin-end}
 PEERS=${CONSTHASH_CACHE:-$HOME/.cache/consthash}/peers
 MIRRORS=${MIRRORS:-/work/.mirror}
 export WIDE_DAYS
@@ -106,7 +110,7 @@ esac
 # The data set: written once per WORK, ending at the minute of the first run.
 [ -f "$work/end" ] || echo $(($(date +%s) / 60 * 60)) >"$work/end"
 end=$(cat "$work/end")
-load=(--end "$end" --fanout "$FANOUT" --wide-series "$WIDE_SERIES" --wide-days "$WIDE_DAYS" --wide-step "$WIDE_STEP")
+load=(--end "$end" --fanout "$FANOUT" --wide-series "$WIDE_SERIES" --wide-days "$WIDE_DAYS" --wide-step "$WIDE_STEP" --last-at "$LAST_AT")
 started=$(date +%s)
 # whisper files and each store side by side (the stores wait on their databases more than on the CPU)
 loads=()
@@ -114,12 +118,16 @@ if [ ! -f "$work/whisper.done" ]; then
 	("$work/queryload" "${load[@]}" --whisper "$work/whisper" && touch "$work/whisper.done") &
 	loads+=($!)
 fi
+# A store's done file names the last_at its points were written with (LAST_AT); loaded with another (or
+# before there was a choice: last_at 1 ns, in no bin), the store is emptied and loaded again.
 for st in $STORES; do
-	[ -f "$work/$st.done" ] && continue
+	[ "$(cat "$work/$st.done" 2>/dev/null)" = "last_at=$LAST_AT" ] && continue
 	case $st in
-	sqlite) ("$work/queryload" "${load[@]}" --driver sqlite --dsn "file:$work/consthash.db" && touch "$work/$st.done") & ;;
-	cassandra) ("$work/queryload" "${load[@]}" --driver cassandra --dsn "$hosts" --keyspace "$keyspace" &&
-		touch "$work/$st.done") & ;;
+	sqlite) (rm -f "$work"/consthash.db*; "$work/queryload" "${load[@]}" --driver sqlite --dsn "file:$work/consthash.db" &&
+		echo "last_at=$LAST_AT" >"$work/$st.done") & ;;
+	cassandra) ("$work/queryload" --driver cassandra --dsn "$hosts" --keyspace "$keyspace" --drop &&
+		"$work/queryload" "${load[@]}" --driver cassandra --dsn "$hosts" --keyspace "$keyspace" &&
+		echo "last_at=$LAST_AT" >"$work/$st.done") & ;;
 	*) echo "query.sh: STORES=$STORES: want sqlite and/or cassandra" >&2; exit 2 ;;
 	esac
 	loads+=($!)

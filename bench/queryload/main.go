@@ -51,6 +51,7 @@ type config struct {
 	WideDays     int
 	WideStep     time.Duration
 	BatchSize    int
+	LastAt       string
 }
 
 // Validate names the flag that is wrong.
@@ -78,6 +79,8 @@ func (c config) Validate() error {
 		return fmt.Errorf("--wide-step %s: want whole minutes dividing a day", c.WideStep)
 	case c.BatchSize < 1:
 		return fmt.Errorf("--batch %d: want at least 1", c.BatchSize)
+	case c.LastAt != "bin-end" && c.LastAt != "arrival":
+		return fmt.Errorf("--last-at %q: want bin-end or arrival", c.LastAt)
 	}
 	return nil
 }
@@ -96,6 +99,8 @@ func main() {
 	flag.IntVar(&c.WideDays, "wide-days", 7, "wide set: this many days")
 	flag.DurationVar(&c.WideStep, "wide-step", time.Minute, "wide set: the step (whole minutes)")
 	flag.IntVar(&c.BatchSize, "batch", 20000, "points per store write")
+	flag.StringVar(&c.LastAt, "last-at", "bin-end", "the stores' last_at of a point: bin-end (a statsd flush: the bin's end, as the aggregator writes it)\n"+
+		"or arrival (a graphite line's arrival in nanoseconds: each series' sender at its own phase in the bin, give or take 20 ms)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := c.Validate(); err != nil {
@@ -214,6 +219,23 @@ func writeSparse(name string, buf []byte, size int64) error {
 	return f.Close()
 }
 
+// lastAt is the last_at, in unix nanoseconds, of series k's point of the
+// bin at t (step seconds) as the aggregator writes it: the bin's end for a
+// statsd flush (aggregator: LastAt = binEnd), or a graphite line's arrival:
+// series k's sender sends at its own phase in every bin, give or take 20 ms
+// (both deterministic, so every store gets the same points). Whisper keeps
+// no last_at; a block keeps it exactly (pkg/block).
+func lastAt(shape string, k int, t, step int64) int64 {
+	if shape == "bin-end" {
+		return (t + step) * 1e9
+	}
+	h := uint64(k)*0x9e3779b97f4a7c15 ^ uint64(t)*0xbf58476d1ce4e5b9
+	h ^= h >> 31
+	phase := int64(uint64(k)*7919%uint64(step*1000)) * 1e6 // ms into the bin
+	jitter := int64(h%40_000_000) - 20_000_000
+	return t*1e9 + min(max(phase+jitter, 0), step*1e9-1)
+}
+
 // load writes every set into the store, a batch of about c.BatchSize points
 // per write, each path's points in time order.
 func load(c config) (int, error) {
@@ -254,7 +276,7 @@ func load(c config) (int, error) {
 			for i := range s.points {
 				var p rollup.Point
 				p.Path, p.Time = path, first+int64(i)*s.step
-				p.Add(s.value(k, i), 1)
+				p.Add(s.value(k, i), lastAt(c.LastAt, k, p.Time, s.step))
 				b.Points = append(b.Points, p)
 			}
 			if len(b.Points) >= c.BatchSize {

@@ -57,7 +57,7 @@ func TestWhisperAndStoreHoldTheSamePoints(t *testing.T) {
 	dir := t.TempDir()
 	const end = 1796025600 // a multiple of a day
 	c := config{End: end, Whisper: filepath.Join(dir, "whisper"), Driver: "sqlite", DSN: "file:" + filepath.Join(dir, "q.db"),
-		Fanout: 2, RenderSeries: 3, WideSeries: 3, WideDays: 2, WideStep: 5 * time.Minute, BatchSize: 1000}
+		Fanout: 2, RenderSeries: 3, WideSeries: 3, WideDays: 2, WideStep: 5 * time.Minute, BatchSize: 1000, LastAt: "bin-end"}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestWhisperAndStoreHoldTheSamePoints(t *testing.T) {
 					t.Fatalf("%s: store has %d points, whisper %d", path, len(got), len(wsp))
 				}
 				for j, p := range got {
-					if p.Time != wsp[j].t || p.Count != 1 || p.Mean() != wsp[j].v {
+					if p.Time != wsp[j].t || p.Count != 1 || p.Mean() != wsp[j].v || p.LastAt != (p.Time+tt.step)*1e9 {
 						t.Fatalf("%s: store point %d is (%d, %v, count %d); whisper's (%d, %v)", path, j, p.Time, p.Mean(),
 							p.Count, wsp[j].t, wsp[j].v)
 					}
@@ -132,7 +132,8 @@ func TestWhisperAndStoreHoldTheSamePoints(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	ok := config{End: 1796025600, Whisper: "w", Fanout: 60, RenderSeries: 100, WideSeries: 1000, WideDays: 7, WideStep: time.Minute, BatchSize: 1}
+	ok := config{End: 1796025600, Whisper: "w", Fanout: 60, RenderSeries: 100, WideSeries: 1000, WideDays: 7, WideStep: time.Minute, BatchSize: 1,
+		LastAt: "arrival"}
 	tests := []struct {
 		name string
 		edit func(*config)
@@ -149,6 +150,7 @@ func TestConfigValidate(t *testing.T) {
 		{"too many days", func(c *config) { c.WideDays = 30 }, "--wide-days"},
 		{"fanout", func(c *config) { c.Fanout = -1 }, "--fanout"},
 		{"no render series", func(c *config) { c.RenderSeries = 0 }, "--render-series"},
+		{"last_at", func(c *config) { c.LastAt = "1ns" }, "--last-at"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,5 +161,34 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v; want an error with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestLastAt: a statsd flush's last_at is its bin's end; a graphite line's
+// arrival is in its bin, near its series' phase, and differs bin to bin.
+func TestLastAt(t *testing.T) {
+	const step, t0 = 10, 1796025600
+	if got := lastAt("bin-end", 3, t0, step); got != (t0+step)*1e9 {
+		t.Fatalf("bin-end: %d", got)
+	}
+	for k := range 50 {
+		seen := map[int64]bool{}
+		for i := range 100 {
+			tb := int64(t0 + i*step)
+			at := lastAt("arrival", k, tb, step)
+			if at < tb*1e9 || at >= (tb+step)*1e9 {
+				t.Fatalf("series %d, bin %d: arrival %d outside the bin", k, tb, at)
+			}
+			if phase, off := int64(k*7919%(step*1000))*1e6, at-tb*1e9; off > min(phase+20e6, step*1e9-1) || off < max(phase-20e6, 0) {
+				t.Fatalf("series %d: arrival %d ns into the bin, its phase %d ns", k, at-tb*1e9, phase)
+			}
+			if lastAt("arrival", k, tb, step) != at {
+				t.Fatal("arrival is not deterministic")
+			}
+			seen[at-tb*1e9] = true
+		}
+		if len(seen) < 45 { // series 0's phase is 0: its earlier arrivals are clamped to the bin's start
+			t.Fatalf("series %d: %d different offsets in 100 bins", k, len(seen))
+		}
 	}
 }
