@@ -119,7 +119,11 @@ if [ ! -f "$work/whisper.done" ]; then
 	loads+=($!)
 fi
 # A store's done file names the last_at its points were written with (LAST_AT); loaded with another (or
-# before there was a choice: last_at 1 ns, in no bin), the store is emptied and loaded again.
+# before there was a choice: last_at 1 ns, in no bin), the store is emptied and loaded again. So is a keyspace
+# that is gone (scripts/cassandra.sh empties the node when it starts it, as CI does).
+case " $STORES " in *" cassandra "*)
+	"$work/queryload" --driver cassandra --dsn "$hosts" --keyspace "$keyspace" --exists 2>/dev/null || rm -f "$work/cassandra.done" ;;
+esac
 for st in $STORES; do
 	[ "$(cat "$work/$st.done" 2>/dev/null)" = "last_at=$LAST_AT" ] && continue
 	case $st in

@@ -45,6 +45,7 @@ type config struct {
 	DSN          string
 	Keyspace     string
 	Drop         bool
+	Exists       bool
 	Fanout       int
 	RenderSeries int
 	WideSeries   int
@@ -57,16 +58,18 @@ type config struct {
 // Validate names the flag that is wrong.
 func (c config) Validate() error {
 	switch {
-	case !c.Drop && c.End <= 0:
+	case !c.Drop && !c.Exists && c.End <= 0:
 		return errors.New("--end: give the data set's end, unix seconds")
 	case c.End%60 != 0:
 		return fmt.Errorf("--end %d: want a multiple of 60", c.End)
-	case !c.Drop && c.Whisper == "" && c.Driver == "":
+	case !c.Drop && !c.Exists && c.Whisper == "" && c.Driver == "":
 		return errors.New("give --whisper DIR, --driver and --dsn, or both")
 	case c.Driver != "" && c.DSN == "":
 		return errors.New("--dsn: needed with --driver")
 	case c.Drop && (c.Driver != "cassandra" || c.Keyspace == ""):
 		return errors.New("--drop: drops --keyspace of --driver cassandra, give both")
+	case c.Exists && (c.Driver != "cassandra" || c.Keyspace == ""):
+		return errors.New("--exists: looks for --keyspace of --driver cassandra, give both")
 	case c.Fanout < 0 || c.Fanout > 1000:
 		return fmt.Errorf("--fanout %d: want 0..1000", c.Fanout)
 	case c.RenderSeries < 1 || c.RenderSeries > 100:
@@ -93,6 +96,7 @@ func main() {
 	flag.StringVar(&c.DSN, "dsn", "", "the store's DSN")
 	flag.StringVar(&c.Keyspace, "keyspace", "", "cassandra: the keyspace (default: the store's)")
 	flag.BoolVar(&c.Drop, "drop", false, "cassandra: drop --keyspace and exit")
+	flag.BoolVar(&c.Exists, "exists", false, "cassandra: exit 0 if --keyspace has the data set's table, 1 if not (a node started empty)")
 	flag.IntVar(&c.Fanout, "fanout", 100, "find tree: fanout³ leaves")
 	flag.IntVar(&c.RenderSeries, "render-series", 100, "render set: this many series (a test's fewer)")
 	flag.IntVar(&c.WideSeries, "wide-series", 1000, "wide set: this many series")
@@ -116,6 +120,9 @@ func main() {
 func run(c config, log *slog.Logger) error {
 	if c.Drop {
 		return dropKeyspace(c.DSN, c.Keyspace)
+	}
+	if c.Exists {
+		return keyspaceExists(c.DSN, c.Keyspace)
 	}
 	if c.Whisper != "" {
 		started := time.Now()
@@ -290,6 +297,28 @@ func load(c config) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// keyspaceExists returns an error unless keyspace has the render set's
+// table (blocks_10s): scripts/cassandra.sh empties the node when it starts
+// it, so a data set loaded before may be gone.
+func keyspaceExists(dsn, keyspace string) error {
+	cl := gocql.NewCluster(strings.Split(dsn, ",")...)
+	cl.Timeout = time.Minute
+	s, err := cl.CreateSession()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var n int
+	if err := s.Query(`SELECT count(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'blocks_10s'`,
+		keyspace).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("keyspace %s has no data set (no table blocks_10s)", keyspace)
+	}
+	return nil
 }
 
 func dropKeyspace(dsn, keyspace string) error {

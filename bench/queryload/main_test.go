@@ -151,6 +151,10 @@ func TestConfigValidate(t *testing.T) {
 		{"fanout", func(c *config) { c.Fanout = -1 }, "--fanout"},
 		{"no render series", func(c *config) { c.RenderSeries = 0 }, "--render-series"},
 		{"last_at", func(c *config) { c.LastAt = "1ns" }, "--last-at"},
+		{"exists without keyspace", func(c *config) { c.Exists, c.Driver, c.DSN = true, "cassandra", "h" }, "--exists"},
+		{"exists", func(c *config) {
+			c.End, c.Whisper, c.Exists, c.Driver, c.DSN, c.Keyspace = 0, "", true, "cassandra", "h", "k"
+		}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
