@@ -299,13 +299,19 @@ func load(c config) (int, error) {
 	return n, nil
 }
 
+// cassandraSession connects to the nodes of dsn (host:port,...) outside
+// any keyspace.
+func cassandraSession(dsn string) (*gocql.Session, error) {
+	cl := gocql.NewCluster(strings.Split(dsn, ",")...)
+	cl.Timeout = time.Minute
+	return cl.CreateSession()
+}
+
 // keyspaceExists returns an error unless keyspace has the render set's
 // table (blocks_10s): scripts/cassandra.sh empties the node when it starts
 // it, so a data set loaded before may be gone.
 func keyspaceExists(dsn, keyspace string) error {
-	cl := gocql.NewCluster(strings.Split(dsn, ",")...)
-	cl.Timeout = time.Minute
-	s, err := cl.CreateSession()
+	s, err := cassandraSession(dsn)
 	if err != nil {
 		return err
 	}
@@ -322,9 +328,7 @@ func keyspaceExists(dsn, keyspace string) error {
 }
 
 func dropKeyspace(dsn, keyspace string) error {
-	cl := gocql.NewCluster(strings.Split(dsn, ",")...)
-	cl.Timeout = time.Minute
-	s, err := cl.CreateSession()
+	s, err := cassandraSession(dsn)
 	if err != nil {
 		return err
 	}
