@@ -327,33 +327,24 @@ type valueFiller struct {
 	step, start, end int64
 	vals             []float64
 	col              string
-	field            int // col as a field number, for the hot loop
+	field            block.Field // col as a field, for the hot loop
 	source           string
 	blocks           int
 	several          bool // a second producer showed up: read again and merge
 	it               block.Iter
 }
 
-// The fields of a point that answer a column.
-const (
-	fieldMean = int(block.Mean)
-	fieldSum  = int(block.Sum)
-	fieldMin  = int(block.Min)
-	fieldMax  = int(block.Max)
-	fieldLast = int(block.Last)
-)
-
 func newValueFiller(path string, step, start int64, vals []float64, col string) *valueFiller {
 	f := &valueFiller{path: path, step: step, start: start, end: start + int64(len(vals))*step, vals: vals, col: col}
 	switch col {
 	case "sum":
-		f.field = fieldSum
+		f.field = block.Sum
 	case "min":
-		f.field = fieldMin
+		f.field = block.Min
 	case "max":
-		f.field = fieldMax
+		f.field = block.Max
 	case "last":
-		f.field = fieldLast
+		f.field = block.Last
 	}
 	for i := range vals {
 		vals[i] = math.NaN()
@@ -375,7 +366,7 @@ func (f *valueFiller) add(source, data []byte) (bool, error) {
 	if err := it.Reset(data); err != nil {
 		return false, fmt.Errorf("reading %s: %w", f.path, err)
 	}
-	if ok, err := it.Fill(block.Field(f.field), f.start, f.step, f.vals); ok {
+	if ok, err := it.Fill(f.field, f.start, f.step, f.vals); ok {
 		if err != nil {
 			return false, fmt.Errorf("reading %s: %w", f.path, err)
 		}
@@ -392,13 +383,13 @@ func (f *valueFiller) add(source, data []byte) (bool, error) {
 		}
 		var v float64
 		switch f.field {
-		case fieldSum:
+		case block.Sum:
 			v = p.Sum
-		case fieldMin:
+		case block.Min:
 			v = p.Min
-		case fieldMax:
+		case block.Max:
 			v = p.Max
-		case fieldLast:
+		case block.Last:
 			v = p.Last
 		default:
 			v = p.Mean()
