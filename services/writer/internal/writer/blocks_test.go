@@ -480,11 +480,8 @@ func TestRecentPointsUntilPersisted(t *testing.T) {
 // most of an interval. Published at any moment, they could straddle a
 // persist under load and never be held together.
 func afterPersistPhase(w *Writer, path string) {
-	iv := int64(w.cfg.PersistInterval.D())
-	shards := w.cfg.Shards
-	off := iv * int64(bus.PathShard(path, shards)) / int64(shards)
-	phase := ((time.Now().UnixNano()-off)%iv + iv) % iv
-	time.Sleep(time.Duration(iv-phase) + 100*time.Millisecond)
+	next := w.nextPersist(&shard{n: bus.PathShard(path, w.cfg.Shards), lastTry: time.Now()})
+	time.Sleep(time.Until(next) + 100*time.Millisecond)
 }
 
 // TestCoarseResolutionsPersistLess: a new series' paths are indexed at once,
