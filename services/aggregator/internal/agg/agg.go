@@ -67,7 +67,8 @@ type Aggregator struct {
 	flushMu    sync.Mutex // one flush at a time: the rollups and the publishing order
 	flushWG    sync.WaitGroup
 	stop       chan struct{}
-	flushHook  func() // tests: called during a flush, with the accumulators swapped out and the lock free
+	flushHook  func()      // tests: called during a flush, with the accumulators swapped out and the lock free
+	clock      accum.Clock // the flush loop's time; tests replace it before Start
 	started    time.Time
 
 	kv            jetstream.KeyValue // checkpoints (recover.go); nil without NATS
@@ -90,7 +91,8 @@ type Aggregator struct {
 // New connects and binds everything the configuration names; Start begins.
 func New(cfg *config.Config, log *slog.Logger) (*Aggregator, error) {
 	a := &Aggregator{cfg: cfg, log: log, badLog: ratelog.New(log, 10, time.Second), Metrics: metrics.NewSet(),
-		Source: cfg.ID + "-" + rand.Text()[:8], stop: make(chan struct{}), refusedLog: ratelog.New(log, 1, 10*time.Second)}
+		Source: cfg.ID + "-" + rand.Text()[:8], stop: make(chan struct{}), refusedLog: ratelog.New(log, 1, 10*time.Second),
+		clock: accum.RealClock{}}
 	a.local = a.newAcc(cfg.StatsdCfg)
 	a.series = a.local.statsd.Keys() // statsd's own counters
 	a.shards = map[int]*shardAcc{}
@@ -463,7 +465,7 @@ func (a *Aggregator) Start() {
 	a.flushWG.Add(1)
 	go func() {
 		defer a.flushWG.Done()
-		accum.Run(accum.RealClock{}, a.cfg.Resolutions[0].Step, a.stop, a.Flush, func(behind time.Duration) {
+		accum.Run(a.clock, a.cfg.Resolutions[0].Step, a.stop, a.Flush, func(behind time.Duration) {
 			a.flushLate.Inc()
 			a.log.Error("flush is running behind: flushes take longer than the interval; nothing is skipped, but data is late",
 				"behind", behind, "interval", a.cfg.Resolutions[0].Step)
