@@ -319,28 +319,9 @@ type gen struct {
 	kinds []byte
 	next  int
 	n     int
-	exp   expected  // but its gauges: see sent
-	gauge []float64 // by key: the last gauge value sent
-	sent  []bool    // by key: a gauge value was sent
+	exp   expected
 	seq   float64
 	strip int // len(prefix + ".")
-}
-
-func newGen(names []string, kinds []byte, seq float64, strip int) *gen {
-	return &gen{names: names, kinds: kinds, seq: seq, strip: strip,
-		gauge: make([]float64, len(names)), sent: make([]bool, len(names))}
-}
-
-// expected returns what g sent, the gauges named as the sink names them.
-func (g *gen) expected() expected {
-	out := g.exp
-	out.gauges = map[string]float64{}
-	for j, ok := range g.sent {
-		if ok {
-			out.gauges[g.names[j][g.strip:]] = g.gauge[j]
-		}
-	}
-	return out
 }
 
 func (g *gen) line(b []byte) ([]byte, string) {
@@ -362,9 +343,9 @@ func (g *gen) line(b []byte) ([]byte, string) {
 		g.exp.timers++
 	default:
 		v := g.seq*1e7 + float64(g.n)
-		b = strconv.AppendInt(b, int64(v), 10) // v is a whole number below 2^53: AppendFloat's 'f', -1 text
+		b = strconv.AppendFloat(b, v, 'f', -1, 64)
 		b = append(b, "|g\n"...)
-		g.gauge[j], g.sent[j] = v, true
+		g.exp.gauges[name[g.strip:]] = v // as the sink names it
 	}
 	g.exp.metrics++
 	return b, name
@@ -424,7 +405,7 @@ func newUDPSender(addr string, o options) (sender, error) {
 			go func() {
 				defer wg.Done()
 				names, kinds := keyNames(o, s)
-				g := newGen(names, kinds, seq, len(o.prefix)+1)
+				g := &gen{names: names, kinds: kinds, seq: seq, exp: expected{gauges: map[string]float64{}}, strip: len(o.prefix) + 1}
 				msgs := make([]ipv4.Message, 64)
 				bufs := make([][]byte, 64)
 				pace(rate/float64(o.senders)/float64(o.perDatagram), d, func(n int) bool {
@@ -447,7 +428,7 @@ func newUDPSender(addr string, o options) (sender, error) {
 					}
 					return true
 				})
-				parts[s] = g.expected()
+				parts[s] = g.exp
 			}()
 		}
 		wg.Wait()
@@ -475,7 +456,7 @@ func newNATSSender(url string, o options) (sender, error) {
 			go func() {
 				defer wg.Done()
 				names, kinds := keyNames(o, s)
-				g := newGen(names, kinds, seq, len(o.prefix)+1)
+				g := &gen{names: names, kinds: kinds, seq: seq, exp: expected{gauges: map[string]float64{}}, strip: len(o.prefix) + 1}
 				// A buffer per shard, published when full, as a relay batches.
 				bufs := make([][]byte, o.shards)
 				shardOf := map[string]int{}
@@ -546,7 +527,7 @@ func newNATSSender(url string, o options) (sender, error) {
 				if o.natsAcks {
 					errs.Add(published - answered.Load())
 				}
-				parts[s] = g.expected()
+				parts[s] = g.exp
 			}()
 		}
 		wg.Wait()
