@@ -27,6 +27,7 @@ NATS_START=${NATS_START:-200000}
 NATS_BYTES=${NATS_BYTES:-16384}
 NATS_ACKS=${NATS_ACKS:-true}           # the NATS path as relays send by default (nats_acks): requests, answered
 MAX_RATE=${MAX_RATE:-20000000}
+READERS=${READERS:-0}                  # the aggregator's udp sockets and readers (readers); 0: one per core
 cache=${CONSTHASH_CACHE:-$HOME/.cache/consthash}/statsd
 work=$(mktemp -d)
 pids=()
@@ -68,7 +69,7 @@ series() {
 	bin/aggbench --pid "$pid" --target "$target" --sink "127.0.0.1:$sink" --interval 1s --step "${STEP_SECONDS}s" --start "$from" \
 		--factor "$FACTOR" --max "$MAX_RATE" --per-datagram "$per" --keys "$KEYS" --senders "$SENDERS" \
 		--nats-bytes "$NATS_BYTES" --nats-acks="$NATS_ACKS" | tee "$work/$name.out" | sed "s/^/$name: /"
-	echo "$name $(awk '/^best /{print $2}' "$work/$name.out")" >>"$work/best"
+	echo "$name $(awk '/^best /{print $2} /^cpu at best:/{print $5, $7}' "$work/$name.out" | xargs)" >>"$work/best"
 }
 
 cat >"$work/agg.toml" <<TOML
@@ -81,6 +82,7 @@ level = "warn"
 url = "udp://127.0.0.1:$port"
 format = "statsd"
 read_buffer = $RCVBUF
+readers = $READERS
 [output]
 lines = "tcp://127.0.0.1:$sink"
 TOML
@@ -99,7 +101,7 @@ dgram.createSocket = function (type, cb) {
 JS
 
 echo "aggregator benchmark: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $KEYS keys, ${STEP_SECONDS}s per step, x$FACTOR"
-echo "receive buffer $RCVBUF bytes per socket (kernel cap net.core.rmem_max = $(cat /proc/sys/net/core/rmem_max)); aggregator readers: $(nproc)"
+echo "receive buffer $RCVBUF bytes per socket (kernel cap net.core.rmem_max = $(cat /proc/sys/net/core/rmem_max)); aggregator readers: $([ "$READERS" = 0 ] && nproc || echo "$READERS")"
 for per in $PER_DATAGRAM; do
 	cstart=$((CONSTHASH_START * per / 10)) sstart=$((STATSD_START * per / 10))
 	if [ "${CONSTHASH:-1}" = 1 ]; then
@@ -140,15 +142,28 @@ stop nats
 fi
 
 last=${PER_DATAGRAM##* }
-python3 - "$work/best" "$last" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+python3 - "$work/best" "$last" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)" <<'PY'
 import sys
-best = {}
+best, cpu = {}, {}
 for l in open(sys.argv[1]).read().splitlines():
     f = l.split()
     best[f[0]] = float(f[1]) if len(f) > 1 else 0.0
-per, load = sys.argv[2], sys.argv[3]
+    if len(f) > 3:
+        cpu[f[0]] = (float(f[2]), float(f[3]))
+per, load, cores = sys.argv[2], sys.argv[3], int(sys.argv[4])
 for k in sorted(best):
     print(f"highest lossless rate {k}: {best[k]:,.0f} metrics/s")
+# The sender runs on the same cores: at full use they carry at most
+# cores / (server's + sender's CPU a metric).
+for k in sorted(cpu):
+    sv, sn = cpu[k]
+    line = f"{k} at its best step: server {sv:.0f} + sender {sn:.0f} ns of CPU a metric"
+    if k.startswith("consthash-"):
+        s = best.get("statsd-" + k.split("-")[1], 0)
+        line += f": {cores} cores carry at most {cores * 1e9 / (sv + sn):,.0f} metrics/s with this sender"
+        if s:
+            line += f" (10x statsd's best: {10 * s:,.0f})"
+    print(line)
 for p in sorted({k.split('-')[1] for k in best if '-' in k}, key=int):
     c, s = best.get(f"consthash-{p}", 0), best.get(f"statsd-{p}", 0)
     print(f"{p} metrics per datagram: consthash {c:,.0f}, statsd {s:,.0f}, ratio {c / s if s else float('inf'):.1f}x")
