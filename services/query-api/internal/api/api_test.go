@@ -165,7 +165,7 @@ func TestRenderErrors(t *testing.T) {
 		{url.Values{"target": {"a.b"}, "format": {"pdf"}}, "not supported"},
 		{url.Values{"target": {"a.[b"}}, "'[' without ']'"},
 		{url.Values{"target": {"scale(a.*,fator=2)"}}, "unknown keyword argument fator"},
-		{url.Values{"target": {"nonNegativeDerivative(a.*,minValue=0)"}}, "give maxValue too"},
+		{url.Values{"target": {"scale(a.*,None)"}}, "want a number, got a None"},
 		{url.Values{"target": {"sumSeries(seriesLists=a.*)"}}, "cannot be given by keyword"},
 		{url.Values{"target": {"scale(a.*,2,factor=3)"}}, "factor given twice"},
 	} {

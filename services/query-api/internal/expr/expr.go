@@ -20,6 +20,7 @@ const (
 	Number
 	String
 	Bool
+	None // Python's None, an argument written none (any case)
 )
 
 // Expr is one parsed expression.
@@ -30,6 +31,7 @@ type Expr struct {
 	Bool   bool
 	Args   []*Expr
 	Kwargs map[string]*Expr
+	Raw    string // a call's text as the target wrote it (graphite's call.raw)
 }
 
 // DefaultMaxDepth is how deeply Parse lets function calls nest: far more
@@ -140,8 +142,12 @@ func (p *parser) expr() (*Expr, error) {
 			return nil, fmt.Errorf("%w: more than %d levels of calls at offset %d", ErrTooDeep, p.maxDepth, p.i)
 		}
 		p.depth++
+		start := p.i
 		e, err := p.call(p.s[p.i:j], j+1)
 		p.depth--
+		if err == nil {
+			e.Raw = p.s[start:p.i]
+		}
 		return e, err
 	}
 	tok := p.token()
@@ -153,6 +159,10 @@ func (p *parser) expr() (*Expr, error) {
 		return &Expr{Kind: Bool, Bool: true}, nil
 	case "false":
 		return &Expr{Kind: Bool}, nil
+	case "none":
+		if p.depth > 0 { // graphite's grammar has none among the arguments only
+			return &Expr{Kind: None}, nil
+		}
 	}
 	if f, err := strconv.ParseFloat(tok, 64); err == nil && tok[0] != '+' && !strings.ContainsAny(tok, "xXnN_") {
 		return &Expr{Kind: Number, Number: f, Text: tok}, nil

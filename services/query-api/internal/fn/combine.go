@@ -258,19 +258,29 @@ func combineFn(fn, prefix string) fnImpl {
 		if err != nil {
 			return nil, err
 		}
+		if prefix == "multiplySeries" && len(all) == 1 {
+			return all, nil // graphite-web's multiplySeries returns a lone series as it is
+		}
 		return aggregateRows(ctx, fn, prefix+"("+formatPathExprs(all)+")", all)
 	}
 }
 
 // countSeriesFn answers the number of series at every step, null or not.
 func countSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series, error) {
+	if len(c.Args) == 0 {
+		// graphite-web: constantLine(0), an int, so named "0".
+		s := constantLine(ev, 0)
+		s.Name, s.PathExpr = "0", "countSeries()"
+		s.Tags = nameTags(s.Name)
+		return []*series.Series{s}, nil
+	}
 	all, err := ev.allSeriesArgs(ctx, c)
 	if err != nil || len(all) == 0 {
 		return nil, err
 	}
 	out, err := aggregateRows(ctx, "count", "countSeries("+formatPathExprs(all)+")", all)
 	for _, s := range out {
-		s.Tags = TagsOf(s.Name) // graphite-web's countSeries is not an aggregate()
+		s.Tags = nameTags(s.Name) // graphite-web's countSeries is not an aggregate()
 	}
 	if err != nil {
 		return nil, err
@@ -333,7 +343,7 @@ func asPercentFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	var totalValues []float64
 	var totalText string
 	switch {
-	case len(c.Args) == 1:
+	case len(c.Args) == 1 || c.Args[1].Kind == expr.None:
 		agg, err := aggregateRows(ctx, "sum", "", list)
 		if err != nil {
 			return nil, err
@@ -375,7 +385,7 @@ func asPercentFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 					}
 				}
 				q.Name = "asPercent(" + a[i].Name + "," + b[i].Name + ")"
-				q.PathExpr, q.Tags = q.Name, TagsOf(q.Name)
+				q.PathExpr, q.Tags = q.Name, nameTags(q.Name)
 				out[i] = q
 			}
 			return out, nil
@@ -403,7 +413,7 @@ func asPercentFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 			text = s.PathExpr
 		}
 		out[i] = with(s, "asPercent("+s.Name+","+text+")", vals)
-		out[i].Tags = TagsOf(out[i].Name) // a new series in graphite-web, tagged by its name
+		out[i].Tags = nameTags(out[i].Name) // a new series in graphite-web, tagged by its name
 	}
 	return out, nil
 }
@@ -677,7 +687,7 @@ func groupByTagsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	})
 	for _, s := range out {
 		s.PathExpr = s.Name
-		s.Tags = TagsOf(s.Name)
+		s.Tags = nameTags(s.Name)
 	}
 	return out, err
 }
@@ -694,7 +704,7 @@ func percentileOfSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*
 	if n <= 0 {
 		return nil, fmt.Errorf("percentileOfSeries(): the percent must be greater than 0")
 	}
-	interpolate := len(c.Args) > 2 && c.Args[2].Kind == expr.Bool && c.Args[2].Bool
+	interpolate := truthy(c, 2, false)
 	name := fmt.Sprintf("percentileOfSeries(%s,%s)", list[0].PathExpr, pyG(n))
 	s, list, err := emptyOver(ctx, name, list)
 	if err != nil {

@@ -298,7 +298,7 @@ func weightedAverageFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*ser
 	}
 	name := fmt.Sprintf("weightedAverage(%s, %s, %s)", sortedPathExprs(avgs), sortedPathExprs(weights), strings.Join(nodeTexts, ","))
 	return []*series.Series{{Name: name, PathExpr: name, Start: sp.Start, End: sp.End, Step: sp.Step, Values: vals,
-		Consolidate: "average", ValuesPerPoint: 1, Tags: TagsOf(name)}}, nil
+		Consolidate: "average", ValuesPerPoint: 1, Tags: nameTags(name)}}, nil
 }
 
 // valueAt is vs[i], NaN (None) past its end, as izip_longest pads.

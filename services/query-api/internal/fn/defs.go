@@ -236,7 +236,7 @@ func (f *Func) positional(c *expr.Expr) (*expr.Expr, error) {
 		}
 		d, err := defaultArg(ps[i].Default)
 		if err != nil {
-			return nil, fmt.Errorf("%s(): give %s too (by position or keyword): %v", c.Text, ps[i].Name, err)
+			d = &expr.Expr{Kind: expr.None} // Python's default for the parameter: None
 		}
 		out.Args[i] = d
 	}

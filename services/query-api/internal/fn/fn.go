@@ -208,9 +208,30 @@ func argText(c *expr.Expr, i int, def string) string {
 			return "True"
 		}
 		return "False"
+	case expr.None:
+		return "None"
 	default:
 		return a.Text
 	}
+}
+
+// truthy is argument i as Python's bool() reads it, def when it is absent:
+// graphite-web's boolean parameters take any value (1, "x", None).
+func truthy(c *expr.Expr, i int, def bool) bool {
+	if i >= len(c.Args) {
+		return def
+	}
+	switch a := c.Args[i]; a.Kind {
+	case expr.Bool:
+		return a.Bool
+	case expr.Number:
+		return a.Number != 0
+	case expr.String:
+		return a.Text != ""
+	case expr.None:
+		return false
+	}
+	return true // a series list
 }
 
 func kindName(k expr.Kind) string {
@@ -221,6 +242,8 @@ func kindName(k expr.Kind) string {
 		return "string"
 	case expr.Bool:
 		return "boolean"
+	case expr.None:
+		return "None"
 	}
 	return "expression"
 }
@@ -253,8 +276,11 @@ func numArg(c *expr.Expr, i int, def *float64) (float64, error) {
 		}
 		return 0, fmt.Errorf("%s(): missing numeric argument %d", c.Text, i+1)
 	}
+	if c.Args[i].Kind == expr.None && def != nil {
+		return *def, nil // None where the function's default is None
+	}
 	if c.Args[i].Kind != expr.Number {
-		return 0, fmt.Errorf("%s(): argument %d: want a number", c.Text, i+1)
+		return 0, fmt.Errorf("%s(): argument %d: want a number, got a %s", c.Text, i+1, kindName(c.Args[i].Kind))
 	}
 	return c.Args[i].Number, nil
 }

@@ -230,10 +230,35 @@ func TestKeywordNone(t *testing.T) {
 	if !strings.Contains(out[0].Name, "Current:2.00 ms") {
 		t.Errorf("cactiStyle(units=): %q", out[0].Name)
 	}
-	e, _ := expr.Parse(`nonNegativeDerivative(a.x,minValue=0)`)
-	if _, err := lib.Eval(context.Background(), memEnv(map[string][]float64{"a.x": {1, 2}}), e); err == nil ||
-		!strings.Contains(err.Error(), "give maxValue too") {
-		t.Errorf("a skipped numeric parameter without default: %v", err)
+	// A skipped parameter without a declared default is Python's None, as
+	// is a none argument: maxValue=None is no maximum.
+	for _, target := range []string{`nonNegativeDerivative(a.x,minValue=0)`, `nonNegativeDerivative(a.x,None,0)`,
+		`nonNegativeDerivative(a.x,NONE)`} {
+		out := eval(t, lib, memEnv(map[string][]float64{"a.x": {1, 3}}), target)
+		if len(out) != 1 || !math.IsNaN(out[0].Values[0]) || out[0].Values[1] != 2 {
+			t.Errorf("%s: %v", target, out)
+		}
+	}
+	// None is an argument, not a path, only inside a call.
+	if e, err := expr.Parse("none"); err != nil || e.Kind != expr.Path {
+		t.Errorf(`Parse("none") = %v, %v: want the path none`, e, err)
+	}
+}
+
+// TestPythonTruthiness: graphite-web's boolean parameters take any value as
+// Python's bool() reads it.
+func TestPythonTruthiness(t *testing.T) {
+	lib := New()
+	env := memEnv(map[string][]float64{"a.b": {1, 2}, "a.c": {3, 4}})
+	for target, first := range map[string]string{
+		`sortByName(a.*,false,1)`:      "a.c",
+		`sortByName(a.*,false,0)`:      "a.b",
+		`sortByName(a.*,reverse="x")`:  "a.c",
+		`sortByName(a.*,reverse=None)`: "a.b",
+	} {
+		if out := eval(t, lib, env, target); len(out) != 2 || out[0].Name != first {
+			t.Errorf("%s: first %v, want %s", target, out, first)
+		}
 	}
 }
 

@@ -141,6 +141,9 @@ func seriesByTagFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	}
 	slices.Sort(paths)
 	pathExpr := "seriesByTag(" + strings.Join(quoted, ",") + ")"
+	if c.Raw != "" {
+		pathExpr = c.Raw // graphite-web names the series' path expression by the call as written
+	}
 	var out []*series.Series
 	for _, p := range paths {
 		tags := TagsOf(p)
@@ -178,7 +181,7 @@ func constantLine(ev *evaluator, v float64) *series.Series {
 	step := max(1, (end-start)/2)
 	name := pyRepr(v)
 	return &series.Series{Name: name, PathExpr: "constantLine(" + name + ")", Start: start, End: start + 3*step, Step: step,
-		Values: []float64{v, v, v}, Consolidate: "average", ValuesPerPoint: 1}
+		Values: []float64{v, v, v}, Consolidate: "average", ValuesPerPoint: 1, Tags: nameTags(name)}
 }
 
 // cumulativeTags: cumulative is consolidateBy(seriesList, "sum").

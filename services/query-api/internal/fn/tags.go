@@ -62,13 +62,43 @@ func TagsOf(path string) map[string]string {
 	return tags
 }
 
-// nameTags are the tags graphite-web gives a new series of this name: only
-// the name when it looks like a call (letters, "(", ..., ")"), else those
-// its path carries.
+// nameTags are the tags graphite-web gives a new series of this name
+// (TimeSeries): only the name when it looks like a call (letters, "(", ...,
+// ")") or when its tags do not parse as graphite's TaggedSeries.parse reads
+// them, else those its path carries.
 func nameTags(name string) map[string]string {
 	i := strings.IndexFunc(name, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') })
 	if i > 0 && name[i] == '(' && len(name) > i+2 && strings.HasSuffix(name, ")") {
 		return map[string]string{"name": name}
 	}
-	return TagsOf(name)
+	if tags, ok := parseCarbonTags(name); ok {
+		return tags
+	}
+	return map[string]string{"name": name}
+}
+
+// parseCarbonTags is graphite's TaggedSeries.parse_carbon: metric;tag=value;...
+// with each tag non-empty and without ';', '!', '^' or '=', each value
+// non-empty and not starting with '~', and the metric a valid tag value
+// once leading '~' are stripped.
+func parseCarbonTags(path string) (map[string]string, bool) {
+	segments := strings.Split(path, ";")
+	metric := segments[0]
+	if metric == "" {
+		return nil, false
+	}
+	tags := map[string]string{}
+	for _, seg := range segments[1:] {
+		k, v, ok := strings.Cut(seg, "=")
+		if !ok || k == "" || v == "" || strings.ContainsAny(k, ";!^=") || v[0] == '~' {
+			return nil, false
+		}
+		tags[k] = v
+	}
+	name := strings.TrimLeft(metric, "~")
+	if name == "" {
+		return nil, false
+	}
+	tags["name"] = name
+	return tags, true
 }

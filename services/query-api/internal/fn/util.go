@@ -61,7 +61,7 @@ func seriesTags(s *series.Series) map[string]string {
 	if s.Tags != nil {
 		return s.Tags
 	}
-	return TagsOf(s.Name)
+	return nameTags(s.Name)
 }
 
 // withTag returns a copy of s whose tags also hold k=v (the map is copied,
@@ -121,6 +121,9 @@ func emptyOver(ctx context.Context, name string, list []*series.Series) (*series
 		end -= (end - start) % step
 		n = int((end - start) / step)
 	}
+	if n < 0 { // every series ends before the first starts: Python's range is empty
+		n, end = 0, start
+	}
 	// The series may lie far apart (timeShift): n is what they span.
 	if err := budget.Charge(ctx, int64(n)); err != nil {
 		return nil, nil, err
@@ -130,7 +133,7 @@ func emptyOver(ctx context.Context, name string, list []*series.Series) (*series
 		values[i] = nan()
 	}
 	return &series.Series{Name: name, PathExpr: name, Start: start, End: end, Step: step, Values: values,
-		Consolidate: "average", ValuesPerPoint: 1, Tags: TagsOf(name)}, list, nil
+		Consolidate: "average", ValuesPerPoint: 1, Tags: nameTags(name)}, list, nil
 }
 
 func lcm(a, b int64) int64 {

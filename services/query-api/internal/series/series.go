@@ -158,6 +158,12 @@ func (s *Series) Datapoints(maxDataPoints int, timeRange int64) []Point {
 func (s *Series) Consolidated(maxDataPoints int, timeRange int64) (values []float64, start, step int64) {
 	values, start, step = s.Values, s.Start, s.Step
 	end := s.End
+	if maxDataPoints == 1 && len(values) > 0 {
+		// graphite-web's render view consolidates every value of the series
+		// into one point, at its start, whatever the time range.
+		vpp := len(values)
+		return Consolidate(values, vpp, s.Consolidate, s.XFilesFactor), start, step * int64(vpp)
+	}
 	if n := float64(timeRange) / float64(step); maxDataPoints > 0 && float64(maxDataPoints) < n {
 		vpp := int(math.Ceil(n / float64(maxDataPoints)))
 		spp := int64(vpp) * step
