@@ -294,3 +294,17 @@ func TestRandomWalk(t *testing.T) {
 		t.Errorf("step %d, want 7", s.Step)
 	}
 }
+
+// TestEmptyOverSeriesEndingBeforeTheyStart: series whose end comes before
+// their start (a forecast over data beyond the store's reach) span no
+// steps, as Python's range does; emptyOver made a negative length and
+// panicked.
+func TestEmptyOverSeriesEndingBeforeTheyStart(t *testing.T) {
+	s := &series.Series{Name: "a", PathExpr: "a", Start: 1000, End: 400, Step: 10, Values: nil}
+	for _, list := range [][]*series.Series{{s}, {s, {Name: "b", PathExpr: "b", Start: 1000, End: 400, Step: 30}}} {
+		out, _, err := emptyOver(context.Background(), "sumSeries(a)", list)
+		if err != nil || len(out.Values) != 0 || out.End != out.Start {
+			t.Errorf("%d series: %v, %v", len(list), out, err)
+		}
+	}
+}
