@@ -132,6 +132,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/metrics/find", a.findHandler)
 	mux.HandleFunc("/metrics/find/", a.findHandler)
 	mux.HandleFunc("/metrics/expand", a.expand)
+	mux.HandleFunc("/metrics/expand/", a.expand)
 	mux.HandleFunc("/metrics/index.json", a.index)
 	mux.HandleFunc("/_internal/capabilities/", a.capabilities)
 	mux.HandleFunc("/events", a.eventsHandler)
@@ -642,7 +643,11 @@ func (a *API) findHandler(w http.ResponseWriter, r *http.Request) {
 			}
 			set[parts[i]] = true
 		}
-		writeJSON(w, r, http.StatusOK, map[string]any{"nodes": slices.Sorted(maps.Keys(set))})
+		nodes := slices.Sorted(maps.Keys(set))
+		if nodes == nil {
+			nodes = []string{}
+		}
+		writeJSON(w, r, http.StatusOK, map[string]any{"nodes": nodes})
 	default:
 		badRequest(w, "Invalid value for 'format' parameter")
 	}
@@ -654,22 +659,29 @@ func (a *API) expand(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	queries := r.Form["query"]
-	if len(queries) == 0 {
-		badRequest(w, "no query: give query=<path pattern>")
-		return
+	// graphite-web reads its flags with Python's int(): any other number
+	// than 0 is true (and so is "true" here, where it fails).
+	flag := func(name string) bool {
+		v := strings.TrimSpace(r.FormValue(name))
+		n, err := strconv.Atoi(v)
+		return err == nil && n != 0 || v == "true"
 	}
-	leavesOnly := r.FormValue("leavesOnly") == "1" || r.FormValue("leavesOnly") == "true"
+	leavesOnly, groupByExpr := flag("leavesOnly"), flag("groupByExpr")
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	groups := map[string][]string{}
+	groups := map[string][]string{} // every query, with what it matched once each
 	seen := map[string]bool{}
-	var flat []string
+	flat := []string{}
 	for _, q := range queries {
+		if _, dup := groups[q]; dup {
+			continue // the same query again matches the same
+		}
 		nodes, err := find.Find(ctx, a.r, q, a.cfg.MaxFind)
 		if err != nil {
 			badRequest(w, "query %s: %v", clipQuote(q), err)
 			return
 		}
+		groups[q] = []string{}
 		for _, n := range nodes {
 			if leavesOnly && !n.Leaf {
 				continue
@@ -681,14 +693,14 @@ func (a *API) expand(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if r.FormValue("groupByExpr") == "1" || r.FormValue("groupByExpr") == "true" {
+	if groupByExpr {
+		for _, g := range groups {
+			sort.Strings(g)
+		}
 		writeJSON(w, r, http.StatusOK, map[string]any{"results": groups})
 		return
 	}
 	sort.Strings(flat)
-	if flat == nil {
-		flat = []string{}
-	}
 	writeJSON(w, r, http.StatusOK, map[string]any{"results": flat})
 }
 

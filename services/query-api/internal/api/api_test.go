@@ -163,7 +163,6 @@ func TestRenderErrors(t *testing.T) {
 		{url.Values{"target": {"scale(a.*,\"x\")"}}, "want a number"},
 		{url.Values{"target": {"a.b"}, "from": {"-1h"}, "until": {"-60min"}}, "must be before"},
 		{url.Values{"target": {"a.b"}, "format": {"pdf"}}, "not supported"},
-		{url.Values{"target": {"a.[b"}}, "'[' without ']'"},
 		{url.Values{"target": {"scale(a.*,fator=2)"}}, "unknown keyword argument fator"},
 		{url.Values{"target": {"scale(a.*,None)"}}, "want a number, got a None"},
 		{url.Values{"target": {"sumSeries(seriesLists=a.*)"}}, "cannot be given by keyword"},

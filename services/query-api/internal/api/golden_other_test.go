@@ -99,7 +99,9 @@ func normaliseEndpoint(path string, form url.Values, v any, graphite bool) any {
 		return list
 	case path == "/metrics/find":
 		var list []any
-		if m, ok := v.(map[string]any); ok { // completer
+		if m, ok := v.(map[string]any); ok && m["nodes"] != nil { // nodelist
+			return v
+		} else if ok { // completer
 			list = m["metrics"].([]any)
 			slices.SortFunc(list, func(a, b any) int {
 				x, y := a.(map[string]any), b.(map[string]any)

@@ -50,18 +50,38 @@ func tagParams(w http.ResponseWriter, r *http.Request, methods ...string) ([]str
 	return exprs, true
 }
 
-// limitParam reads limit (def when absent).
+// limitParam reads limit (def when absent) as Python's int() does (blanks
+// around it, a sign, '_' between digits): graphite-web hands it to SQLite's
+// LIMIT, so 0 is nothing and a negative limit no limit, then the
+// autocompletions slice their answer with it ([:-1] drops the last).
 func limitParam(w http.ResponseWriter, r *http.Request, def int) (int, bool) {
 	v := r.FormValue("limit")
 	if v == "" {
 		return def, true
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
+	t := strings.TrimSpace(v)
+	n, err := strconv.Atoi(strings.ReplaceAll(strings.TrimPrefix(t, "+"), "_", ""))
+	if err != nil || !pyInt.MatchString(t) {
 		jsonError(w, r, http.StatusBadRequest, "invalid limit %q", v)
 		return 0, false
 	}
 	return n, true
+}
+
+// pyInt is what Python's int() reads, once stripped of blanks.
+var pyInt = regexp.MustCompile(`^[+-]?[0-9]+(_[0-9]+)*$`)
+
+// limited is list cut to limit as SQLite's LIMIT does (a negative limit is
+// none); slice also cuts a negative limit's count off the end, as Python's
+// [:limit].
+func limited[T any](list []T, limit int, slice bool) []T {
+	switch {
+	case limit >= 0 && len(list) > limit:
+		return list[:limit]
+	case limit < 0 && slice:
+		return list[:max(0, len(list)+limit)]
+	}
+	return list
 }
 
 // anchored compiles a tag or value filter as graphite-web does: anchored at
@@ -183,9 +203,7 @@ func tagValues(tags []map[string]string, tag string, filter *regexp.Regexp, limi
 		values = append(values, v)
 	}
 	slices.Sort(values)
-	if limit > 0 && len(values) > limit {
-		values = values[:limit]
-	}
+	values = limited(values, limit, false)
 	out := make([]map[string]any, len(values))
 	for i, v := range values {
 		out[i] = map[string]any{"value": v, "count": counts[v]}
@@ -209,9 +227,7 @@ func tagNames(tags []map[string]string, filter *regexp.Regexp, limit int) []stri
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	if limit > 0 && len(names) > limit {
-		names = names[:limit]
-	}
+	names = limited(names, limit, false)
 	return names
 }
 
@@ -226,7 +242,7 @@ func (a *API) tagListing(w http.ResponseWriter, r *http.Request) ([]map[string]s
 		jsonError(w, r, http.StatusBadRequest, "filter: %v", err)
 		return nil, nil, 0, false
 	}
-	limit, ok := limitParam(w, r, 0)
+	limit, ok := limitParam(w, r, -1)
 	if !ok {
 		return nil, nil, 0, false
 	}
@@ -268,8 +284,8 @@ func (a *API) tagList(w http.ResponseWriter, r *http.Request) {
 // null for a tag no series has.
 func (a *API) tagDetails(w http.ResponseWriter, r *http.Request) {
 	tag := strings.TrimPrefix(r.URL.Path, "/tags/")
-	if tag == "" || strings.Contains(tag, "/") {
-		http.NotFound(w, r)
+	if tag == "" { // graphite-web's ^/?$: /tags/ is the list
+		a.tagList(w, r)
 		return
 	}
 	tags, filter, limit, ok := a.tagListing(w, r)
@@ -310,14 +326,12 @@ func (a *API) tagAutoCompleteTags(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var names []string
-	for _, t := range tagNames(tags, nil, 0) {
+	for _, t := range tagNames(tags, nil, -1) {
 		if !searched[t] && strings.HasPrefix(t, prefix) {
 			names = append(names, t)
 		}
 	}
-	if limit > 0 && len(names) > limit {
-		names = names[:limit]
-	}
+	names = limited(names, limit, true)
 	if names == nil {
 		names = []string{}
 	}
@@ -353,13 +367,11 @@ func (a *API) tagAutoCompleteValues(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	values := []string{}
-	for _, v := range tagValues(tags, tag, nil, 0) {
+	for _, v := range tagValues(tags, tag, nil, -1) {
 		if s := v["value"].(string); strings.HasPrefix(s, prefix) {
 			values = append(values, s)
 		}
 	}
-	if limit > 0 && len(values) > limit {
-		values = values[:limit]
-	}
+	values = limited(values, limit, true)
 	writeJSON(w, r, http.StatusOK, values)
 }

@@ -30,53 +30,42 @@ type Glob struct {
 	sqlGlob string
 }
 
-// CompileGlob compiles one node of a pattern.
+// CompileGlob compiles one node of a pattern as graphite-web's finder
+// matches it (fnmatch, after expanding {a,b} alternatives): * and ? match
+// any run and any one character, [...] classes as Python's fnmatch reads
+// them ('!' negates, '^' is a character, a ']' right after '[' or "[!" is
+// one too, a '[' never closed matches itself, a reversed range matches
+// nothing), and a '{' or '}' without its pair matches itself.
 func CompileGlob(node string) (*Glob, error) {
 	if !strings.ContainsAny(node, "*?[{") {
 		return &Glob{literal: node}, nil
 	}
+	opens, closes := pairBraces(node)
 	var b strings.Builder
-	b.WriteString("^")
+	b.WriteString("(?s)^")
 	depth := 0
 	for i := 0; i < len(node); i++ {
 		c := node[i]
-		switch c {
-		case '*':
+		switch {
+		case c == '*':
 			b.WriteString(".*")
-		case '?':
+		case c == '?':
 			b.WriteString(".")
-		case '[':
-			j := strings.IndexByte(node[i:], ']')
-			if j < 0 {
-				return nil, fmt.Errorf("pattern %q: '[' without ']'", node)
-			}
-			class := node[i+1 : i+j]
-			if strings.HasPrefix(class, "!") {
-				class = "^" + class[1:]
-			}
-			b.WriteString("[" + strings.ReplaceAll(class, `\`, `\\`) + "]")
-			i += j
-		case '{':
+		case c == '[':
+			re, next := fnmatchClass(node, i+1)
+			b.WriteString(re)
+			i = next - 1
+		case c == '{' && opens[i]:
 			depth++
 			b.WriteString("(?:")
-		case '}':
-			if depth == 0 {
-				return nil, fmt.Errorf("pattern %q: '}' without '{'", node)
-			}
+		case c == '}' && closes[i]:
 			depth--
 			b.WriteString(")")
-		case ',':
-			if depth > 0 {
-				b.WriteString("|")
-			} else {
-				b.WriteString(",")
-			}
+		case c == ',' && depth > 0:
+			b.WriteString("|")
 		default:
 			b.WriteString(regexp.QuoteMeta(string(c)))
 		}
-	}
-	if depth != 0 {
-		return nil, fmt.Errorf("pattern %q: '{' without '}'", node)
 	}
 	b.WriteString("$")
 	re, err := regexp.Compile(b.String())
@@ -84,6 +73,105 @@ func CompileGlob(node string) (*Glob, error) {
 		return nil, fmt.Errorf("pattern %q: %w", node, err)
 	}
 	return &Glob{re: re, sqlGlob: sqlGlob(node)}, nil
+}
+
+// pairBraces pairs each '}' with the nearest unpaired '{' before it, outside
+// classes, as graphite-web's expansion of the innermost {...} first does:
+// the braces left unpaired are characters.
+func pairBraces(node string) (opens, closes map[int]bool) {
+	opens, closes = map[int]bool{}, map[int]bool{}
+	var stack []int
+	for i := 0; i < len(node); i++ {
+		switch node[i] {
+		case '[':
+			if _, next := fnmatchClass(node, i+1); next > i+1 {
+				i = next - 1
+			}
+		case '{':
+			stack = append(stack, i)
+		case '}':
+			if len(stack) > 0 {
+				opens[stack[len(stack)-1]], closes[i] = true, true
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+	return opens, closes
+}
+
+// fnmatchClass translates the class that starts at pat[i] (just after its
+// '[') as Python 3.11's fnmatch.translate does, into a regular expression,
+// and returns where the pattern goes on. With no ']' to close it, the '['
+// is a character and the pattern goes on at i.
+func fnmatchClass(pat string, i int) (re string, next int) {
+	n, j := len(pat), i
+	if j < n && pat[j] == '!' {
+		j++
+	}
+	if j < n && pat[j] == ']' {
+		j++
+	}
+	for j < n && pat[j] != ']' {
+		j++
+	}
+	if j >= n {
+		return `\[`, i
+	}
+	stuff := pat[i:j]
+	if !strings.Contains(stuff, "-") {
+		stuff = strings.ReplaceAll(stuff, `\`, `\\`)
+	} else {
+		var chunks []string
+		lo, k := i, i+1
+		if pat[i] == '!' {
+			k = i + 2
+		}
+		for k < j {
+			d := strings.IndexByte(pat[k:j], '-')
+			if d < 0 {
+				break
+			}
+			k += d
+			chunks = append(chunks, pat[lo:k])
+			lo, k = k+1, k+3
+		}
+		if chunk := pat[lo:j]; chunk != "" {
+			chunks = append(chunks, chunk)
+		} else {
+			chunks[len(chunks)-1] += "-"
+		}
+		// Remove empty ranges (reversed), as Python does.
+		for k := len(chunks) - 1; k > 0; k-- {
+			a, b := chunks[k-1], chunks[k]
+			if a != "" && b != "" && a[len(a)-1] > b[0] {
+				chunks[k-1] = a[:len(a)-1] + b[1:]
+				chunks = slices.Delete(chunks, k, k+1)
+			}
+		}
+		for k, c := range chunks {
+			chunks[k] = strings.ReplaceAll(strings.ReplaceAll(c, `\`, `\\`), "-", `\-`)
+		}
+		stuff = strings.Join(chunks, "-")
+	}
+	var esc strings.Builder
+	for k := 0; k < len(stuff); k++ {
+		if c := stuff[k]; c == '&' || c == '~' || c == '|' {
+			esc.WriteByte('\\')
+		}
+		esc.WriteByte(stuff[k])
+	}
+	stuff = esc.String()
+	switch {
+	case stuff == "":
+		return `[^\x00-\x{10FFFF}]`, j + 1 // an empty set: matches nothing
+	case stuff == "!":
+		return ".", j + 1
+	case stuff[0] == '!':
+		stuff = "^" + stuff[1:]
+	case stuff[0] == '^' || stuff[0] == '[':
+		stuff = `\` + stuff
+	}
+	return "[" + stuff + "]", j + 1
 }
 
 // SQLGlob returns the level as an SQLite GLOB pattern that matches every
@@ -117,6 +205,9 @@ func sqlGlob(node string) string {
 			continue
 		}
 		j := strings.IndexByte(node[i:], ']')
+		if j < 0 {
+			return "" // a '[' never closed: a character, which GLOB would read as a class
+		}
 		class := node[i+1 : i+j]
 		neg := strings.HasPrefix(class, "!")
 		if neg {
@@ -225,7 +316,8 @@ const Globstar = "**"
 // (0: no limit; past it an error says so). A "**" level walks every node
 // below the nodes matched so far, at most limit of them too.
 func Find(ctx context.Context, r store.Reader, pattern string, limit int) ([]Node, error) {
-	levels := splitLevels(pattern)
+	// graphite-web's finder drops every backslash before it matches.
+	levels := splitLevels(strings.ReplaceAll(pattern, `\`, ""))
 	if levels[len(levels)-1] == Globstar {
 		levels = append(levels, "*")
 	}

@@ -115,9 +115,52 @@ func TestFind(t *testing.T) {
 	if _, err := Find(context.Background(), r, "servers.**.load", 15); err != nil {
 		t.Errorf("servers.**.load with limit 15: %v", err)
 	}
-	for _, bad := range []string{"a.[b", "a.{b"} {
-		if _, err := Find(context.Background(), r, bad, 0); err == nil {
-			t.Errorf("%q: want an error", bad)
+	// graphite-web drops backslashes before matching.
+	if nodes, err := Find(context.Background(), r, `serv\ers.web0\1`, 0); err != nil || len(nodes) != 1 || nodes[0].Path != "servers.web01" {
+		t.Errorf(`serv\ers.web0\1: %v %v`, nodes, err)
+	}
+}
+
+// TestGlobAsFnmatch: a level matches as graphite-web's finder matches it,
+// with Python's fnmatch after expanding {a,b}; brackets and braces it
+// reads as characters are characters, not errors.
+func TestGlobAsFnmatch(t *testing.T) {
+	for _, tt := range []struct {
+		glob     string
+		match    []string
+		mismatch []string
+	}{
+		{"web0[^2]", []string{"web02", "web0^"}, []string{"web01"}},
+		{"web0[!2]", []string{"web01", "web0^"}, []string{"web02"}},
+		{"serv[ers", []string{"serv[ers"}, []string{"servers"}},
+		{"serv{ers", []string{"serv{ers"}, []string{"servers"}},
+		{"serv}ers*", []string{"serv}ers", "serv}ers1"}, []string{"servers"}},
+		{"ser[]v]ers", []string{"servers", "ser]ers"}, []string{"serxers"}},
+		{"[!]a]x", []string{"bx"}, []string{"]x", "ax"}},
+		{"[[:alpha:]]*", []string{"a]", "[]x", ":]"}, []string{"servers", "a"}},
+		{"serv[z-a]rs", nil, []string{"servers", "servzrs", "servars"}},
+		{"x[a-]", []string{"xa", "x-"}, []string{"xb"}},
+		{"x[b-a-c]", []string{"x-", "xc"}, []string{"xb", "xa"}},
+		{"{a,b}}", []string{"a}", "b}"}, []string{"a", "{a,b}}"}},
+		{"{{a,b}", []string{"{a", "{b"}, []string{"a"}},
+		{"{a,{b,c}}x", []string{"ax", "bx", "cx"}, []string{"x"}},
+		{"a[&~|]", []string{"a&", "a~", "a|"}, []string{"a"}},
+		{"a?c", []string{"abc", "a\nc"}, []string{"ac"}},
+	} {
+		g, err := CompileGlob(tt.glob)
+		if err != nil {
+			t.Errorf("%s: %v", tt.glob, err)
+			continue
+		}
+		for _, m := range tt.match {
+			if !g.Match(m) {
+				t.Errorf("%s does not match %q", tt.glob, m)
+			}
+		}
+		for _, m := range tt.mismatch {
+			if g.Match(m) {
+				t.Errorf("%s matches %q", tt.glob, m)
+			}
 		}
 	}
 }

@@ -27,7 +27,13 @@ func ParseTagExpr(s string) (TagMatcher, error) {
 	}
 	m := TagMatcher{Tag: p[1], Op: p[2], Value: p[3]}
 	if strings.HasSuffix(m.Op, "~") {
-		re, err := regexp.Compile("^(?:" + m.Value + ")")
+		// graphite-web anchors the regex at the start unless it already
+		// is, and then searches (so "^a|b" finds a b anywhere).
+		spec := m.Value
+		if !strings.HasPrefix(spec, "^") {
+			spec = "^(?:" + spec + ")"
+		}
+		re, err := regexp.Compile(spec)
 		if err != nil {
 			return m, fmt.Errorf("tag expression %q: %v", s, err)
 		}

@@ -24,3 +24,28 @@ func FuzzTagExpr(f *testing.F) {
 		m.Match(map[string]string{})
 	})
 }
+
+// TestTagRegexAnchoring: graphite-web anchors a tag regex at the start
+// unless it starts with '^', then searches the value: "^disk|cpu" selects a
+// value with cpu anywhere.
+func TestTagRegexAnchoring(t *testing.T) {
+	for _, tt := range []struct {
+		expr, value string
+		want        bool
+	}{
+		{"name=~disk|cpu", "xcpu", false},
+		{"name=~disk|cpu", "cpu.load", true},
+		{"name=~^disk|cpu", "xcpu", true},
+		{"name=~^disk|cpu", "disk.used", true},
+		{"name=~^disk|cpu", "mem", false},
+		{"name!=~^disk|cpu", "xcpu", false},
+	} {
+		m, err := ParseTagExpr(tt.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Match(map[string]string{"name": tt.value}); got != tt.want {
+			t.Errorf("%s on %q: %v", tt.expr, tt.value, got)
+		}
+	}
+}
