@@ -152,7 +152,7 @@ func legendValueFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 		system, types = types[n-1], types[:n-1]
 	}
 	for _, t := range types {
-		fn, ok := series.AggregationName(strings.TrimSuffix(t, "Series"))
+		fn, ok := series.AggregationName(t) // graphite-web's getAggFunc: "avgSeries" is "(?)"
 		for _, s := range list {
 			text := "(?)"
 			if ok {

@@ -472,7 +472,7 @@ func groupBy(ctx context.Context, list []*series.Series, by, fn string, key func
 		if err != nil {
 			return nil, err
 		}
-		agg[0].Name, agg[0].PathExpr = k, k
+		agg[0].Name = k // graphite-web renames it; its path expression stays the aggregate's
 		out = append(out, agg[0])
 	}
 	return out, nil

@@ -308,3 +308,13 @@ func TestEmptyOverSeriesEndingBeforeTheyStart(t *testing.T) {
 		}
 	}
 }
+
+// TestPyRepr: Python's repr of a float, as graphite-web's names show it.
+func TestPyRepr(t *testing.T) {
+	for v, want := range map[float64]string{1e6: "1000000.0", 42: "42.0", 1e15: "1000000000000000.0", 1e16: "1e+16",
+		1.5e-5: "1.5e-05", 0.0001: "0.0001", -2.5: "-2.5", 123456789.125: "123456789.125", 1e100: "1e+100", 0.1: "0.1"} {
+		if got := pyRepr(v); got != want {
+			t.Errorf("pyRepr(%v) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -247,8 +247,17 @@ func floorDiv(a, b int64) (int64, int64) {
 
 // pyRepr formats a float as Python's repr does for the usual range.
 func pyRepr(v float64) string {
-	s := strconv.FormatFloat(v, 'g', -1, 64)
-	if !strings.ContainsAny(s, ".eIN") {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	// Python writes the shortest digits in positional notation when the
+	// decimal exponent is in [-4, 16), else as d.ddde±XX (as Go's 'e').
+	s := strconv.FormatFloat(v, 'e', -1, 64)
+	if exp, _ := strconv.Atoi(s[strings.IndexByte(s, 'e')+1:]); exp < -4 || exp >= 16 {
+		return s
+	}
+	s = strconv.FormatFloat(v, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
 		s += ".0"
 	}
 	return s
