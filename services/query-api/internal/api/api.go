@@ -392,6 +392,9 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	var err2 error
 	switch format {
 	case "", "json":
+		if !slices.ContainsFunc(all, func(s *series.Series) bool { return len(s.Values) > 0 }) {
+			outs = nil // graphite-web's "if any(data)": series without a point are no answer
+		}
 		err2 = writeRenderJSON(w, r.FormValue("jsonp"), outs)
 	case "csv":
 		err2 = writeRenderCSV(w, outs, loc)

@@ -28,7 +28,9 @@ func ParseTagExpr(s string) (TagMatcher, error) {
 	m := TagMatcher{Tag: p[1], Op: p[2], Value: p[3]}
 	if strings.HasSuffix(m.Op, "~") {
 		// graphite-web anchors the regex at the start unless it already
-		// is, and then searches (so "^a|b" finds a b anywhere).
+		// is, and then has SQLite search with it (so "^a|b" finds a b
+		// anywhere); but an expression that holds for an empty value it
+		// checks itself, with Python's re.match (anchored at the start).
 		spec := m.Value
 		if !strings.HasPrefix(spec, "^") {
 			spec = "^(?:" + spec + ")"
@@ -36,6 +38,9 @@ func ParseTagExpr(s string) (TagMatcher, error) {
 		re, err := regexp.Compile(spec)
 		if err != nil {
 			return m, fmt.Errorf("tag expression %q: %v", s, err)
+		}
+		if re.MatchString("") == (m.Op == "=~") {
+			re = regexp.MustCompile("^(?:" + spec + ")")
 		}
 		m.re = re
 	}

@@ -38,7 +38,12 @@ func TestTagRegexAnchoring(t *testing.T) {
 		{"name=~^disk|cpu", "xcpu", true},
 		{"name=~^disk|cpu", "disk.used", true},
 		{"name=~^disk|cpu", "mem", false},
-		{"name!=~^disk|cpu", "xcpu", false},
+		{"name!=~^disk|cpu", "xcpu", true}, // true of "": re.match, which finds no cpu at the start
+		// An expression true of the empty value is checked with re.match.
+		{"name!=~^x|cpu", "servers.web01.cpu.user", true},
+		{"name!=~^x|cpu", "cpu.x", false},
+		{"name!=~^x|cpu", "xcpu", false},
+		{"name=~^x|cpu|", "a.cpu", true}, // matches "" at the start of anything
 	} {
 		m, err := ParseTagExpr(tt.expr)
 		if err != nil {
