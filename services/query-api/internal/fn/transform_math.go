@@ -304,6 +304,9 @@ func delayFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Series
 	steps := int(n)
 	return mapSeries(ev, ctx, c, 2, 2, func(s *series.Series) *series.Series {
 		vals := make([]float64, len(s.Values))
+		if steps == 0 {
+			vals = vals[:0] // graphite-web's series[:-0]: no value at all
+		}
 		for j := range vals {
 			vals[j] = math.NaN()
 			if k := j - steps; k >= 0 && k < len(s.Values) {

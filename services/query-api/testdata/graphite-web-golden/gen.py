@@ -738,6 +738,11 @@ R('integral(constantLine(42))')
 R('threshold(42,"lbl")')
 R('asPercent(servers.web01.cpu.user,disk.used;dc=west;host=c)')
 R("sumSeries(seriesByTag('name=disk.used'))")
+R('sumSeries(groupByNode(servers.web0{2,3}.cpu.{user,system},3,"sum"))')
+R('sumSeries(sumSeriesWithWildcards(stats.gauges.queue.depth,1))')
+R('legendValue(servers.web01.cpu.user,"avgSeries","avg","multiplySeries")')
+R('constantLine(1000000.0)')
+R('delay(servers.web03.cpu.user,0)')
 
 # errors / edge syntax
 R('sumSeries(')
@@ -857,6 +862,7 @@ O('/tags/autoComplete/tags', {'limit': '0'})
 O('/tags/autoComplete/tags', {'limit': '-1'})
 O('/tags/autoComplete/values', {'tag': 'host', 'limit': '0'})
 O('/tags/findSeries', {'expr': ['name=~^disk|cpu']})
+O('/tags/findSeries', {'expr': ['name=~servers', 'name!=~^x|cpu']})
 
 with open(os.path.join(OUT, 'other.jsonl'), 'w') as f:
     for o in OTHER:
