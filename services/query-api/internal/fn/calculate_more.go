@@ -517,7 +517,7 @@ func exponentialMovingAverageFn(ev *evaluator, ctx context.Context, c *expr.Expr
 			vals = append(vals, pyRound6(ema))
 		}
 		m := with(s, name, vals)
-		m.Start, m.End = s.Start+preview, s.End+s.Step
+		m.Start = s.Start + preview // graphite-web's copy keeps the end: the last value is at it
 		out = append(out, m)
 	}
 	return out, nil

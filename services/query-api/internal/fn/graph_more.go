@@ -213,7 +213,7 @@ func verticalLineFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 			return nil, err
 		}
 	}
-	line := &series.Series{Name: label, PathExpr: label, Start: ts, End: ts + 1, Step: 1, Values: []float64{1, 1},
+	line := &series.Series{Name: label, PathExpr: label, Start: ts, End: ts, Step: 1, Values: []float64{1, 1},
 		Consolidate: "average", ValuesPerPoint: 1, Draw: series.Draw{DrawAsInfinite: true}}
 	if len(c.Args) > 2 {
 		if line.Draw.Color, err = strArg(c, 2); err != nil {

@@ -176,9 +176,11 @@ func (s *Series) Consolidated(maxDataPoints int, timeRange int64) (values []floa
 		values = Consolidate(values, vpp, s.Consolidate, s.XFilesFactor)
 		step, end = spp, s.End+1
 	}
-	// The points before end: start + i×step < end.
-	if n := int64(len(values)); n > 0 && start+(n-1)*step >= end {
-		values = values[:max(0, (end-start+step-1)/step)]
+	// The points graphite-web pairs with range(start, end+1, step): those
+	// at start + i×step ≤ end (a series holds one value past its end only
+	// where graphite-web's does, as exponentialMovingAverage's).
+	if n := int64(len(values)); n > 0 && start+(n-1)*step > end {
+		values = values[:max(0, (end-start)/step+1)]
 	}
 	return values, start, step
 }
