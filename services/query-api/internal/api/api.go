@@ -358,6 +358,16 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 		all = append(all, list...)
 	}
 	timeRange := until.Unix() - from.Unix()
+	// graphite-web consolidates over the span of the series answered, from
+	// the first start to the last end.
+	var seriesRange int64
+	if len(all) > 0 {
+		lo, hi := all[0].Start, all[0].End
+		for _, s := range all[1:] {
+			lo, hi = min(lo, s.Start), max(hi, s.End)
+		}
+		seriesRange = hi - lo
+	}
 	noNull := r.FormValue("noNullPoints") == "true" || r.FormValue("noNullPoints") == "1"
 	// Consolidate every series first, to refuse past max_points before
 	// answering anything; the points made are charged (16 bytes: two
@@ -366,7 +376,7 @@ func (a *API) render(w http.ResponseWriter, r *http.Request) {
 	total := 0
 	for _, s := range all {
 		o := renderOut{s: s}
-		o.vals, o.start, o.step = s.Consolidated(maxDataPoints, timeRange)
+		o.vals, o.start, o.step = s.Consolidated(maxDataPoints, seriesRange)
 		if err := budget.Charge(ctx, 2*int64(len(o.vals))); err != nil {
 			if !a.limitError(w, r, "the answer", err, false) {
 				textError(w, http.StatusInternalServerError, "%v", err)
