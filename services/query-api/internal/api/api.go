@@ -527,16 +527,53 @@ func (a *API) findHandler(w http.ResponseWriter, r *http.Request) {
 		a.findProto(w, r, format)
 		return
 	}
-	query := r.FormValue("query")
+	// graphite-web's find_view checks its parameters in this order, its
+	// integers as Python's int() reads them.
+	ints := map[string]int{"leavesOnly": 0, "local": 0, "wildcards": 0, "position": -1, "automatic_variants": 0}
+	for _, k := range []string{"leavesOnly", "local", "wildcards"} {
+		if !intForm(w, r, k, ints) {
+			return
+		}
+	}
+	loc, err := a.location(r)
+	if err != nil {
+		loc = a.cfg.Location // graphite-web ignores an unknown time zone here
+	}
+	now := a.cfg.Now()
+	if v, ok := r.Form["now"]; ok {
+		if now, err = gtime.Parse(v[0], now, loc); err != nil {
+			badRequest(w, "Invalid parameters (Invalid value %s for param now: %v)", pyQuote(v[0]), err)
+			return
+		}
+	}
+	var times [2]*time.Time
+	for i, k := range []string{"from", "until"} {
+		if v, ok := r.Form[k]; ok && v[0] != "-1" {
+			t, err := gtime.Parse(v[0], now, loc)
+			if err != nil {
+				badRequest(w, "Invalid parameters (Invalid value %s for param %s: %v)", pyQuote(v[0]), k, err)
+				return
+			}
+			times[i] = &t
+		}
+	}
+	if !intForm(w, r, "position", ints) || !intForm(w, r, "automatic_variants", ints) {
+		return
+	}
+	queries, ok := r.Form["query"]
+	if !ok {
+		badRequest(w, "Invalid parameters (Missing required parameter 'query')")
+		return
+	}
+	query := queries[0]
 	if query == "" {
-		badRequest(w, "Missing required parameter 'query'")
+		badRequest(w, "Invalid parameters (Required parameter 'query' is empty)")
 		return
 	}
 	if format == "" {
 		format = "treejson"
 	}
-	flag := func(k string) bool { v := r.FormValue(k); return v != "" && v != "0" && v != "false" }
-	wildcards, leavesOnly := flag("wildcards"), flag("leavesOnly")
+	wildcards, leavesOnly := ints["wildcards"] != 0, ints["leavesOnly"] != 0
 	base := ""
 	if i := strings.LastIndexByte(query, '.'); i >= 0 {
 		base = query[:i+1]
@@ -546,6 +583,19 @@ func (a *API) findHandler(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasSuffix(query, "*") {
 			query += "*"
 		}
+		if ints["automatic_variants"] != 0 {
+			parts := strings.Split(query, ".")
+			for i, p := range parts {
+				if strings.Contains(p, ",") && !strings.Contains(p, "{") {
+					parts[i] = "{" + p + "}"
+				}
+			}
+			query = strings.Join(parts, ".")
+		}
+	}
+	if times[0] != nil && times[1] != nil && times[0].After(*times[1]) {
+		badRequest(w, "Invalid parameters (Failed to instantiate find query: Invalid interval start=%d end=%d)", times[0].Unix(), times[1].Unix())
+		return
 	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
@@ -636,13 +686,7 @@ func (a *API) findHandler(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, r, http.StatusOK, out)
 	case "nodelist":
-		pos := -1
-		if v := r.FormValue("position"); v != "" {
-			if pos, err = strconv.Atoi(v); err != nil {
-				badRequest(w, "Invalid value for 'position' parameter")
-				return
-			}
-		}
+		pos := ints["position"]
 		set := map[string]bool{}
 		for _, n := range nodes {
 			parts := strings.Split(n.Path, ".")
@@ -738,3 +782,32 @@ func (a *API) index(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, r, http.StatusOK, out)
 }
+
+// intForm reads form value k, when given, into ints[k] as graphite-web's
+// queryParamAsInt does (Python's int()); false after answering 400.
+func intForm(w http.ResponseWriter, r *http.Request, k string, ints map[string]int) bool {
+	v, ok := r.Form[k]
+	if !ok {
+		return true
+	}
+	n, err := pyIntValue(v[0])
+	if err != nil {
+		badRequest(w, "Invalid parameters (Invalid int value %s for param %s: invalid literal for int() with base 10: %s)", pyQuote(v[0]), k, pyQuote(v[0]))
+		return false
+	}
+	ints[k] = n
+	return true
+}
+
+// pyIntValue reads s as Python's int(): blanks around it, a sign, '_'
+// between digits.
+func pyIntValue(s string) (int, error) {
+	t := strings.TrimSpace(s)
+	if !pyInt.MatchString(t) {
+		return 0, fmt.Errorf("invalid literal for int() with base 10: %s", pyQuote(s))
+	}
+	return strconv.Atoi(strings.ReplaceAll(strings.TrimPrefix(t, "+"), "_", ""))
+}
+
+// pyQuote is Python's repr of a simple string: in single quotes.
+func pyQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }

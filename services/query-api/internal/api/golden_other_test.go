@@ -63,6 +63,9 @@ func TestEndpointsMatchGraphiteWeb(t *testing.T) {
 				t.Errorf("%s: status %d %s, graphite-web %d %s", name, resp.StatusCode, body, r.Status, r.Body)
 				continue
 			}
+			if r.Status != http.StatusOK && len(r.Body) > 0 && r.Body[0] == '"' {
+				continue // graphite-web's text error: the status is what is compared
+			}
 			var got, want any
 			if err := json.Unmarshal(body, &got); err != nil {
 				t.Errorf("%s: %v: %s", name, err, body)

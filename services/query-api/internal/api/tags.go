@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/consthash/consthash/services/query-api/internal/find"
@@ -59,9 +58,8 @@ func limitParam(w http.ResponseWriter, r *http.Request, def int) (int, bool) {
 	if v == "" {
 		return def, true
 	}
-	t := strings.TrimSpace(v)
-	n, err := strconv.Atoi(strings.ReplaceAll(strings.TrimPrefix(t, "+"), "_", ""))
-	if err != nil || !pyInt.MatchString(t) {
+	n, err := pyIntValue(v)
+	if err != nil {
 		jsonError(w, r, http.StatusBadRequest, "invalid limit %q", v)
 		return 0, false
 	}

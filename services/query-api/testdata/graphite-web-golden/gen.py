@@ -866,6 +866,14 @@ O('/tags/autoComplete/tags', {'limit': '-1'})
 O('/tags/autoComplete/values', {'tag': 'host', 'limit': '0'})
 O('/tags/findSeries', {'expr': ['name=~^disk|cpu']})
 O('/tags/findSeries', {'expr': ['name=~servers', 'name!=~^x|cpu']})
+O('/metrics/find', {'query': 'servers', 'wildcards': 'true'})
+O('/metrics/find', {'query': 'servers.*', 'leavesOnly': ' 1 '})
+O('/metrics/find', {'query': 'servers', 'from': 'garbage'})
+O('/metrics/find', {'query': 'servers', 'from': str(NOW), 'until': str(NOW - 3600)})
+O('/metrics/find', {'query': 'servers', 'from': '-1', 'until': '-1'})
+O('/metrics/find', {'query': 'servers', 'position': 'x', 'format': 'nodelist'})
+O('/metrics/find', {'query': ''})
+O('/metrics/find', {'query': 'servers.web01,web02.cpu', 'format': 'completer', 'automatic_variants': '1'})
 
 with open(os.path.join(OUT, 'other.jsonl'), 'w') as f:
     for o in OTHER:
