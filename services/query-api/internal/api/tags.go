@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/consthash/consthash/services/query-api/internal/find"
+	"github.com/consthash/consthash/services/query-api/internal/fn"
 )
 
 // The tag database of graphite-web 1.1 (/tags/...), answered from the path
@@ -20,11 +21,24 @@ import (
 const autoCompleteLimit = 100
 
 func (a *API) registerTags(mux *http.ServeMux) {
-	mux.HandleFunc("/tags", a.tagList)
-	mux.HandleFunc("/tags/", a.tagDetails)
-	mux.HandleFunc("/tags/findSeries", a.tagFindSeries)
-	mux.HandleFunc("/tags/autoComplete/tags", a.tagAutoCompleteTags)
-	mux.HandleFunc("/tags/autoComplete/values", a.tagAutoCompleteValues)
+	mux.HandleFunc("/tags", noJSONP(a.tagList))
+	mux.HandleFunc("/tags/", noJSONP(a.tagDetails))
+	mux.HandleFunc("/tags/findSeries", noJSONP(a.tagFindSeries))
+	mux.HandleFunc("/tags/autoComplete/tags", noJSONP(a.tagAutoCompleteTags))
+	mux.HandleFunc("/tags/autoComplete/values", noJSONP(a.tagAutoCompleteValues))
+}
+
+// noJSONP: graphite-web's tag endpoints answer plain JSON whatever jsonp
+// says.
+func noJSONP(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			jsonError(w, r, http.StatusBadRequest, "cannot read the request: %v", err)
+			return
+		}
+		r.Form.Del("jsonp")
+		h(w, r)
+	}
 }
 
 func jsonError(w http.ResponseWriter, r *http.Request, code int, format string, args ...any) {
@@ -91,7 +105,7 @@ func anchored(filter string) (*regexp.Regexp, error) {
 	if !strings.HasPrefix(filter, "^") {
 		filter = "^(" + filter + ")"
 	}
-	return regexp.Compile(filter)
+	return fn.PyRegexp(filter)
 }
 
 // taggedSeries returns every series' path and tags, sorted by path.

@@ -130,7 +130,7 @@ func aliasSubFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Ser
 	if err != nil {
 		return nil, err
 	}
-	re, err := regexp.Compile(search)
+	re, err := PyRegexp(search)
 	if err != nil {
 		return nil, fmt.Errorf("aliasSub(): %v", err)
 	}

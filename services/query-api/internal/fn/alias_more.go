@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -53,7 +52,7 @@ func aliasQueryFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.S
 			return nil, err
 		}
 	}
-	re, err := regexp.Compile(texts[0])
+	re, err := PyRegexp(texts[0])
 	if err != nil {
 		return nil, fmt.Errorf("aliasQuery(): %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"regexp"
 
 	"github.com/consthash/consthash/services/query-api/internal/expr"
 	"github.com/consthash/consthash/services/query-api/internal/series"
@@ -211,7 +210,7 @@ func grepFn(keep bool) fnImpl {
 		if err != nil {
 			return nil, err
 		}
-		re, err := regexp.Compile(pat)
+		re, err := PyRegexp(pat)
 		if err != nil {
 			return nil, fmt.Errorf("%s(): %v", c.Text, err)
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 
 	"github.com/consthash/consthash/services/query-api/internal/expr"
@@ -376,7 +375,7 @@ func useSeriesAboveFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*seri
 	if err != nil {
 		return nil, err
 	}
-	re, err := regexp.Compile(search)
+	re, err := PyRegexp(search)
 	if err != nil {
 		return nil, fmt.Errorf("useSeriesAbove(): %v", err)
 	}

@@ -318,3 +318,26 @@ func TestPyRepr(t *testing.T) {
 		}
 	}
 }
+
+// TestPyRegexp: Python's spellings Go's regexp writes otherwise.
+func TestPyRegexp(t *testing.T) {
+	for _, tt := range []struct {
+		re, s string
+		want  bool
+	}{
+		{"^a{,2}$", "aa", true}, {"^a{,2}$", "aaa", false}, {"^a{,2}$", "", true},
+		{`^x\Z`, "x", true}, {`^x\Z`, "x\n", false},
+		{`^[{,2}]+$`, "{,2}", true}, // in a class: characters
+		{`^\{,2}$`, "{,2}", true},   // escaped: characters
+		{"^a{,x}$", "a{,x}", true},  // no count: characters, as Python reads it
+	} {
+		re, err := PyRegexp(tt.re)
+		if err != nil {
+			t.Errorf("%q: %v", tt.re, err)
+			continue
+		}
+		if got := re.MatchString(tt.s); got != tt.want {
+			t.Errorf("%q on %q: %v", tt.re, tt.s, got)
+		}
+	}
+}

@@ -35,12 +35,12 @@ func ParseTagExpr(s string) (TagMatcher, error) {
 		if !strings.HasPrefix(spec, "^") {
 			spec = "^(?:" + spec + ")"
 		}
-		re, err := regexp.Compile(spec)
+		re, err := PyRegexp(spec)
 		if err != nil {
 			return m, fmt.Errorf("tag expression %q: %v", s, err)
 		}
 		if re.MatchString("") == (m.Op == "=~") {
-			re = regexp.MustCompile("^(?:" + spec + ")")
+			re, _ = PyRegexp("^(?:" + spec + ")")
 		}
 		m.re = re
 	}
