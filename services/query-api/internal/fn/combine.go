@@ -258,7 +258,7 @@ func combineFn(fn, prefix string) fnImpl {
 		if err != nil {
 			return nil, err
 		}
-		if prefix == "multiplySeries" && len(all) == 1 {
+		if prefix == "multiplySeries" && len(c.Args) == 1 && len(all) == 1 {
 			return all, nil // graphite-web's multiplySeries returns a lone series as it is
 		}
 		return aggregateRows(ctx, fn, prefix+"("+formatPathExprs(all)+")", all)

@@ -568,6 +568,7 @@ func timeShiftFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	out := make([]*series.Series, len(shifted))
 	for i, s := range shifted {
 		m := with(s, fmt.Sprintf(`timeShift(%s, "%s")`, s.Name, shift), s.Values)
+		m.PathExpr = s.PathExpr // graphite-web renames the series; its path expression stays
 		withTag(m, "timeShift", shift)
 		m.Start, m.End = list[0].Start, list[0].End
 		if !resetEnd {

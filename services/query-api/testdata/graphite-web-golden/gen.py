@@ -744,6 +744,8 @@ R('legendValue(servers.web01.cpu.user,"avgSeries","avg","multiplySeries")')
 R('constantLine(1000000.0)')
 R('delay(servers.web03.cpu.user,0)')
 R('verticalLine("21:55_20231114","red")', M10, mdp=20)
+R('sumSeries(timeShift(servers.web0{1,2}.cpu.user,"5min"))')
+R('multiplySeries(servers.web03.cpu.user,nonexistent.metric)')
 R('exponentialMovingAverage(stats.int.values,30)', M10, mdp=33)
 R('exponentialMovingAverage(servers.web01.cpu.user,"45s")', (NOW - 1800, NOW - 600))
 
