@@ -2,17 +2,17 @@ package relay
 
 import (
 	"bufio"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/consthash/consthash/pkg/testenv"
 )
 
 // crelayLine is one line of testdata/crelay-lines/lines.jsonl.gz (run.sh):
@@ -26,15 +26,7 @@ type crelayLine struct {
 
 func readCRelayLines(t *testing.T) []crelayLine {
 	t.Helper()
-	f, err := os.Open("testdata/crelay-lines/lines.jsonl.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	zr := testenv.Gzip(t, "testdata/crelay-lines/lines.jsonl.gz")
 	sc := bufio.NewScanner(zr)
 	sc.Scan() // the header: which peer made them
 	var out []crelayLine
