@@ -64,7 +64,7 @@ func CompileGlob(node string) (*Glob, error) {
 		case c == ',' && depth > 0:
 			b.WriteString("|")
 		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
+			b.WriteString(regexp.QuoteMeta(node[i : i+1])) // a byte: a character of several stays whole
 		}
 	}
 	b.WriteString("$")

@@ -146,6 +146,8 @@ func TestGlobAsFnmatch(t *testing.T) {
 		{"{a,{b,c}}x", []string{"ax", "bx", "cx"}, []string{"x"}},
 		{"a[&~|]", []string{"a&", "a~", "a|"}, []string{"a"}},
 		{"a?c", []string{"abc", "a\nc"}, []string{"ac"}},
+		{"é*", []string{"élan", "é"}, []string{"e", "Ã©"}},
+		{"x[é]", []string{"xé"}, []string{"xe"}}, // characters, not bytes, as Python reads them
 	} {
 		g, err := CompileGlob(tt.glob)
 		if err != nil {
