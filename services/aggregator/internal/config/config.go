@@ -90,7 +90,7 @@ const (
 type Statsd struct {
 	LegacyNamespace        bool      `toml:"legacyNamespace"`
 	GlobalPrefix           string    `toml:"globalPrefix"`
-	GlobalSuffix           string    `toml:"globalSuffix"`
+	GlobalSuffix           *string   `toml:"globalSuffix"`
 	PrefixCounter          string    `toml:"prefixCounter"`
 	PrefixTimer            string    `toml:"prefixTimer"`
 	PrefixGauge            string    `toml:"prefixGauge"`

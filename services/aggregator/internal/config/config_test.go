@@ -55,3 +55,21 @@ func TestShippedConfigsAreValid(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestGlobalSuffixSetEmpty: statsd tells an unset globalSuffix from one set
+// to "" (which still appends "."), and so does the config.
+func TestGlobalSuffixSetEmpty(t *testing.T) {
+	for toml, want := range map[string]string{"": "<unset>", "[statsd]\nglobalSuffix = \"\"\n": "", "[statsd]\nglobalSuffix = \"x\"\n": "x"} {
+		c, err := Parse("c.toml", "[[listeners]]\nurl = \"udp://127.0.0.1:8125\"\nformat = \"statsd\"\n"+toml)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := "<unset>"
+		if s := c.StatsdCfg.GlobalSuffix; s != nil {
+			got = *s
+		}
+		if got != want {
+			t.Errorf("%q: globalSuffix %q, want %q", toml, got, want)
+		}
+	}
+}

@@ -32,14 +32,14 @@ type Histogram struct {
 // Config is statsd's configuration, with its option names.
 type Config struct {
 	FlushInterval          time.Duration
-	LegacyNamespace        bool   // graphite.legacyNamespace (default true)
-	GlobalPrefix           string // graphite.globalPrefix (default "stats")
-	GlobalSuffix           string // graphite.globalSuffix
-	PrefixCounter          string // graphite.prefixCounter (default "counters")
-	PrefixTimer            string // graphite.prefixTimer (default "timers")
-	PrefixGauge            string // graphite.prefixGauge (default "gauges")
-	PrefixSet              string // graphite.prefixSet (default "sets")
-	PrefixStats            string // prefixStats (default "statsd")
+	LegacyNamespace        bool    // graphite.legacyNamespace (default true)
+	GlobalPrefix           string  // graphite.globalPrefix (default "stats")
+	GlobalSuffix           *string // graphite.globalSuffix: nil when unset; set, even to "", it adds "." and itself
+	PrefixCounter          string  // graphite.prefixCounter (default "counters")
+	PrefixTimer            string  // graphite.prefixTimer (default "timers")
+	PrefixGauge            string  // graphite.prefixGauge (default "gauges")
+	PrefixSet              string  // graphite.prefixSet (default "sets")
+	PrefixStats            string  // prefixStats (default "statsd")
 	PercentThreshold       []float64
 	FlushCounts            bool // flush_counts (default true)
 	DeleteCounters         bool
@@ -253,7 +253,18 @@ func PayloadChars(b []byte) int {
 	return n
 }
 
-func roundSeconds(t time.Time) int64 { return int64(math.Floor(float64(t.UnixMilli())/1000 + 0.5)) }
+func roundSeconds(t time.Time) int64 { return int64(jsRound(float64(t.UnixMilli()) / 1000)) }
+
+// jsRound is JavaScript's Math.round: the nearest integer, halves toward
+// +∞, computed exactly (floor(x+0.5) rounds 0.49999999999999994 up, as the
+// sum rounds to 1).
+func jsRound(x float64) float64 {
+	r := math.Floor(x)
+	if x-r >= 0.5 {
+		r++
+	}
+	return r
+}
 
 // Received returns statsd's own counters since the last flush: packets,
 // metrics (non-empty lines) and bad lines. They are zero with NoInternal.
@@ -557,16 +568,19 @@ func (a *Accumulator) timerMetrics(k string, interval float64) []metric {
 	}
 	var ms []metric
 	for _, pct := range a.cfg.PercentThreshold {
-		var k int
+		// statsd's numInThreshold is a JavaScript number: it may be far
+		// beyond n (a threshold of 1e21), and is printed as it is.
+		var kf float64
 		var bound, sum, sumsq float64
 		haveBound := true
 		if n > 1 {
-			k = int(math.Floor(math.Abs(pct)/100*float64(n) + 0.5))
-			if k == 0 {
+			kf = jsRound(math.Abs(pct) / 100 * float64(n))
+			if kf == 0 {
 				continue
 			}
+			k := int(min(kf, float64(n)))
 			switch {
-			case k > n:
+			case kf > float64(n):
 				haveBound = false
 				sum = math.NaN()
 			case pct > 0:
@@ -580,10 +594,10 @@ func (a *Accumulator) timerMetrics(k string, interval float64) []metric {
 				}
 			}
 		} else {
-			k, bound, sum, sumsq = 1, vs[0], vs[0], vs[0]*vs[0]
+			kf, bound, sum, sumsq = 1, vs[0], vs[0], vs[0]*vs[0]
 		}
 		c := strings.Replace(strings.Replace(string(line.AppendJSNumber(nil, pct)), ".", "_", 1), "-", "top", 1)
-		ms = append(ms, metric{"count_" + c, float64(k)}, metric{"mean_" + c, sum / float64(k)})
+		ms = append(ms, metric{"count_" + c, kf}, metric{"mean_" + c, sum / kf})
 		if haveBound {
 			which := "upper_"
 			if pct <= 0 {
@@ -649,13 +663,20 @@ func (a *Accumulator) filter(ms []metric) []metric {
 // namer builds statsd's graphite names.
 type namer struct {
 	cfg Config
+	sfx *string // suffix's answer, made once
 }
 
+// suffix is what statsd appends to every name: "." and globalSuffix when
+// globalSuffix is set, even to "" (statsd's `!== undefined`).
 func (n *namer) suffix() string {
-	if n.cfg.GlobalSuffix != "" {
-		return "." + n.cfg.GlobalSuffix
+	if n.sfx == nil {
+		s := ""
+		if n.cfg.GlobalSuffix != nil {
+			s = "." + *n.cfg.GlobalSuffix
+		}
+		n.sfx = &s
 	}
-	return ""
+	return *n.sfx
 }
 
 // ns is the non-legacy namespace: [globalPrefix, prefix], empty ones left out.
@@ -677,7 +698,7 @@ func (n *namer) format(namespace []string, key string, parts ...string) string {
 	if !n.cfg.KeyNameSanitize {
 		name = string(line.SanitizeStatsdKey(nil, []byte(name)))
 	}
-	size := len(name) + len(n.cfg.GlobalSuffix) + 2 + len(tags) + 1
+	size := len(name) + len(n.suffix()) + 1 + len(tags) + 1
 	for _, p := range namespace {
 		size += len(p) + 1
 	}
@@ -695,10 +716,7 @@ func (n *namer) format(namespace []string, key string, parts ...string) string {
 		b.WriteByte('.')
 		b.WriteString(p)
 	}
-	if n.cfg.GlobalSuffix != "" {
-		b.WriteByte('.')
-		b.WriteString(n.cfg.GlobalSuffix)
-	}
+	b.WriteString(n.suffix())
 	if hasTags {
 		b.WriteByte(';')
 		b.WriteString(tags)

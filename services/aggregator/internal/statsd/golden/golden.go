@@ -131,7 +131,10 @@ func (h Header) Config() statsd.Config {
 		if v, ok := g["legacyNamespace"].(bool); ok {
 			c.LegacyNamespace = v
 		}
-		for k, p := range map[string]*string{"globalPrefix": &c.GlobalPrefix, "globalSuffix": &c.GlobalSuffix,
+		if v, ok := g["globalSuffix"].(string); ok {
+			c.GlobalSuffix = &v
+		}
+		for k, p := range map[string]*string{"globalPrefix": &c.GlobalPrefix,
 			"prefixCounter": &c.PrefixCounter, "prefixTimer": &c.PrefixTimer, "prefixGauge": &c.PrefixGauge, "prefixSet": &c.PrefixSet} {
 			if v, ok := g[k].(string); ok {
 				*p = v

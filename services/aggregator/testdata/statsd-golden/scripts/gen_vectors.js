@@ -350,6 +350,14 @@ const OPTION_SETS = [
       graphite: { legacyNamespace: false } } },
   { name: 'legacy_namespace_0_hybrid', options: { graphite: { legacyNamespace: 0 } } },
   { name: 'quirks_js_objects', options: {}, rounds: QUIRK_ROUNDS },
+  // found by a differential run (2026-12-01): thresholds whose count passes
+  // any index (statsd prints it as it is), and Math.round's exact halves
+  { name: 'percentiles_huge_round', options: {
+    percentThreshold: [1e21, 1e18, 24.999999999999996, 12.499999999999998, 50] } },
+  // globalSuffix set to "": statsd still appends "." (its !== undefined)
+  { name: 'global_suffix_empty', options: { graphite: { globalSuffix: '' } } },
+  { name: 'global_suffix_empty_legacy_false', options: {
+    graphite: { legacyNamespace: false, globalSuffix: '' } } },
 ];
 
 // ---------------------------------------------------------------- helpers
