@@ -120,10 +120,16 @@ func emptyOver(ctx context.Context, name string, list []*series.Series) (*series
 	} else {
 		end -= (end - start) % step
 		n = int((end - start) / step)
+		// graphite-web zips the values (izip_longest): a series holding
+		// a value at its end (exponentialMovingAverage's) makes one more.
+		for _, s := range list {
+			n = max(n, int((s.Start-start)/step)+len(s.Values))
+		}
 	}
-	if n < 0 { // every series ends before the first starts: Python's range is empty
-		n, end = 0, start
+	if end < start { // every series ends before the first starts: Python's range is empty
+		end = start
 	}
+	n = max(n, 0)
 	// The series may lie far apart (timeShift): n is what they span.
 	if err := budget.Charge(ctx, int64(n)); err != nil {
 		return nil, nil, err

@@ -746,6 +746,8 @@ R('delay(servers.web03.cpu.user,0)')
 R('verticalLine("21:55_20231114","red")', M10, mdp=20)
 R('sumSeries(timeShift(servers.web0{1,2}.cpu.user,"5min"))')
 R('multiplySeries(servers.web03.cpu.user,nonexistent.metric)')
+R('diffSeriesLists(exponentialMovingAverage(stats.int.values,10),integral(stats.gauges.queue.depth))', M10, mdp=100)
+R('aggregateWithWildcards(exponentialMovingAverage(servers.web0{1,2}.cpu.user,"5min"),"min",0)', U, mdp=5)
 R('exponentialMovingAverage(stats.int.values,30)', M10, mdp=33)
 R('exponentialMovingAverage(servers.web01.cpu.user,"45s")', (NOW - 1800, NOW - 600))
 
