@@ -68,13 +68,14 @@ func tagParams(w http.ResponseWriter, r *http.Request, methods ...string) ([]str
 // LIMIT, so 0 is nothing and a negative limit no limit, then the
 // autocompletions slice their answer with it ([:-1] drops the last).
 func limitParam(w http.ResponseWriter, r *http.Request, def int) (int, bool) {
-	v := r.FormValue("limit")
-	if v == "" {
+	vs, given := r.Form["limit"]
+	if !given || vs[0] == "" && def < 0 { // /tags reads "if limit:", the autocompletions int(limit)
 		return def, true
 	}
+	v := vs[0]
 	n, err := pyIntValue(v)
 	if err != nil {
-		jsonError(w, r, http.StatusBadRequest, "invalid limit %q", v)
+		jsonError(w, r, http.StatusBadRequest, "invalid literal for int() with base 10: %s", pyQuote(v)) // Python int()'s words
 		return 0, false
 	}
 	return n, true
