@@ -278,13 +278,17 @@ func countSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	if err != nil || len(all) == 0 {
 		return nil, err
 	}
+	return countSeriesOf(ctx, all)
+}
+
+// countSeriesOf is graphite-web's countSeries of a non-empty list: how many
+// series there are, at every step.
+func countSeriesOf(ctx context.Context, all []*series.Series) ([]*series.Series, error) {
 	out, err := aggregateRows(ctx, "count", "countSeries("+formatPathExprs(all)+")", all)
-	for _, s := range out {
-		s.Tags = nameTags(s.Name) // graphite-web's countSeries is not an aggregate()
-	}
 	if err != nil {
 		return nil, err
 	}
+	out[0].Tags = nameTags(out[0].Name) // graphite-web's countSeries is not an aggregate()
 	for i := range out[0].Values {
 		out[0].Values[i] = float64(len(all))
 	}
@@ -443,6 +447,16 @@ func callbackFunc(cb string) (string, error) {
 	return "", ErrUnsupported{"the callback " + cb}
 }
 
+// callbackBy is what groupBy names a group's series by: aggregatedBy's
+// name, or "countSeries", which graphite-web calls as the series function
+// it is (counting series, not values).
+func callbackBy(cb string) string {
+	if cb == "countSeries" {
+		return cb
+	}
+	return aggregatedBy(cb)
+}
+
 // aggregatedBy is the function graphite-web's aggregate() runs for a
 // callback, as its series' name and aggregatedBy tag show it: the callback
 // without "Series", with graphite's sum and avg aliases resolved.
@@ -468,7 +482,13 @@ func groupBy(ctx context.Context, list []*series.Series, by, fn string, key func
 	}
 	out := make([]*series.Series, 0, len(keys))
 	for _, k := range keys {
-		agg, err := aggregateRows(ctx, fn, by+"Series("+formatPathExprs(groups[k])+")", groups[k])
+		var agg []*series.Series
+		var err error
+		if by == "countSeries" { // the series function, called by name as graphite-web's callbacks are
+			agg, err = countSeriesOf(ctx, groups[k])
+		} else {
+			agg, err = aggregateRows(ctx, fn, by+"Series("+formatPathExprs(groups[k])+")", groups[k])
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -497,7 +517,7 @@ func groupByNodeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 	if err != nil {
 		return nil, err
 	}
-	return groupBy(ctx, list, aggregatedBy(cb), fn, func(s *series.Series) string { return nodeKey(s, nodes) })
+	return groupBy(ctx, list, callbackBy(cb), fn, func(s *series.Series) string { return nodeKey(s, nodes) })
 }
 
 // listAndCallback reads a (seriesList, callback, ...) call of at least lo
@@ -522,7 +542,7 @@ func groupByNodesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series
 	if err != nil {
 		return nil, err
 	}
-	return groupBy(ctx, list, aggregatedBy(cb), fn, func(s *series.Series) string { return nodeKey(s, nodes) })
+	return groupBy(ctx, list, callbackBy(cb), fn, func(s *series.Series) string { return nodeKey(s, nodes) })
 }
 
 // wildcardsFn aggregates by fn, or when fn is "" by the aggregation
@@ -670,7 +690,7 @@ func groupByTagsFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.
 			}
 		}
 	}
-	out, err := groupBy(ctx, list, aggregatedBy(cb), fn, func(s *series.Series) string {
+	out, err := groupBy(ctx, list, callbackBy(cb), fn, func(s *series.Series) string {
 		st := seriesTags(s)
 		var kv []string
 		for _, t := range tags {
