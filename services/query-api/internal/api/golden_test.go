@@ -247,8 +247,8 @@ func testRenderMatchesGraphiteWeb(t *testing.T, g *golden) {
 	if someFiltered {
 		return // -run chose some requests: the counts below are of all
 	}
-	if compared < 446 {
-		t.Fatalf("compared %d requests with graphite-web's answers; the golden set gave 446 with the functions of package fn", compared)
+	if compared < 460 {
+		t.Fatalf("compared %d requests with graphite-web's answers; the golden set gave 460 with the functions of package fn", compared)
 	}
 	// Every function implemented is proven by graphite-web's own answers.
 	proven["events"]++ // by TestEventsMatchGraphiteWeb, over graphite-web's events
