@@ -13,6 +13,7 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -719,8 +720,8 @@ func (a *API) expand(w http.ResponseWriter, r *http.Request) {
 	// graphite-web reads its flags with Python's int(): any other number
 	// than 0 is true (and so is "true" here, where it fails).
 	flag := func(name string) bool {
-		v := strings.TrimSpace(r.FormValue(name))
-		n, err := strconv.Atoi(v)
+		v := r.FormValue(name)
+		n, err := pyIntValue(v)
 		return err == nil && n != 0 || v == "true"
 	}
 	leavesOnly, groupByExpr := flag("leavesOnly"), flag("groupByExpr")
@@ -792,15 +793,18 @@ func intForm(w http.ResponseWriter, r *http.Request, k string, ints map[string]i
 	}
 	n, err := pyIntValue(v[0])
 	if err != nil {
-		badRequest(w, "Invalid parameters (Invalid int value %s for param %s: invalid literal for int() with base 10: %s)", pyQuote(v[0]), k, pyQuote(v[0]))
+		badRequest(w, "Invalid parameters (Invalid int value %s for param %s: %v)", pyQuote(v[0]), k, err)
 		return false
 	}
 	ints[k] = n
 	return true
 }
 
+// pyInt is what Python's int() reads, once stripped of blanks.
+var pyInt = regexp.MustCompile(`^[+-]?[0-9]+(_[0-9]+)*$`)
+
 // pyIntValue reads s as Python's int(): blanks around it, a sign, '_'
-// between digits.
+// between digits; its error is in Python's words.
 func pyIntValue(s string) (int, error) {
 	t := strings.TrimSpace(s)
 	if !pyInt.MatchString(t) {

@@ -180,7 +180,7 @@ func (a *API) lowerBound(e *expr.Expr, from, until, now time.Time) int64 {
 	switch e.Text {
 	case "summarize":
 		if iv, ok := interval(1); ok {
-			align := !(len(e.Args) > 3 && e.Args[3].Kind == expr.Bool && e.Args[3].Bool)
+			align := !fn.Truthy(e, 3, false) // alignToFrom
 			total = sum(total, fn.Buckets(start, end, iv, align))
 		}
 	case "hitcount":

@@ -75,14 +75,11 @@ func limitParam(w http.ResponseWriter, r *http.Request, def int) (int, bool) {
 	v := vs[0]
 	n, err := pyIntValue(v)
 	if err != nil {
-		jsonError(w, r, http.StatusBadRequest, "invalid literal for int() with base 10: %s", pyQuote(v)) // Python int()'s words
+		jsonError(w, r, http.StatusBadRequest, "%v", err) // Python int()'s words
 		return 0, false
 	}
 	return n, true
 }
-
-// pyInt is what Python's int() reads, once stripped of blanks.
-var pyInt = regexp.MustCompile(`^[+-]?[0-9]+(_[0-9]+)*$`)
 
 // limited is list cut to limit as SQLite's LIMIT does (a negative limit is
 // none); slice also cuts a negative limit's count off the end, as Python's

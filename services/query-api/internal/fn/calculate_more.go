@@ -393,7 +393,7 @@ func aggregateLineFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*serie
 	if err != nil {
 		return nil, err
 	}
-	keepStep := truthy(c, 2, false)
+	keepStep := Truthy(c, 2, false)
 	if err := chargeValues(ctx, list); err != nil {
 		return nil, err
 	}

@@ -724,7 +724,7 @@ func percentileOfSeriesFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*
 	if n <= 0 {
 		return nil, fmt.Errorf("percentileOfSeries(): the percent must be greater than 0")
 	}
-	interpolate := truthy(c, 2, false)
+	interpolate := Truthy(c, 2, false)
 	name := fmt.Sprintf("percentileOfSeries(%s,%s)", list[0].PathExpr, pyG(n))
 	s, list, err := emptyOver(ctx, name, list)
 	if err != nil {

@@ -215,9 +215,9 @@ func argText(c *expr.Expr, i int, def string) string {
 	}
 }
 
-// truthy is argument i as Python's bool() reads it, def when it is absent:
+// Truthy is argument i as Python's bool() reads it, def when it is absent:
 // graphite-web's boolean parameters take any value (1, "x", None).
-func truthy(c *expr.Expr, i int, def bool) bool {
+func Truthy(c *expr.Expr, i int, def bool) bool {
 	if i >= len(c.Args) {
 		return def
 	}

@@ -67,7 +67,7 @@ func sortByNameFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.S
 	if err != nil {
 		return nil, err
 	}
-	boolAt := func(i int) bool { return truthy(c, i, false) }
+	boolAt := func(i int) bool { return Truthy(c, i, false) }
 	natural, reverse := boolAt(1), boolAt(2)
 	key := func(s *series.Series) string { return s.Name }
 	if natural {
@@ -148,7 +148,7 @@ func sortByAggFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	if err != nil {
 		return nil, err
 	}
-	reverse := truthy(c, 2, false)
+	reverse := Truthy(c, 2, false)
 	sortSeries(list, fn, reverse)
 	return list, nil
 }

@@ -384,7 +384,7 @@ func summarizeFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	if !ok {
 		return nil, fmt.Errorf("summarize(): unsupported aggregation function %q", fnName)
 	}
-	alignToFrom := truthy(c, 3, false)
+	alignToFrom := Truthy(c, 3, false)
 	suffix := ""
 	if alignToFrom {
 		suffix = ", true"
@@ -422,7 +422,7 @@ func hitcountFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Ser
 	if err := argCount(c, 2, 3); err != nil {
 		return nil, err
 	}
-	align := truthy(c, 2, false)
+	align := Truthy(c, 2, false)
 	text, interval, err := intervalArg(c, 1)
 	if err != nil {
 		return nil, err
@@ -535,8 +535,8 @@ func timeShiftFn(ev *evaluator, ctx context.Context, c *expr.Expr) ([]*series.Se
 	if err != nil {
 		return nil, err
 	}
-	resetEnd := truthy(c, 2, true)
-	alignDST := truthy(c, 3, false)
+	resetEnd := Truthy(c, 2, true)
+	alignDST := Truthy(c, 3, false)
 	if shift != "" && shift[0] >= '0' && shift[0] <= '9' {
 		shift = "-" + shift
 	}

@@ -139,8 +139,8 @@ type Point struct {
 }
 
 // Datapoints returns the series as graphite-web's render view emits it,
-// consolidating to at most maxDataPoints over the request's time range
-// (0: no limit), with graphite-web 1.1's algorithm and its quirks: the start
+// consolidating to at most maxDataPoints over timeRange (0: no limit; the
+// JSON render passes the span of the series answered, as graphite-web), with graphite-web 1.1's algorithm and its quirks: the start
 // is nudged so consolidation bands align between calls, and a number of
 // leading values one fewer than the nudge covers is dropped.
 func (s *Series) Datapoints(maxDataPoints int, timeRange int64) []Point {
